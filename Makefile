@@ -1,0 +1,78 @@
+# Rezvo Support. `make run` and `make test` do all set-up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Tests run with DEBUG on so no production-only redirects apply; Django's runner still turns DEBUG off per test.
+TEST_ENV := DEBUG=true SECRET_KEY=test-only-not-secret
+
+.PHONY: help venv install env migrate run serve test test-mongo test-all lint format migrations check-migrations check-deploy superuser clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(BIN)/activate
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed ## Create .venv and install requirements.txt
+
+install: venv
+
+.env:
+	@echo "Writing .env for local development (DEBUG on, fresh SECRET_KEY)."
+	@sed -e "s|^SECRET_KEY=.*|SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')|" \
+	     -e "s|^DEBUG=.*|DEBUG=true|" .env.example > .env
+
+env: venv .env
+
+migrate: env ## Apply migrations to the configured database
+	$(PY) manage.py migrate --no-input
+
+run: migrate ## Create the venv, install, migrate and serve at http://127.0.0.1:8000 on SQLite
+	@echo "Serving on http://$(HOST):$(PORT)/  (staff: \`$(PY) manage.py createsuperuser\`, then /dashboard/ and /admin/)"
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+serve: migrate ## Serve with gunicorn and the production config (needs collectstatic under DEBUG=false)
+	$(BIN)/gunicorn -c gunicorn.conf.py rezvo_support.wsgi
+
+test: venv ## The whole suite on SQLite
+	$(TEST_ENV) $(PY) -m pytest
+
+test-mongo: venv ## The whole suite on MongoDB: $$MONGODB_URI, else a SecantusDB server started for the run
+	$(TEST_ENV) $(PY) tests/mongo_server.py -- $(PY) -m pytest
+
+test-all: test test-mongo
+
+lint: venv ## ruff lint + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migrations: venv ## Regenerate both migration sets (SQLite: support/migrations, MongoDB: mongo_migrations/)
+	$(TEST_ENV) $(PY) manage.py makemigrations support
+	$(TEST_ENV) $(PY) tests/mongo_server.py -- $(PY) manage.py makemigrations admin auth contenttypes sessions authtoken support
+
+check-migrations: venv ## Fail when either migration set is stale
+	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
+	$(TEST_ENV) $(PY) tests/mongo_server.py -- $(PY) manage.py makemigrations --check --dry-run
+
+check-deploy: venv ## `manage.py check --deploy` under production settings
+	DEBUG=false SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
+	  ALLOWED_HOSTS=support.example.com $(PY) manage.py check --deploy --fail-level WARNING
+
+superuser: env
+	$(PY) manage.py createsuperuser
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,270 @@
+"""Settings for Rezvo Support: every value that differs between machines comes from the environment.
+
+See `.env.example` for each variable. `MONGODB_URI` switches the database from the embedded
+SQLite default to MongoDB (django-mongodb-backend, ObjectId primary keys, `mongo_migrations/`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from rezvo_support.env import (
+    env_bool,
+    env_decimal,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    load_dotenv,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+load_dotenv(BASE_DIR / ".env")
+
+DEBUG = env_bool("DEBUG", default=False)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set when DEBUG is off (see .env.example; `make run` writes a .env for development)."
+        )
+    # Development only: DEBUG is on, so nothing signed with this key is worth protecting.
+    SECRET_KEY = "django-insecure-development-only-key-not-for-production-use-0123456789"
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+MONGODB_URI = env_str("MONGODB_URI")
+USE_MONGODB = bool(MONGODB_URI)
+
+if USE_MONGODB:
+    _CONTRIB_APPS = [
+        "rezvo_support.mongo_apps.MongoAdminConfig",
+        "rezvo_support.mongo_apps.MongoAuthConfig",
+        "rezvo_support.mongo_apps.MongoContentTypesConfig",
+    ]
+else:
+    _CONTRIB_APPS = [
+        "django.contrib.admin",
+        "django.contrib.auth",
+        "django.contrib.contenttypes",
+    ]
+
+INSTALLED_APPS = [
+    *_CONTRIB_APPS,
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "support",
+]
+if USE_MONGODB:
+    INSTALLED_APPS.append("django_mongodb_backend")
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "rezvo_support.urls"
+WSGI_APPLICATION = "rezvo_support.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Databases -------------------------------------------------------------------------------
+if USE_MONGODB:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django_mongodb_backend",
+            "HOST": MONGODB_URI,
+            "NAME": env_str("MONGODB_NAME", "rezvo_support"),
+            "OPTIONS": {
+                # Fail fast so /health can report a dead database instead of hanging for 30 s.
+                "serverSelectionTimeoutMS": env_int("MONGODB_TIMEOUT_MS", 5000, minimum=100),
+            },
+        }
+    }
+    DEFAULT_AUTO_FIELD = "django_mongodb_backend.fields.ObjectIdAutoField"
+    MIGRATION_MODULES = {
+        "admin": "mongo_migrations.admin",
+        "auth": "mongo_migrations.auth",
+        "contenttypes": "mongo_migrations.contenttypes",
+        "sessions": "mongo_migrations.sessions",
+        "authtoken": "mongo_migrations.authtoken",
+        "support": "mongo_migrations.support",
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env_str("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+            "OPTIONS": {
+                # WAL lets readers proceed while a worker writes; IMMEDIATE takes the write lock
+                # at BEGIN so concurrent writers queue on the busy timeout instead of failing.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": env_int("SQLITE_BUSY_TIMEOUT_S", 20, minimum=1),
+            },
+            # A file, not :memory:, so concurrency tests hit the same locking as production.
+            "TEST": {"NAME": str(BASE_DIR / "var" / "test.sqlite3")},
+        }
+    }
+    DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (shared by all workers: DRF throttles live here) ---------------------------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "rezvo"),
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": env_str("CACHE_DIR", str(BASE_DIR / "var" / "cache")),
+        }
+    }
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-gb"
+# MongoDB stores datetimes in UTC only; keep both databases identical.
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+# Tests and `runserver` serve files straight from the finders; no collectstatic needed there.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/dashboard/"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- Security -------------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+if env_bool("BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Paths a load balancer probes over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+# Bodies beyond this are refused before parsing (413 from Django's request limits).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 256 * 1024, minimum=1024)
+
+# --- CORS (the widget runs on customers' sites) ---------------------------------------------
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CORS_URLS_REGEX = r"^/api/support/.*$"
+CORS_ALLOW_HEADERS = (
+    "accept",
+    "content-type",
+    "x-conversation-token",
+    "idempotency-key",
+)
+CORS_EXPOSE_HEADERS = ("retry-after",)
+
+# --- REST framework -------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "support.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "support.api.errors.exception_handler",
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0),
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+if DEBUG:
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Rezvo Support API",
+    "DESCRIPTION": "AI support desk: widget conversations, Claude usage and cost, staff ticket review.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "DEFAULT_GENERATOR_CLASS": "support.api.schema.SchemaGenerator",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Support desk ---------------------------------------------------------------------------
+SUPPORT_DEFAULT_MODEL = env_str("SUPPORT_DEFAULT_MODEL", "claude-haiku-4-5")
+SUPPORT_MAX_MESSAGE_CHARS = env_int("SUPPORT_MAX_MESSAGE_CHARS", 32000, minimum=1)
+SUPPORT_EMAIL = env_str("SUPPORT_EMAIL", "support@rezvo.co.uk")
+SUPPORT_THROTTLE_IP_RATE = env_str("SUPPORT_THROTTLE_IP_RATE", "120/min")
+SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE = env_str("SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE", "30/hour")
+SUPPORT_THROTTLE_CONVERSATION_RATE = env_str("SUPPORT_THROTTLE_CONVERSATION_RATE", "30/min")
+SUPPORT_DAILY_BUDGET_USD = env_decimal("SUPPORT_DAILY_BUDGET_USD", "0")
+SUPPORT_IDEMPOTENCY_TTL_HOURS = env_int("SUPPORT_IDEMPOTENCY_TTL_HOURS", 24, minimum=1)
+
+# Claude: the SDK itself reads ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL.
+ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
+SUPPORT_CLAUDE_TIMEOUT_S = env_float("SUPPORT_CLAUDE_TIMEOUT_S", 30.0, minimum=0.1)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

@@ -1,0 +1,90 @@
+"""Output shapes shared by several API operations."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from support.pricing import micros_to_usd
+
+
+class UserRefSerializer(serializers.Serializer):
+    id = serializers.CharField(source="pk")
+    username = serializers.CharField()
+
+
+class MessageOutputSerializer(serializers.Serializer):
+    id = serializers.CharField(source="pk")
+    role = serializers.CharField()
+    content = serializers.CharField()
+    model = serializers.CharField()
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cache_read_tokens = serializers.IntegerField()
+    cache_write_tokens = serializers.IntegerField()
+    cost_micros = serializers.IntegerField()
+    cost_usd = serializers.FloatField()
+    price_id = serializers.CharField(allow_null=True)
+    price_fallback = serializers.BooleanField()
+    is_escalation = serializers.BooleanField()
+    is_partial = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class WidgetMessageOutputSerializer(serializers.Serializer):
+    """What the customer may see of a turn: no costs, no models."""
+
+    id = serializers.CharField(source="pk")
+    role = serializers.CharField()
+    content = serializers.CharField()
+    is_partial = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class ConversationOutputSerializer(serializers.Serializer):
+    id = serializers.CharField(source="pk")
+    source = serializers.CharField()
+    page_url = serializers.CharField()
+    user_agent = serializers.CharField()
+    user_id = serializers.CharField()
+    business_id = serializers.CharField()
+    status = serializers.CharField()
+    escalated = serializers.BooleanField()
+    escalation_reason = serializers.CharField()
+    escalation_detail = serializers.CharField()
+    summary = serializers.CharField()
+    message_count = serializers.IntegerField()
+    total_input_tokens = serializers.IntegerField()
+    total_output_tokens = serializers.IntegerField()
+    total_cache_read_tokens = serializers.IntegerField()
+    total_cache_write_tokens = serializers.IntegerField()
+    cost_micros = serializers.IntegerField()
+    estimated_cost_usd = serializers.SerializerMethodField()
+    assigned_to = UserRefSerializer(allow_null=True)
+    notes = serializers.CharField()
+    contact_email = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+
+    def get_estimated_cost_usd(self, obj: object) -> float:
+        return micros_to_usd(obj.cost_micros)
+
+
+class ConversationWithMessagesOutputSerializer(ConversationOutputSerializer):
+    # Filled by the view from one batched query (selectors.messages_by_conversation), never per row.
+    messages = MessageOutputSerializer(many=True, source="messages_list")
+
+
+class WidgetConversationOutputSerializer(serializers.Serializer):
+    """The customer's view of their conversation: no staff notes, assignment or costs."""
+
+    id = serializers.CharField(source="pk")
+    source = serializers.CharField()
+    status = serializers.CharField()
+    escalated = serializers.BooleanField()
+    escalation_reason = serializers.CharField()
+    message_count = serializers.IntegerField()
+    contact_email = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)

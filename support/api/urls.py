@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from support.api import views
+from support.api.schema import method_dispatch
+
+app_name = "support_api"
+
+urlpatterns = [
+    path(
+        "conversations",
+        method_dispatch(get=views.ConversationListApi, post=views.ConversationCreateApi),
+        name="conversations",
+    ),
+    path(
+        "conversations/<str:conversation_id>",
+        method_dispatch(get=views.ConversationDetailApi, patch=views.ConversationUpdateApi),
+        name="conversation",
+    ),
+    path("conversations/<str:conversation_id>/messages", views.MessageCreateApi.as_view(), name="messages"),
+    path("tickets", views.TicketListApi.as_view(), name="tickets"),
+    path("analytics", views.AnalyticsApi.as_view(), name="analytics"),
+]

@@ -1,0 +1,427 @@
+"""The support API: one view per operation; validate, call a service or selector, serialize."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import AllowAny, IsAdminUser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from support import selectors, services
+from support.api.access import TOKEN_HEADER, conversation_for_request, is_staff
+from support.api.serializers import (
+    ConversationOutputSerializer,
+    ConversationWithMessagesOutputSerializer,
+    MessageOutputSerializer,
+    WidgetConversationOutputSerializer,
+    WidgetMessageOutputSerializer,
+)
+from support.api.throttles import ClientIPThrottle, ConversationCreateThrottle, PerConversationThrottle
+from support.models import EscalationReason, Role, Source, Status
+from support.selectors import ConversationFilters
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+MAX_TOKENS_PER_TURN = 10_000_000
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+TOKEN_PARAMETER = OpenApiParameter(
+    TOKEN_HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="The conversation's secret from POST /conversations (staff may omit it).",
+)
+
+
+def _single_line(value: str) -> str:
+    """Header-like values (user agent) lose control characters so they cannot forge log or header lines."""
+    return _CONTROL_CHARS.sub(" ", value).strip()
+
+
+class Pagination(PageNumberPagination):
+    page_size = 25
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class WidgetApi(APIView):
+    """Base for endpoints the public widget calls: throttled, reason named on 429."""
+
+    throttle_classes = [ClientIPThrottle]
+
+    def check_throttles(self, request: Request) -> None:
+        for throttle in self.get_throttles():
+            if not throttle.allow_request(request, self):
+                exc = exceptions.Throttled(wait=throttle.wait())
+                exc.reason = throttle.scope
+                raise exc
+
+
+# --- 1. POST conversations -------------------------------------------------------------------
+class ConversationCreateApi(WidgetApi):
+    permission_classes = [AllowAny]
+    throttle_classes = [ClientIPThrottle, ConversationCreateThrottle]
+
+    class InputSerializer(serializers.Serializer):
+        source = serializers.ChoiceField(choices=Source.choices, default=Source.WEB)
+        page_url = serializers.URLField(max_length=2048, required=False, allow_blank=True, default="")
+        user_agent = serializers.CharField(max_length=512, required=False, allow_blank=True)
+        user_id = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
+        business_id = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
+
+    class OutputSerializer(WidgetConversationOutputSerializer):
+        token = serializers.CharField(help_text="The conversation's secret; shown only in this response.")
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, operation_id="conversation_create")
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        user_agent = values.get("user_agent") or request.headers.get("User-Agent", "")
+        conversation, token = services.conversation_create(
+            source=values["source"],
+            page_url=values["page_url"],
+            user_agent=_single_line(user_agent),
+            user_id=values["user_id"],
+            business_id=values["business_id"],
+        )
+        conversation.token = token
+        return Response(self.OutputSerializer(conversation).data, status=status.HTTP_201_CREATED)
+
+
+# --- 2. POST conversations/{id}/messages -----------------------------------------------------
+class MessageCreateApi(WidgetApi):
+    permission_classes = [AllowAny]  # staff or the conversation's token, checked per conversation
+    throttle_classes = [ClientIPThrottle, PerConversationThrottle]
+
+    class InputSerializer(serializers.Serializer):
+        role = serializers.ChoiceField(choices=Role.choices, required=False)
+        content = serializers.CharField(max_length=settings.SUPPORT_MAX_MESSAGE_CHARS, required=False)
+        user_message = serializers.CharField(max_length=settings.SUPPORT_MAX_MESSAGE_CHARS, required=False)
+        assistant_message = serializers.CharField(max_length=settings.SUPPORT_MAX_MESSAGE_CHARS, required=False)
+        input_tokens = serializers.IntegerField(min_value=0, max_value=MAX_TOKENS_PER_TURN, default=0)
+        output_tokens = serializers.IntegerField(min_value=0, max_value=MAX_TOKENS_PER_TURN, default=0)
+        cache_read_tokens = serializers.IntegerField(min_value=0, max_value=MAX_TOKENS_PER_TURN, default=0)
+        cache_write_tokens = serializers.IntegerField(min_value=0, max_value=MAX_TOKENS_PER_TURN, default=0)
+        is_escalation = serializers.BooleanField(default=False)
+        model = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            pair = "user_message" in attrs or "assistant_message" in attrs
+            if pair:
+                missing = [f for f in ("user_message", "assistant_message") if f not in attrs]
+                if missing:
+                    raise serializers.ValidationError(
+                        {f: ["This field is required with the pair form."] for f in missing}
+                    )
+                return attrs
+            missing = [f for f in ("role", "content") if f not in attrs]
+            if missing:
+                raise serializers.ValidationError(
+                    {f: ["Send role and content, or user_message and assistant_message."] for f in missing}
+                )
+            return attrs
+
+    class OutputSerializer(serializers.Serializer):
+        conversation = ConversationOutputSerializer()
+        messages = MessageOutputSerializer(many=True)
+
+    class WidgetOutputSerializer(serializers.Serializer):
+        conversation = WidgetConversationOutputSerializer()
+        messages = WidgetMessageOutputSerializer(many=True)
+
+    @staticmethod
+    def _turns(values: dict[str, Any]) -> list[services.Turn]:
+        model = values["model"]
+        if "user_message" in values:
+            return [
+                services.Turn(
+                    role=Role.USER,
+                    content=values["user_message"],
+                    model=model,
+                    input_tokens=values["input_tokens"],
+                    cache_read_tokens=values["cache_read_tokens"],
+                    cache_write_tokens=values["cache_write_tokens"],
+                ),
+                services.Turn(
+                    role=Role.ASSISTANT,
+                    content=values["assistant_message"],
+                    model=model,
+                    output_tokens=values["output_tokens"],
+                ),
+            ]
+        return [
+            services.Turn(
+                role=values["role"],
+                content=values["content"],
+                model=model,
+                input_tokens=values["input_tokens"],
+                output_tokens=values["output_tokens"],
+                cache_read_tokens=values["cache_read_tokens"],
+                cache_write_tokens=values["cache_write_tokens"],
+            )
+        ]
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OutputSerializer},
+        parameters=[
+            TOKEN_PARAMETER,
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="Send the same key when retrying: the turn is logged once and the first answer replayed.",
+            ),
+        ],
+        operation_id="message_create",
+    )
+    def post(self, request: Request, conversation_id: str) -> Response:
+        conversation = conversation_for_request(request, conversation_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+
+        key = request.headers.get(IDEMPOTENCY_HEADER, "")
+        record = None
+        if key:
+            if len(key) > 255:
+                raise exceptions.ValidationError({IDEMPOTENCY_HEADER: ["At most 255 characters."]})
+            fingerprint = services.request_fingerprint(values)
+            record, first = services.idempotency_claim(conversation=conversation, key=key, fingerprint=fingerprint)
+            if not first:
+                return self._replay(record, fingerprint)
+
+        try:
+            messages = services.message_log(
+                conversation=conversation,
+                turns=self._turns(values),
+                is_escalation=values["is_escalation"],
+                escalation_reason=EscalationReason.STAFF if is_staff(request) else EscalationReason.WIDGET_FLAG,
+                actor=request.user if is_staff(request) else None,
+                actor_label=request.user.get_username() if is_staff(request) else services.WIDGET,
+            )
+        except BaseException:
+            if record is not None:
+                services.idempotency_release(record=record)
+            raise
+        serializer = self.OutputSerializer if is_staff(request) else self.WidgetOutputSerializer
+        body = serializer({"conversation": conversation, "messages": messages}).data
+        if record is not None:
+            services.idempotency_complete(record=record, response=body)
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @staticmethod
+    def _replay(record: Any, fingerprint: str) -> Response:
+        if record.fingerprint != fingerprint:
+            raise exceptions.ValidationError(
+                {IDEMPOTENCY_HEADER: ["This key was already used with a different request body."]}
+            )
+        if record.response is None:
+            response = Response(
+                {"detail": "A request with this Idempotency-Key is still being processed; retry shortly."},
+                status=status.HTTP_409_CONFLICT,
+            )
+            response["Retry-After"] = "1"
+            return response
+        response = Response(record.response, status=status.HTTP_201_CREATED)
+        response["Idempotent-Replayed"] = "true"
+        return response
+
+
+# --- 3. PATCH conversations/{id} -------------------------------------------------------------
+class ConversationUpdateApi(APIView):
+    permission_classes = [IsAdminUser]
+
+    class InputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Status.choices, required=False)
+        escalated = serializers.BooleanField(required=False)
+        escalation_reason = serializers.ChoiceField(choices=EscalationReason.choices, required=False, allow_blank=True)
+        assigned_to = serializers.CharField(required=False, allow_null=True, help_text="A staff user's id, or null.")
+        notes = serializers.CharField(required=False, allow_blank=True, max_length=20000)
+        contact_email = serializers.EmailField(required=False, allow_blank=True)
+
+        def validate_assigned_to(self, value: str | None) -> Any:
+            if value in (None, ""):
+                return None
+            user = selectors.staff_user_get(user_id=value)
+            if user is None:
+                raise serializers.ValidationError("No active staff user has this id.")
+            return user
+
+    @extend_schema(
+        request=InputSerializer, responses={200: ConversationOutputSerializer}, operation_id="conversation_update"
+    )
+    def patch(self, request: Request, conversation_id: str) -> Response:
+        conversation = selectors.conversation_get(conversation_id=conversation_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        conversation = services.conversation_update(
+            conversation=conversation, actor=request.user, changes=data.validated_data
+        )
+        return Response(ConversationOutputSerializer(conversation).data)
+
+
+# --- 4. GET conversations --------------------------------------------------------------------
+class _CsvChoiceField(serializers.CharField):
+    """`status=needs_review,open` or repeated `status=` parameters, each checked against the choices."""
+
+    def __init__(self, *, choices: list[tuple[str, str]], **kwargs: Any) -> None:
+        self.allowed = [value for value, _ in choices]
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> list[str]:
+        values = [v.strip() for v in str(data).split(",") if v.strip()]
+        bad = [v for v in values if v not in self.allowed]
+        if bad:
+            raise serializers.ValidationError(f"Unknown value {bad[0]!r}; choose from {', '.join(self.allowed)}.")
+        return values
+
+
+class FilterSerializer(serializers.Serializer):
+    status = _CsvChoiceField(choices=Status.choices, required=False)
+    source = _CsvChoiceField(choices=Source.choices, required=False)
+    escalated = serializers.BooleanField(required=False, allow_null=True, default=None)
+    escalation_reason = serializers.ChoiceField(choices=EscalationReason.choices, required=False)
+    assigned_to = serializers.CharField(required=False)
+    created_from = serializers.DateField(required=False)
+    created_to = serializers.DateField(required=False)
+    q = serializers.CharField(required=False, max_length=200, allow_blank=True)
+    model = serializers.CharField(required=False, max_length=100)
+    page = serializers.IntegerField(required=False, min_value=1)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=Pagination.max_page_size)
+
+    def validate_assigned_to(self, value: str) -> Any:
+        if value == "none":
+            return value
+        user = selectors.staff_user_get(user_id=value)
+        if user is None:
+            raise serializers.ValidationError("No active staff user has this id (or use 'none').")
+        return user
+
+    def to_filters(self) -> ConversationFilters:
+        values = self.validated_data
+        assigned = values.get("assigned_to")
+        return ConversationFilters(
+            status=values.get("status", []),
+            source=values.get("source", []),
+            escalated=values.get("escalated"),
+            escalation_reason=values.get("escalation_reason", ""),
+            assigned_to=None if assigned in (None, "none") else assigned,
+            unassigned=assigned == "none",
+            created_from=values.get("created_from"),
+            created_to=values.get("created_to"),
+            q=values.get("q", ""),
+            model=values.get("model", ""),
+        )
+
+
+def _read_filters(request: Request) -> ConversationFilters:
+    query = {key: ",".join(request.query_params.getlist(key)) for key in request.query_params}
+    serializer = FilterSerializer(data=query)
+    serializer.is_valid(raise_exception=True)
+    if serializer.validated_data.get("created_from") and serializer.validated_data.get("created_to"):
+        if serializer.validated_data["created_from"] > serializer.validated_data["created_to"]:
+            raise exceptions.ValidationError({"created_from": ["Must not be after created_to."]})
+    return serializer.to_filters()
+
+
+class ConversationListApi(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses={200: ConversationOutputSerializer(many=True)},
+        operation_id="conversation_list",
+    )
+    def get(self, request: Request) -> Response:
+        queryset = selectors.conversation_list(filters=_read_filters(request))
+        paginator = Pagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(ConversationOutputSerializer(page, many=True).data)
+
+
+# --- 5. GET conversations/{id} ---------------------------------------------------------------
+class ConversationDetailApi(WidgetApi):
+    permission_classes = [AllowAny]  # staff or the conversation's token, checked per conversation
+    throttle_classes = [ClientIPThrottle]
+
+    class WidgetOutputSerializer(WidgetConversationOutputSerializer):
+        messages = WidgetMessageOutputSerializer(many=True, source="messages_list")
+
+    @extend_schema(
+        parameters=[TOKEN_PARAMETER],
+        responses={200: ConversationWithMessagesOutputSerializer},
+        operation_id="conversation_detail",
+    )
+    def get(self, request: Request, conversation_id: str) -> Response:
+        conversation = conversation_for_request(request, conversation_id)
+        conversation.messages_list = list(selectors.message_list(conversation=conversation))
+        serializer = ConversationWithMessagesOutputSerializer if is_staff(request) else self.WidgetOutputSerializer
+        data = serializer(conversation).data
+        return Response(data)
+
+
+# --- 6. GET tickets --------------------------------------------------------------------------
+class TicketListApi(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses={200: ConversationWithMessagesOutputSerializer(many=True)},
+        operation_id="ticket_list",
+    )
+    def get(self, request: Request) -> Response:
+        queryset = selectors.ticket_list(filters=_read_filters(request))
+        paginator = Pagination()
+        page = list(paginator.paginate_queryset(queryset, request, view=self) or [])
+        grouped = selectors.messages_by_conversation(conversation_ids=[c.pk for c in page])
+        for conversation in page:
+            conversation.messages_list = grouped[conversation.pk]
+        data = ConversationWithMessagesOutputSerializer(page, many=True).data
+        return paginator.get_paginated_response(data)
+
+
+# --- 7. GET analytics ------------------------------------------------------------------------
+class AnalyticsApi(APIView):
+    permission_classes = [IsAdminUser]
+
+    class InputSerializer(serializers.Serializer):
+        days = serializers.IntegerField(min_value=1, max_value=365, default=30)
+
+    @extend_schema(
+        parameters=[InputSerializer],
+        responses={
+            200: inline_serializer(
+                "Analytics",
+                {
+                    "total_conversations": serializers.IntegerField(),
+                    "total_messages": serializers.IntegerField(),
+                    "auto_resolved_pct": serializers.FloatField(),
+                    "escalated_pct": serializers.FloatField(),
+                    "avg_messages_per_conversation": serializers.FloatField(),
+                    "total_cost_usd": serializers.FloatField(),
+                    "total_cost_micros": serializers.IntegerField(),
+                    "cost_per_conversation_usd": serializers.FloatField(allow_null=True),
+                    "cost_per_auto_resolved_usd": serializers.FloatField(allow_null=True),
+                    "top_questions": serializers.ListField(child=serializers.DictField()),
+                    "conversations_by_day": serializers.ListField(child=serializers.DictField()),
+                    "by_source": serializers.ListField(child=serializers.DictField()),
+                    "by_model": serializers.ListField(child=serializers.DictField()),
+                },
+            )
+        },
+        operation_id="analytics",
+    )
+    def get(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        return Response(selectors.analytics_summary(days=data.validated_data["days"]))

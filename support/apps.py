@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class SupportConfig(AppConfig):
+    name = "support"
+    verbose_name = "Support desk"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from support.signals import seed_default_prices
+
+        post_migrate.connect(seed_default_prices, sender=self)

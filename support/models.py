@@ -1,0 +1,241 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+MICROS_PER_USD = 1_000_000
+
+
+class Source(models.TextChoices):
+    WEB = "web", "Website"
+    APP_OWNER = "app_owner", "App (business owner)"
+    APP_DINER = "app_diner", "App (diner)"
+    DASHBOARD = "dashboard", "Dashboard"
+
+
+class Status(models.TextChoices):
+    AUTO_RESOLVED = "auto_resolved", "Auto-resolved"
+    NEEDS_REVIEW = "needs_review", "Needs review"
+    OPEN = "open", "Open"
+    IN_PROGRESS = "in_progress", "In progress"
+    CLOSED = "closed", "Closed"
+
+
+#: Statuses a human still has to act on: the review queue.
+QUEUE_STATUSES = (Status.NEEDS_REVIEW, Status.OPEN, Status.IN_PROGRESS)
+
+
+class Role(models.TextChoices):
+    USER = "user", "User"
+    ASSISTANT = "assistant", "Assistant"
+
+
+class EscalationReason(models.TextChoices):
+    WIDGET_FLAG = "widget_flag", "Flagged by the widget"
+    BOT_TOOL = "bot_tool", "Bot asked for a human"
+    SUPPORT_EMAIL = "support_email", "Reply pointed to the support email"
+    HUMAN_REQUESTED = "human_requested", "Customer asked for a human"
+    CLAUDE_UNAVAILABLE = "claude_unavailable", "Claude unavailable"
+    BUDGET = "budget", "Daily budget spent"
+    STAFF = "staff", "Flagged by staff"
+
+
+class ModelPrice(models.Model):
+    """What one Claude model costs from a moment on; a correction is a new row, not an edit."""
+
+    model = models.CharField(max_length=100, help_text="Anthropic model id, e.g. claude-haiku-4-5.")
+    input_per_mtok_micros = models.BigIntegerField(help_text="Micro-USD per million input tokens ($1/MTok = 1000000).")
+    output_per_mtok_micros = models.BigIntegerField(help_text="Micro-USD per million output tokens.")
+    cache_write_5m_per_mtok_micros = models.BigIntegerField(
+        help_text="Micro-USD per million tokens written to the 5-minute prompt cache."
+    )
+    cache_write_1h_per_mtok_micros = models.BigIntegerField(
+        help_text="Micro-USD per million tokens written to the 1-hour prompt cache."
+    )
+    cache_read_per_mtok_micros = models.BigIntegerField(
+        help_text="Micro-USD per million tokens read from the prompt cache."
+    )
+    effective_from = models.DateTimeField(
+        help_text="Messages logged at or after this moment (UTC) are priced with this row."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        db_table = "support_model_prices"
+        ordering = ["model", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "effective_from"], name="uniq_price_model_effective_from"),
+        ]
+        indexes = [models.Index(fields=["model", "-effective_from"], name="price_model_eff_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.model} from {self.effective_from:%Y-%m-%d}"
+
+
+class Conversation(models.Model):
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.WEB)
+    page_url = models.URLField(max_length=2048, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    user_id = models.CharField(max_length=128, blank=True, help_text="The site's own id for the signed-in user.")
+    business_id = models.CharField(max_length=128, blank=True, help_text="The site's own id for the business.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.AUTO_RESOLVED)
+    escalated = models.BooleanField(default=False)
+    escalation_reason = models.CharField(max_length=32, choices=EscalationReason.choices, blank=True)
+    escalation_detail = models.CharField(
+        max_length=500, blank=True, help_text="Free text behind the reason, e.g. what the bot said it could not do."
+    )
+    summary = models.CharField(max_length=255, blank=True, help_text="The customer's first message, cut to 255.")
+    question_key = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="The first message normalised (lower case, no punctuation) to group top questions.",
+    )
+    message_count = models.PositiveIntegerField(default=0)
+    total_input_tokens = models.PositiveBigIntegerField(default=0)
+    total_output_tokens = models.PositiveBigIntegerField(default=0)
+    total_cache_read_tokens = models.PositiveBigIntegerField(default=0)
+    total_cache_write_tokens = models.PositiveBigIntegerField(default=0)
+    cost_micros = models.PositiveBigIntegerField(default=0, help_text="Total Claude cost in micro-USD.")
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_conversations",
+        limit_choices_to={"is_staff": True},
+    )
+    notes = models.TextField(blank=True, help_text="Staff-only notes; never shown to the customer.")
+    contact_email = models.EmailField(blank=True, help_text="Where the customer asked to be answered.")
+    token_hash = models.CharField(
+        max_length=64, editable=False, help_text="SHA-256 of the widget's secret for this conversation."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "support_conversations"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["-created_at"], name="conv_created_idx"),
+            models.Index(fields=["status", "-created_at"], name="conv_status_created_idx"),
+            models.Index(fields=["escalated", "-created_at"], name="conv_escalated_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.summary or f"Conversation {self.pk}"
+
+    @property
+    def cost_usd(self) -> float:
+        return self.cost_micros / MICROS_PER_USD
+
+
+class Message(models.Model):
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    content = models.TextField()
+    model = models.CharField(max_length=100, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cache_read_tokens = models.PositiveIntegerField(default=0)
+    cache_write_tokens = models.PositiveIntegerField(
+        default=0, help_text="Tokens written to the prompt cache (5-minute and 1-hour together)."
+    )
+    cache_write_1h_tokens = models.PositiveIntegerField(
+        default=0, help_text="The part of cache_write_tokens written with the 1-hour TTL."
+    )
+    cost_micros = models.PositiveBigIntegerField(default=0, help_text="Claude cost of this turn in micro-USD.")
+    price = models.ForeignKey(
+        ModelPrice,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="messages",
+        help_text="The price row this turn was costed with.",
+    )
+    price_fallback = models.BooleanField(
+        default=False, help_text="The model had no price, so the default model's price was used."
+    )
+    is_escalation = models.BooleanField(default=False)
+    is_partial = models.BooleanField(default=False, help_text="The reply stream broke; this is what arrived.")
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    first_token_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "support_messages"
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["conversation", "created_at"], name="msg_conversation_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.content[:60]}"
+
+    @property
+    def cost_usd(self) -> float:
+        return self.cost_micros / MICROS_PER_USD
+
+
+class IdempotencyRecord(models.Model):
+    """The stored answer to a request sent with an Idempotency-Key, replayed when it is retried."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="idempotency_records")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(
+        max_length=64, help_text="SHA-256 of the request body; a reused key with another body is refused."
+    )
+    response = models.JSONField(null=True, blank=True, help_text="Empty while the first request is running.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "support_idempotency"
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "key"], name="uniq_idempotency_conversation_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} on {self.conversation_id}"
+
+
+class EventField(models.TextChoices):
+    STATUS = "status", "Status"
+    ASSIGNED_TO = "assigned_to", "Assigned to"
+    NOTES = "notes", "Notes"
+    ESCALATED = "escalated", "Escalated"
+    ESCALATION_REASON = "escalation_reason", "Escalation reason"
+    CONTACT_EMAIL = "contact_email", "Contact email"
+
+
+class TicketEvent(models.Model):
+    """Append-only history of a ticket: who changed which field from what to what."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="ticket_events",
+        help_text="Empty when the widget or the bot made the change.",
+    )
+    actor_label = models.CharField(max_length=150, help_text="Username, or 'widget' / 'bot' / 'system'.")
+    field = models.CharField(max_length=32, choices=EventField.choices)
+    old_value = models.TextField(blank=True)
+    new_value = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "support_ticket_events"
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["conversation", "created_at"], name="event_conversation_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.actor_label} changed {self.field}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise ValueError("Ticket events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise ValueError("Ticket events are append-only.")

@@ -1,0 +1,67 @@
+"""Turning token usage into micro-USD with a price row. Pure functions: no database access."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from support.models import ModelPrice
+
+TOKENS_PER_MTOK = 1_000_000
+
+#: Published Claude prices (USD per million tokens: input, output, 5-minute cache write,
+#: 1-hour cache write, cache read), seeded into ModelPrice on a fresh install.
+DEFAULT_PRICES_USD: dict[str, tuple[str, str, str, str, str]] = {
+    "claude-haiku-4-5": ("1", "5", "1.25", "2", "0.10"),
+    "claude-sonnet-4-5": ("3", "15", "3.75", "6", "0.30"),
+    "claude-opus-4-5": ("5", "25", "6.25", "10", "0.50"),
+}
+DEFAULT_PRICES_EFFECTIVE_FROM = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def usd_to_micros(amount: str) -> int:
+    whole, _, fraction = amount.partition(".")
+    fraction = (fraction + "000000")[:6]
+    return int(whole or "0") * 1_000_000 + int(fraction)
+
+
+def micros_to_usd(micros: int) -> float:
+    """Float for JSON; six decimals keep every micro-USD (0.00057 stays 0.00057)."""
+    return round(micros / 1_000_000, 6)
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+
+
+def cost_micros(price: ModelPrice | None, usage: Usage) -> int:
+    """Cost of one turn, rounded half-up to a whole micro-USD once, at the end."""
+    if price is None:
+        return 0
+    write_5m = max(usage.cache_write_tokens - usage.cache_write_1h_tokens, 0)
+    numerator = (
+        usage.input_tokens * price.input_per_mtok_micros
+        + usage.output_tokens * price.output_per_mtok_micros
+        + write_5m * price.cache_write_5m_per_mtok_micros
+        + usage.cache_write_1h_tokens * price.cache_write_1h_per_mtok_micros
+        + usage.cache_read_tokens * price.cache_read_per_mtok_micros
+    )
+    return (numerator + TOKENS_PER_MTOK // 2) // TOKENS_PER_MTOK
+
+
+_NON_WORD = re.compile(r"[^\w\s]+", re.UNICODE)
+_SPACES = re.compile(r"\s+")
+
+
+def normalise_question(text: str) -> str:
+    """Group 'How much is it?' with 'how much is it': lower case, no punctuation, single spaces."""
+    cleaned = _SPACES.sub(" ", _NON_WORD.sub(" ", text.lower())).strip()
+    return cleaned[:255]
