@@ -9,7 +9,7 @@ PORT ?= 8000
 # Tests run with DEBUG on so no production-only redirects apply; Django's runner still turns DEBUG off per test.
 TEST_ENV := DEBUG=true SECRET_KEY=test-only-not-secret
 
-.PHONY: help venv install env migrate run serve test test-mongo test-all lint format migrations check-migrations check-deploy superuser clean
+.PHONY: help venv install env migrate run serve test test-mongo test-all lint format migrations check-migrations check-deploy superuser clean browser-deps screenshot
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -38,15 +38,16 @@ migrate: env ## Apply migrations to the configured database
 
 run: migrate ## Create the venv, install, migrate and serve at http://127.0.0.1:8000 on SQLite
 	@echo "Serving on http://$(HOST):$(PORT)/  (staff: \`$(PY) manage.py createsuperuser\`, then /dashboard/ and /admin/)"
+	@echo "Chat widget demo: http://$(HOST):$(PORT)/widget/demo/"
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 serve: migrate ## Serve with gunicorn and the production config (needs collectstatic under DEBUG=false)
 	$(BIN)/gunicorn -c gunicorn.conf.py rezvo_support.wsgi
 
-test: venv ## The whole suite on SQLite
+test: venv browser-deps ## The whole suite on SQLite
 	$(TEST_ENV) $(PY) -m pytest
 
-test-mongo: venv ## The whole suite on MongoDB: $$MONGODB_URI, else a SecantusDB server started for the run
+test-mongo: venv browser-deps ## The whole suite on MongoDB: $$MONGODB_URI, else a SecantusDB server started for the run
 	$(TEST_ENV) $(PY) tests/mongo_server.py -- $(PY) -m pytest
 
 test-all: test test-mongo
@@ -70,6 +71,13 @@ check-migrations: venv ## Fail when either migration set is stale
 check-deploy: venv ## `manage.py check --deploy` under production settings
 	DEBUG=false SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
 	  ALLOWED_HOSTS=support.example.com $(PY) manage.py check --deploy --fail-level WARNING
+
+# Browser tests (@pytest.mark.browser) drive Debian's chromium through playwright; never `playwright install`.
+browser-deps: ## Install Debian's chromium for the browser tests (needs root)
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+screenshot: venv browser-deps ## Re-take docs/screenshots/widget.png (the README's picture of the widget)
+	WIDGET_SCREENSHOT=docs/screenshots/widget.png $(TEST_ENV) $(PY) -m pytest tests/test_widget_e2e.py -k screenshot
 
 superuser: env
 	$(PY) manage.py createsuperuser

@@ -12,8 +12,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 from rezvo_support.env import (
     env_bool,
+    env_choice,
     env_decimal,
     env_float,
+    env_hex_colour,
     env_int,
     env_list,
     env_str,
@@ -256,6 +258,22 @@ SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE = env_str("SUPPORT_THROTTLE_CONVERSATI
 SUPPORT_THROTTLE_CONVERSATION_RATE = env_str("SUPPORT_THROTTLE_CONVERSATION_RATE", "30/min")
 SUPPORT_DAILY_BUDGET_USD = env_decimal("SUPPORT_DAILY_BUDGET_USD", "0")
 SUPPORT_IDEMPOTENCY_TTL_HOURS = env_int("SUPPORT_IDEMPOTENCY_TTL_HOURS", 24, minimum=1)
+
+# The embeddable chat widget's defaults (GET /api/support/widget/config); the script tag's data-* attributes win.
+SUPPORT_WIDGET_TITLE = env_str("SUPPORT_WIDGET_TITLE", "Rezvo Support")
+SUPPORT_WIDGET_GREETING = env_str(
+    "SUPPORT_WIDGET_GREETING",
+    "Hi! I'm the Rezvo assistant. Ask me anything about bookings, pricing or your account.",
+)
+# Separated by "|" because questions contain commas.
+SUPPORT_WIDGET_QUICK_QUESTIONS = env_list(
+    "SUPPORT_WIDGET_QUICK_QUESTIONS",
+    ["How much does Rezvo cost?", "How do I get started?", "I'd like to talk to a person"],
+    sep="|",
+)
+SUPPORT_WIDGET_PRIMARY_COLOUR = env_hex_colour("SUPPORT_WIDGET_PRIMARY_COLOUR", "#0f766e")
+SUPPORT_WIDGET_POSITION = env_choice("SUPPORT_WIDGET_POSITION", "right", ("right", "left"))
+SUPPORT_WIDGET_CONFIG_MAX_AGE_S = env_int("SUPPORT_WIDGET_CONFIG_MAX_AGE_S", 300, minimum=0)
 
 # Claude: the SDK itself reads ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL.
 ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")

@@ -5,9 +5,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from support.health import health
+from support.views import widget_demo
 
 urlpatterns = [
     path("health", health, name="health"),
+    path("widget/demo/", widget_demo, name="widget-demo"),
     path("api/support/", include("support.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -41,6 +41,13 @@ class EscalationReason(models.TextChoices):
     STAFF = "staff", "Flagged by staff"
 
 
+class Rating(models.TextChoices):
+    """The customer's thumbs up / down on the widget; blank until they rate."""
+
+    UP = "up", "Thumbs up"
+    DOWN = "down", "Thumbs down"
+
+
 class ModelPrice(models.Model):
     """What one Claude model costs from a moment on; a correction is a new row, not an edit."""
 
@@ -107,6 +114,21 @@ class Conversation(models.Model):
     )
     notes = models.TextField(blank=True, help_text="Staff-only notes; never shown to the customer.")
     contact_email = models.EmailField(blank=True, help_text="Where the customer asked to be answered.")
+    rating = models.CharField(
+        max_length=8,
+        choices=Rating.choices,
+        blank=True,
+        help_text="The customer's latest thumbs up/down in the widget (a re-rate overwrites); feeds CSAT.",
+    )
+    rated_at = models.DateTimeField(null=True, blank=True, help_text="When the customer last rated (UTC).")
+    rated_message = models.ForeignKey(
+        "Message",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The assistant reply the customer rated, when the widget said which.",
+    )
     token_hash = models.CharField(
         max_length=64, editable=False, help_text="SHA-256 of the widget's secret for this conversation."
     )
@@ -204,6 +226,7 @@ class EventField(models.TextChoices):
     ESCALATED = "escalated", "Escalated"
     ESCALATION_REASON = "escalation_reason", "Escalation reason"
     CONTACT_EMAIL = "contact_email", "Contact email"
+    RATING = "rating", "Customer rating"
 
 
 class TicketEvent(models.Model):

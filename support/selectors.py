@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet, Sum
@@ -20,6 +21,8 @@ from support.models import (
     Conversation,
     Message,
     ModelPrice,
+    Rating,
+    Role,
     Status,
     TicketEvent,
 )
@@ -66,6 +69,28 @@ def model_price_in_effect(*, model: str, at: datetime) -> ModelPrice | None:
     return ModelPrice.objects.filter(model=model, effective_from__lte=at).order_by("-effective_from").first()
 
 
+def assistant_message_get(*, conversation: Conversation, message_id: object) -> Message | None:
+    """One assistant reply of `conversation`, or None (bad id, other conversation, or a user turn)."""
+    try:
+        pk = Message._meta.pk.to_python(message_id)
+    except (ValidationError, ValueError, TypeError):
+        return None
+    return Message.objects.filter(pk=pk, conversation=conversation, role=Role.ASSISTANT).first()
+
+
+def widget_config() -> dict[str, Any]:
+    """What the embedded widget shows before the script tag's data-* attributes override it."""
+    return {
+        "title": settings.SUPPORT_WIDGET_TITLE,
+        "greeting": settings.SUPPORT_WIDGET_GREETING,
+        "quick_questions": list(settings.SUPPORT_WIDGET_QUICK_QUESTIONS),
+        "primary_colour": settings.SUPPORT_WIDGET_PRIMARY_COLOUR,
+        "position": settings.SUPPORT_WIDGET_POSITION,
+        "support_email": settings.SUPPORT_EMAIL,
+        "max_message_chars": settings.SUPPORT_MAX_MESSAGE_CHARS,
+    }
+
+
 def message_list(*, conversation: Conversation) -> QuerySet[Message]:
     return Message.objects.filter(conversation=conversation).order_by("created_at", "pk")
 
@@ -96,6 +121,8 @@ class ConversationFilters:
     created_to: date | None = None
     q: str = ""
     model: str = ""
+    #: "up", "down", or "rated" (either); drills CSAT down to its conversations.
+    rating: str = ""
 
 
 def conversation_list(*, filters: ConversationFilters | None = None, oldest_first: bool = False) -> QuerySet:
@@ -117,6 +144,10 @@ def conversation_list(*, filters: ConversationFilters | None = None, oldest_firs
         qs = qs.filter(created_at__gte=utc_midnight(filters.created_from))
     if filters.created_to:
         qs = qs.filter(created_at__lt=utc_midnight(filters.created_to + timedelta(days=1)))
+    if filters.rating == "rated":
+        qs = qs.exclude(rating="")
+    elif filters.rating:
+        qs = qs.filter(rating=filters.rating)
     if filters.model:
         qs = qs.filter(pk__in=_conversation_ids_with(Q(model=filters.model)))
     if filters.q:
@@ -240,4 +271,24 @@ def analytics_summary(*, days: int, today: date | None = None) -> dict[str, Any]
         "conversations_by_day": by_day,
         "by_source": by_source,
         "by_model": by_model,
+        **_csat(conversations),
+    }
+
+
+# --- CSAT (widget thumbs up/down); kept apart from the rest of analytics_summary so it re-applies cleanly.
+def _csat(conversations: QuerySet[Conversation]) -> dict[str, Any]:
+    """Share of rated conversations rated up, over the same conversations as the summary.
+
+    Drill down with GET conversations?rating=rated|up|down and the same created_from/created_to.
+    """
+    counts = conversations.aggregate(
+        up=Count("pk", filter=Q(rating=Rating.UP)), down=Count("pk", filter=Q(rating=Rating.DOWN))
+    )
+    up, down = counts["up"] or 0, counts["down"] or 0
+    rated = up + down
+    return {
+        "csat_pct": _pct(up, rated) if rated else None,
+        "rated_count": rated,
+        "rated_up_count": up,
+        "rated_down_count": down,
     }

@@ -23,6 +23,7 @@ from support.models import (
     IdempotencyRecord,
     Message,
     ModelPrice,
+    Rating,
     Role,
     Source,
     Status,
@@ -216,6 +217,48 @@ def conversation_escalate(
     for name, value in updates.items():
         setattr(conversation, name, value)
     return True
+
+
+# --- Widget: the customer's rating and contact address --------------------------------------
+def conversation_rate(
+    *,
+    conversation: Conversation,
+    rating: str,
+    message: Message | None = None,
+    actor: Any = None,
+    actor_label: str = WIDGET,
+) -> Conversation:
+    """Store the customer's thumbs up/down; a re-rate overwrites. A changed rating writes a ticket event."""
+    if rating not in Rating.values:
+        raise ValueError(f"rating must be one of {', '.join(Rating.values)}, got {rating!r}")
+    if message is not None and (message.conversation_id != conversation.pk or message.role != Role.ASSISTANT):
+        raise ValueError("Only an assistant reply of this conversation can be rated.")
+    now = timezone.now()
+    old = conversation.rating
+    updates: dict[str, Any] = {"rating": rating, "rated_at": now, "rated_message": message, "updated_at": now}
+    Conversation.objects.filter(pk=conversation.pk).update(**updates)
+    if old != rating:
+        event = _event(
+            conversation=conversation,
+            actor=actor,
+            actor_label=actor_label,
+            field=EventField.RATING,
+            old=old,
+            new=rating,
+        )
+        event.save()
+    for name, value in updates.items():
+        setattr(conversation, name, value)
+    return conversation
+
+
+def conversation_contact_set(
+    *, conversation: Conversation, email: str, actor: Any = None, actor_label: str = WIDGET
+) -> Conversation:
+    """Record where the customer wants the human reply (the widget's form after an escalation)."""
+    return conversation_update(
+        conversation=conversation, actor=actor, actor_label=actor_label, changes={"contact_email": email.strip()}
+    )
 
 
 # --- Messages --------------------------------------------------------------------------------

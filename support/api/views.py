@@ -24,7 +24,7 @@ from support.api.serializers import (
     WidgetMessageOutputSerializer,
 )
 from support.api.throttles import ClientIPThrottle, ConversationCreateThrottle, PerConversationThrottle
-from support.models import EscalationReason, Role, Source, Status
+from support.models import EscalationReason, Rating, Role, Source, Status
 from support.selectors import ConversationFilters
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
@@ -296,6 +296,9 @@ class FilterSerializer(serializers.Serializer):
     created_to = serializers.DateField(required=False)
     q = serializers.CharField(required=False, max_length=200, allow_blank=True)
     model = serializers.CharField(required=False, max_length=100)
+    rating = serializers.ChoiceField(
+        choices=[*Rating.choices, ("rated", "Either")], required=False, help_text="The customer's thumbs (CSAT)."
+    )
     page = serializers.IntegerField(required=False, min_value=1)
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=Pagination.max_page_size)
 
@@ -321,6 +324,7 @@ class FilterSerializer(serializers.Serializer):
             created_to=values.get("created_to"),
             q=values.get("q", ""),
             model=values.get("model", ""),
+            rating=values.get("rating", ""),
         )
 
 
@@ -416,6 +420,12 @@ class AnalyticsApi(APIView):
                     "conversations_by_day": serializers.ListField(child=serializers.DictField()),
                     "by_source": serializers.ListField(child=serializers.DictField()),
                     "by_model": serializers.ListField(child=serializers.DictField()),
+                    "csat_pct": serializers.FloatField(
+                        allow_null=True, help_text="Thumbs up / rated conversations * 100; null when none rated."
+                    ),
+                    "rated_count": serializers.IntegerField(),
+                    "rated_up_count": serializers.IntegerField(),
+                    "rated_down_count": serializers.IntegerField(),
                 },
             )
         },
@@ -425,3 +435,96 @@ class AnalyticsApi(APIView):
         data = self.InputSerializer(data=request.query_params)
         data.is_valid(raise_exception=True)
         return Response(selectors.analytics_summary(days=data.validated_data["days"]))
+
+
+# --- The embeddable widget: rating, contact address, public config ---------------------------
+class ConversationRateApi(WidgetApi):
+    permission_classes = [AllowAny]  # staff or the conversation's token, checked per conversation
+
+    class InputSerializer(serializers.Serializer):
+        rating = serializers.ChoiceField(choices=Rating.choices)
+        message_id = serializers.CharField(
+            required=False, max_length=64, help_text="The assistant reply being rated (optional)."
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.CharField(source="pk")
+        rating = serializers.CharField()
+        rated_at = serializers.DateTimeField()
+        rated_message_id = serializers.CharField(allow_null=True)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer},
+        parameters=[TOKEN_PARAMETER],
+        operation_id="conversation_rate",
+        description="The customer's thumbs up/down on the conversation; rating again overwrites.",
+    )
+    def post(self, request: Request, conversation_id: str) -> Response:
+        conversation = conversation_for_request(request, conversation_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        message = None
+        if "message_id" in values:
+            message = selectors.assistant_message_get(conversation=conversation, message_id=values["message_id"])
+            if message is None:
+                error = "No assistant reply in this conversation has this id."
+                raise exceptions.ValidationError({"message_id": [error]})
+        staff = is_staff(request)
+        conversation = services.conversation_rate(
+            conversation=conversation,
+            rating=values["rating"],
+            message=message,
+            actor=request.user if staff else None,
+            actor_label=request.user.get_username() if staff else services.WIDGET,
+        )
+        return Response(self.OutputSerializer(conversation).data)
+
+
+class ConversationContactApi(WidgetApi):
+    permission_classes = [AllowAny]  # staff or the conversation's token, checked per conversation
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField(max_length=254)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: WidgetConversationOutputSerializer},
+        parameters=[TOKEN_PARAMETER],
+        operation_id="conversation_contact",
+        description="Where the customer wants a human to reply (the widget asks after an escalation).",
+    )
+    def post(self, request: Request, conversation_id: str) -> Response:
+        conversation = conversation_for_request(request, conversation_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        staff = is_staff(request)
+        conversation = services.conversation_contact_set(
+            conversation=conversation,
+            email=data.validated_data["email"],
+            actor=request.user if staff else None,
+            actor_label=request.user.get_username() if staff else services.WIDGET,
+        )
+        return Response(WidgetConversationOutputSerializer(conversation).data)
+
+
+class WidgetConfigApi(WidgetApi):
+    # Public and identical for everyone: no session lookup, so browsers and proxies may cache it.
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    class OutputSerializer(serializers.Serializer):
+        title = serializers.CharField()
+        greeting = serializers.CharField()
+        quick_questions = serializers.ListField(child=serializers.CharField())
+        primary_colour = serializers.CharField(help_text="CSS hex colour.")
+        position = serializers.ChoiceField(choices=["right", "left"])
+        support_email = serializers.CharField()
+        max_message_chars = serializers.IntegerField()
+
+    @extend_schema(responses={200: OutputSerializer}, operation_id="widget_config")
+    def get(self, request: Request) -> Response:
+        response = Response(self.OutputSerializer(selectors.widget_config()).data)
+        response["Cache-Control"] = f"public, max-age={settings.SUPPORT_WIDGET_CONFIG_MAX_AGE_S}"
+        return response
