@@ -314,3 +314,21 @@ def test_the_widget_makes_no_third_party_requests() -> None:
     }
     assert urls <= allowed, urls
     assert "@import" not in source
+
+
+@pytest.mark.django_db
+def test_an_allowed_site_may_send_the_token_to_the_widget_endpoints(
+    anon: APIClient, settings: Any, make_conversation: Any
+) -> None:
+    settings.CORS_ALLOWED_ORIGINS = ["https://www.example.com"]
+    conversation, _ = make_conversation()
+    for action in ("rating", "contact", "chat"):
+        preflight = anon.options(
+            f"{BASE}/conversations/{conversation.pk}/{action}",
+            HTTP_ORIGIN="https://www.example.com",
+            HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+            HTTP_ACCESS_CONTROL_REQUEST_HEADERS="content-type,x-conversation-token,idempotency-key",
+        )
+        assert preflight["Access-Control-Allow-Origin"] == "https://www.example.com"
+        allowed = preflight["Access-Control-Allow-Headers"].lower()
+        assert "x-conversation-token" in allowed and "idempotency-key" in allowed
