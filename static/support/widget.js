@@ -345,6 +345,7 @@
     document.body.append(host);
     ui = { host, root, wrap, panel, launcher, log, input, sendButton, form, alert, newButton };
     renderFresh();
+    if (state.openWhenReady) open();
   }
 
   function autoGrow() {
@@ -355,7 +356,11 @@
   const isOpen = () => ui && !ui.panel.hidden;
 
   function open() {
-    if (!ui || isOpen()) return;
+    if (!ui) {
+      state.openWhenReady = true; // RezvoSupport.open() called before the config arrived
+      return;
+    }
+    if (isOpen()) return;
     ui.panel.hidden = false;
     ui.wrap.classList.add("rz--open");
     ui.launcher.setAttribute("aria-expanded", "true");
