@@ -11,16 +11,18 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from support import pricing
+from support import knowledge, pricing
 from support.models import (
     Conversation,
     EscalationReason,
     EventField,
     IdempotencyRecord,
+    KnowledgeArticle,
     Message,
     ModelPrice,
     Rating,
@@ -29,7 +31,7 @@ from support.models import (
     Status,
     TicketEvent,
 )
-from support.selectors import model_price_in_effect, token_hash
+from support.selectors import model_price_in_effect, spend_cache_key, token_hash
 
 WIDGET = "widget"
 BOT = "bot"
@@ -68,6 +70,16 @@ def price_resolve(*, model: str, at: datetime) -> tuple[ModelPrice | None, bool]
     if price is not None:
         return price, False
     return model_price_in_effect(model=settings.SUPPORT_DEFAULT_MODEL, at=at), True
+
+
+# --- Knowledge base --------------------------------------------------------------------------
+def knowledge_article_seed_samples(*, using: str = "default") -> int:
+    """Add the sample articles that are missing (by title); returns how many were added.
+
+    The data migration calls the same code, so a fresh install answers pricing, getting-started,
+    contact and booking questions before anyone edits the knowledge base.
+    """
+    return knowledge.seed_samples(KnowledgeArticle, support_email=settings.SUPPORT_EMAIL, using=using)
 
 
 # --- Conversations ---------------------------------------------------------------------------
@@ -275,6 +287,9 @@ class Turn:
     is_partial: bool = False
     latency_ms: int | None = None
     first_token_ms: int | None = None
+    #: False for a turn that is not a Claude call (the chat proxy's customer turns, offline answers):
+    #: stored with no model and no price, so it never counts as Claude usage.
+    priced: bool = True
 
 
 def message_log(
@@ -291,8 +306,11 @@ def message_log(
     now = timezone.now()
     messages: list[Message] = []
     for turn in turns:
-        model = turn.model or settings.SUPPORT_DEFAULT_MODEL
-        price, fallback = price_resolve(model=model, at=now)
+        if turn.priced:
+            model = turn.model or settings.SUPPORT_DEFAULT_MODEL
+            price, fallback = price_resolve(model=model, at=now)
+        else:
+            model, price, fallback = "", None, False
         usage = pricing.Usage(
             input_tokens=turn.input_tokens,
             output_tokens=turn.output_tokens,
@@ -342,6 +360,7 @@ def message_log(
             Conversation.objects.filter(pk=conversation.pk, summary="").update(
                 summary=first_user.content[:255], question_key=pricing.normalise_question(first_user.content)
             )
+    _spend_add(day=now.date(), micros=sum(m.cost_micros for m in messages))
     if is_escalation:
         conversation_escalate(
             conversation=conversation,
@@ -352,6 +371,18 @@ def message_log(
         )
     conversation.refresh_from_db()
     return messages
+
+
+def _spend_add(*, day: Any, micros: int) -> None:
+    """Keep the briefly cached daily spend (selectors.spend_today_micros) current between recomputes."""
+    if micros <= 0:
+        return
+    try:
+        cache.incr(spend_cache_key(day), micros)
+    except ValueError:
+        pass  # not cached: the next read sums the database, this turn included
+    except Exception:  # noqa: BLE001 - the cache is an optimisation; the stored turn is what counts
+        pass
 
 
 def conversation_recount(*, conversation: Conversation) -> Conversation:

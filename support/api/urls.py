@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from support.api import views
+from support.api import chat, views
 from support.api.schema import method_dispatch
 
 app_name = "support_api"
@@ -19,6 +19,7 @@ urlpatterns = [
         name="conversation",
     ),
     path("conversations/<str:conversation_id>/messages", views.MessageCreateApi.as_view(), name="messages"),
+    path("conversations/<str:conversation_id>/chat", chat.ChatApi.as_view(), name="chat"),
     path("conversations/<str:conversation_id>/rating", views.ConversationRateApi.as_view(), name="rating"),
     path("conversations/<str:conversation_id>/contact", views.ConversationContactApi.as_view(), name="contact"),
     path("widget/config", views.WidgetConfigApi.as_view(), name="widget-config"),
