@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -411,3 +413,74 @@ def test_screenshot_of_the_open_widget_mid_conversation(
     finally:
         context.close()
     assert _png_size(target) == (1200, 760)
+
+
+def test_a_full_conversation_says_so_without_a_pointless_retry(
+    live_server: Any, page: Any, claude: FakeClaude, settings: Any
+) -> None:
+    settings.SUPPORT_CHAT_MAX_TURNS = 2
+    page.goto(demo_url(live_server))
+    open_widget(page)
+    ask(page, "How much is it?")
+    wait_for_reply(page, 1)
+    ask(page, "And the Pro plan?")
+    alert = page.get_by_role("alert")
+    alert.get_by_text("start a new conversation", exact=False).wait_for()
+    assert alert.get_by_role("button", name="Retry").count() == 0
+    assert page.get_by_label("Your message").input_value() == "And the Pro plan?"  # given back, not lost
+    assert page.locator(".rz-row--user").count() == 1
+
+
+@pytest.fixture
+def other_site() -> Iterator[Any]:
+    """A second web server (another origin) whose page embeds the widget; `.page` is its HTML."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = server.page.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.page = ""
+    server.origin = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_site_on_another_origin_embeds_it_when_listed_in_cors_allowed_origins(
+    live_server: Any, page: Any, claude: FakeClaude, settings: Any, other_site: Any
+) -> None:
+    other_site.page = (
+        f"<!doctype html><title>Shop</title><h1>Our shop</h1>"
+        f'<script src="{live_server.url}/static/support/widget.js" data-api="{live_server.url}" '
+        f'data-source="web" data-title="Shop help" data-colour="#7c3aed" async></script>'
+    )
+    shop = other_site.origin
+    claude.enqueue(Reply(chunks=["Open ", "every ", "day."], chunk_delay=0.02))
+
+    settings.CORS_ALLOWED_ORIGINS = []
+    page.goto(f"{shop}/")
+    page.get_by_role("button", name="Open support chat").click()
+    page.get_by_role("dialog", name="Shop help").wait_for()  # data attributes, no server config needed
+    ask(page, "When are you open?")
+    page.get_by_role("alert").get_by_text("We couldn't reach support.").wait_for()
+    assert Conversation.objects.count() == 0  # the browser refused to send it
+
+    settings.CORS_ALLOWED_ORIGINS = [shop]
+    page.get_by_role("alert").get_by_role("button", name="Retry").click()
+    reply = wait_for_reply(page, 1)
+    assert reply.inner_text().endswith("Open every day.")
+    conversation = Conversation.objects.get()
+    assert conversation.page_url == f"{shop}/"
+    launcher = page.locator(".rz-launcher")
+    assert launcher.evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(124, 58, 237)"

@@ -257,7 +257,7 @@
     const host = document.createElement("rezvo-support");
     const root = host.attachShadow({ mode: "open" });
     const link = h("link", { rel: "stylesheet", href: CSS_URL });
-    const wrap = h("div", { class: `rz rz--${c.position}`, hidden: true });
+    const wrap = h("div", { class: `rz rz--${c.position}`, hidden: true, onkeydown: onKey });
     wrap.style.setProperty("--rz-primary", c.primary_colour);
     wrap.style.setProperty("--rz-on-primary", onColour(c.primary_colour));
     // Shown once the stylesheet is in, so the page never flashes an unstyled button.
@@ -312,7 +312,6 @@
         "aria-modal": "true",
         "aria-labelledby": "rz-title",
         hidden: true,
-        onkeydown: onPanelKey,
       },
       h(
         "div",
@@ -384,7 +383,8 @@
     return [...ui.panel.querySelectorAll(selector)].filter((el) => el.getClientRects().length);
   }
 
-  function onPanelKey(e) {
+  function onKey(e) {
+    if (!isOpen()) return;
     if (e.key === "Escape") {
       e.stopPropagation();
       close();
@@ -461,17 +461,25 @@
     ui.alert.replaceChildren();
   }
 
+  function waitText(seconds) {
+    if (!seconds) return "Please try again shortly.";
+    if (seconds <= 90) return `Please wait ${seconds} s and try again.`;
+    return `Please wait about ${Math.ceil(seconds / 60)} minutes and try again.`;
+  }
+
   function describe(error) {
     if (error instanceof ApiError) {
-      if (error.status === 429) {
-        const wait = error.retryAfter ? ` Please wait ${error.retryAfter} s and try again.` : " Please try again shortly.";
-        return "You're sending messages faster than we can answer." + wait;
-      }
+      if (error.status === 429 && error.body.reason === "max_turns") return error.body.detail;
+      if (error.status === 429) return "You're sending messages faster than we can answer. " + waitText(error.retryAfter);
       if (error.status >= 400 && error.status < 500 && error.body.detail) return error.body.detail;
       return "Support is having trouble right now. Please try again.";
     }
     return "We couldn't reach support. Check your connection and try again.";
   }
+
+  // Retrying cannot help: the request itself was refused, or this conversation is full.
+  const final = (error) =>
+    error instanceof ApiError && (error.status === 400 || (error.status === 429 && error.body.reason === "max_turns"));
 
   // --- Conversations and turns -------------------------------------------------------------
   async function ensureConversation() {
@@ -584,8 +592,8 @@
       finishReply(row, done);
     } catch (error) {
       row.remove();
-      if (error instanceof ApiError && error.status === 400) {
-        // The message itself was refused (too long...): give it back to edit, no retry.
+      if (final(error)) {
+        // The message was refused (too long, conversation full...): give it back to edit, no retry.
         turn.row.remove();
         ui.input.value = turn.text;
         autoGrow();
