@@ -9,7 +9,7 @@ PORT ?= 8000
 # Tests run with DEBUG on so no production-only redirects apply; Django's runner still turns DEBUG off per test.
 TEST_ENV := DEBUG=true SECRET_KEY=test-only-not-secret
 
-.PHONY: help venv install env migrate run serve test test-mongo test-all lint format migrations check-migrations check-deploy superuser clean browser-deps screenshot
+.PHONY: help venv install env migrate run serve test test-mongo test-all lint format migrations check-migrations check-deploy bench-proxy superuser clean browser-deps screenshot
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -71,6 +71,9 @@ check-migrations: venv ## Fail when either migration set is stale
 check-deploy: venv ## `manage.py check --deploy` under production settings
 	DEBUG=false SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
 	  ALLOWED_HOSTS=support.example.com $(PY) manage.py check --deploy --fail-level WARNING
+
+bench-proxy: venv ## Chat proxy overhead under gunicorn vs the SDK direct, against a local fake Claude (< 2 min)
+	$(PY) bench/proxy_overhead.py
 
 # Browser tests (@pytest.mark.browser) drive Debian's chromium through playwright; never `playwright install`.
 browser-deps: ## Install Debian's chromium for the browser tests (needs root)

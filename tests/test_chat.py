@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -443,6 +444,21 @@ def test_a_reply_that_does_not_start_within_the_deadline_falls_back(
     assert len(claude.requests) == 1, "no second attempt once the deadline has passed"
 
 
+def test_an_unreachable_claude_falls_back_to_the_knowledge_base(
+    kb: None, client: APIClient, conversation: dict, settings: Any
+) -> None:
+    with socket.socket() as sock:  # a port with nothing listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings.ANTHROPIC_API_KEY = API_KEY
+    settings.ANTHROPIC_BASE_URL = f"http://127.0.0.1:{port}"
+    settings.SUPPORT_CLAUDE_MAX_RETRIES = 0
+    done = done_of(chat_stream(client, conversation["id"], "How do I contact you?"))
+    assert done["fallback"] is True and done["escalation_reason"] == "claude_unavailable"
+    assert done["text"] == KnowledgeArticle.objects.get(title="Contacting support").answer
+    assert [m.role for m in messages_of(conversation)] == [Role.USER, Role.ASSISTANT]
+
+
 def test_a_client_that_leaves_mid_stream_still_gets_its_partial_turn_stored(
     claude: FakeClaude, conversation: dict
 ) -> None:
@@ -690,3 +706,11 @@ def test_the_api_key_never_appears_in_any_response(
     for body in bodies:
         assert API_KEY.encode() not in body
         assert b"sk-ant" not in body
+
+
+def test_the_openapi_schema_documents_the_chat_operation(anon: APIClient) -> None:
+    schema = anon.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    operation = schema["paths"]["/api/support/conversations/{conversation_id}/chat"]["post"]
+    assert operation["operationId"] == "chat"
+    assert "text/event-stream" in operation["responses"]["200"]["content"]
+    assert operation["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith("/ChatOutput")

@@ -46,6 +46,13 @@ class ChatUsageSerializer(serializers.Serializer):
 
 
 class ChatApi(WidgetApi):
+    """Send the customer's message; the bot's reply streams back as Server-Sent Events (or JSON).
+
+    The customer's turn is stored first. The reply comes from Claude, or from the knowledge base when no
+    API key is set, the daily budget is spent or Claude fails; the `done` event carries the stored reply,
+    its usage and cost, and whether the conversation is now escalated and why.
+    """
+
     permission_classes = [AllowAny]  # staff or the conversation's token, checked per conversation
     throttle_classes = [ClientIPThrottle, PerConversationThrottle]
 
