@@ -75,9 +75,12 @@ check-deploy: venv ## `manage.py check --deploy` under production settings
 bench-proxy: venv ## Chat proxy overhead under gunicorn vs the SDK direct, against a local fake Claude (< 2 min)
 	$(PY) bench/proxy_overhead.py
 
-# Browser tests (@pytest.mark.browser) drive Debian's chromium through playwright; never `playwright install`.
-browser-deps: ## Install Debian's chromium for the browser tests (needs root)
-	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+# Debian's chromium for the browser tests (Playwright drives it; never `playwright install`). Needs root.
+CHROMIUM ?= /usr/bin/chromium
+browser-deps: ## Install Debian's chromium (and fonts) for the browser tests when it is missing
+	@if [ -x $(CHROMIUM) ]; then echo "chromium present: $$($(CHROMIUM) --version 2>/dev/null)"; else \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+	    chromium fonts-dejavu-core fonts-liberation; fi
 
 screenshot: venv browser-deps ## Re-take docs/screenshots/widget.png (the README's picture of the widget)
 	WIDGET_SCREENSHOT=docs/screenshots/widget.png $(TEST_ENV) $(PY) -m pytest tests/test_widget_e2e.py -k screenshot
