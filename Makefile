@@ -9,7 +9,7 @@ PORT ?= 8000
 # Tests run with DEBUG on so no production-only redirects apply; Django's runner still turns DEBUG off per test.
 TEST_ENV := DEBUG=true SECRET_KEY=test-only-not-secret
 
-.PHONY: help venv install env migrate run serve test test-mongo test-all lint format migrations check-migrations check-deploy superuser clean
+.PHONY: help venv install env migrate run serve test test-mongo test-all lint format migrations check-migrations check-deploy superuser clean browser-deps screenshots bench-analytics
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -70,6 +70,13 @@ check-migrations: venv ## Fail when either migration set is stale
 check-deploy: venv ## `manage.py check --deploy` under production settings
 	DEBUG=false SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
 	  ALLOWED_HOSTS=support.example.com $(PY) manage.py check --deploy --fail-level WARNING
+
+# Debian's chromium for the browser tests (Playwright drives it; never `playwright install`). Needs root.
+CHROMIUM ?= /usr/bin/chromium
+browser-deps: ## Install Debian's chromium (and fonts) for the browser tests when it is missing
+	@if [ -x $(CHROMIUM) ]; then echo "chromium present: $$($(CHROMIUM) --version 2>/dev/null)"; else \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+	    chromium fonts-dejavu-core fonts-liberation; fi
 
 superuser: env
 	$(PY) manage.py createsuperuser
