@@ -67,6 +67,10 @@ def staff_user_get(*, user_id: object) -> Any:
         return None
 
 
+def staff_user_list() -> QuerySet:
+    return get_user_model().objects.filter(is_staff=True, is_active=True).order_by("username")
+
+
 def model_price_in_effect(*, model: str, at: datetime) -> ModelPrice | None:
     return ModelPrice.objects.filter(model=model, effective_from__lte=at).order_by("-effective_from").first()
 
