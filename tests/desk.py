@@ -8,7 +8,7 @@ from typing import Any
 from django.utils import timezone
 
 from support import services
-from support.models import Conversation, EscalationReason, Status
+from support.models import Conversation, EscalationReason, Message, Status, TicketEvent
 
 QUESTIONS = [
     "How much is it?",
@@ -70,5 +70,85 @@ def build_desk(*, staff: Any, days_back: int = 3) -> list[Conversation]:
         Conversation.objects.filter(pk=conversation.pk).update(**changes)
         conversation.refresh_from_db()
         made.append(conversation)
+    services.rollups_rebuild()
+    return made
+
+
+SHOWCASE_QUESTIONS = [
+    ("How much does Rezvo cost?", "Plans start at £0 for one venue; Pro is £29 a month."),
+    ("How do I cancel a booking?", "Open the booking in your dashboard and choose Cancel."),
+    ("Can diners pay a deposit online?", "Yes: turn on deposits under Settings → Payments."),
+    ("How do I add a second venue?", "Go to Venues → Add venue; each venue has its own floor plan."),
+    ("Why didn't my guest get a reminder SMS?", "Reminders go 24 h before; check the guest's number."),
+    ("Can I export my bookings to Excel?", "Yes: Reports → Bookings → Export CSV."),
+    ("How do I change my opening hours?", "Settings → Opening hours; changes apply to new bookings."),
+    ("I was charged twice this month", "I can't see billing details; please email support@rezvo.co.uk."),
+]
+
+
+def build_showcase(*, staff: Any, other: Any, days: int = 30, seed: int = 7) -> list[Conversation]:
+    """About a hundred realistic conversations over `days` days, for screenshots and browser tests."""
+    import random
+
+    rng = random.Random(seed)
+    now = timezone.now()
+    sources = ["web", "web", "web", "app_owner", "app_owner", "app_diner", "dashboard"]
+    reasons = [
+        EscalationReason.SUPPORT_EMAIL,
+        EscalationReason.HUMAN_REQUESTED,
+        EscalationReason.WIDGET_FLAG,
+        EscalationReason.BOT_TOOL,
+    ]
+    made: list[Conversation] = []
+    for day in range(days):
+        for _ in range(rng.randint(1, 3) + (days - day) // 8):
+            question, answer = rng.choice(SHOWCASE_QUESTIONS)
+            model = "claude-sonnet-4-5" if rng.random() < 0.25 else "claude-haiku-4-5"
+            conversation, _ = services.conversation_create(
+                source=rng.choice(sources), page_url="https://rezvo.co.uk/app/bookings"
+            )
+            services.message_log(
+                conversation=conversation, turns=turn_pair(question, answer, model=model, tokens=rng.randint(300, 1400))
+            )
+            escalate = rng.random() < 0.3 or "charged twice" in question
+            if escalate:
+                services.message_log(
+                    conversation=conversation,
+                    turns=turn_pair(
+                        "Can I talk to a person?",
+                        "Of course: I've passed this to the team; they'll reply by email.",
+                        model=model,
+                        tokens=rng.randint(200, 900),
+                    ),
+                    is_escalation=True,
+                    escalation_reason=rng.choice(reasons),
+                    escalation_detail="Customer asked for a refund of a duplicate charge."
+                    if "charged" in question
+                    else "",
+                )
+                roll = rng.random()
+                if day > 2 and roll < 0.6:
+                    services.conversation_update(conversation=conversation, actor=staff, changes={"status": "closed"})
+                elif roll < 0.7:
+                    services.conversation_update(conversation=conversation, actor=staff, changes={"status": "open"})
+                elif roll < 0.8:
+                    services.conversation_update(
+                        conversation=conversation,
+                        actor=staff,
+                        changes={"status": "in_progress", "assigned_to": rng.choice([staff, other])},
+                    )
+            created = now - timedelta(days=day, hours=rng.randint(0, 10), minutes=rng.randint(0, 59))
+            changes: dict[str, Any] = {"created_at": created}
+            if conversation.escalated:
+                changes["escalated_at"] = created + timedelta(minutes=2)
+            if conversation.status == Status.CLOSED:
+                changes["closed_at"] = created + timedelta(minutes=2, hours=rng.choice([1, 2, 3, 5, 8, 20, 30]))
+            Conversation.objects.filter(pk=conversation.pk).update(**changes)
+            # Turns and history a few minutes apart after the (backdated) start, as they happened.
+            for step, message in enumerate(Message.objects.filter(conversation=conversation).order_by("pk")):
+                Message.objects.filter(pk=message.pk).update(created_at=created + timedelta(seconds=40 * step))
+            for step, event in enumerate(TicketEvent.objects.filter(conversation=conversation).order_by("pk")):
+                TicketEvent.objects.filter(pk=event.pk).update(created_at=created + timedelta(minutes=2 + 20 * step))
+            made.append(conversation)
     services.rollups_rebuild()
     return made

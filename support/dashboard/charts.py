@@ -64,10 +64,10 @@ def bar_chart(
     title: str,
     points: Sequence[Point],
     value_label: Callable[[float], str],
-    width: int = 720,
-    height: int = 240,
+    width: int = 400,
+    height: int = 210,
 ) -> Chart:
-    left, right, top, bottom = 56, 8, 12, 28
+    left, right, top, bottom = 48, 4, 10, 24
     plot_w, plot_h = width - left - right, height - top - bottom
     top_value = _nice_max(max((p.value for p in points), default=0))
     slot = plot_w / max(len(points), 1)
@@ -89,7 +89,7 @@ def bar_chart(
             )
         )
     y_ticks = [Tick(round(top + plot_h - plot_h * f, 2), value_label(top_value * f)) for f in (0, 0.5, 1)]
-    step = max(1, len(points) // 6)
+    step = max(1, -(-len(points) // 5))  # at most five date labels
     x_ticks = [Tick(round(left + i * slot + slot / 2, 2), points[i].label) for i in range(0, len(points), step)]
     return Chart(
         title=title,
