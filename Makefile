@@ -78,6 +78,13 @@ browser-deps: ## Install Debian's chromium (and fonts) for the browser tests whe
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	    chromium fonts-dejavu-core fonts-liberation; fi
 
+screenshots: venv ## Run the browser tests and save docs/screenshots/{queue,ticket,analytics}.png
+	@test -x $(CHROMIUM) || { echo "$(CHROMIUM) missing: run \`make browser-deps\` (as root)"; exit 1; }
+	$(TEST_ENV) REZVO_SCREENSHOTS=docs/screenshots $(PY) -m pytest -m browser -q
+
+bench-analytics: venv ## Analytics latency at 10k and 1M messages on SQLite, side by side (a few minutes)
+	$(PY) bench/analytics_scale.py
+
 superuser: env
 	$(PY) manage.py createsuperuser
 

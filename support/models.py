@@ -259,24 +259,38 @@ class DailyConversationRollup(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices)
     escalated = models.BooleanField()
     escalation_reason = models.CharField(max_length=32, blank=True)
-    close_bucket = models.SmallIntegerField(
-        default=-1,
-        help_text="For escalated conversations now closed: which escalation-to-close duration bucket "
-        "(support.rollups.CLOSE_BUCKET_BOUNDS_S) they fall in; -1 otherwise.",
-    )
     conversations = models.BigIntegerField(default=0)
 
     class Meta:
         db_table = "support_rollup_conversations"
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "source", "status", "escalated", "escalation_reason", "close_bucket"],
+                fields=["day", "source", "status", "escalated", "escalation_reason"],
                 name="uniq_rollup_conversation_key",
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.day} {self.source} {self.status}: {self.conversations}"
+
+
+class DailyCloseRollup(models.Model):
+    """Escalated conversations started on `day` and now closed, by how long escalation-to-close took."""
+
+    day = models.DateField(help_text="The UTC day the conversations started.")
+    close_bucket = models.SmallIntegerField(
+        help_text="Index of the duration bucket (upper bounds in support.rollups.CLOSE_BUCKET_BOUNDS_S)."
+    )
+    conversations = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "support_rollup_closes"
+        constraints = [
+            models.UniqueConstraint(fields=["day", "close_bucket"], name="uniq_rollup_close_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} bucket {self.close_bucket}: {self.conversations}"
 
 
 class DailyUsageRollup(models.Model):
@@ -314,6 +328,11 @@ class DailyQuestionRollup(models.Model):
         db_table = "support_rollup_questions"
         constraints = [
             models.UniqueConstraint(fields=["day", "question_key"], name="uniq_rollup_question_key"),
+        ]
+        indexes = [
+            # Each day's most asked questions (top-question candidates), then their exact window totals.
+            models.Index(fields=["day", "-conversations"], name="rollup_question_day_top_idx"),
+            models.Index(fields=["question_key", "day"], name="rollup_question_key_day_idx"),
         ]
 
     def __str__(self) -> str:

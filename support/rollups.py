@@ -54,7 +54,7 @@ def close_bucket(*, status: str, escalated: bool, escalated_at: datetime | None,
 
 @dataclass(frozen=True)
 class StateKey:
-    """The DailyConversationRollup row a conversation counts in."""
+    """The rollup rows a conversation counts in (DailyConversationRollup, and DailyCloseRollup if closed)."""
 
     day: date
     source: str
@@ -64,14 +64,20 @@ class StateKey:
     close_bucket: int
 
     def as_filter(self) -> dict[str, object]:
+        """The DailyConversationRollup row."""
         return {
             "day": self.day,
             "source": self.source,
             "status": self.status,
             "escalated": self.escalated,
             "escalation_reason": self.escalation_reason,
-            "close_bucket": self.close_bucket,
         }
+
+    def close_filter(self) -> dict[str, object] | None:
+        """The DailyCloseRollup row, for an escalated conversation that is now closed."""
+        if self.close_bucket == NO_BUCKET:
+            return None
+        return {"day": self.day, "close_bucket": self.close_bucket}
 
 
 def state_key(

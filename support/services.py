@@ -20,6 +20,7 @@ from django.utils import timezone
 from support import pricing, rollups
 from support.models import (
     Conversation,
+    DailyCloseRollup,
     DailyConversationRollup,
     DailyQuestionRollup,
     DailyUsageRollup,
@@ -432,13 +433,21 @@ def _rollup_add(model: type[Model], *, key: dict[str, Any], **amounts: int) -> N
 
 
 def rollup_state_move(*, old: rollups.StateKey | None, new: rollups.StateKey | None) -> None:
-    """Move one conversation from its old state row to its new one (either may be None)."""
+    """Move one conversation from its old state rows to its new ones (either may be None)."""
     if old == new:
         return
-    if old is not None:
-        _rollup_add(DailyConversationRollup, key=old.as_filter(), conversations=-1)
-    if new is not None:
-        _rollup_add(DailyConversationRollup, key=new.as_filter(), conversations=1)
+    old_state, new_state = (key.as_filter() if key else None for key in (old, new))
+    if old_state != new_state:
+        if old_state is not None:
+            _rollup_add(DailyConversationRollup, key=old_state, conversations=-1)
+        if new_state is not None:
+            _rollup_add(DailyConversationRollup, key=new_state, conversations=1)
+    old_close, new_close = (key.close_filter() if key else None for key in (old, new))
+    if old_close != new_close:
+        if old_close is not None:
+            _rollup_add(DailyCloseRollup, key=old_close, conversations=-1)
+        if new_close is not None:
+            _rollup_add(DailyCloseRollup, key=new_close, conversations=1)
 
 
 @dataclass(frozen=True)
@@ -481,7 +490,8 @@ def rollups_rebuild(*, batch_size: int = 2000, progress: ProgressCallback | None
     it again. Memory grows with the number of rollup rows (days x sources x models...), not messages.
     """
     total = Conversation.objects.count()
-    state: Counter[rollups.StateKey] = Counter()
+    state: Counter[tuple[Any, ...]] = Counter()
+    closes: Counter[tuple[date, int]] = Counter()
     questions: Counter[tuple[date, str]] = Counter()
     usage: defaultdict[tuple[date, str, str], list[int]] = defaultdict(lambda: [0] * len(_USAGE_FIELDS))
     done = messages_seen = 0
@@ -490,7 +500,9 @@ def rollups_rebuild(*, batch_size: int = 2000, progress: ProgressCallback | None
         where: dict[Any, tuple[date, str]] = {}
         for pk, *values, question_key in rows:
             key = rollups.state_key(**dict(zip(fields, values, strict=True)))
-            state[key] += 1
+            state[tuple(key.as_filter().values())] += 1
+            if key.close_bucket != rollups.NO_BUCKET:
+                closes[(key.day, key.close_bucket)] += 1
             where[pk] = (key.day, key.source)
             if question_key:
                 questions[(key.day, question_key)] += 1
@@ -516,7 +528,11 @@ def rollups_rebuild(*, batch_size: int = 2000, progress: ProgressCallback | None
         if progress is not None:
             progress(done, total)
 
-    state_rows = [DailyConversationRollup(**key.as_filter(), conversations=n) for key, n in state.items() if n]
+    state_names = ("day", "source", "status", "escalated", "escalation_reason")
+    state_rows = [
+        DailyConversationRollup(**dict(zip(state_names, key, strict=True)), conversations=n) for key, n in state.items()
+    ]
+    close_rows = [DailyCloseRollup(day=day, close_bucket=b, conversations=n) for (day, b), n in closes.items()]
     question_rows = [
         DailyQuestionRollup(day=day, question_key=key, conversations=n) for (day, key), n in questions.items()
     ]
@@ -528,13 +544,16 @@ def rollups_rebuild(*, batch_size: int = 2000, progress: ProgressCallback | None
     with transaction.atomic():
         for model, new_rows in (
             (DailyConversationRollup, state_rows),
+            (DailyCloseRollup, close_rows),
             (DailyQuestionRollup, question_rows),
             (DailyUsageRollup, usage_rows),
         ):
             model.objects.all().delete()
             model.objects.bulk_create(new_rows, batch_size=1000)
     return RebuildResult(
-        conversations=done, messages=messages_seen, rows=len(state_rows) + len(question_rows) + len(usage_rows)
+        conversations=done,
+        messages=messages_seen,
+        rows=len(state_rows) + len(close_rows) + len(question_rows) + len(usage_rows),
     )
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from support import rollups, selectors, services
 from support.models import (
     Conversation,
+    DailyCloseRollup,
     DailyConversationRollup,
     DailyQuestionRollup,
     DailyUsageRollup,
@@ -28,10 +29,11 @@ def snapshot() -> dict[str, set[tuple[Any, ...]]]:
     """Every non-empty rollup row, without ids, to compare live rows with rebuilt ones."""
     return {
         "state": {
-            (r.day, r.source, r.status, r.escalated, r.escalation_reason, r.close_bucket, r.conversations)
+            (r.day, r.source, r.status, r.escalated, r.escalation_reason, r.conversations)
             for r in DailyConversationRollup.objects.all()
             if r.conversations
         },
+        "closes": {(r.day, r.close_bucket, r.conversations) for r in DailyCloseRollup.objects.all() if r.conversations},
         "usage": {
             (
                 r.day,
