@@ -37,30 +37,11 @@ def log(text: str) -> None:
 
 
 # --- Worker: one size, one database ----------------------------------------------------------
-def worker(messages: int, database: str, repeat: int) -> dict[str, Any]:
-    os.environ.update(
-        {
-            "DEBUG": "false",
-            "SECRET_KEY": "bench-only-not-secret-" + "x" * 40,
-            "ALLOWED_HOSTS": "testserver",
-            "SECURE_SSL_REDIRECT": "false",
-            "SQLITE_PATH": database,
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    os.environ.pop("MONGODB_URI", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rezvo_support.settings")
-    sys.path.insert(0, str(ROOT))
-    import warnings
-
-    import django
-
-    warnings.filterwarnings("ignore", message="No directory at")  # no collectstatic: the API serves no files
-    django.setup()
+def worker(messages: int, database: str) -> dict[str, Any]:
+    _setup_django(database)
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.utils import timezone
-    from rest_framework.test import APIClient
 
     from support import services
     from support.models import Conversation, Message
@@ -141,67 +122,126 @@ def worker(messages: int, database: str, repeat: int) -> dict[str, Any]:
     )
     rebuild_s = time.perf_counter() - started
 
-    staff = get_user_model().objects.create_user("bench", is_staff=True)
-    client = APIClient()
-    client.force_authenticate(staff)
-    timings: dict[str, list[float]] = {}
-    checks: dict[str, int] = {}
-    windows = (30, 90)
-    for days in windows:  # warm caches and the connection before anything is timed
-        for _ in range(3):
-            response = client.get(f"/api/support/analytics?days={days}")
-            assert response.status_code == 200, response.content[:300]
-        checks[f"days={days} conversations"] = response.json()["total_conversations"]
-    for days in windows:
-        url = f"/api/support/analytics?days={days}"
-        samples = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            response = client.get(url)
-            samples.append((time.perf_counter() - t0) * 1000)
-        timings[f"days={days}"] = samples
+    get_user_model().objects.create_user("bench", is_staff=True)
     return {
         "messages": Message.objects.count(),
         "conversations": result.conversations,
         "rollup_rows": result.rows,
         "seed_s": seed_s,
         "rebuild_s": rebuild_s,
-        "median_ms": {k: statistics.median(v) for k, v in timings.items()},
-        "p95_ms": {k: sorted(v)[int(0.95 * (len(v) - 1))] for k, v in timings.items()},
-        "checks": checks,
+    }
+
+
+def _setup_django(database: str) -> None:
+    os.environ.update(
+        {
+            "DEBUG": "false",
+            "SECRET_KEY": "bench-only-not-secret-" + "x" * 40,
+            "ALLOWED_HOSTS": "testserver",
+            "SECURE_SSL_REDIRECT": "false",
+            "SQLITE_PATH": database,
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    os.environ.pop("MONGODB_URI", None)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rezvo_support.settings")
+    sys.path.insert(0, str(ROOT))
+    import warnings
+
+    import django
+
+    warnings.filterwarnings("ignore", message="No directory at")  # no collectstatic: the API serves no files
+    django.setup()
+
+
+def measure(databases: list[str], repeat: int, rounds: int = 6) -> dict[str, Any]:
+    """Time the endpoint on each database in turn, round after round, in one process.
+
+    Interleaving the sizes means a busy moment on a shared machine slows both, not just one,
+    so the ratio stays honest.
+    """
+    _setup_django(databases[0])
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    samples: dict[str, dict[str, list[float]]] = {db: {} for db in databases}
+    checks: dict[str, dict[str, int]] = {db: {} for db in databases}
+    per_round = max(repeat // rounds, 1)
+    for _ in range(rounds):
+        for database in databases:
+            connection.close()
+            connection.settings_dict["NAME"] = database
+            client.force_authenticate(get_user_model().objects.get(username="bench"))
+            for days in (30, 90):
+                url = f"/api/support/analytics?days={days}"
+                for _ in range(2):  # warm the new connection and SQLite's page cache
+                    response = client.get(url)
+                    assert response.status_code == 200, response.content[:300]
+                checks[database][f"days={days}"] = response.json()["total_conversations"]
+                for _ in range(per_round):
+                    t0 = time.perf_counter()
+                    client.get(url)
+                    samples[database].setdefault(f"days={days}", []).append((time.perf_counter() - t0) * 1000)
+    return {
+        database: {
+            "median_ms": {k: statistics.median(v) for k, v in by_window.items()},
+            "p95_ms": {k: sorted(v)[int(0.95 * (len(v) - 1))] for k, v in by_window.items()},
+            "checks": checks[database],
+        }
+        for database, by_window in samples.items()
     }
 
 
 # --- Driver: both sizes, one table -----------------------------------------------------------
-def run_size(messages: int, repeat: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="rezvo-bench-") as folder:
-        database = str(Path(folder) / "bench.sqlite3")
-        log(f"size {messages:,} messages -> {database}")
-        process = subprocess.run(
-            [sys.executable, __file__, "--worker", str(messages), "--db", database, "--repeat", str(repeat)],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-            check=True,
-        )
-        return json.loads(process.stdout.strip().splitlines()[-1])
+def seed(messages: int, database: str) -> dict[str, Any]:
+    log(f"size {messages:,} messages -> {database}")
+    process = subprocess.run(
+        [sys.executable, __file__, "--worker", str(messages), "--db", database],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
+    return json.loads(process.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs=2, default=[10_000, 1_000_000], metavar=("SMALL", "LARGE"))
-    parser.add_argument("--repeat", type=int, default=30, help="Timed requests per window (median reported).")
+    parser.add_argument("--repeat", type=int, default=60, help="Timed requests per window and size.")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--db", help=argparse.SUPPRESS)
+    parser.add_argument("--db", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.db, args.repeat)))
+        print(json.dumps(worker(args.worker, args.db[0])))
+        return 0
+    if args.measure:
+        print(json.dumps(measure(args.db, args.repeat)))
         return 0
 
-    small, large = (run_size(n, args.repeat) for n in args.sizes)
+    with tempfile.TemporaryDirectory(prefix="rezvo-bench-") as folder:
+        paths = [str(Path(folder) / f"bench-{n}.sqlite3") for n in args.sizes]
+        small, large = (seed(n, path) for n, path in zip(args.sizes, paths, strict=True))
+        log("timing both sizes, interleaved")
+        timed = subprocess.run(
+            [sys.executable, __file__, "--measure", "--db", *paths, "--repeat", str(args.repeat)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+            check=True,
+        )
+        results = json.loads(timed.stdout.strip().splitlines()[-1])
+        small.update(results[paths[0]])
+        large.update(results[paths[1]])
     label_s, label_l = f"{small['messages']:,} msgs", f"{large['messages']:,} msgs"
     print()
-    print("GET /api/support/analytics on SQLite, daily rollups; median (p95) of", args.repeat, "requests")
+    print(
+        f"GET /api/support/analytics on SQLite, daily rollups; median (p95) of {args.repeat} requests per cell,"
+        " the two sizes timed in alternating rounds"
+    )
     print(f"{'':28}{label_s:>20}{label_l:>20}{'ratio':>9}")
     print(f"{'conversations':28}{small['conversations']:>20,}{large['conversations']:>20,}")
     print(f"{'rollup rows':28}{small['rollup_rows']:>20,}{large['rollup_rows']:>20,}")

@@ -107,7 +107,7 @@ class ConversationFilters:
     created_to: date | None = None
     q: str = ""
     model: str = ""
-    question: str = field(default="", metadata={"help": "Exact normalised first question (question_key)."})
+    question: str = ""  # exact question_key (the normalised first message)
     closed_after_escalation: bool = False
 
 

@@ -189,3 +189,20 @@ def test_an_explicit_date_range_wins_over_days(staff_user: Any) -> None:
     assert data["days"] == 31
     assert data["total_conversations"] == 1
     assert len(data["conversations_by_day"]) == 31
+
+
+def test_top_questions_sum_exact_counts_over_days_with_many_distinct_questions() -> None:
+    today = timezone.now().date()
+    expected: dict[str, int] = {}
+    rows = []
+    for offset in range(5):
+        day = today - timedelta(days=offset)
+        for rank in range(60):  # far more distinct questions a day than candidates are taken
+            count = 100 - rank + (offset * rank) % 7
+            key = f"question {rank}"
+            rows.append(DailyQuestionRollup(day=day, question_key=key, conversations=count))
+            expected[key] = expected.get(key, 0) + count
+    DailyQuestionRollup.objects.bulk_create(rows)
+    top = selectors.analytics_summary(days=5)["top_questions"]
+    best = sorted(expected.items(), key=lambda item: (-item[1], item[0]))[:10]
+    assert [(row["question"], row["count"]) for row in top] == best

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from typing import Any
 
 from django import forms
-from django.utils import timezone
 
 from support import selectors
 from support.models import QUEUE_STATUSES, EscalationReason, Source, Status
@@ -144,8 +142,3 @@ TICKET_ACTIONS: dict[str, type[forms.Form]] = {
     "notes": NotesForm,
     "contact": ContactForm,
 }
-
-
-def default_range(days: int = 30) -> tuple[date, date]:
-    today = timezone.now().date()
-    return today - timedelta(days=days - 1), today
