@@ -147,8 +147,11 @@ def build_showcase(*, staff: Any, other: Any, days: int = 30, seed: int = 7) -> 
             # Turns and history a few minutes apart after the (backdated) start, as they happened.
             for step, message in enumerate(Message.objects.filter(conversation=conversation).order_by("pk")):
                 Message.objects.filter(pk=message.pk).update(created_at=created + timedelta(seconds=40 * step))
-            for step, event in enumerate(TicketEvent.objects.filter(conversation=conversation).order_by("pk")):
-                TicketEvent.objects.filter(pk=event.pk).update(created_at=created + timedelta(minutes=2 + 20 * step))
+            batch, last_actor = -1, None
+            for event in TicketEvent.objects.filter(conversation=conversation).order_by("pk"):
+                if event.actor_label != last_actor:  # one action writes several events at one moment
+                    batch, last_actor = batch + 1, event.actor_label
+                TicketEvent.objects.filter(pk=event.pk).update(created_at=created + timedelta(minutes=2 + 45 * batch))
             made.append(conversation)
     services.rollups_rebuild()
     return made
