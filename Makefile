@@ -9,7 +9,7 @@ PORT ?= 8000
 # Tests run with DEBUG on so no production-only redirects apply; Django's runner still turns DEBUG off per test.
 TEST_ENV := DEBUG=true SECRET_KEY=test-only-not-secret
 
-.PHONY: help venv install env migrate run serve test test-mongo test-all lint format migrations check-migrations check-deploy bench-proxy superuser clean browser-deps screenshot
+.PHONY: help venv install env migrate run serve test test-mongo test-all lint format migrations check-migrations check-deploy bench-proxy bench-analytics superuser clean browser-deps screenshots
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -82,8 +82,12 @@ browser-deps: ## Install Debian's chromium (and fonts) for the browser tests whe
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	    chromium fonts-dejavu-core fonts-liberation; fi
 
-screenshot: venv browser-deps ## Re-take docs/screenshots/widget.png (the README's picture of the widget)
-	WIDGET_SCREENSHOT=docs/screenshots/widget.png $(TEST_ENV) $(PY) -m pytest tests/test_widget_e2e.py -k screenshot
+screenshots: venv browser-deps ## Re-take docs/screenshots/{queue,ticket,analytics,widget}.png for the README
+	$(TEST_ENV) REZVO_SCREENSHOTS=docs/screenshots $(PY) -m pytest -m browser -q tests/test_browser.py
+	WIDGET_SCREENSHOT=docs/screenshots/widget.png $(TEST_ENV) $(PY) -m pytest tests/test_widget_e2e.py -k screenshot -q
+
+bench-analytics: venv ## Analytics latency at 10k and 1M messages on SQLite, side by side (a few minutes)
+	$(PY) bench/analytics_scale.py
 
 superuser: env
 	$(PY) manage.py createsuperuser

@@ -400,6 +400,17 @@ class AnalyticsApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         days = serializers.IntegerField(min_value=1, max_value=365, default=30)
+        date_from = serializers.DateField(required=False, help_text="First day (UTC) of a range; overrides days.")
+        date_to = serializers.DateField(required=False, help_text="Last day (UTC) of a range, included.")
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            start, end = attrs.get("date_from"), attrs.get("date_to")
+            if start and end:
+                if start > end:
+                    raise serializers.ValidationError({"date_from": ["Must not be after date_to."]})
+                if (end - start).days >= 366:
+                    raise serializers.ValidationError({"date_to": ["A range covers at most 366 days."]})
+            return attrs
 
     @extend_schema(
         parameters=[InputSerializer],
@@ -416,8 +427,13 @@ class AnalyticsApi(APIView):
                     "total_cost_micros": serializers.IntegerField(),
                     "cost_per_conversation_usd": serializers.FloatField(allow_null=True),
                     "cost_per_auto_resolved_usd": serializers.FloatField(allow_null=True),
+                    "auto_resolved": serializers.IntegerField(),
+                    "escalated": serializers.IntegerField(),
                     "top_questions": serializers.ListField(child=serializers.DictField()),
                     "conversations_by_day": serializers.ListField(child=serializers.DictField()),
+                    "cost_by_day": serializers.ListField(child=serializers.DictField()),
+                    "escalation_rate_by_day": serializers.ListField(child=serializers.DictField()),
+                    "by_status": serializers.ListField(child=serializers.DictField()),
                     "by_source": serializers.ListField(child=serializers.DictField()),
                     "by_model": serializers.ListField(child=serializers.DictField()),
                     "csat_pct": serializers.FloatField(
@@ -426,6 +442,9 @@ class AnalyticsApi(APIView):
                     "rated_count": serializers.IntegerField(),
                     "rated_up_count": serializers.IntegerField(),
                     "rated_down_count": serializers.IntegerField(),
+                    "escalations_by_reason": serializers.ListField(child=serializers.DictField()),
+                    "closed_after_escalation": serializers.IntegerField(),
+                    "median_escalation_to_close_seconds": serializers.IntegerField(allow_null=True),
                 },
             )
         },
@@ -434,7 +453,12 @@ class AnalyticsApi(APIView):
     def get(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.query_params)
         data.is_valid(raise_exception=True)
-        return Response(selectors.analytics_summary(days=data.validated_data["days"]))
+        values = data.validated_data
+        return Response(
+            selectors.analytics_summary(
+                days=values["days"], date_from=values.get("date_from"), date_to=values.get("date_to")
+            )
+        )
 
 
 # --- The embeddable widget: rating, contact address, public config ---------------------------
