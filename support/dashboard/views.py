@@ -310,7 +310,7 @@ def analytics_figures(data: dict[str, Any]) -> dict[str, Any]:
         },
         {
             "label": "CSAT (thumbs up / rated)",
-            "value": "–" if data["csat_pct"] is None else f"{data['csat_pct']}%",
+            "value": "n/a" if data["csat_pct"] is None else f"{data['csat_pct']}%",
             "url": list_url(**window, rating="rated"),
             "count": data["rated_count"],
         },
