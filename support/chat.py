@@ -299,12 +299,12 @@ def _from_claude(turn: ChatTurn, reply: _Reply) -> Iterator[ChatEvent]:
     if tool is not None:
         reply.tool_reason = str(tool.input.get("reason", ""))[:500]
     if not reply.text:
-        # Claude only called the tool (or said nothing): the customer still gets a sentence.
-        text = _format(HANDOFF_TEXT) if tool is not None else ""
-        if not text:
-            reply.claude = None
+        # Claude only called the tool, or said nothing: the customer still gets an answer. Claude's usage
+        # is kept on the turn either way: it was billed.
+        if tool is None:
             yield from _from_knowledge_base(turn, reply)
             return
+        text = _format(HANDOFF_TEXT)
         reply.add(text)
         yield ChatEvent("delta", text=text)
 
@@ -330,6 +330,8 @@ def _format(template: str) -> str:
 
 def _describe(exc: BaseException) -> str:
     # Type and status only: SDK messages can echo request details, and logs are not the place for them.
+    if isinstance(exc, claude.ClaudeDeadlineExceeded):
+        return f"{type(exc).__name__}: {exc}"  # our own message, no request details
     status = getattr(exc, "status_code", None)
     kind = getattr(exc, "type", None)
     parts = [type(exc).__name__]

@@ -331,8 +331,10 @@ def message_log(
 
 
 def _spend_add(*, day: Any, micros: int) -> None:
-    """Keep the briefly cached daily spend (selectors.spend_today_micros) current between recomputes."""
-    if micros <= 0:
+    """Keep the briefly cached daily spend (selectors.spend_today_micros) current between recomputes.
+
+    Only with a budget cap: without one nothing reads the figure, so no turn pays for a cache write."""
+    if micros <= 0 or settings.SUPPORT_DAILY_BUDGET_USD <= 0:
         return
     try:
         cache.incr(spend_cache_key(day), micros)

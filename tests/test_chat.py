@@ -309,6 +309,16 @@ def test_a_tool_call_without_text_still_tells_the_customer_someone_will_follow_u
     assert deltas_of(events) == done["text"]
 
 
+def test_an_empty_reply_is_answered_from_the_knowledge_base_and_still_costed(
+    claude: FakeClaude, kb: None, client: APIClient, conversation: dict
+) -> None:
+    claude.enqueue(Reply(text="", input_tokens=40, output_tokens=1))
+    done = done_of(chat_stream(client, conversation["id"], "How do I get started?"))
+    assert done["fallback"] is True
+    assert done["text"] == KnowledgeArticle.objects.get(title="Getting started").answer
+    assert done["model"] == MODEL and done["cost_micros"] == 40 * 1 + 1 * 5, "Claude billed the call"
+
+
 def test_a_reply_that_gives_out_the_support_email_is_flagged(
     claude: FakeClaude, client: APIClient, conversation: dict, settings: Any
 ) -> None:
