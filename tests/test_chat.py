@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import runpy
 import socket
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -724,3 +726,15 @@ def test_the_openapi_schema_documents_the_chat_operation(anon: APIClient) -> Non
     assert operation["operationId"] == "chat"
     assert "text/event-stream" in operation["responses"]["200"]["content"]
     assert operation["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith("/ChatOutput")
+
+
+def test_the_shipped_gunicorn_config_streams_on_threads_and_never_queues_behind_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("GUNICORN_THREADS", "GUNICORN_WORKER_CONNECTIONS", "GUNICORN_KEEPALIVE"):
+        monkeypatch.delenv(name, raising=False)
+    config = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+    assert config["worker_class"] == "gthread"
+    # A worker with every thread busy streaming stops accepting, so other calls go to a free worker.
+    assert config["worker_connections"] == config["threads"] >= 8
+    assert config["keepalive"] == 0
