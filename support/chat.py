@@ -186,6 +186,7 @@ def chat_turn_begin(*, conversation: Conversation, text: str) -> ChatTurn:
         escalation_reason=EscalationReason.HUMAN_REQUESTED,
         escalation_detail=text[:500] if asks_for_human else "",
         actor_label=services.BOT,
+        refresh=False,  # before Claude is called, every millisecond is the customer's wait
     )
     articles = list(selectors.knowledge_article_list_active())
     if not claude.claude_configured():
@@ -394,7 +395,7 @@ def _store(turn: ChatTurn, reply: _Reply) -> ChatResult:
     if escalation is not None:
         flags = {"is_escalation": True, "escalation_reason": escalation[0], "escalation_detail": escalation[1]}
     [message] = services.message_log(
-        conversation=turn.conversation, turns=[assistant], actor_label=services.BOT, **flags
+        conversation=turn.conversation, turns=[assistant], actor_label=services.BOT, refresh=False, **flags
     )
     return ChatResult(
         conversation=turn.conversation, user_message=turn.user_message, message=message, fallback=reply.fallback

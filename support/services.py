@@ -258,8 +258,12 @@ def message_log(
     escalation_detail: str = "",
     actor: Any = None,
     actor_label: str = WIDGET,
+    refresh: bool = True,
 ) -> list[Message]:
-    """Store turns, price them, and add them to the conversation's counters without lost updates."""
+    """Store turns, price them, and add them to the conversation's counters without lost updates.
+
+    `refresh=False` skips re-reading the conversation afterwards (its counters stay as they were in
+    memory; escalation fields are still updated): for callers on a hot path that do not show counters."""
     now = timezone.now()
     messages: list[Message] = []
     for turn in turns:
@@ -326,7 +330,8 @@ def message_log(
             actor=actor,
             actor_label=actor_label,
         )
-    conversation.refresh_from_db()
+    if refresh:
+        conversation.refresh_from_db()
     return messages
 
 
