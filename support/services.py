@@ -247,6 +247,9 @@ class Turn:
     #: False for a turn that is not a Claude call (the chat proxy's customer turns, offline answers):
     #: stored with no model and no price, so it never counts as Claude usage.
     priced: bool = True
+    #: price_resolve()'s answer for this turn's model, when the caller looked it up ahead (the chat proxy
+    #: does it while Claude is still writing, so storing the reply costs one query less).
+    resolved_price: tuple[ModelPrice | None, bool] | None = None
 
 
 def message_log(
@@ -269,7 +272,7 @@ def message_log(
     for turn in turns:
         if turn.priced:
             model = turn.model or settings.SUPPORT_DEFAULT_MODEL
-            price, fallback = price_resolve(model=model, at=now)
+            price, fallback = turn.resolved_price or price_resolve(model=model, at=now)
         else:
             model, price, fallback = "", None, False
         usage = pricing.Usage(
