@@ -20,7 +20,8 @@ Everything is local and measured side by side in one run:
 
 Targets (issue 3): under 10 ms p50 added; the first delta reaches the client within 10 ms of the fake
 sending it; /health and message logging stay prompt (p95 under 100 ms) while 20 replies stream.
-Exit status 1 when a target is missed.
+Exit status 1 when a target is missed. `--starvation-demo` instead shows, with small worker pools, why
+gunicorn.conf.py caps connections per worker at its thread count.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ REPLY_TEXT = (
 )
 STREAMS = 20
 WARM_UP = 12
+TURNS_PER_CONVERSATION = 4
 TARGET_ADDED_MS = 10.0
 TARGET_FIRST_DELTA_MS = 10.0
 TARGET_PROMPT_P95_MS = 100.0
@@ -308,12 +310,13 @@ def side_by_side(services: Services, runs: int) -> dict[str, list[float]]:
             "lag_proxy",
         )
     }
-    conversations = [new_conversation(services) for _ in range(runs + WARM_UP)]
+    # Like real chats, each conversation takes a few turns: later ones carry history to store and send.
+    conversations = [new_conversation(services) for _ in range(-(-(runs + WARM_UP) // TURNS_PER_CONVERSATION))]
     # The first pairs warm up every worker process (imports, the SDK client, connections) and are not counted.
     for index in range(runs + WARM_UP):
         direct = direct_once(client, "How much does it cost?")
         direct_lag = (direct.first_delta_wall - fake_first_delta_sent(services)) * 1000
-        proxy = chat_once(services, conversations[index], "How much does it cost?")
+        proxy = chat_once(services, conversations[index // TURNS_PER_CONVERSATION], "How much does it cost?")
         proxy_lag = (proxy.first_delta_wall - fake_first_delta_sent(services)) * 1000
         if not (direct.ok and proxy.ok):
             raise SystemExit(f"run {index}: a reply was not the fake's text ({direct.ok=}, {proxy.ok=})")
@@ -354,18 +357,18 @@ def timed_calls(services: Services, conversation: tuple[str, str], *, until: flo
     return {"health": health, "logging": logging_ms}
 
 
-def concurrent_streams(services: Services) -> dict[str, Any]:
+def concurrent_streams(services: Services, streams: int = STREAMS) -> dict[str, Any]:
     logger_conversation = new_conversation(services)
     timed_calls(services, logger_conversation, until=time.monotonic() + 1.0, pause=0.0)  # warm-up, not counted
     idle = timed_calls(services, logger_conversation, until=time.monotonic() + 2.0, pause=0.05)
 
     # 20 long replies: 0.1 s delay, then ~25 deltas 0.12 s apart (about 3 s of streaming each).
     long_reply = {"text": REPLY_TEXT, "delay": 0.1, "chunk_delay": 0.12, "input_tokens": 900, "output_tokens": 30}
-    fake_call(services, "POST", "/_fake/replies", [long_reply] * STREAMS)
-    conversations = [new_conversation(services) for _ in range(STREAMS)]
+    fake_call(services, "POST", "/_fake/replies", [long_reply] * streams)
+    conversations = [new_conversation(services) for _ in range(streams)]
     windows: list[tuple[float, float, bool]] = []
     lock = threading.Lock()
-    streaming = threading.Barrier(STREAMS + 1, timeout=30)
+    streaming = threading.Barrier(streams + 1, timeout=30)
 
     def one(conversation: tuple[str, str]) -> None:
         conversation_id, token = conversation
@@ -402,9 +405,41 @@ def concurrent_streams(services: Services) -> dict[str, Any]:
     probes_ended = time.monotonic()
     for thread in threads:
         thread.join(timeout=60)
-    all_ok = len(windows) == STREAMS and all(ok for _, _, ok in windows)
+    all_ok = len(windows) == streams and all(ok for _, _, ok in windows)
     overlapped = all(began < probes_began and ended > probes_ended for began, ended, _ in windows)
     return {"idle": idle, "loaded": loaded, "all_ok": all_ok, "overlapped": overlapped}
+
+
+def starvation_demo() -> int:
+    """Why gunicorn.conf.py caps worker_connections at the thread count: 2 workers x 4 threads, 6 replies
+    streaming, /health timed with gthread's default cap (1000, keep-alive on) and with the shipped one."""
+    print("2 gunicorn workers x 4 threads, 6 replies streaming; GET /health latency while they stream:")
+    for label, extra in (
+        ("worker_connections=1000, keepalive=5 (gthread default)", {"GUNICORN_WORKER_CONNECTIONS": "1000"}),
+        ("worker_connections=threads, keepalive=0 (shipped)", {}),
+    ):
+        overrides = {"GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "4", "GUNICORN_KEEPALIVE": "5", **extra}
+        if not extra:
+            overrides.pop("GUNICORN_KEEPALIVE")
+        saved = {k: os.environ.get(k) for k in overrides}
+        os.environ.update(overrides)
+        services = Services(tmp=Path(tempfile.mkdtemp(prefix="bench-proxy-")))
+        try:
+            start_fake(services, delay=0.1, chunk_delay=0.005)
+            start_app(services)
+            health = concurrent_streams(services, streams=6)["loaded"]["health"]
+        finally:
+            services.stop()
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        print(
+            f"  {label:58} p50 {pct(health, 50):8.1f} ms  max {max(health):8.1f} ms"
+            f"  ({len(health)} calls in the 2 s window)"
+        )
+    return 0
 
 
 # --- Report ----------------------------------------------------------------------------------
@@ -419,9 +454,17 @@ def main() -> int:
         help="keep the app's cache (rate limits) in this Redis, as in production (default $BENCH_REDIS_URL; "
         "unset: the file cache a REDIS_URL-less install uses)",
     )
+    parser.add_argument(
+        "--starvation-demo",
+        action="store_true",
+        help="instead: show why gunicorn.conf.py caps connections per worker (small pools, cap off vs on)",
+    )
     args = parser.parse_args()
+    if args.starvation_demo:
+        return starvation_demo()
 
     began = time.monotonic()
+    load_before = os.getloadavg()
     alarm = threading.Timer(DEADLINE_S, lambda: os.kill(os.getpid(), signal.SIGINT))
     alarm.daemon = True
     alarm.start()
@@ -433,7 +476,7 @@ def main() -> int:
         print(f"Running {args.runs} A/B pairs (+{WARM_UP} warm-up)...", flush=True)
         ab = side_by_side(services, args.runs)
         print(f"Streaming {STREAMS} replies at once while timing /health and message logging...", flush=True)
-        load = concurrent_streams(services)
+        streams = concurrent_streams(services)
     except KeyboardInterrupt:
         print(f"Benchmark stopped: over its {DEADLINE_S:.0f} s limit.", file=sys.stderr)
         return 1
@@ -444,10 +487,15 @@ def main() -> int:
     deltas = len(REPLY_TEXT.split())
     print()
     print(
-        f"Chat proxy overhead - {args.runs} alternating pairs; fake Claude: {args.delay * 1000:.0f} ms delay, "
-        f"{deltas} text deltas {args.chunk_delay * 1000:.0f} ms apart; gunicorn gthread per gunicorn.conf.py"
+        f"Chat proxy overhead - {args.runs} alternating pairs ({TURNS_PER_CONVERSATION} turns a conversation); "
+        f"fake Claude: {args.delay * 1000:.0f} ms delay, {deltas} text deltas {args.chunk_delay * 1000:.0f} ms "
+        "apart; gunicorn gthread per gunicorn.conf.py"
     )
     print(f"App cache (rate-limit counters): {'Redis' if args.redis_url else 'file cache (no REDIS_URL)'}")
+    print(
+        f"Host: {os.cpu_count()} CPUs; load average before the run {load_before[0]:.1f} (1 min) "
+        f"{load_before[1]:.1f} (5 min): other work on the host adds noise to every figure"
+    )
     print(f"{'':34}{'direct SDK':>12}{'via /chat':>12}{'added (paired)':>17}")
     rows = (
         ("time to first text delta  p50", "direct_first", "proxy_first", "added_first", 50),
@@ -474,14 +522,14 @@ def main() -> int:
     print(f"{STREAMS} replies streaming at once (each ~3 s) vs idle server: latency of other calls")
     print(f"{'':34}{'idle p50':>10}{'p95':>9}{'loaded p50':>12}{'p95':>9}{'max':>9}{'n':>5}")
     for label, key in (("GET /health", "health"), ("POST .../messages (logging)", "logging")):
-        idle, loaded = load["idle"][key], load["loaded"][key]
+        idle, loaded = streams["idle"][key], streams["loaded"][key]
         print(
             f"{label:34}{pct(idle, 50):>7.1f} ms{pct(idle, 95):>6.1f} ms{pct(loaded, 50):>9.1f} ms"
             f"{pct(loaded, 95):>6.1f} ms{max(loaded):>6.1f} ms{len(loaded):>5}"
         )
     print(
-        f"  all {STREAMS} streams completed with Claude's text: {load['all_ok']}; "
-        f"all were mid-stream for the whole probe window: {load['overlapped']}"
+        f"  all {STREAMS} streams completed with Claude's text: {streams['all_ok']}; "
+        f"all were mid-stream for the whole probe window: {streams['overlapped']}"
     )
 
     checks = [
@@ -493,13 +541,13 @@ def main() -> int:
         ),
         (
             f"/health p95 < {TARGET_PROMPT_P95_MS:.0f} ms with {STREAMS} streams",
-            pct(load["loaded"]["health"], 95) < TARGET_PROMPT_P95_MS,
+            pct(streams["loaded"]["health"], 95) < TARGET_PROMPT_P95_MS,
         ),
         (
             f"message logging p95 < {TARGET_PROMPT_P95_MS:.0f} ms with {STREAMS} streams",
-            pct(load["loaded"]["logging"], 95) < TARGET_PROMPT_P95_MS,
+            pct(streams["loaded"]["logging"], 95) < TARGET_PROMPT_P95_MS,
         ),
-        (f"{STREAMS} concurrent streams all completed and overlapped", load["all_ok"] and load["overlapped"]),
+        (f"{STREAMS} concurrent streams all completed and overlapped", streams["all_ok"] and streams["overlapped"]),
     ]
     print()
     for label, passed in checks:

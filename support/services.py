@@ -360,6 +360,9 @@ class Turn:
     #: False for a turn that is not a Claude call (the chat proxy's customer turns, offline answers):
     #: stored with no model and no price, so it never counts as Claude usage.
     priced: bool = True
+    #: price_resolve()'s answer for this turn's model, when the caller looked it up ahead (the chat proxy
+    #: does it while Claude is still writing, so storing the reply costs one query less).
+    resolved_price: tuple[ModelPrice | None, bool] | None = None
 
 
 def message_log(
@@ -371,14 +374,18 @@ def message_log(
     escalation_detail: str = "",
     actor: Any = None,
     actor_label: str = WIDGET,
+    refresh: bool = True,
 ) -> list[Message]:
-    """Store turns, price them, and add them to the conversation's counters without lost updates."""
+    """Store turns, price them, and add them to the conversation's counters without lost updates.
+
+    `refresh=False` skips re-reading the conversation afterwards (its counters stay as they were in
+    memory; escalation fields are still updated): for callers on a hot path that do not show counters."""
     now = timezone.now()
     messages: list[Message] = []
     for turn in turns:
         if turn.priced:
             model = turn.model or settings.SUPPORT_DEFAULT_MODEL
-            price, fallback = price_resolve(model=model, at=now)
+            price, fallback = turn.resolved_price or price_resolve(model=model, at=now)
         else:
             model, price, fallback = "", None, False
         usage = pricing.Usage(
@@ -464,13 +471,16 @@ def message_log(
             actor=actor,
             actor_label=actor_label,
         )
-    conversation.refresh_from_db()
+    if refresh:
+        conversation.refresh_from_db()
     return messages
 
 
 def _spend_add(*, day: Any, micros: int) -> None:
-    """Keep the briefly cached daily spend (selectors.spend_today_micros) current between recomputes."""
-    if micros <= 0:
+    """Keep the briefly cached daily spend (selectors.spend_today_micros) current between recomputes.
+
+    Only with a budget cap: without one nothing reads the figure, so no turn pays for a cache write."""
+    if micros <= 0 or settings.SUPPORT_DAILY_BUDGET_USD <= 0:
         return
     try:
         cache.incr(spend_cache_key(day), micros)

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import runpy
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -307,6 +312,16 @@ def test_a_tool_call_without_text_still_tells_the_customer_someone_will_follow_u
     assert done["escalation_reason"] == "bot_tool"
     assert "a person will follow up" in done["text"]
     assert deltas_of(events) == done["text"]
+
+
+def test_an_empty_reply_is_answered_from_the_knowledge_base_and_still_costed(
+    claude: FakeClaude, kb: None, client: APIClient, conversation: dict
+) -> None:
+    claude.enqueue(Reply(text="", input_tokens=40, output_tokens=1))
+    done = done_of(chat_stream(client, conversation["id"], "How do I get started?"))
+    assert done["fallback"] is True
+    assert done["text"] == KnowledgeArticle.objects.get(title="Getting started").answer
+    assert done["model"] == MODEL and done["cost_micros"] == 40 * 1 + 1 * 5, "Claude billed the call"
 
 
 def test_a_reply_that_gives_out_the_support_email_is_flagged(
@@ -714,3 +729,30 @@ def test_the_openapi_schema_documents_the_chat_operation(anon: APIClient) -> Non
     assert operation["operationId"] == "chat"
     assert "text/event-stream" in operation["responses"]["200"]["content"]
     assert operation["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith("/ChatOutput")
+
+
+def test_the_shipped_gunicorn_config_streams_on_threads_and_never_queues_behind_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("GUNICORN_THREADS", "GUNICORN_WORKER_CONNECTIONS", "GUNICORN_KEEPALIVE"):
+        monkeypatch.delenv(name, raising=False)
+    config = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+    assert config["worker_class"] == "gthread"
+    # A worker with every thread busy streaming stops accepting, so other calls go to a free worker.
+    assert config["worker_connections"] == config["threads"] >= 8
+    assert config["keepalive"] == 0
+
+
+def test_production_sqlite_keeps_each_threads_connection_between_requests(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"MONGODB_URI", "SQLITE_CONN_MAX_AGE"}}
+    env.update(DEBUG="false", SECRET_KEY="x" * 60, ALLOWED_HOSTS="x.io", SQLITE_PATH=str(tmp_path / "db.sqlite3"))
+    code = "from django.conf import settings; print(settings.DATABASES['default']['CONN_MAX_AGE'])"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "600", result.stderr
