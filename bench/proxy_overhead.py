@@ -411,9 +411,10 @@ def concurrent_streams(services: Services, streams: int = STREAMS) -> dict[str, 
 
 
 def starvation_demo() -> int:
-    """Why gunicorn.conf.py caps worker_connections at the thread count: 2 workers x 4 threads, 6 replies
-    streaming, /health timed with gthread's default cap (1000, keep-alive on) and with the shipped one."""
-    print("2 gunicorn workers x 4 threads, 6 replies streaming; GET /health latency while they stream:")
+    """Why gunicorn.conf.py caps worker_connections at the thread count: 2 workers x 4 threads, 7 replies
+    streaming (so one worker has every thread busy), /health timed with gthread's default cap (1000,
+    keep-alive on) and with the shipped one."""
+    print("2 gunicorn workers x 4 threads, 7 replies streaming; GET /health latency while they stream:")
     for label, extra in (
         ("worker_connections=1000, keepalive=5 (gthread default)", {"GUNICORN_WORKER_CONNECTIONS": "1000"}),
         ("worker_connections=threads, keepalive=0 (shipped)", {}),
@@ -427,7 +428,7 @@ def starvation_demo() -> int:
         try:
             start_fake(services, delay=0.1, chunk_delay=0.005)
             start_app(services)
-            health = concurrent_streams(services, streams=6)["loaded"]["health"]
+            health = concurrent_streams(services, streams=7)["loaded"]["health"]
         finally:
             services.stop()
             for key, value in saved.items():
