@@ -10,9 +10,10 @@ Everything is local and measured side by side in one run:
    database, the file cache, ANTHROPIC_BASE_URL pointing at the fake).
 3. Alternating runs (A B A B ...): the SDK streams a reply from the fake directly; then a customer
    message goes through POST /api/support/conversations/{id}/chat, which stores the customer's turn,
-   streams Claude's reply through and stores it. Measured: time to the first text delta ("time to first
-   byte" of the reply; our own `start` event, sent before Claude answers, is reported separately) and
-   time to the end of the reply. "Added" is the difference within each A/B pair (p50/p95).
+   streams Claude's reply through and stores it (with an Idempotency-Key, as the widget sends). Measured:
+   time to the first text delta ("time to first byte" of the reply; our own `start` event, sent before
+   Claude answers, is reported separately) and time to the complete reply (the SDK's `message_stop`;
+   our `done`, which comes once the reply is stored). "Added" is the difference within each A/B pair.
 4. The fake records when it wrote each delta (`delta_sent_at`, GET /_fake/requests); the client
    records when the first one reached it: that gap shows whether anything between buffers.
 5. 20 replies stream at once through the endpoint while GET /health and message logging
@@ -245,12 +246,17 @@ def chat_once(services: Services, conversation: tuple[str, str], message: str) -
             "POST",
             f"/api/support/conversations/{conversation_id}/chat",
             body,
-            {"Content-Type": "application/json", "X-Conversation-Token": token},
+            # As the widget does: a client turn id, so a retry after a network error is not a second turn.
+            {
+                "Content-Type": "application/json",
+                "X-Conversation-Token": token,
+                "Idempotency-Key": secrets.token_hex(8),
+            },
         )
         response = conn.getresponse()
         if response.status != 200:
             raise RuntimeError(f"chat answered {response.status}: {response.read()[:300]!r}")
-        start_ms = first_ms = 0.0
+        start_ms = first_ms = total_ms = 0.0
         first_wall = 0.0
         done: dict[str, Any] | None = None
         for event, data, at, wall in sse_frames(response):
@@ -258,9 +264,8 @@ def chat_once(services: Services, conversation: tuple[str, str], message: str) -
                 start_ms = (at - started) * 1000
             elif event == "delta" and not first_ms:
                 first_ms, first_wall = (at - started) * 1000, wall
-            elif event == "done":
-                done = data
-        total_ms = (time.perf_counter() - started) * 1000
+            elif event == "done":  # the reply is complete, stored, and its id and cost are known
+                done, total_ms = data, (at - started) * 1000
         ok = done is not None and not done["fallback"] and not done["partial"] and done["text"] == REPLY_TEXT
         return Timing(first_ms, total_ms, first_wall, start_ms=start_ms, ok=ok)
     finally:
@@ -278,12 +283,14 @@ def direct_once(client: anthropic.Anthropic, message: str) -> Timing:
         messages=[{"role": "user", "content": message}],
         stream=True,
     )
+    total_ms = 0.0
     for event in stream:
         if event.type == "content_block_delta" and event.delta.type == "text_delta":
             if not first_ms:
                 first_ms, first_wall = (time.perf_counter() - started) * 1000, time.time()
             text.append(event.delta.text)
-    total_ms = (time.perf_counter() - started) * 1000
+        elif event.type == "message_stop":  # the reply is complete
+            total_ms = (time.perf_counter() - started) * 1000
     return Timing(first_ms, total_ms, first_wall, ok="".join(text) == REPLY_TEXT)
 
 
@@ -362,8 +369,9 @@ def concurrent_streams(services: Services, streams: int = STREAMS) -> dict[str, 
     timed_calls(services, logger_conversation, until=time.monotonic() + 1.0, pause=0.0)  # warm-up, not counted
     idle = timed_calls(services, logger_conversation, until=time.monotonic() + 2.0, pause=0.05)
 
-    # 20 long replies: 0.1 s delay, then ~25 deltas 0.12 s apart (about 3 s of streaming each).
-    long_reply = {"text": REPLY_TEXT, "delay": 0.1, "chunk_delay": 0.12, "input_tokens": 900, "output_tokens": 30}
+    # 20 long replies: 0.1 s delay, then 24 deltas 0.2 s apart (about 5 s of streaming each), so all are
+    # still streaming through the 2 s of probes even if some started a little before the others.
+    long_reply = {"text": REPLY_TEXT, "delay": 0.1, "chunk_delay": 0.2, "input_tokens": 900, "output_tokens": 30}
     fake_call(services, "POST", "/_fake/replies", [long_reply] * streams)
     conversations = [new_conversation(services) for _ in range(streams)]
     windows: list[tuple[float, float, bool]] = []
@@ -501,7 +509,7 @@ def main() -> int:
     rows = (
         ("time to first text delta  p50", "direct_first", "proxy_first", "added_first", 50),
         ("                          p95", "direct_first", "proxy_first", "added_first", 95),
-        ("time to end of reply      p50", "direct_total", "proxy_total", "added_total", 50),
+        ("time to complete reply    p50", "direct_total", "proxy_total", "added_total", 50),
         ("                          p95", "direct_total", "proxy_total", "added_total", 95),
     )
     for label, direct_key, proxy_key, added_key, q in rows:
@@ -520,7 +528,7 @@ def main() -> int:
         f"  via /chat   p50 {pct(ab['lag_proxy'], 50):6.2f} ms  p95 {pct(ab['lag_proxy'], 95):6.2f} ms"
     )
     print()
-    print(f"{STREAMS} replies streaming at once (each ~3 s) vs idle server: latency of other calls")
+    print(f"{STREAMS} replies streaming at once (each ~5 s) vs idle server: latency of other calls")
     print(f"{'':34}{'idle p50':>10}{'p95':>9}{'loaded p50':>12}{'p95':>9}{'max':>9}{'n':>5}")
     for label, key in (("GET /health", "health"), ("POST .../messages (logging)", "logging")):
         idle, loaded = streams["idle"][key], streams["loaded"][key]

@@ -147,8 +147,7 @@ class ChatApi(WidgetApi):
                 for _ in events:
                     pass
             finally:
-                if record is not None and outcome.data is None:
-                    services.idempotency_release(record=record)
+                outcome.remember()
             return Response(outcome.data, status=status.HTTP_201_CREATED)
         return _sse_response(outcome.encode(events), status_code=status.HTTP_200_OK)
 
@@ -174,16 +173,25 @@ class ChatApi(WidgetApi):
 
 
 class _Outcome:
-    """Turns chat events into SSE frames and remembers the stored reply for the idempotency record."""
+    """Turns chat events into SSE frames and keeps the stored reply for the idempotency record."""
 
     def __init__(self, record: IdempotencyRecord | None) -> None:
         self.record = record
         self.data: dict[str, Any] | None = None
+        self.remembered = False
 
     def stored(self, result: chat.ChatResult) -> None:
-        # Called once the reply is stored, also when the client has gone: a retry then replays it.
+        # Called once the reply is stored, also when the client has gone.
         self.data = dict(ChatApi.OutputSerializer(result).data)
-        if self.record is not None:
+
+    def remember(self) -> None:
+        """Complete the Idempotency-Key's record (a retry replays the reply), or free it when nothing was stored."""
+        if self.record is None or self.remembered:
+            return
+        self.remembered = True
+        if self.data is None:
+            services.idempotency_release(record=self.record)
+        else:
             services.idempotency_complete(record=self.record, response=self.data)
 
     def encode(self, events: Iterator[chat.ChatEvent]) -> Iterator[bytes]:
@@ -196,10 +204,10 @@ class _Outcome:
                 elif event.name == "done" and self.data is not None:
                     yield _sse("done", self.data)
         finally:
-            # Runs on a client disconnect too (GeneratorExit): closing the chat events stores the partial turn.
+            # Also on a client disconnect (GeneratorExit): closing the chat events stores the partial turn.
+            # The record is written after `done` has gone out, so the customer never waits for it.
             events.close()
-            if self.record is not None and self.data is None:
-                services.idempotency_release(record=self.record)
+            self.remember()
 
 
 def _sse(name: str, payload: dict[str, Any]) -> bytes:
