@@ -232,6 +232,8 @@ class Timing:
     first_delta_ms: float
     total_ms: float
     first_delta_wall: float
+    last_delta_wall: float = 0.0
+    last_delta_ms: float = 0.0
     start_ms: float = 0.0
     ok: bool = True
 
@@ -256,25 +258,29 @@ def chat_once(services: Services, conversation: tuple[str, str], message: str) -
         response = conn.getresponse()
         if response.status != 200:
             raise RuntimeError(f"chat answered {response.status}: {response.read()[:300]!r}")
-        start_ms = first_ms = total_ms = 0.0
-        first_wall = 0.0
+        start_ms = first_ms = total_ms = last_ms = 0.0
+        first_wall = last_wall = 0.0
         done: dict[str, Any] | None = None
         for event, data, at, wall in sse_frames(response):
             if event == "start":
                 start_ms = (at - started) * 1000
-            elif event == "delta" and not first_ms:
-                first_ms, first_wall = (at - started) * 1000, wall
+            elif event == "delta":
+                if not first_ms:
+                    first_ms, first_wall = (at - started) * 1000, wall
+                last_ms, last_wall = (at - started) * 1000, wall
             elif event == "done":  # the reply is complete, stored, and its id and cost are known
                 done, total_ms = data, (at - started) * 1000
         ok = done is not None and not done["fallback"] and not done["partial"] and done["text"] == REPLY_TEXT
-        return Timing(first_ms, total_ms, first_wall, start_ms=start_ms, ok=ok)
+        return Timing(
+            first_ms, total_ms, first_wall, last_delta_wall=last_wall, last_delta_ms=last_ms, start_ms=start_ms, ok=ok
+        )
     finally:
         conn.close()
 
 
 def direct_once(client: anthropic.Anthropic, message: str) -> Timing:
     started = time.perf_counter()
-    first_ms = first_wall = 0.0
+    first_ms = first_wall = last_ms = last_wall = 0.0
     text = []
     stream = client.messages.create(
         model=MODEL,
@@ -286,18 +292,23 @@ def direct_once(client: anthropic.Anthropic, message: str) -> Timing:
     total_ms = 0.0
     for event in stream:
         if event.type == "content_block_delta" and event.delta.type == "text_delta":
+            last_ms, last_wall = (time.perf_counter() - started) * 1000, time.time()
             if not first_ms:
-                first_ms, first_wall = (time.perf_counter() - started) * 1000, time.time()
+                first_ms, first_wall = last_ms, last_wall
             text.append(event.delta.text)
         elif event.type == "message_stop":  # the reply is complete
             total_ms = (time.perf_counter() - started) * 1000
-    return Timing(first_ms, total_ms, first_wall, ok="".join(text) == REPLY_TEXT)
+    return Timing(
+        first_ms, total_ms, first_wall, last_delta_wall=last_wall, last_delta_ms=last_ms, ok="".join(text) == REPLY_TEXT
+    )
 
 
-def fake_first_delta_sent(services: Services) -> float:
+def fake_delta_sent(services: Services) -> tuple[float, float]:
+    """When the fake wrote the first and the last delta of its latest reply (then forget its records)."""
     records = fake_call(services, "GET", "/_fake/requests")
     fake_call(services, "POST", "/_fake/reset")
-    return records[-1]["delta_sent_at"][0]
+    sent = records[-1]["delta_sent_at"]
+    return sent[0], sent[-1]
 
 
 # --- Phases ----------------------------------------------------------------------------------
@@ -315,6 +326,10 @@ def side_by_side(services: Services, runs: int) -> dict[str, list[float]]:
             "added_total",
             "lag_direct",
             "lag_proxy",
+            "last_lag_direct",
+            "last_lag_proxy",
+            "proxy_done_after_last",
+            "direct_stop_after_last",
         )
     }
     # Like real chats, each conversation takes a few turns: later ones carry history to store and send.
@@ -322,9 +337,13 @@ def side_by_side(services: Services, runs: int) -> dict[str, list[float]]:
     # The first pairs warm up every worker process (imports, the SDK client, connections) and are not counted.
     for index in range(runs + WARM_UP):
         direct = direct_once(client, "How much does it cost?")
-        direct_lag = (direct.first_delta_wall - fake_first_delta_sent(services)) * 1000
+        first_sent, last_sent = fake_delta_sent(services)
+        direct_lag = (direct.first_delta_wall - first_sent) * 1000
+        direct_last_lag = (direct.last_delta_wall - last_sent) * 1000
         proxy = chat_once(services, conversations[index // TURNS_PER_CONVERSATION], "How much does it cost?")
-        proxy_lag = (proxy.first_delta_wall - fake_first_delta_sent(services)) * 1000
+        first_sent, last_sent = fake_delta_sent(services)
+        proxy_lag = (proxy.first_delta_wall - first_sent) * 1000
+        proxy_last_lag = (proxy.last_delta_wall - last_sent) * 1000
         if not (direct.ok and proxy.ok):
             raise SystemExit(f"run {index}: a reply was not the fake's text ({direct.ok=}, {proxy.ok=})")
         if index < WARM_UP:
@@ -338,6 +357,10 @@ def side_by_side(services: Services, runs: int) -> dict[str, list[float]]:
         results["added_total"].append(proxy.total_ms - direct.total_ms)
         results["lag_direct"].append(direct_lag)
         results["lag_proxy"].append(proxy_lag)
+        results["last_lag_direct"].append(direct_last_lag)
+        results["last_lag_proxy"].append(proxy_last_lag)
+        results["proxy_done_after_last"].append(proxy.total_ms - proxy.last_delta_ms)
+        results["direct_stop_after_last"].append(direct.total_ms - direct.last_delta_ms)
     return results
 
 
@@ -522,10 +545,18 @@ def main() -> int:
         "   (sent before Claude answers)"
     )
     print()
-    print("First delta: fake wrote it -> client read it")
+    print("Fake wrote a delta -> client read it        first delta p50 / p95      last delta p50 / p95")
+    for label, first, last in (
+        ("direct SDK", "lag_direct", "last_lag_direct"),
+        ("via /chat", "lag_proxy", "last_lag_proxy"),
+    ):
+        print(
+            f"  {label:40}{pct(ab[first], 50):8.2f} / {pct(ab[first], 95):6.2f} ms"
+            f"{pct(ab[last], 50):13.2f} / {pct(ab[last], 95):6.2f} ms"
+        )
     print(
-        f"  direct SDK  p50 {pct(ab['lag_direct'], 50):6.2f} ms  p95 {pct(ab['lag_direct'], 95):6.2f} ms\n"
-        f"  via /chat   p50 {pct(ab['lag_proxy'], 50):6.2f} ms  p95 {pct(ab['lag_proxy'], 95):6.2f} ms"
+        f"  after the last delta: message_stop {pct(ab['direct_stop_after_last'], 50):.2f} ms later (direct); "
+        f"done {pct(ab['proxy_done_after_last'], 50):.2f} ms later (via /chat: the reply is stored first)"
     )
     print()
     print(f"{STREAMS} replies streaming at once (each ~5 s) vs idle server: latency of other calls")

@@ -194,6 +194,28 @@ def test_stream_false_returns_the_done_object_as_json(
     assert claude.last_request.stream is True, "one code path: Claude's reply is streamed and collected"
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(text="Plain answer.", cache_read_input_tokens=300),
+        Reply(text="", tool_use={"name": "escalate_to_human", "input": {"reason": "x"}}),
+        Reply(chunks=["Cut ", "off"], stream_error_after=1),
+    ],
+)
+def test_the_done_object_matches_its_documented_serializer(
+    claude: FakeClaude, client: APIClient, conversation: dict, reply: Reply
+) -> None:
+    claude.enqueue(reply)
+    response = post_chat(client, conversation["id"], "Hello", stream=False)
+    body = response.json()
+    message = Message.objects.get(pk=Message._meta.pk.to_python(body["message_id"]))
+    user_message = Message.objects.get(pk=Message._meta.pk.to_python(body["user_message_id"]))
+    result = chat.ChatResult(
+        conversation=stored(conversation), user_message=user_message, message=message, fallback=body["fallback"]
+    )
+    assert json.loads(json.dumps(ChatApi.OutputSerializer(result).data)) == body
+
+
 def test_staff_can_chat_without_the_conversation_token(
     claude: FakeClaude, staff: APIClient, conversation: dict
 ) -> None:
