@@ -262,11 +262,13 @@ def message_log(
     actor: Any = None,
     actor_label: str = WIDGET,
     refresh: bool = True,
+    counters: bool = True,
 ) -> list[Message]:
     """Store turns, price them, and add them to the conversation's counters without lost updates.
 
-    `refresh=False` skips re-reading the conversation afterwards (its counters stay as they were in
-    memory; escalation fields are still updated): for callers on a hot path that do not show counters."""
+    For callers on a hot path: `refresh=False` skips re-reading the conversation afterwards (its counters
+    stay as they were in memory; escalation fields are still updated), and `counters=False` leaves the
+    counters to a later conversation_counters_add(messages=...) call, outside this transaction."""
     now = timezone.now()
     messages: list[Message] = []
     for turn in turns:
@@ -309,16 +311,8 @@ def message_log(
     with transaction.atomic():
         for message in messages:
             message.save(force_insert=True)
-        # F() increments are applied by the database, so concurrent loggers never overwrite each other.
-        Conversation.objects.filter(pk=conversation.pk).update(
-            message_count=F("message_count") + len(messages),
-            total_input_tokens=F("total_input_tokens") + sum(m.input_tokens for m in messages),
-            total_output_tokens=F("total_output_tokens") + sum(m.output_tokens for m in messages),
-            total_cache_read_tokens=F("total_cache_read_tokens") + sum(m.cache_read_tokens for m in messages),
-            total_cache_write_tokens=F("total_cache_write_tokens") + sum(m.cache_write_tokens for m in messages),
-            cost_micros=F("cost_micros") + sum(m.cost_micros for m in messages),
-            updated_at=now,
-        )
+        if counters:
+            conversation_counters_add(conversation=conversation, messages=messages)
         first_user = next((m for m in messages if m.role == Role.USER), None)
         if first_user is not None and not conversation.summary:
             Conversation.objects.filter(pk=conversation.pk, summary="").update(
@@ -336,6 +330,20 @@ def message_log(
     if refresh:
         conversation.refresh_from_db()
     return messages
+
+
+def conversation_counters_add(*, conversation: Conversation, messages: Sequence[Message]) -> None:
+    """Add stored messages to the conversation's counters, tokens and cost."""
+    # F() increments are applied by the database, so concurrent loggers never overwrite each other.
+    Conversation.objects.filter(pk=conversation.pk).update(
+        message_count=F("message_count") + len(messages),
+        total_input_tokens=F("total_input_tokens") + sum(m.input_tokens for m in messages),
+        total_output_tokens=F("total_output_tokens") + sum(m.output_tokens for m in messages),
+        total_cache_read_tokens=F("total_cache_read_tokens") + sum(m.cache_read_tokens for m in messages),
+        total_cache_write_tokens=F("total_cache_write_tokens") + sum(m.cache_write_tokens for m in messages),
+        cost_micros=F("cost_micros") + sum(m.cost_micros for m in messages),
+        updated_at=max((m.created_at for m in messages), default=timezone.now()),
+    )
 
 
 def _spend_add(*, day: Any, micros: int) -> None:
