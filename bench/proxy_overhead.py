@@ -10,9 +10,10 @@ Everything is local and measured side by side in one run:
    database, the file cache, ANTHROPIC_BASE_URL pointing at the fake).
 3. Alternating runs (A B A B ...): the SDK streams a reply from the fake directly; then a customer
    message goes through POST /api/support/conversations/{id}/chat, which stores the customer's turn,
-   streams Claude's reply through and stores it. Measured: time to the first text delta ("time to first
-   byte" of the reply; our own `start` event, sent before Claude answers, is reported separately) and
-   time to the end of the reply. "Added" is the difference within each A/B pair (p50/p95).
+   streams Claude's reply through and stores it (with an Idempotency-Key, as the widget sends). Measured:
+   time to the first text delta ("time to first byte" of the reply; our own `start` event, sent before
+   Claude answers, is reported separately) and time to the complete reply (the SDK's `message_stop`;
+   our `done`, which comes once the reply is stored). "Added" is the difference within each A/B pair.
 4. The fake records when it wrote each delta (`delta_sent_at`, GET /_fake/requests); the client
    records when the first one reached it: that gap shows whether anything between buffers.
 5. 20 replies stream at once through the endpoint while GET /health and message logging
@@ -231,6 +232,8 @@ class Timing:
     first_delta_ms: float
     total_ms: float
     first_delta_wall: float
+    last_delta_wall: float = 0.0
+    last_delta_ms: float = 0.0
     start_ms: float = 0.0
     ok: bool = True
 
@@ -245,31 +248,39 @@ def chat_once(services: Services, conversation: tuple[str, str], message: str) -
             "POST",
             f"/api/support/conversations/{conversation_id}/chat",
             body,
-            {"Content-Type": "application/json", "X-Conversation-Token": token},
+            # As the widget does: a client turn id, so a retry after a network error is not a second turn.
+            {
+                "Content-Type": "application/json",
+                "X-Conversation-Token": token,
+                "Idempotency-Key": secrets.token_hex(8),
+            },
         )
         response = conn.getresponse()
         if response.status != 200:
             raise RuntimeError(f"chat answered {response.status}: {response.read()[:300]!r}")
-        start_ms = first_ms = 0.0
-        first_wall = 0.0
+        start_ms = first_ms = total_ms = last_ms = 0.0
+        first_wall = last_wall = 0.0
         done: dict[str, Any] | None = None
         for event, data, at, wall in sse_frames(response):
             if event == "start":
                 start_ms = (at - started) * 1000
-            elif event == "delta" and not first_ms:
-                first_ms, first_wall = (at - started) * 1000, wall
-            elif event == "done":
-                done = data
-        total_ms = (time.perf_counter() - started) * 1000
+            elif event == "delta":
+                if not first_ms:
+                    first_ms, first_wall = (at - started) * 1000, wall
+                last_ms, last_wall = (at - started) * 1000, wall
+            elif event == "done":  # the reply is complete, stored, and its id and cost are known
+                done, total_ms = data, (at - started) * 1000
         ok = done is not None and not done["fallback"] and not done["partial"] and done["text"] == REPLY_TEXT
-        return Timing(first_ms, total_ms, first_wall, start_ms=start_ms, ok=ok)
+        return Timing(
+            first_ms, total_ms, first_wall, last_delta_wall=last_wall, last_delta_ms=last_ms, start_ms=start_ms, ok=ok
+        )
     finally:
         conn.close()
 
 
 def direct_once(client: anthropic.Anthropic, message: str) -> Timing:
     started = time.perf_counter()
-    first_ms = first_wall = 0.0
+    first_ms = first_wall = last_ms = last_wall = 0.0
     text = []
     stream = client.messages.create(
         model=MODEL,
@@ -278,19 +289,26 @@ def direct_once(client: anthropic.Anthropic, message: str) -> Timing:
         messages=[{"role": "user", "content": message}],
         stream=True,
     )
+    total_ms = 0.0
     for event in stream:
         if event.type == "content_block_delta" and event.delta.type == "text_delta":
+            last_ms, last_wall = (time.perf_counter() - started) * 1000, time.time()
             if not first_ms:
-                first_ms, first_wall = (time.perf_counter() - started) * 1000, time.time()
+                first_ms, first_wall = last_ms, last_wall
             text.append(event.delta.text)
-    total_ms = (time.perf_counter() - started) * 1000
-    return Timing(first_ms, total_ms, first_wall, ok="".join(text) == REPLY_TEXT)
+        elif event.type == "message_stop":  # the reply is complete
+            total_ms = (time.perf_counter() - started) * 1000
+    return Timing(
+        first_ms, total_ms, first_wall, last_delta_wall=last_wall, last_delta_ms=last_ms, ok="".join(text) == REPLY_TEXT
+    )
 
 
-def fake_first_delta_sent(services: Services) -> float:
+def fake_delta_sent(services: Services) -> tuple[float, float]:
+    """When the fake wrote the first and the last delta of its latest reply (then forget its records)."""
     records = fake_call(services, "GET", "/_fake/requests")
     fake_call(services, "POST", "/_fake/reset")
-    return records[-1]["delta_sent_at"][0]
+    sent = records[-1]["delta_sent_at"]
+    return sent[0], sent[-1]
 
 
 # --- Phases ----------------------------------------------------------------------------------
@@ -308,6 +326,10 @@ def side_by_side(services: Services, runs: int) -> dict[str, list[float]]:
             "added_total",
             "lag_direct",
             "lag_proxy",
+            "last_lag_direct",
+            "last_lag_proxy",
+            "proxy_done_after_last",
+            "direct_stop_after_last",
         )
     }
     # Like real chats, each conversation takes a few turns: later ones carry history to store and send.
@@ -315,9 +337,13 @@ def side_by_side(services: Services, runs: int) -> dict[str, list[float]]:
     # The first pairs warm up every worker process (imports, the SDK client, connections) and are not counted.
     for index in range(runs + WARM_UP):
         direct = direct_once(client, "How much does it cost?")
-        direct_lag = (direct.first_delta_wall - fake_first_delta_sent(services)) * 1000
+        first_sent, last_sent = fake_delta_sent(services)
+        direct_lag = (direct.first_delta_wall - first_sent) * 1000
+        direct_last_lag = (direct.last_delta_wall - last_sent) * 1000
         proxy = chat_once(services, conversations[index // TURNS_PER_CONVERSATION], "How much does it cost?")
-        proxy_lag = (proxy.first_delta_wall - fake_first_delta_sent(services)) * 1000
+        first_sent, last_sent = fake_delta_sent(services)
+        proxy_lag = (proxy.first_delta_wall - first_sent) * 1000
+        proxy_last_lag = (proxy.last_delta_wall - last_sent) * 1000
         if not (direct.ok and proxy.ok):
             raise SystemExit(f"run {index}: a reply was not the fake's text ({direct.ok=}, {proxy.ok=})")
         if index < WARM_UP:
@@ -331,6 +357,10 @@ def side_by_side(services: Services, runs: int) -> dict[str, list[float]]:
         results["added_total"].append(proxy.total_ms - direct.total_ms)
         results["lag_direct"].append(direct_lag)
         results["lag_proxy"].append(proxy_lag)
+        results["last_lag_direct"].append(direct_last_lag)
+        results["last_lag_proxy"].append(proxy_last_lag)
+        results["proxy_done_after_last"].append(proxy.total_ms - proxy.last_delta_ms)
+        results["direct_stop_after_last"].append(direct.total_ms - direct.last_delta_ms)
     return results
 
 
@@ -362,8 +392,9 @@ def concurrent_streams(services: Services, streams: int = STREAMS) -> dict[str, 
     timed_calls(services, logger_conversation, until=time.monotonic() + 1.0, pause=0.0)  # warm-up, not counted
     idle = timed_calls(services, logger_conversation, until=time.monotonic() + 2.0, pause=0.05)
 
-    # 20 long replies: 0.1 s delay, then ~25 deltas 0.12 s apart (about 3 s of streaming each).
-    long_reply = {"text": REPLY_TEXT, "delay": 0.1, "chunk_delay": 0.12, "input_tokens": 900, "output_tokens": 30}
+    # 20 long replies: 0.1 s delay, then 24 deltas 0.2 s apart (about 5 s of streaming each), so all are
+    # still streaming through the 2 s of probes even if some started a little before the others.
+    long_reply = {"text": REPLY_TEXT, "delay": 0.1, "chunk_delay": 0.2, "input_tokens": 900, "output_tokens": 30}
     fake_call(services, "POST", "/_fake/replies", [long_reply] * streams)
     conversations = [new_conversation(services) for _ in range(streams)]
     windows: list[tuple[float, float, bool]] = []
@@ -411,9 +442,10 @@ def concurrent_streams(services: Services, streams: int = STREAMS) -> dict[str, 
 
 
 def starvation_demo() -> int:
-    """Why gunicorn.conf.py caps worker_connections at the thread count: 2 workers x 4 threads, 6 replies
-    streaming, /health timed with gthread's default cap (1000, keep-alive on) and with the shipped one."""
-    print("2 gunicorn workers x 4 threads, 6 replies streaming; GET /health latency while they stream:")
+    """Why gunicorn.conf.py caps worker_connections at the thread count: 2 workers x 4 threads, 7 replies
+    streaming (so one worker has every thread busy), /health timed with gthread's default cap (1000,
+    keep-alive on) and with the shipped one."""
+    print("2 gunicorn workers x 4 threads, 7 replies streaming; GET /health latency while they stream:")
     for label, extra in (
         ("worker_connections=1000, keepalive=5 (gthread default)", {"GUNICORN_WORKER_CONNECTIONS": "1000"}),
         ("worker_connections=threads, keepalive=0 (shipped)", {}),
@@ -427,7 +459,7 @@ def starvation_demo() -> int:
         try:
             start_fake(services, delay=0.1, chunk_delay=0.005)
             start_app(services)
-            health = concurrent_streams(services, streams=6)["loaded"]["health"]
+            health = concurrent_streams(services, streams=7)["loaded"]["health"]
         finally:
             services.stop()
             for key, value in saved.items():
@@ -500,7 +532,7 @@ def main() -> int:
     rows = (
         ("time to first text delta  p50", "direct_first", "proxy_first", "added_first", 50),
         ("                          p95", "direct_first", "proxy_first", "added_first", 95),
-        ("time to end of reply      p50", "direct_total", "proxy_total", "added_total", 50),
+        ("time to complete reply    p50", "direct_total", "proxy_total", "added_total", 50),
         ("                          p95", "direct_total", "proxy_total", "added_total", 95),
     )
     for label, direct_key, proxy_key, added_key, q in rows:
@@ -513,13 +545,21 @@ def main() -> int:
         "   (sent before Claude answers)"
     )
     print()
-    print("First delta: fake wrote it -> client read it")
+    print("Fake wrote a delta -> client read it        first delta p50 / p95      last delta p50 / p95")
+    for label, first, last in (
+        ("direct SDK", "lag_direct", "last_lag_direct"),
+        ("via /chat", "lag_proxy", "last_lag_proxy"),
+    ):
+        print(
+            f"  {label:40}{pct(ab[first], 50):8.2f} / {pct(ab[first], 95):6.2f} ms"
+            f"{pct(ab[last], 50):13.2f} / {pct(ab[last], 95):6.2f} ms"
+        )
     print(
-        f"  direct SDK  p50 {pct(ab['lag_direct'], 50):6.2f} ms  p95 {pct(ab['lag_direct'], 95):6.2f} ms\n"
-        f"  via /chat   p50 {pct(ab['lag_proxy'], 50):6.2f} ms  p95 {pct(ab['lag_proxy'], 95):6.2f} ms"
+        f"  after the last delta: message_stop {pct(ab['direct_stop_after_last'], 50):.2f} ms later (direct); "
+        f"done {pct(ab['proxy_done_after_last'], 50):.2f} ms later (via /chat: the reply is stored first)"
     )
     print()
-    print(f"{STREAMS} replies streaming at once (each ~3 s) vs idle server: latency of other calls")
+    print(f"{STREAMS} replies streaming at once (each ~5 s) vs idle server: latency of other calls")
     print(f"{'':34}{'idle p50':>10}{'p95':>9}{'loaded p50':>12}{'p95':>9}{'max':>9}{'n':>5}")
     for label, key in (("GET /health", "health"), ("POST .../messages (logging)", "logging")):
         idle, loaded = streams["idle"][key], streams["loaded"][key]

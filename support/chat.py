@@ -257,14 +257,19 @@ def chat_turn_events(*, turn: ChatTurn, on_stored: Callable[[ChatResult], None] 
         raise
     finally:
         try:
-            result = _store(turn, reply)
+            result = _store(turn, reply, counters=reply.disconnected)
             if on_stored is not None:
                 on_stored(result)
         except Exception:
             logger.exception("could not store the assistant turn of conversation %s", turn.conversation.pk)
             if not reply.disconnected:
                 raise
-    yield ChatEvent("done", result=result)
+    try:
+        yield ChatEvent("done", result=result)
+    finally:
+        # The conversation's counters (turns, tokens, cost) are added once `done` is on its way: the
+        # customer does not wait for them. Also when the client leaves right at `done`.
+        services.conversation_counters_add(conversation=turn.conversation, messages=[result.message])
 
 
 def _from_claude(turn: ChatTurn, reply: _Reply) -> Iterator[ChatEvent]:
@@ -372,7 +377,7 @@ def _escalation(turn: ChatTurn, reply: _Reply) -> tuple[str, str] | None:
     return None
 
 
-def _store(turn: ChatTurn, reply: _Reply) -> ChatResult:
+def _store(turn: ChatTurn, reply: _Reply, *, counters: bool) -> ChatResult:
     latency_ms = _ms_since(reply.started)
     text = reply.text
     stream = reply.claude
@@ -409,7 +414,12 @@ def _store(turn: ChatTurn, reply: _Reply) -> ChatResult:
     if escalation is not None:
         flags = {"is_escalation": True, "escalation_reason": escalation[0], "escalation_detail": escalation[1]}
     [message] = services.message_log(
-        conversation=turn.conversation, turns=[assistant], actor_label=services.BOT, refresh=False, **flags
+        conversation=turn.conversation,
+        turns=[assistant],
+        actor_label=services.BOT,
+        refresh=False,
+        counters=counters,
+        **flags,
     )
     return ChatResult(
         conversation=turn.conversation, user_message=turn.user_message, message=message, fallback=reply.fallback

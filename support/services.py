@@ -375,11 +375,13 @@ def message_log(
     actor: Any = None,
     actor_label: str = WIDGET,
     refresh: bool = True,
+    counters: bool = True,
 ) -> list[Message]:
     """Store turns, price them, and add them to the conversation's counters without lost updates.
 
-    `refresh=False` skips re-reading the conversation afterwards (its counters stay as they were in
-    memory; escalation fields are still updated): for callers on a hot path that do not show counters."""
+    For callers on a hot path: `refresh=False` skips re-reading the conversation afterwards (its counters
+    stay as they were in memory; escalation fields are still updated), and `counters=False` leaves the
+    counters to a later conversation_counters_add(messages=...) call, outside this transaction."""
     now = timezone.now()
     messages: list[Message] = []
     for turn in turns:
@@ -419,40 +421,11 @@ def message_log(
     if is_escalation and not any(m.is_escalation for m in messages) and messages:
         messages[-1].is_escalation = True
 
-    models_used = {m.model for m in messages}
-    # A model counts a conversation once; read which of this batch's models it had used before.
-    seen_models = set(
-        Message.objects.filter(conversation=conversation, model__in=models_used)
-        .values_list("model", flat=True)
-        .distinct()
-    )
     with transaction.atomic():
         for message in messages:
             message.save(force_insert=True)
-        # F() increments are applied by the database, so concurrent loggers never overwrite each other.
-        Conversation.objects.filter(pk=conversation.pk).update(
-            message_count=F("message_count") + len(messages),
-            total_input_tokens=F("total_input_tokens") + sum(m.input_tokens for m in messages),
-            total_output_tokens=F("total_output_tokens") + sum(m.output_tokens for m in messages),
-            total_cache_read_tokens=F("total_cache_read_tokens") + sum(m.cache_read_tokens for m in messages),
-            total_cache_write_tokens=F("total_cache_write_tokens") + sum(m.cache_write_tokens for m in messages),
-            cost_micros=F("cost_micros") + sum(m.cost_micros for m in messages),
-            updated_at=now,
-        )
-        day = rollups.utc_day(conversation.created_at)
-        for model in sorted(models_used):
-            of_model = [m for m in messages if m.model == model]
-            _rollup_add(
-                DailyUsageRollup,
-                key={"day": day, "source": conversation.source, "model": model},
-                conversations=0 if model in seen_models else 1,
-                messages=len(of_model),
-                input_tokens=sum(m.input_tokens for m in of_model),
-                output_tokens=sum(m.output_tokens for m in of_model),
-                cache_read_tokens=sum(m.cache_read_tokens for m in of_model),
-                cache_write_tokens=sum(m.cache_write_tokens for m in of_model),
-                cost_micros=sum(m.cost_micros for m in of_model),
-            )
+        if counters:
+            conversation_counters_add(conversation=conversation, messages=messages)
         first_user = next((m for m in messages if m.role == Role.USER), None)
         if first_user is not None and not conversation.summary:
             question_key = pricing.normalise_question(first_user.content)
@@ -461,7 +434,11 @@ def message_log(
                 summary=first_user.content[:255], question_key=question_key
             )
             if claimed and question_key:
-                _rollup_add(DailyQuestionRollup, key={"day": day, "question_key": question_key}, conversations=1)
+                _rollup_add(
+                    DailyQuestionRollup,
+                    key={"day": rollups.utc_day(conversation.created_at), "question_key": question_key},
+                    conversations=1,
+                )
     _spend_add(day=now.date(), micros=sum(m.cost_micros for m in messages))
     if is_escalation:
         conversation_escalate(
@@ -474,6 +451,46 @@ def message_log(
     if refresh:
         conversation.refresh_from_db()
     return messages
+
+
+def conversation_counters_add(*, conversation: Conversation, messages: Sequence[Message]) -> None:
+    """Add stored messages to the conversation's counters, tokens and cost."""
+    # F() increments are applied by the database, so concurrent loggers never overwrite each other.
+    Conversation.objects.filter(pk=conversation.pk).update(
+        message_count=F("message_count") + len(messages),
+        total_input_tokens=F("total_input_tokens") + sum(m.input_tokens for m in messages),
+        total_output_tokens=F("total_output_tokens") + sum(m.output_tokens for m in messages),
+        total_cache_read_tokens=F("total_cache_read_tokens") + sum(m.cache_read_tokens for m in messages),
+        total_cache_write_tokens=F("total_cache_write_tokens") + sum(m.cache_write_tokens for m in messages),
+        cost_micros=F("cost_micros") + sum(m.cost_micros for m in messages),
+        updated_at=max((m.created_at for m in messages), default=timezone.now()),
+    )
+    _usage_rollups_add(conversation=conversation, messages=messages)
+
+
+def _usage_rollups_add(*, conversation: Conversation, messages: Sequence[Message]) -> None:
+    models_used = {m.model for m in messages}
+    # A model counts a conversation once: did the conversation use it before these messages?
+    seen_models = set(
+        Message.objects.filter(conversation=conversation, model__in=models_used)
+        .exclude(pk__in=[m.pk for m in messages])
+        .values_list("model", flat=True)
+        .distinct()
+    )
+    day = rollups.utc_day(conversation.created_at)
+    for model in sorted(models_used):
+        of_model = [m for m in messages if m.model == model]
+        _rollup_add(
+            DailyUsageRollup,
+            key={"day": day, "source": conversation.source, "model": model},
+            conversations=0 if model in seen_models else 1,
+            messages=len(of_model),
+            input_tokens=sum(m.input_tokens for m in of_model),
+            output_tokens=sum(m.output_tokens for m in of_model),
+            cache_read_tokens=sum(m.cache_read_tokens for m in of_model),
+            cache_write_tokens=sum(m.cache_write_tokens for m in of_model),
+            cost_micros=sum(m.cost_micros for m in of_model),
+        )
 
 
 def _spend_add(*, day: Any, micros: int) -> None:

@@ -194,6 +194,28 @@ def test_stream_false_returns_the_done_object_as_json(
     assert claude.last_request.stream is True, "one code path: Claude's reply is streamed and collected"
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(text="Plain answer.", cache_read_input_tokens=300),
+        Reply(text="", tool_use={"name": "escalate_to_human", "input": {"reason": "x"}}),
+        Reply(chunks=["Cut ", "off"], stream_error_after=1),
+    ],
+)
+def test_the_done_object_matches_its_documented_serializer(
+    claude: FakeClaude, client: APIClient, conversation: dict, reply: Reply
+) -> None:
+    claude.enqueue(reply)
+    response = post_chat(client, conversation["id"], "Hello", stream=False)
+    body = response.json()
+    message = Message.objects.get(pk=Message._meta.pk.to_python(body["message_id"]))
+    user_message = Message.objects.get(pk=Message._meta.pk.to_python(body["user_message_id"]))
+    result = chat.ChatResult(
+        conversation=stored(conversation), user_message=user_message, message=message, fallback=body["fallback"]
+    )
+    assert json.loads(json.dumps(ChatApi.OutputSerializer(result).data)) == body
+
+
 def test_staff_can_chat_without_the_conversation_token(
     claude: FakeClaude, staff: APIClient, conversation: dict
 ) -> None:
@@ -756,3 +778,21 @@ def test_production_sqlite_keeps_each_threads_connection_between_requests(tmp_pa
         timeout=60,
     )
     assert result.stdout.strip().splitlines()[-1] == "600", result.stderr
+
+
+def test_chat_turns_reach_the_analytics_rollups_as_a_rebuild_would_count_them(
+    claude: FakeClaude, client: APIClient, conversation: dict[str, Any], staff: APIClient
+) -> None:
+    from tests.test_rollups import snapshot
+
+    claude.enqueue(Reply(text="Plans start at £0.", input_tokens=40, output_tokens=12, cache_read_input_tokens=300))
+    done_of(chat_stream(client, conversation["id"], "How much is it?"))
+    post_chat(client, conversation["id"], "And for teams?", stream=False)
+
+    live = snapshot()
+    analytics = staff.get(f"{BASE}/analytics?days=1").json()
+    assert analytics["total_messages"] == 4
+    assert analytics["total_cost_micros"] == stored(conversation).cost_micros > 0
+    assert analytics["by_model"][0]["conversations"] == 1
+    services.rollups_rebuild()
+    assert snapshot() == live
