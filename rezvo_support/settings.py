@@ -69,6 +69,8 @@ if USE_MONGODB:
     INSTALLED_APPS.append("django_mongodb_backend")
 
 MIDDLEWARE = [
+    # First, so its latency covers the whole stack; one JSON line per request (see request_log.py).
+    "rezvo_support.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -80,7 +82,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "rezvo_support.urls"
+# Only the benchmark swaps this (bench/urls.py adds its ceiling view); production never sets it.
+ROOT_URLCONF = env_str("ROOT_URLCONF", "rezvo_support.urls")
 WSGI_APPLICATION = "rezvo_support.wsgi.application"
 
 TEMPLATES = [
@@ -224,7 +227,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["support.api.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "support.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "support.api.errors.exception_handler",
@@ -264,7 +267,19 @@ SUPPORT_CLAUDE_TIMEOUT_S = env_float("SUPPORT_CLAUDE_TIMEOUT_S", 30.0, minimum=0
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "rezvo_support.request_log.JsonFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        "request_json": {"class": "rezvo_support.request_log.StdoutHandler", "formatter": "json"},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        # One JSON line per request on stdout; REQUEST_LOG=false silences it (e.g. behind a proxy that logs).
+        "rezvo.request": {
+            "handlers": ["request_json"],
+            "level": "INFO" if env_bool("REQUEST_LOG", default=True) else "WARNING",
+            "propagate": False,
+        },
+    },
 }

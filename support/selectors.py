@@ -27,12 +27,16 @@ from support.pricing import micros_to_usd
 
 
 def parse_pk(model: type, raw: object) -> Any:
-    """The primary key value for `raw`, or Http404 when it cannot be one (wrong shape for this database)."""
+    """The primary key value for `raw`, or Http404 when it cannot be one (wrong shape for this database).
+
+    Only the canonical spelling the API hands out is accepted: int() would also read " 1", "01" or
+    "١" (Arabic-Indic one) as 1, and each spelling would get its own per-conversation rate limit.
+    """
     try:
         value = model._meta.pk.to_python(raw)
     except (ValidationError, ValueError, TypeError):
         raise Http404(f"No {model._meta.verbose_name} matches the given id.") from None
-    if value is None:
+    if value is None or str(value) != str(raw):
         raise Http404(f"No {model._meta.verbose_name} matches the given id.")
     return value
 
