@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,9 @@ from support import services
 from support.models import Conversation
 
 ON_SECANTUS = os.environ.get("MONGODB_SERVER_KIND") == "secantus"
+
+# The SQLite test database is a file under var/ (see settings); a clean clone has no var/ yet.
+(Path(__file__).resolve().parent.parent / "var").mkdir(exist_ok=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
