@@ -30,7 +30,7 @@ def parse_pk(model: type, raw: object) -> Any:
     """The primary key value for `raw`, or Http404 when it cannot be one (wrong shape for this database).
 
     Only the canonical spelling the API hands out is accepted: int() would also read " 1", "01" or
-    "١" (Arabic-Indic one) as 1, and each spelling would get its own per-conversation rate limit.
+    U+0661 (Arabic-Indic one) as 1, and each spelling would get its own per-conversation rate limit.
     """
     try:
         value = model._meta.pk.to_python(raw)

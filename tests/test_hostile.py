@@ -117,9 +117,7 @@ def test_moderately_nested_json_in_a_text_field_is_refused_by_name(
     [b'{"role": "user", "content": "\xff\xfe"}', b'{"role": "user", "content": "caf\xc3"}', b"\xc0\xaf"],
     ids=["bad-start-byte", "truncated-sequence", "overlong-slash"],
 )
-def test_invalid_utf8_bodies_are_400_naming_the_body(
-    body: bytes, convo: tuple[Conversation, str], widget: Any
-) -> None:
+def test_invalid_utf8_bodies_are_400_naming_the_body(body: bytes, convo: tuple[Conversation, str], widget: Any) -> None:
     conversation, token = convo
     response = post_raw(widget(token), f"{BASE}/conversations/{conversation.pk}/messages", body)
     assert "body" in assert_json_error(response, 400)["errors"]
@@ -212,9 +210,7 @@ def test_ids_of_every_wrong_shape_are_404_json(bad_id: str, staff: APIClient, co
     assert stored() == before
 
 
-def test_other_spellings_of_a_real_id_are_404(
-    staff: APIClient, widget: Any, convo: tuple[Conversation, str]
-) -> None:
+def test_other_spellings_of_a_real_id_are_404(staff: APIClient, widget: Any, convo: tuple[Conversation, str]) -> None:
     conversation, token = convo
     before = stored()
     variants = list(_variants_of(conversation.pk))
@@ -333,9 +329,7 @@ def test_cors_answers_a_listed_origin(anon: APIClient) -> None:
 def test_cors_gives_nothing_to_an_origin_not_on_the_list(origin: str, anon: APIClient) -> None:
     response = anon.post(f"{BASE}/conversations", {}, format="json", HTTP_ORIGIN=origin)
     assert "Access-Control-Allow-Origin" not in response
-    preflight = anon.options(
-        f"{BASE}/conversations", HTTP_ORIGIN=origin, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
-    )
+    preflight = anon.options(f"{BASE}/conversations", HTTP_ORIGIN=origin, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
     assert "Access-Control-Allow-Origin" not in preflight
     assert "Access-Control-Allow-Credentials" not in preflight
 
@@ -376,7 +370,8 @@ def test_a_nul_byte_in_a_text_field_is_refused_by_name(anon: APIClient) -> None:
 
 def test_stored_values_never_become_response_headers(anon: APIClient, staff: APIClient) -> None:
     created = anon.post(
-        f"{BASE}/conversations", {"page_url": "https://x.io/%0D%0ASet-Cookie:%20a=b", "user_agent": "A\r\nB: c"},
+        f"{BASE}/conversations",
+        {"page_url": "https://x.io/%0D%0ASet-Cookie:%20a=b", "user_agent": "A\r\nB: c"},
         format="json",
     ).json()
     for response in (

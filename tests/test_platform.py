@@ -172,3 +172,22 @@ def test_swagger_ui_loads_its_assets_from_this_server(anon: APIClient) -> None:
 def test_the_tests_run_on_the_database_the_leg_asks_for() -> None:
     expected = "mongodb" if os.environ.get("MONGODB_URI") else "sqlite"
     assert connection.vendor == expected
+
+
+@pytest.mark.django_db
+def test_the_schema_documents_pages_errors_and_the_widgets_shape(anon: APIClient) -> None:
+    schema = anon.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    operations = {op["operationId"]: op for path in schema["paths"].values() for op in path.values()}
+    listed = operations["conversation_list"]["responses"]["200"]["content"]["application/json"]["schema"]
+    page = schema["components"]["schemas"][listed["$ref"].rsplit("/", 1)[1]]
+    assert {"count", "next", "previous", "results"} <= set(page["properties"])
+    for operation in operations.values():
+        for status in ("401", "403", "503"):
+            error = operation["responses"][status]["content"]["application/json"]["schema"]
+            assert error == {"$ref": "#/components/schemas/Error"}
+    assert {"409", "413", "415", "429"} <= set(operations["message_create"]["responses"])
+    detail = operations["conversation_detail"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert [ref["$ref"].rsplit("/", 1)[1] for ref in detail["anyOf"]] == [
+        "ConversationWithMessagesOutput",
+        "ConversationDetailWidgetOutput",
+    ]

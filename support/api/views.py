@@ -336,6 +336,7 @@ def _read_filters(request: Request) -> ConversationFilters:
 
 class ConversationListApi(APIView):
     permission_classes = [IsAdminUser]
+    pagination_class = Pagination  # also tells the schema the response is a page, not a bare list
 
     @extend_schema(
         parameters=[FilterSerializer],
@@ -344,7 +345,7 @@ class ConversationListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         queryset = selectors.conversation_list(filters=_read_filters(request))
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(ConversationOutputSerializer(page, many=True).data)
 
@@ -373,6 +374,7 @@ class ConversationDetailApi(WidgetApi):
 # --- 6. GET tickets --------------------------------------------------------------------------
 class TicketListApi(APIView):
     permission_classes = [IsAdminUser]
+    pagination_class = Pagination
 
     @extend_schema(
         parameters=[FilterSerializer],
@@ -381,7 +383,7 @@ class TicketListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         queryset = selectors.ticket_list(filters=_read_filters(request))
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = list(paginator.paginate_queryset(queryset, request, view=self) or [])
         grouped = selectors.messages_by_conversation(conversation_ids=[c.pk for c in page])
         for conversation in page:
