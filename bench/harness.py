@@ -29,8 +29,9 @@ BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 # Only this Redis database is used, under a per-run key prefix, so nothing else in it is touched.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
-# High enough that the load generator (one client IP) measures the code path, not the limit.
-UNLIMITED = "1000000/min"
+# High enough that the load generator (one client IP) measures the code path, not the limit; per
+# second, so DRF's throttle history (a list of timestamps per key) stays as short as in production.
+UNLIMITED = "1000000/s"
 
 
 def free_port() -> int:
@@ -114,6 +115,7 @@ class Server:
     process: subprocess.Popen[bytes]
     log_path: Path
     peak_rss_kib: dict[int, int] = field(default_factory=dict)
+    cpu_ticks: dict[int, int] = field(default_factory=dict)
 
     def worker_pids(self) -> list[int]:
         pids = []
@@ -127,12 +129,21 @@ class Server:
         return pids
 
     def sample_rss(self) -> None:
-        """Record each worker's peak RSS (VmHWM: the kernel's high-water mark, so no peak is missed)."""
+        """Record each worker's peak RSS (VmHWM: the kernel's high-water mark, so no peak is missed)
+        and CPU time so far (a recycled worker keeps its last sample)."""
         for pid in self.worker_pids():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                self.cpu_ticks[pid] = int(fields[11]) + int(fields[12])  # utime + stime
             with contextlib.suppress(OSError):
                 for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                     if line.startswith("VmHWM:"):
                         self.peak_rss_kib[pid] = max(self.peak_rss_kib.get(pid, 0), int(line.split()[1]))
+
+    def cpu_seconds(self) -> float:
+        """CPU used by all workers so far (user + system)."""
+        self.sample_rss()
+        return sum(self.cpu_ticks.values()) / os.sysconf("SC_CLK_TCK")
 
     def log_lines(self) -> list[dict[str, Any]]:
         """The JSON request-log lines the workers wrote (one per request)."""

@@ -70,6 +70,17 @@ def model_price_in_effect(*, model: str, at: datetime) -> ModelPrice | None:
     return ModelPrice.objects.filter(model=model, effective_from__lte=at).order_by("-effective_from").first()
 
 
+def models_prices_in_effect(*, models: set[str], at: datetime) -> dict[str, ModelPrice]:
+    """The row in effect at `at` for each of `models` that has one, in one query."""
+    in_effect: dict[str, ModelPrice] = {}
+    rows = ModelPrice.objects.filter(model__in=sorted(models), effective_from__lte=at).order_by(
+        "model", "-effective_from"
+    )
+    for row in rows:
+        in_effect.setdefault(row.model, row)
+    return in_effect
+
+
 def message_list(*, conversation: Conversation) -> QuerySet[Message]:
     return Message.objects.filter(conversation=conversation).order_by("created_at", "pk")
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from pymongo.errors import PyMongoError
 
 from support import pricing
 from support.models import (
@@ -28,7 +31,9 @@ from support.models import (
     Status,
     TicketEvent,
 )
-from support.selectors import model_price_in_effect, token_hash
+from support.selectors import models_prices_in_effect, token_hash
+
+logger = logging.getLogger(__name__)
 
 WIDGET = "widget"
 BOT = "bot"
@@ -63,10 +68,14 @@ def model_price_ensure_defaults(*, using: str = "default") -> int:
 
 def price_resolve(*, model: str, at: datetime) -> tuple[ModelPrice | None, bool]:
     """The price row for `model` at `at`; falls back to the default model's row (second item True)."""
-    price = model_price_in_effect(model=model, at=at)
-    if price is not None:
-        return price, False
-    return model_price_in_effect(model=settings.SUPPORT_DEFAULT_MODEL, at=at), True
+    return prices_resolve(models={model}, at=at)[model]
+
+
+def prices_resolve(*, models: set[str], at: datetime) -> dict[str, tuple[ModelPrice | None, bool]]:
+    """price_resolve for several models (and the default model) in one query."""
+    in_effect = models_prices_in_effect(models={*models, settings.SUPPORT_DEFAULT_MODEL}, at=at)
+    default = in_effect.get(settings.SUPPORT_DEFAULT_MODEL)
+    return {model: (in_effect[model], False) if model in in_effect else (default, True) for model in models}
 
 
 # --- Conversations ---------------------------------------------------------------------------
@@ -245,11 +254,26 @@ def message_log(
     actor_label: str = WIDGET,
 ) -> list[Message]:
     """Store turns, price them, and add them to the conversation's counters without lost updates."""
+    messages = messages_build(conversation=conversation, turns=turns, is_escalation=is_escalation)
+    return messages_store(
+        conversation=conversation,
+        messages=messages,
+        is_escalation=is_escalation,
+        escalation_reason=escalation_reason,
+        escalation_detail=escalation_detail,
+        actor=actor,
+        actor_label=actor_label,
+    )
+
+
+def messages_build(*, conversation: Conversation, turns: Sequence[Turn], is_escalation: bool = False) -> list[Message]:
+    """Priced, unsaved Message rows for `turns` (reads only, so it runs before any write lock is taken)."""
     now = timezone.now()
     messages: list[Message] = []
+    prices = prices_resolve(models={turn.model or settings.SUPPORT_DEFAULT_MODEL for turn in turns}, at=now)
     for turn in turns:
         model = turn.model or settings.SUPPORT_DEFAULT_MODEL
-        price, fallback = price_resolve(model=model, at=now)
+        price, fallback = prices[model]
         usage = pricing.Usage(
             input_tokens=turn.input_tokens,
             output_tokens=turn.output_tokens,
@@ -280,10 +304,25 @@ def message_log(
         )
     if is_escalation and not any(m.is_escalation for m in messages) and messages:
         messages[-1].is_escalation = True
+    return messages
 
-    with transaction.atomic():
-        for message in messages:
-            message.save(force_insert=True)
+
+def messages_store(
+    *,
+    conversation: Conversation,
+    messages: list[Message],
+    is_escalation: bool = False,
+    escalation_reason: str = EscalationReason.WIDGET_FLAG,
+    escalation_detail: str = "",
+    actor: Any = None,
+    actor_label: str = WIDGET,
+) -> list[Message]:
+    """Insert messages_build()'s rows and add them to the conversation's counters."""
+    now = messages[0].created_at if messages else timezone.now()
+    # savepoint=False: inside message_log_once's transaction a failure rolls the whole request back.
+    with transaction.atomic(savepoint=False):
+        # One INSERT for the turns; both databases hand the new primary keys back.
+        Message.objects.bulk_create(messages)
         # F() increments are applied by the database, so concurrent loggers never overwrite each other.
         Conversation.objects.filter(pk=conversation.pk).update(
             message_count=F("message_count") + len(messages),
@@ -335,6 +374,69 @@ def conversation_recount(*, conversation: Conversation) -> Conversation:
     return conversation
 
 
+def message_log_once(
+    *,
+    conversation: Conversation,
+    key: str,
+    fingerprint: str,
+    turns: Sequence[Turn],
+    render: Callable[[list[Message]], Any],
+    **options: Any,
+) -> tuple[Any, IdempotencyRecord | None]:
+    """message_log at most once per (conversation, Idempotency-Key), all or nothing where the database allows.
+
+    Returns (response body, None) when this request logged the turns, or (None, the existing record)
+    when the key was already used: the caller replays its response, or answers 409 while it runs.
+    `render(messages)` builds the response body, which is stored in the same transaction as the turns,
+    so a key is never marked done without its turns, nor turns stored under a key left running.
+
+    SQLite: claim, turns, counters and stored response are one IMMEDIATE transaction: one write lock
+    per request, and a failure (database gone mid-request) leaves nothing behind. MongoDB: the claim
+    comes first, on its own (a duplicate-key error would abort a transaction), then the rest runs in a
+    transaction on a replica set; on a standalone server there are no transactions (README).
+    """
+    messages = messages_build(conversation=conversation, turns=turns, is_escalation=options.get("is_escalation", False))
+    claim_first = connection.vendor == "mongodb"
+    record: IdempotencyRecord | None = None
+    if claim_first:
+        record, first = idempotency_claim(conversation=conversation, key=key, fingerprint=fingerprint)
+        if not first:
+            return None, record
+    try:
+        with write_transaction():
+            if not claim_first:
+                record, first = idempotency_claim(conversation=conversation, key=key, fingerprint=fingerprint)
+                if not first:
+                    return None, record
+            messages = messages_store(conversation=conversation, messages=messages, **options)
+            body = render(messages)
+            idempotency_complete(record=record, response=body)
+    except BaseException:
+        if claim_first and record is not None:
+            idempotency_release(record=record)
+        raise
+    return body, None
+
+
+@contextmanager
+def write_transaction() -> Iterator[None]:
+    """All or nothing: a transaction on SQLite, and on MongoDB when the server is a replica set.
+
+    django.db.transaction.atomic() is a no-op on django-mongodb-backend; its own atomic() needs a
+    replica set (or sharded cluster), so a standalone MongoDB server gets no transaction at all.
+    """
+    if connection.vendor != "mongodb":
+        with transaction.atomic():
+            yield
+    elif connection.features._supports_transactions:
+        from django_mongodb_backend.transaction import atomic as mongo_atomic
+
+        with mongo_atomic():
+            yield
+    else:
+        yield
+
+
 # --- Idempotency -----------------------------------------------------------------------------
 def request_fingerprint(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -356,4 +458,8 @@ def idempotency_complete(*, record: IdempotencyRecord, response: Any) -> None:
 
 def idempotency_release(*, record: IdempotencyRecord) -> None:
     """Forget a claim whose request failed, so the client's retry runs it again."""
-    IdempotencyRecord.objects.filter(pk=record.pk).delete()
+    try:
+        IdempotencyRecord.objects.filter(pk=record.pk).delete()
+    except (DatabaseError, PyMongoError) as exc:
+        # The failure that got us here is usually the database itself; report that one, not this.
+        logger.warning("could not release idempotency key %s: %s", record.key, exc)

@@ -190,33 +190,31 @@ class MessageCreateApi(WidgetApi):
         data.is_valid(raise_exception=True)
         values = data.validated_data
 
-        key = request.headers.get(IDEMPOTENCY_HEADER, "")
-        record = None
-        if key:
-            if len(key) > 255:
-                raise exceptions.ValidationError({IDEMPOTENCY_HEADER: ["At most 255 characters."]})
-            fingerprint = services.request_fingerprint(values)
-            record, first = services.idempotency_claim(conversation=conversation, key=key, fingerprint=fingerprint)
-            if not first:
-                return self._replay(record, fingerprint)
+        staff = is_staff(request)
+        options: dict[str, Any] = {
+            "turns": self._turns(values),
+            "is_escalation": values["is_escalation"],
+            "escalation_reason": EscalationReason.STAFF if staff else EscalationReason.WIDGET_FLAG,
+            "actor": request.user if staff else None,
+            "actor_label": request.user.get_username() if staff else services.WIDGET,
+        }
+        serializer = self.OutputSerializer if staff else self.WidgetOutputSerializer
 
-        try:
-            messages = services.message_log(
-                conversation=conversation,
-                turns=self._turns(values),
-                is_escalation=values["is_escalation"],
-                escalation_reason=EscalationReason.STAFF if is_staff(request) else EscalationReason.WIDGET_FLAG,
-                actor=request.user if is_staff(request) else None,
-                actor_label=request.user.get_username() if is_staff(request) else services.WIDGET,
-            )
-        except BaseException:
-            if record is not None:
-                services.idempotency_release(record=record)
-            raise
-        serializer = self.OutputSerializer if is_staff(request) else self.WidgetOutputSerializer
-        body = serializer({"conversation": conversation, "messages": messages}).data
-        if record is not None:
-            services.idempotency_complete(record=record, response=body)
+        def render(messages: list[Any]) -> Any:
+            return serializer({"conversation": conversation, "messages": messages}).data
+
+        key = request.headers.get(IDEMPOTENCY_HEADER, "")
+        if not key:
+            body = render(services.message_log(conversation=conversation, **options))
+            return Response(body, status=status.HTTP_201_CREATED)
+        if len(key) > 255:
+            raise exceptions.ValidationError({IDEMPOTENCY_HEADER: ["At most 255 characters."]})
+        fingerprint = services.request_fingerprint(values)
+        body, existing = services.message_log_once(
+            conversation=conversation, key=key, fingerprint=fingerprint, render=render, **options
+        )
+        if existing is not None:
+            return self._replay(existing, fingerprint)
         return Response(body, status=status.HTTP_201_CREATED)
 
     @staticmethod
