@@ -259,6 +259,10 @@ SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE = env_str("SUPPORT_THROTTLE_CONVERSATI
 SUPPORT_THROTTLE_CONVERSATION_RATE = env_str("SUPPORT_THROTTLE_CONVERSATION_RATE", "30/min")
 SUPPORT_DAILY_BUDGET_USD = env_decimal("SUPPORT_DAILY_BUDGET_USD", "0")
 SUPPORT_IDEMPOTENCY_TTL_HOURS = env_int("SUPPORT_IDEMPOTENCY_TTL_HOURS", 24, minimum=1)
+# A request holding an Idempotency-Key longer than this is taken to be dead, and a retry with the
+# key runs it again (only where turns are written in one transaction: SQLite, a MongoDB replica set).
+# Longer than any real request: the gunicorn timeout (120 s) plus a margin.
+SUPPORT_IDEMPOTENCY_LEASE_S = env_int("SUPPORT_IDEMPOTENCY_LEASE_S", 150, minimum=1)
 
 # Claude: the SDK itself reads ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL.
 ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")

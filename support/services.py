@@ -7,9 +7,9 @@ import json
 import logging
 import secrets
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -418,6 +418,11 @@ def message_log_once(
     return body, None
 
 
+def writes_are_atomic() -> bool:
+    """Whether write_transaction() really is all or nothing on this database."""
+    return connection.vendor != "mongodb" or bool(connection.features._supports_transactions)
+
+
 @contextmanager
 def write_transaction() -> Iterator[None]:
     """All or nothing: a transaction on SQLite, and on MongoDB when the server is a replica set.
@@ -428,11 +433,21 @@ def write_transaction() -> Iterator[None]:
     if connection.vendor != "mongodb":
         with transaction.atomic():
             yield
-    elif connection.features._supports_transactions:
+    elif writes_are_atomic():
         from django_mongodb_backend.transaction import atomic as mongo_atomic
 
-        with mongo_atomic():
-            yield
+        try:
+            with mongo_atomic():
+                yield
+        except BaseException:
+            # The backend ends its session only on DatabaseError; a driver error (the server gone
+            # during commit) would leave the dead session on this thread's connection, and the
+            # next request would run inside it.
+            if connection.session is not None:
+                with suppress(Exception):
+                    connection.session.end_session()
+                connection.session = None
+            raise
     else:
         yield
 
@@ -442,24 +457,53 @@ def request_fingerprint(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
+class IdempotencyLeaseLost(Exception):
+    """Another request took over this Idempotency-Key (ours looked dead); this one must not store its turns."""
+
+
 def idempotency_claim(*, conversation: Conversation, key: str, fingerprint: str) -> tuple[IdempotencyRecord, bool]:
-    """Reserve `key` for this conversation. Returns (record, True) for the first request, else the existing one."""
+    """Reserve `key` for this conversation. Returns (record, True) for the first request, else the existing one.
+
+    A claim still unfinished after SUPPORT_IDEMPOTENCY_LEASE_S belongs to a request that died (the
+    database went away under it and the claim could not even be released). Where the turns and the
+    stored response are written in one transaction, such a claim proves nothing of that request was
+    stored, so the retry takes it over instead of answering 409 for ever. Its created_at is the lease.
+    """
     try:
         with transaction.atomic():  # a savepoint, so the IntegrityError leaves an outer transaction usable
             record = IdempotencyRecord.objects.create(conversation=conversation, key=key, fingerprint=fingerprint)
         return record, True
     except IntegrityError:
-        return IdempotencyRecord.objects.get(conversation=conversation, key=key), False
+        existing = IdempotencyRecord.objects.get(conversation=conversation, key=key)
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.SUPPORT_IDEMPOTENCY_LEASE_S)
+    if existing.response is None and existing.fingerprint == fingerprint and existing.created_at < stale:
+        if writes_are_atomic():
+            # Compare-and-set on the old lease: of several retries, exactly one takes it over.
+            taken = IdempotencyRecord.objects.filter(
+                pk=existing.pk, response__isnull=True, created_at=existing.created_at
+            ).update(created_at=now)
+            if taken:
+                existing.created_at = now
+                return existing, True
+    return existing, False
 
 
 def idempotency_complete(*, record: IdempotencyRecord, response: Any) -> None:
-    IdempotencyRecord.objects.filter(pk=record.pk).update(response=response)
+    """Store the answer to replay; refuses (IdempotencyLeaseLost) if the claim was taken over meanwhile."""
+    done = IdempotencyRecord.objects.filter(pk=record.pk, response__isnull=True, created_at=record.created_at).update(
+        response=response
+    )
+    if not done:
+        raise IdempotencyLeaseLost(record.key)
 
 
 def idempotency_release(*, record: IdempotencyRecord) -> None:
     """Forget a claim whose request failed, so the client's retry runs it again."""
     try:
-        IdempotencyRecord.objects.filter(pk=record.pk).delete()
+        # Only an unfinished claim still ours: if the commit went through although the client saw an
+        # error (the database died before answering), the stored response must stay for the replay.
+        IdempotencyRecord.objects.filter(pk=record.pk, response__isnull=True, created_at=record.created_at).delete()
     except (DatabaseError, PyMongoError) as exc:
         # The failure that got us here is usually the database itself; report that one, not this.
         logger.warning("could not release idempotency key %s: %s", record.key, exc)

@@ -210,12 +210,25 @@ class MessageCreateApi(WidgetApi):
         if len(key) > 255:
             raise exceptions.ValidationError({IDEMPOTENCY_HEADER: ["At most 255 characters."]})
         fingerprint = services.request_fingerprint(values)
-        body, existing = services.message_log_once(
-            conversation=conversation, key=key, fingerprint=fingerprint, render=render, **options
-        )
+        try:
+            body, existing = services.message_log_once(
+                conversation=conversation, key=key, fingerprint=fingerprint, render=render, **options
+            )
+        except services.IdempotencyLeaseLost:
+            # A retry took the key over while this request was stalled; that one stores the turn.
+            return self._in_progress()
         if existing is not None:
             return self._replay(existing, fingerprint)
         return Response(body, status=status.HTTP_201_CREATED)
+
+    @staticmethod
+    def _in_progress() -> Response:
+        response = Response(
+            {"detail": "A request with this Idempotency-Key is still being processed; retry shortly."},
+            status=status.HTTP_409_CONFLICT,
+        )
+        response["Retry-After"] = "1"
+        return response
 
     @staticmethod
     def _replay(record: Any, fingerprint: str) -> Response:
@@ -224,12 +237,7 @@ class MessageCreateApi(WidgetApi):
                 {IDEMPOTENCY_HEADER: ["This key was already used with a different request body."]}
             )
         if record.response is None:
-            response = Response(
-                {"detail": "A request with this Idempotency-Key is still being processed; retry shortly."},
-                status=status.HTTP_409_CONFLICT,
-            )
-            response["Retry-After"] = "1"
-            return response
+            return MessageCreateApi._in_progress()
         response = Response(record.response, status=status.HTTP_201_CREATED)
         response["Idempotent-Replayed"] = "true"
         return response
