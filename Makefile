@@ -9,7 +9,7 @@ PORT ?= 8000
 # Tests run with DEBUG on so no production-only redirects apply; Django's runner still turns DEBUG off per test.
 TEST_ENV := DEBUG=true SECRET_KEY=test-only-not-secret
 
-.PHONY: help venv install env migrate run serve test test-mongo test-all lint format migrations check-migrations check-deploy superuser clean fuzz bench
+.PHONY: help venv install env migrate run serve test test-mongo test-all lint format migrations check-migrations check-deploy fuzz bench bench-proxy superuser clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -78,6 +78,9 @@ fuzz: venv ## Schemathesis against /api/schema/ as staff and as the widget (CI s
 
 bench: venv ## Load, ceiling, integrity, query counts and RSS on SQLite and MongoDB + the long fuzz run -> docs/benchmarks.md
 	$(PY) bench/load.py --output docs/benchmarks.md
+
+bench-proxy: venv ## Chat proxy overhead under gunicorn vs the SDK direct, against a local fake Claude (< 2 min)
+	$(PY) bench/proxy_overhead.py
 
 superuser: env
 	$(PY) manage.py createsuperuser

@@ -25,8 +25,15 @@ threads = int(os.environ.get("GUNICORN_THREADS", 16))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 120))
 # On SIGTERM (deploy, systemd stop) in-flight requests get this long to finish.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", 30))
-# Seconds an idle keep-alive connection from the proxy stays open; nginx reuses it.
-keepalive = 5
+# A streamed chat reply holds its thread for as long as it lasts. gthread keeps accepting connections
+# while it has fewer than `worker_connections` open, even with every thread busy, and queues the extra
+# requests behind the streams, so a /health or message-logging call could wait seconds for a reply to
+# end while another worker sat idle. With connections capped at the thread count, a worker whose threads
+# are all busy stops accepting and the kernel hands new connections to a worker with a free thread.
+# That leaves no slot for idle keep-alive connections, so keep-alive is off (a reverse proxy such as
+# nginx speaks HTTP/1.0 to its upstream by default anyway; the cost is one local TCP handshake a request).
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", threads))
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", 0))
 # Recycle each worker after this many requests (+ jitter, so they do not all restart together)
 # so a slow leak can never take a host down.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 5000))

@@ -264,9 +264,30 @@ SUPPORT_IDEMPOTENCY_TTL_HOURS = env_int("SUPPORT_IDEMPOTENCY_TTL_HOURS", 24, min
 # Longer than any real request: the gunicorn timeout (120 s) plus a margin.
 SUPPORT_IDEMPOTENCY_LEASE_S = env_int("SUPPORT_IDEMPOTENCY_LEASE_S", 150, minimum=1)
 
-# Claude: the SDK itself reads ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL.
+SUPPORT_PRODUCT_NAME = env_str("SUPPORT_PRODUCT_NAME", "Rezvo")
+
+# --- Chat proxy (issue 3) -------------------------------------------------------------------
+# Claude: the SDK's own variables. Unset key: the offline knowledge-base responder answers every message.
+# Unset base URL: Anthropic's default endpoint. Both are passed to the SDK explicitly so one settings
+# object decides (tests point the base URL at a local fake server).
 ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
+ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL")
+SUPPORT_CLAUDE_MODEL = env_str("SUPPORT_CLAUDE_MODEL", "claude-haiku-4-5")
+SUPPORT_CLAUDE_MAX_TOKENS = env_int("SUPPORT_CLAUDE_MAX_TOKENS", 1024, minimum=1)
+# No temperature setting: the SDK (2.x) sends API version 2026-10-21, which has no sampling parameters
+# (temperature/top_p/top_k are refused with a 400, even at their defaults), and the SDK no longer offers them.
+# The SDK retries 408/409/429/5xx and connection errors this many times...
+SUPPORT_CLAUDE_MAX_RETRIES = env_int("SUPPORT_CLAUDE_MAX_RETRIES", 2, minimum=0)
+# ...all within this many seconds from the call until Claude's reply starts; then the offline responder answers.
 SUPPORT_CLAUDE_TIMEOUT_S = env_float("SUPPORT_CLAUDE_TIMEOUT_S", 30.0, minimum=0.1)
+# Longest silence tolerated once the reply is streaming; past it the partial reply is stored and closed.
+SUPPORT_CLAUDE_STALL_TIMEOUT_S = env_float("SUPPORT_CLAUDE_STALL_TIMEOUT_S", 20.0, minimum=0.1)
+# History sent with each message: at most this many recent turns (a turn is one message, either side)...
+SUPPORT_CHAT_HISTORY_TURNS = env_int("SUPPORT_CHAT_HISTORY_TURNS", 20, minimum=1)
+# ...and at most about this many tokens of them (estimated at 4 characters a token); the newest are kept.
+SUPPORT_CHAT_HISTORY_TOKENS = env_int("SUPPORT_CHAT_HISTORY_TOKENS", 8000, minimum=1)
+# Turns (messages, either side) one conversation may hold; each chat call adds two. Past it: 429 max_turns.
+SUPPORT_CHAT_MAX_TURNS = env_int("SUPPORT_CHAT_MAX_TURNS", 100, minimum=2)
 
 LOGGING = {
     "version": 1,

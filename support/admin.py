@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from support.models import Conversation, Message, ModelPrice, TicketEvent
+from support.models import Conversation, KnowledgeArticle, Message, ModelPrice, TicketEvent
 
 
 @admin.register(ModelPrice)
@@ -35,3 +35,12 @@ class TicketEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: object, obj: object = None) -> bool:
         return False
+
+
+@admin.register(KnowledgeArticle)
+class KnowledgeArticleAdmin(admin.ModelAdmin):
+    list_display = ["title", "active", "order", "updated_at"]
+    list_editable = ["active", "order"]
+    list_filter = ["active"]
+    search_fields = ["title", "keywords", "answer"]
+    fields = ["title", "keywords", "answer", "active", "order"]

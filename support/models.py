@@ -38,6 +38,7 @@ class EscalationReason(models.TextChoices):
     HUMAN_REQUESTED = "human_requested", "Customer asked for a human"
     CLAUDE_UNAVAILABLE = "claude_unavailable", "Claude unavailable"
     BUDGET = "budget", "Daily budget spent"
+    NO_ANSWER = "no_answer", "Knowledge base had no answer"
     STAFF = "staff", "Flagged by staff"
 
 
@@ -166,7 +167,11 @@ class Message(models.Model):
     class Meta:
         db_table = "support_messages"
         ordering = ["created_at", "pk"]
-        indexes = [models.Index(fields=["conversation", "created_at"], name="msg_conversation_created_idx")]
+        indexes = [
+            models.Index(fields=["conversation", "created_at"], name="msg_conversation_created_idx"),
+            # Today's spend (the daily budget) and analytics sum messages by time across conversations.
+            models.Index(fields=["created_at"], name="msg_created_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:60]}"
@@ -174,6 +179,31 @@ class Message(models.Model):
     @property
     def cost_usd(self) -> float:
         return self.cost_micros / MICROS_PER_USD
+
+
+class KnowledgeArticle(models.Model):
+    """One answer the bot knows: compiled into Claude's system prompt and used by the offline responder."""
+
+    title = models.CharField(max_length=200, help_text="What the article answers, e.g. 'Pricing and plans'.")
+    keywords = models.CharField(
+        max_length=1000,
+        blank=True,
+        help_text="Comma-separated words or phrases a customer might use, e.g. 'price, cost, how much, plans'. "
+        "The offline responder scores a question by the keywords and title words it contains.",
+    )
+    answer = models.TextField(help_text="The answer, as the bot should give it.")
+    active = models.BooleanField(default=True, help_text="Inactive articles are neither sent to Claude nor used.")
+    order = models.IntegerField(default=0, help_text="Lower first, in the prompt and when two answers tie.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "support_knowledge_articles"
+        ordering = ["order", "title"]
+        indexes = [models.Index(fields=["active", "order"], name="kb_active_order_idx")]
+
+    def __str__(self) -> str:
+        return self.title
 
 
 class IdempotencyRecord(models.Model):

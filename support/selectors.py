@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
@@ -18,6 +19,7 @@ from django.utils import timezone
 from support.models import (
     QUEUE_STATUSES,
     Conversation,
+    KnowledgeArticle,
     Message,
     ModelPrice,
     Status,
@@ -83,6 +85,12 @@ def models_prices_in_effect(*, models: set[str], at: datetime) -> dict[str, Mode
 
 def message_list(*, conversation: Conversation) -> QuerySet[Message]:
     return Message.objects.filter(conversation=conversation).order_by("created_at", "pk")
+
+
+def message_recent(*, conversation: Conversation, limit: int) -> list[Message]:
+    """The last `limit` turns of a conversation, oldest first (one query, newest `limit` rows)."""
+    newest_first = Message.objects.filter(conversation=conversation).order_by("-created_at", "-pk")[:limit]
+    return list(reversed(list(newest_first)))
 
 
 def messages_by_conversation(*, conversation_ids: list[Any]) -> dict[Any, list[Message]]:
@@ -256,3 +264,37 @@ def analytics_summary(*, days: int, today: date | None = None) -> dict[str, Any]
         "by_source": by_source,
         "by_model": by_model,
     }
+
+
+# --- Knowledge base --------------------------------------------------------------------------
+def knowledge_article_list_active() -> QuerySet[KnowledgeArticle]:
+    """Active articles in display order; the order is stable so the compiled prompt (and its cache) is too."""
+    return KnowledgeArticle.objects.filter(active=True).order_by("order", "title", "pk")
+
+
+# --- Daily budget ----------------------------------------------------------------------------
+#: Seconds a computed daily spend is reused; new turns add their cost to the cached figure meanwhile.
+SPEND_CACHE_SECONDS = 30
+
+
+def spend_cache_key(day: date) -> str:
+    return f"support:spend:{day.isoformat()}"
+
+
+def spend_today_micros(*, now: datetime | None = None) -> int:
+    """Claude spend since UTC midnight in micro-USD: one aggregate query, reused briefly from the shared cache."""
+    now = now or timezone.now()
+    key = spend_cache_key(now.date())
+    try:
+        cached = cache.get(key)
+    except Exception:  # noqa: BLE001 - a broken cache must not stop the bot; the database has the answer
+        cached = None
+    if cached is not None:
+        return int(cached)
+    total = Message.objects.filter(created_at__gte=utc_midnight(now.date())).aggregate(total=Sum("cost_micros"))
+    spent = int(total["total"] or 0)
+    try:
+        cache.set(key, spent, SPEND_CACHE_SECONDS)
+    except Exception:  # noqa: BLE001
+        pass
+    return spent

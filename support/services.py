@@ -13,17 +13,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from pymongo.errors import PyMongoError
 
-from support import pricing
+from support import knowledge, pricing
 from support.models import (
     Conversation,
     EscalationReason,
     EventField,
     IdempotencyRecord,
+    KnowledgeArticle,
     Message,
     ModelPrice,
     Role,
@@ -31,7 +33,7 @@ from support.models import (
     Status,
     TicketEvent,
 )
-from support.selectors import models_prices_in_effect, token_hash
+from support.selectors import models_prices_in_effect, spend_cache_key, token_hash
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +78,16 @@ def prices_resolve(*, models: set[str], at: datetime) -> dict[str, tuple[ModelPr
     in_effect = models_prices_in_effect(models={*models, settings.SUPPORT_DEFAULT_MODEL}, at=at)
     default = in_effect.get(settings.SUPPORT_DEFAULT_MODEL)
     return {model: (in_effect[model], False) if model in in_effect else (default, True) for model in models}
+
+
+# --- Knowledge base --------------------------------------------------------------------------
+def knowledge_article_seed_samples(*, using: str = "default") -> int:
+    """Add the sample articles that are missing (by title); returns how many were added.
+
+    The data migration calls the same code, so a fresh install answers pricing, getting-started,
+    contact and booking questions before anyone edits the knowledge base.
+    """
+    return knowledge.seed_samples(KnowledgeArticle, support_email=settings.SUPPORT_EMAIL, using=using)
 
 
 # --- Conversations ---------------------------------------------------------------------------
@@ -241,6 +253,9 @@ class Turn:
     is_partial: bool = False
     latency_ms: int | None = None
     first_token_ms: int | None = None
+    #: False for a turn that is not a Claude call (the chat proxy's customer turns, offline answers):
+    #: stored with no model and no price, so it never counts as Claude usage.
+    priced: bool = True
 
 
 def message_log(
@@ -270,10 +285,14 @@ def messages_build(*, conversation: Conversation, turns: Sequence[Turn], is_esca
     """Priced, unsaved Message rows for `turns` (reads only, so it runs before any write lock is taken)."""
     now = timezone.now()
     messages: list[Message] = []
-    prices = prices_resolve(models={turn.model or settings.SUPPORT_DEFAULT_MODEL for turn in turns}, at=now)
+    priced = {turn.model or settings.SUPPORT_DEFAULT_MODEL for turn in turns if turn.priced}
+    prices = prices_resolve(models=priced, at=now) if priced else {}
     for turn in turns:
-        model = turn.model or settings.SUPPORT_DEFAULT_MODEL
-        price, fallback = prices[model]
+        if turn.priced:
+            model = turn.model or settings.SUPPORT_DEFAULT_MODEL
+            price, fallback = prices[model]
+        else:
+            model, price, fallback = "", None, False
         usage = pricing.Usage(
             input_tokens=turn.input_tokens,
             output_tokens=turn.output_tokens,
@@ -338,6 +357,7 @@ def messages_store(
             Conversation.objects.filter(pk=conversation.pk, summary="").update(
                 summary=first_user.content[:255], question_key=pricing.normalise_question(first_user.content)
             )
+    _spend_add(day=now.date(), micros=sum(m.cost_micros for m in messages))
     if is_escalation:
         conversation_escalate(
             conversation=conversation,
@@ -348,6 +368,20 @@ def messages_store(
         )
     conversation.refresh_from_db()
     return messages
+
+
+def _spend_add(*, day: Any, micros: int) -> None:
+    """Keep the briefly cached daily spend (selectors.spend_today_micros) current between recomputes.
+
+    Only with a budget cap: without one nothing reads the figure, so no turn pays for a cache write."""
+    if micros <= 0 or settings.SUPPORT_DAILY_BUDGET_USD <= 0:
+        return
+    try:
+        cache.incr(spend_cache_key(day), micros)
+    except ValueError:
+        pass  # not cached: the next read sums the database, this turn included
+    except Exception:  # noqa: BLE001 - the cache is an optimisation; the stored turn is what counts
+        pass
 
 
 def conversation_recount(*, conversation: Conversation) -> Conversation:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from support.api import views
+from support.api import chat, views
 from support.api.schema import method_dispatch
 
 app_name = "support_api"
@@ -19,6 +19,7 @@ urlpatterns = [
         name="conversation",
     ),
     path("conversations/<str:conversation_id>/messages", views.MessageCreateApi.as_view(), name="messages"),
+    path("conversations/<str:conversation_id>/chat", chat.ChatApi.as_view(), name="chat"),
     path("tickets", views.TicketListApi.as_view(), name="tickets"),
     path("analytics", views.AnalyticsApi.as_view(), name="analytics"),
 ]

@@ -1,0 +1,557 @@
+"""What the chat proxy adds: our endpoint under gunicorn vs the anthropic SDK calling Claude directly.
+
+    make bench-proxy        (or: .venv/bin/python bench/proxy_overhead.py [--runs 40])
+
+Everything is local and measured side by side in one run:
+
+1. FakeClaude (tests/fake_claude.py) runs as its own process and answers every request after a fixed
+   delay, streaming a reply of N text deltas a few milliseconds apart.
+2. The app runs under gunicorn with the shipped gunicorn.conf.py (DEBUG off, a fresh migrated SQLite
+   database, the file cache, ANTHROPIC_BASE_URL pointing at the fake).
+3. Alternating runs (A B A B ...): the SDK streams a reply from the fake directly; then a customer
+   message goes through POST /api/support/conversations/{id}/chat, which stores the customer's turn,
+   streams Claude's reply through and stores it. Measured: time to the first text delta ("time to first
+   byte" of the reply; our own `start` event, sent before Claude answers, is reported separately) and
+   time to the end of the reply. "Added" is the difference within each A/B pair (p50/p95).
+4. The fake records when it wrote each delta (`delta_sent_at`, GET /_fake/requests); the client
+   records when the first one reached it: that gap shows whether anything between buffers.
+5. 20 replies stream at once through the endpoint while GET /health and message logging
+   (POST .../messages) are timed, against the same calls on the idle server.
+
+Targets (issue 3): under 10 ms p50 added; the first delta reaches the client within 10 ms of the fake
+sending it; /health and message logging stay prompt (p95 under 100 ms) while 20 replies stream.
+Exit status 1 when a target is missed. `--starvation-demo` instead shows, with small worker pools, why
+gunicorn.conf.py caps connections per worker at its thread count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anthropic
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+MODEL = "claude-haiku-4-5"
+REPLY_TEXT = (
+    "Rezvo has a free plan to get you started, and paid plans add staff, reminders and deposits. "
+    "There is no commission on any booking."
+)
+STREAMS = 20
+WARM_UP = 12
+TARGET_ADDED_MS = 10.0
+TARGET_FIRST_DELTA_MS = 10.0
+TARGET_PROMPT_P95_MS = 100.0
+DEADLINE_S = 110.0  # the whole benchmark, start-up included, stays under two minutes
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+# --- Processes -------------------------------------------------------------------------------
+@dataclass
+class Services:
+    tmp: Path
+    redis_url: str = ""
+    fake_url: str = ""
+    app_port: int = 0
+    procs: list[subprocess.Popen] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in reversed(self.procs):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def start_fake(services: Services, *, delay: float, chunk_delay: float) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "tests" / "fake_claude.py"),
+            "--port",
+            "0",
+            "--delay",
+            str(delay),
+            "--chunk-delay",
+            str(chunk_delay),
+            "--text",
+            REPLY_TEXT,
+            "--input-tokens",
+            "900",
+            "--output-tokens",
+            "30",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    services.procs.append(proc)
+    line = proc.stdout.readline() if proc.stdout else ""
+    if "listening on" not in line:
+        raise SystemExit(f"FakeClaude did not start: {line!r}")
+    services.fake_url = line.strip().rsplit(" ", 1)[-1]
+
+
+def app_env(services: Services) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "REDIS_", "ANTHROPIC_", "CACHE_"))}
+    if services.redis_url:
+        # As production runs: rate-limit counters in Redis, under a prefix of this run's own.
+        env.update(REDIS_URL=services.redis_url, CACHE_KEY_PREFIX=f"bench-proxy-{secrets.token_hex(4)}")
+    env.update(
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS=HOST,
+        SECURE_SSL_REDIRECT="false",
+        SQLITE_PATH=str(services.tmp / "bench.sqlite3"),
+        CACHE_DIR=str(services.tmp / "cache"),
+        ANTHROPIC_API_KEY="test",
+        ANTHROPIC_BASE_URL=services.fake_url,
+        SUPPORT_CLAUDE_MODEL=MODEL,
+        # A budget cap, so each chat also pays for today's spend query, as production with a cap does.
+        SUPPORT_DAILY_BUDGET_USD="1000",
+        # The benchmark is one client making many calls; the limits are tested elsewhere.
+        SUPPORT_THROTTLE_IP_RATE="1000000/min",
+        SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE="1000000/hour",
+        SUPPORT_THROTTLE_CONVERSATION_RATE="1000000/min",
+        SUPPORT_CHAT_MAX_TURNS="100000",
+        GUNICORN_BIND=f"{HOST}:{services.app_port}",
+    )
+    return env
+
+
+def start_app(services: Services) -> None:
+    services.app_port = free_port()
+    env = app_env(services)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=120
+    )
+    log = open(services.tmp / "gunicorn.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "rezvo_support.wsgi"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    services.procs.append(proc)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"gunicorn exited:\n{(services.tmp / 'gunicorn.log').read_text()[-3000:]}")
+        try:
+            status, _ = request(services, "GET", "/health")
+            if status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("gunicorn did not answer /health within 60 s")
+
+
+# --- HTTP helpers ----------------------------------------------------------------------------
+def request(
+    services: Services, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
+    conn = http.client.HTTPConnection(HOST, services.app_port, timeout=30)
+    try:
+        payload = json.dumps(body) if body is not None else None
+        conn.request(method, path, payload, {"Content-Type": "application/json", **(headers or {})})
+        response = conn.getresponse()
+        data = response.read()
+        return response.status, json.loads(data) if data else None
+    finally:
+        conn.close()
+
+
+def fake_call(services: Services, method: str, path: str, body: Any = None) -> Any:
+    host, port = services.fake_url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.request(method, path, json.dumps(body) if body is not None else None)
+        return json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+
+
+def new_conversation(services: Services) -> tuple[str, str]:
+    status, body = request(services, "POST", "/api/support/conversations", {"source": "web"})
+    assert status == 201, body
+    return body["id"], body["token"]
+
+
+def sse_frames(response: http.client.HTTPResponse) -> Iterator[tuple[str, dict[str, Any], float, float]]:
+    """(event, data, perf_counter, wall clock) for each SSE frame as soon as it is read."""
+    buffer = b""
+    while True:
+        chunk = response.read1(65536)
+        if not chunk:
+            return
+        buffer += chunk
+        while b"\n\n" in buffer:
+            frame, buffer = buffer.split(b"\n\n", 1)
+            fields = dict(line.split(": ", 1) for line in frame.decode().split("\n"))
+            yield fields["event"], json.loads(fields["data"]), time.perf_counter(), time.time()
+
+
+@dataclass
+class Timing:
+    first_delta_ms: float
+    total_ms: float
+    first_delta_wall: float
+    start_ms: float = 0.0
+    ok: bool = True
+
+
+def chat_once(services: Services, conversation: tuple[str, str], message: str) -> Timing:
+    conversation_id, token = conversation
+    body = json.dumps({"message": message, "stream": True})
+    conn = http.client.HTTPConnection(HOST, services.app_port, timeout=60)
+    try:
+        started = time.perf_counter()
+        conn.request(
+            "POST",
+            f"/api/support/conversations/{conversation_id}/chat",
+            body,
+            {"Content-Type": "application/json", "X-Conversation-Token": token},
+        )
+        response = conn.getresponse()
+        if response.status != 200:
+            raise RuntimeError(f"chat answered {response.status}: {response.read()[:300]!r}")
+        start_ms = first_ms = 0.0
+        first_wall = 0.0
+        done: dict[str, Any] | None = None
+        for event, data, at, wall in sse_frames(response):
+            if event == "start":
+                start_ms = (at - started) * 1000
+            elif event == "delta" and not first_ms:
+                first_ms, first_wall = (at - started) * 1000, wall
+            elif event == "done":
+                done = data
+        total_ms = (time.perf_counter() - started) * 1000
+        ok = done is not None and not done["fallback"] and not done["partial"] and done["text"] == REPLY_TEXT
+        return Timing(first_ms, total_ms, first_wall, start_ms=start_ms, ok=ok)
+    finally:
+        conn.close()
+
+
+def direct_once(client: anthropic.Anthropic, message: str) -> Timing:
+    started = time.perf_counter()
+    first_ms = first_wall = 0.0
+    text = []
+    stream = client.messages.create(
+        model=MODEL,
+        max_tokens=1024,
+        system=[{"type": "text", "text": "You are a support assistant.", "cache_control": {"type": "ephemeral"}}],
+        messages=[{"role": "user", "content": message}],
+        stream=True,
+    )
+    for event in stream:
+        if event.type == "content_block_delta" and event.delta.type == "text_delta":
+            if not first_ms:
+                first_ms, first_wall = (time.perf_counter() - started) * 1000, time.time()
+            text.append(event.delta.text)
+    total_ms = (time.perf_counter() - started) * 1000
+    return Timing(first_ms, total_ms, first_wall, ok="".join(text) == REPLY_TEXT)
+
+
+def fake_first_delta_sent(services: Services) -> float:
+    records = fake_call(services, "GET", "/_fake/requests")
+    fake_call(services, "POST", "/_fake/reset")
+    return records[-1]["delta_sent_at"][0]
+
+
+# --- Phases ----------------------------------------------------------------------------------
+def side_by_side(services: Services, runs: int) -> dict[str, list[float]]:
+    client = anthropic.Anthropic(api_key="test", base_url=services.fake_url, max_retries=0)
+    results: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "direct_first",
+            "direct_total",
+            "proxy_first",
+            "proxy_total",
+            "proxy_start",
+            "added_first",
+            "added_total",
+            "lag_direct",
+            "lag_proxy",
+        )
+    }
+    conversations = [new_conversation(services) for _ in range(runs + WARM_UP)]
+    # The first pairs warm up every worker process (imports, the SDK client, connections) and are not counted.
+    for index in range(runs + WARM_UP):
+        direct = direct_once(client, "How much does it cost?")
+        direct_lag = (direct.first_delta_wall - fake_first_delta_sent(services)) * 1000
+        proxy = chat_once(services, conversations[index], "How much does it cost?")
+        proxy_lag = (proxy.first_delta_wall - fake_first_delta_sent(services)) * 1000
+        if not (direct.ok and proxy.ok):
+            raise SystemExit(f"run {index}: a reply was not the fake's text ({direct.ok=}, {proxy.ok=})")
+        if index < WARM_UP:
+            continue
+        results["direct_first"].append(direct.first_delta_ms)
+        results["direct_total"].append(direct.total_ms)
+        results["proxy_first"].append(proxy.first_delta_ms)
+        results["proxy_total"].append(proxy.total_ms)
+        results["proxy_start"].append(proxy.start_ms)
+        results["added_first"].append(proxy.first_delta_ms - direct.first_delta_ms)
+        results["added_total"].append(proxy.total_ms - direct.total_ms)
+        results["lag_direct"].append(direct_lag)
+        results["lag_proxy"].append(proxy_lag)
+    return results
+
+
+def timed_calls(services: Services, conversation: tuple[str, str], *, until: float, pause: float) -> dict:
+    health: list[float] = []
+    logging_ms: list[float] = []
+    conversation_id, token = conversation
+    while time.monotonic() < until:
+        started = time.perf_counter()
+        status, _ = request(services, "GET", "/health")
+        health.append((time.perf_counter() - started) * 1000)
+        assert status == 200
+        started = time.perf_counter()
+        status, _ = request(
+            services,
+            "POST",
+            f"/api/support/conversations/{conversation_id}/messages",
+            {"user_message": "Is this logged?", "assistant_message": "Yes.", "input_tokens": 10, "output_tokens": 3},
+            {"X-Conversation-Token": token},
+        )
+        logging_ms.append((time.perf_counter() - started) * 1000)
+        assert status == 201, status
+        time.sleep(pause)
+    return {"health": health, "logging": logging_ms}
+
+
+def concurrent_streams(services: Services, streams: int = STREAMS) -> dict[str, Any]:
+    logger_conversation = new_conversation(services)
+    timed_calls(services, logger_conversation, until=time.monotonic() + 1.0, pause=0.0)  # warm-up, not counted
+    idle = timed_calls(services, logger_conversation, until=time.monotonic() + 2.0, pause=0.05)
+
+    # 20 long replies: 0.1 s delay, then ~25 deltas 0.12 s apart (about 3 s of streaming each).
+    long_reply = {"text": REPLY_TEXT, "delay": 0.1, "chunk_delay": 0.12, "input_tokens": 900, "output_tokens": 30}
+    fake_call(services, "POST", "/_fake/replies", [long_reply] * streams)
+    conversations = [new_conversation(services) for _ in range(streams)]
+    windows: list[tuple[float, float, bool]] = []
+    lock = threading.Lock()
+    streaming = threading.Barrier(streams + 1, timeout=30)
+
+    def one(conversation: tuple[str, str]) -> None:
+        conversation_id, token = conversation
+        conn = http.client.HTTPConnection(HOST, services.app_port, timeout=60)
+        began = time.monotonic()
+        ok, waited = False, False
+        try:
+            conn.request(
+                "POST",
+                f"/api/support/conversations/{conversation_id}/chat",
+                json.dumps({"message": "Tell me about pricing"}),
+                {"Content-Type": "application/json", "X-Conversation-Token": token},
+            )
+            response = conn.getresponse()
+            for event, data, _, _ in sse_frames(response):
+                if event == "delta" and not waited:
+                    waited = True
+                    streaming.wait()  # everyone is mid-stream before the probes start
+                if event == "done":
+                    ok = data["text"] == REPLY_TEXT and not data["fallback"]
+        finally:
+            conn.close()
+            if not waited:
+                streaming.abort()
+            with lock:
+                windows.append((began, time.monotonic(), ok))
+
+    threads = [threading.Thread(target=one, args=(c,), daemon=True) for c in conversations]
+    for thread in threads:
+        thread.start()
+    streaming.wait()
+    probes_began = time.monotonic()
+    loaded = timed_calls(services, logger_conversation, until=probes_began + 2.0, pause=0.05)
+    probes_ended = time.monotonic()
+    for thread in threads:
+        thread.join(timeout=60)
+    all_ok = len(windows) == streams and all(ok for _, _, ok in windows)
+    overlapped = all(began < probes_began and ended > probes_ended for began, ended, _ in windows)
+    return {"idle": idle, "loaded": loaded, "all_ok": all_ok, "overlapped": overlapped}
+
+
+def starvation_demo() -> int:
+    """Why gunicorn.conf.py caps worker_connections at the thread count: 2 workers x 4 threads, 6 replies
+    streaming, /health timed with gthread's default cap (1000, keep-alive on) and with the shipped one."""
+    print("2 gunicorn workers x 4 threads, 6 replies streaming; GET /health latency while they stream:")
+    for label, extra in (
+        ("worker_connections=1000, keepalive=5 (gthread default)", {"GUNICORN_WORKER_CONNECTIONS": "1000"}),
+        ("worker_connections=threads, keepalive=0 (shipped)", {}),
+    ):
+        overrides = {"GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "4", "GUNICORN_KEEPALIVE": "5", **extra}
+        if not extra:
+            overrides.pop("GUNICORN_KEEPALIVE")
+        saved = {k: os.environ.get(k) for k in overrides}
+        os.environ.update(overrides)
+        services = Services(tmp=Path(tempfile.mkdtemp(prefix="bench-proxy-")))
+        try:
+            start_fake(services, delay=0.1, chunk_delay=0.005)
+            start_app(services)
+            health = concurrent_streams(services, streams=6)["loaded"]["health"]
+        finally:
+            services.stop()
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        print(
+            f"  {label:58} p50 {pct(health, 50):8.1f} ms  max {max(health):8.1f} ms"
+            f"  ({len(health)} calls in the 2 s window)"
+        )
+    return 0
+
+
+# --- Report ----------------------------------------------------------------------------------
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=60, help="measured A/B pairs (after the warm-up pairs)")
+    parser.add_argument("--delay", type=float, default=0.1, help="fake Claude's delay before replying, s")
+    parser.add_argument("--chunk-delay", type=float, default=0.005, help="between the fake's deltas, s")
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL", ""),
+        help="keep the app's cache (rate limits) in this Redis, as in production (default $BENCH_REDIS_URL; "
+        "unset: the file cache a REDIS_URL-less install uses)",
+    )
+    parser.add_argument(
+        "--starvation-demo",
+        action="store_true",
+        help="instead: show why gunicorn.conf.py caps connections per worker (small pools, cap off vs on)",
+    )
+    args = parser.parse_args()
+    if args.starvation_demo:
+        return starvation_demo()
+
+    began = time.monotonic()
+    load_before = os.getloadavg()
+    alarm = threading.Timer(DEADLINE_S, lambda: os.kill(os.getpid(), signal.SIGINT))
+    alarm.daemon = True
+    alarm.start()
+    services = Services(tmp=Path(tempfile.mkdtemp(prefix="bench-proxy-")), redis_url=args.redis_url)
+    try:
+        print("Starting FakeClaude and gunicorn (shipped gunicorn.conf.py, DEBUG off, fresh SQLite)...", flush=True)
+        start_fake(services, delay=args.delay, chunk_delay=args.chunk_delay)
+        start_app(services)
+        print(f"Running {args.runs} A/B pairs (+{WARM_UP} warm-up)...", flush=True)
+        ab = side_by_side(services, args.runs)
+        print(f"Streaming {STREAMS} replies at once while timing /health and message logging...", flush=True)
+        streams = concurrent_streams(services)
+    except KeyboardInterrupt:
+        print(f"Benchmark stopped: over its {DEADLINE_S:.0f} s limit.", file=sys.stderr)
+        return 1
+    finally:
+        alarm.cancel()
+        services.stop()
+
+    deltas = len(REPLY_TEXT.split())
+    print()
+    print(
+        f"Chat proxy overhead - {args.runs} alternating pairs; fake Claude: {args.delay * 1000:.0f} ms delay, "
+        f"{deltas} text deltas {args.chunk_delay * 1000:.0f} ms apart; gunicorn gthread per gunicorn.conf.py"
+    )
+    print(f"App cache (rate-limit counters): {'Redis' if args.redis_url else 'file cache (no REDIS_URL)'}")
+    print(
+        f"Host: {os.cpu_count()} CPUs; load average before the run {load_before[0]:.1f} (1 min) "
+        f"{load_before[1]:.1f} (5 min): other work on the host adds noise to every figure"
+    )
+    print(f"{'':34}{'direct SDK':>12}{'via /chat':>12}{'added (paired)':>17}")
+    rows = (
+        ("time to first text delta  p50", "direct_first", "proxy_first", "added_first", 50),
+        ("                          p95", "direct_first", "proxy_first", "added_first", 95),
+        ("time to end of reply      p50", "direct_total", "proxy_total", "added_total", 50),
+        ("                          p95", "direct_total", "proxy_total", "added_total", 95),
+    )
+    for label, direct_key, proxy_key, added_key, q in rows:
+        print(
+            f"{label:34}{pct(ab[direct_key], q):>9.1f} ms{pct(ab[proxy_key], q):>9.1f} ms"
+            f"{pct(ab[added_key], q):>+14.1f} ms"
+        )
+    print(
+        f"{'our start event (turn stored)  p50':34}{'':>12}{pct(ab['proxy_start'], 50):>9.1f} ms"
+        "   (sent before Claude answers)"
+    )
+    print()
+    print("First delta: fake wrote it -> client read it")
+    print(
+        f"  direct SDK  p50 {pct(ab['lag_direct'], 50):6.2f} ms  p95 {pct(ab['lag_direct'], 95):6.2f} ms\n"
+        f"  via /chat   p50 {pct(ab['lag_proxy'], 50):6.2f} ms  p95 {pct(ab['lag_proxy'], 95):6.2f} ms"
+    )
+    print()
+    print(f"{STREAMS} replies streaming at once (each ~3 s) vs idle server: latency of other calls")
+    print(f"{'':34}{'idle p50':>10}{'p95':>9}{'loaded p50':>12}{'p95':>9}{'max':>9}{'n':>5}")
+    for label, key in (("GET /health", "health"), ("POST .../messages (logging)", "logging")):
+        idle, loaded = streams["idle"][key], streams["loaded"][key]
+        print(
+            f"{label:34}{pct(idle, 50):>7.1f} ms{pct(idle, 95):>6.1f} ms{pct(loaded, 50):>9.1f} ms"
+            f"{pct(loaded, 95):>6.1f} ms{max(loaded):>6.1f} ms{len(loaded):>5}"
+        )
+    print(
+        f"  all {STREAMS} streams completed with Claude's text: {streams['all_ok']}; "
+        f"all were mid-stream for the whole probe window: {streams['overlapped']}"
+    )
+
+    checks = [
+        (f"added time to first delta p50 < {TARGET_ADDED_MS:.0f} ms", pct(ab["added_first"], 50) < TARGET_ADDED_MS),
+        (f"added total time p50 < {TARGET_ADDED_MS:.0f} ms", pct(ab["added_total"], 50) < TARGET_ADDED_MS),
+        (
+            f"first delta reaches the client within {TARGET_FIRST_DELTA_MS:.0f} ms (p50)",
+            pct(ab["lag_proxy"], 50) < TARGET_FIRST_DELTA_MS,
+        ),
+        (
+            f"/health p95 < {TARGET_PROMPT_P95_MS:.0f} ms with {STREAMS} streams",
+            pct(streams["loaded"]["health"], 95) < TARGET_PROMPT_P95_MS,
+        ),
+        (
+            f"message logging p95 < {TARGET_PROMPT_P95_MS:.0f} ms with {STREAMS} streams",
+            pct(streams["loaded"]["logging"], 95) < TARGET_PROMPT_P95_MS,
+        ),
+        (f"{STREAMS} concurrent streams all completed and overlapped", streams["all_ok"] and streams["overlapped"]),
+    ]
+    print()
+    for label, passed in checks:
+        print(f"  [{'PASS' if passed else 'FAIL'}] {label}")
+    print(f"\nBenchmark took {time.monotonic() - began:.0f} s.")
+    return 0 if all(passed for _, passed in checks) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,214 @@
+"""POST conversations/{id}/chat: the Claude chat proxy (contract: CHAT_CONTRACT.md, issue 3).
+
+Validate, check the limits, store the customer's turn, then stream the reply as Server-Sent Events
+(or return it as JSON with `stream: false`). The streaming body is a generator handed to Django's
+StreamingHttpResponse, so gunicorn's threaded workers write each event as it is produced.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from support import chat, services
+from support.api.access import conversation_for_request
+from support.api.throttles import ClientIPThrottle, PerConversationThrottle
+from support.api.views import IDEMPOTENCY_HEADER, TOKEN_PARAMETER, WidgetApi
+from support.models import IdempotencyRecord
+from support.pricing import micros_to_usd
+
+#: Retry-After for a conversation at its turn limit. The limit never lifts for that conversation
+#: (start a new one); the header is there because every 429 of this API carries one.
+MAX_TURNS_RETRY_AFTER_S = 24 * 60 * 60
+
+SSE_HEADERS = {
+    "Cache-Control": "no-cache",
+    # nginx and similar proxies buffer responses unless told not to; the reply must flow as it is written.
+    "X-Accel-Buffering": "no",
+}
+
+
+class ChatUsageSerializer(serializers.Serializer):
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cache_read_tokens = serializers.IntegerField()
+    cache_write_tokens = serializers.IntegerField()
+
+
+class ChatApi(WidgetApi):
+    """Send the customer's message; the bot's reply streams back as Server-Sent Events (or JSON).
+
+    The customer's turn is stored first. The reply comes from Claude, or from the knowledge base when no
+    API key is set, the daily budget is spent or Claude fails; the `done` event carries the stored reply,
+    its usage and cost, and whether the conversation is now escalated and why.
+    """
+
+    permission_classes = [AllowAny]  # staff or the conversation's token, checked per conversation
+    throttle_classes = [ClientIPThrottle, PerConversationThrottle]
+
+    class InputSerializer(serializers.Serializer):
+        message = serializers.CharField(help_text="The customer's message, 1 to SUPPORT_MAX_MESSAGE_CHARS characters.")
+        stream = serializers.BooleanField(default=True, help_text="Server-Sent Events (default) or one JSON body.")
+
+        def validate_message(self, value: str) -> str:
+            # Read per request (not at import) so the limit follows the settings in force.
+            limit = settings.SUPPORT_MAX_MESSAGE_CHARS
+            if len(value) > limit:
+                raise serializers.ValidationError(f"Ensure this field has no more than {limit} characters.")
+            return value
+
+    class OutputSerializer(serializers.Serializer):
+        """The `done` event's data, and the JSON body with `stream: false`."""
+
+        message_id = serializers.CharField(source="message.pk")
+        user_message_id = serializers.CharField(source="user_message.pk")
+        text = serializers.CharField(source="message.content")
+        escalated = serializers.BooleanField(source="conversation.escalated")
+        escalation_reason = serializers.CharField(source="conversation.escalation_reason")
+        partial = serializers.BooleanField(source="message.is_partial")
+        fallback = serializers.BooleanField(help_text="Answered by the offline knowledge-base responder.")
+        model = serializers.CharField(source="message.model")
+        usage = ChatUsageSerializer(source="message")
+        cost_micros = serializers.IntegerField(source="message.cost_micros")
+        cost_usd = serializers.SerializerMethodField()
+        latency_ms = serializers.IntegerField(source="message.latency_ms", allow_null=True)
+        first_token_ms = serializers.IntegerField(source="message.first_token_ms", allow_null=True)
+
+        def get_cost_usd(self, result: chat.ChatResult) -> float:
+            return micros_to_usd(result.message.cost_micros)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            (200, "text/event-stream"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="stream=true: events `start` {user_message_id}, `delta` {text} (0..n), "
+                "`done` (the same object as the 201 body).",
+            ),
+            201: OutputSerializer,
+        },
+        parameters=[
+            TOKEN_PARAMETER,
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="The client's id for this turn: a retry replays the stored reply without calling "
+                "Claude again; 409 while the first request is still running.",
+            ),
+        ],
+        operation_id="chat",
+    )
+    def post(self, request: Request, conversation_id: str) -> Any:
+        conversation = conversation_for_request(request, conversation_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        text, stream = data.validated_data["message"], data.validated_data["stream"]
+
+        record = None
+        key = request.headers.get(IDEMPOTENCY_HEADER, "")
+        if key:
+            if len(key) > 255:
+                raise exceptions.ValidationError({IDEMPOTENCY_HEADER: ["At most 255 characters."]})
+            fingerprint = services.request_fingerprint({"message": text})
+            record, first = services.idempotency_claim(conversation=conversation, key=key, fingerprint=fingerprint)
+            if not first:
+                return self._replay(record, fingerprint, stream=stream)
+        try:
+            if conversation.message_count + 2 > settings.SUPPORT_CHAT_MAX_TURNS:
+                exc = exceptions.Throttled(
+                    wait=MAX_TURNS_RETRY_AFTER_S,
+                    detail=f"This conversation has reached its limit of {settings.SUPPORT_CHAT_MAX_TURNS} turns; "
+                    "start a new conversation.",
+                )
+                exc.reason = "max_turns"
+                raise exc
+            turn = chat.chat_turn_begin(conversation=conversation, text=text)
+        except BaseException:
+            if record is not None:
+                services.idempotency_release(record=record)
+            raise
+
+        outcome = _Outcome(record)
+        events = chat.chat_turn_events(turn=turn, on_stored=outcome.stored)
+        if not stream:
+            try:
+                for _ in events:
+                    pass
+            finally:
+                if record is not None and outcome.data is None:
+                    services.idempotency_release(record=record)
+            return Response(outcome.data, status=status.HTTP_201_CREATED)
+        return _sse_response(outcome.encode(events), status_code=status.HTTP_200_OK)
+
+    def _replay(self, record: IdempotencyRecord, fingerprint: str, *, stream: bool) -> Any:
+        if record.fingerprint != fingerprint:
+            raise exceptions.ValidationError(
+                {IDEMPOTENCY_HEADER: ["This key was already used with a different request body."]}
+            )
+        if record.response is None:
+            response = Response(
+                {"detail": "A request with this Idempotency-Key is still being processed; retry shortly."},
+                status=status.HTTP_409_CONFLICT,
+            )
+            response["Retry-After"] = "1"
+            return response
+        if stream:
+            frames = (_sse(name, payload) for name, payload in chat.replay_events(data=record.response))
+            response = _sse_response(frames, status_code=status.HTTP_200_OK)
+        else:
+            response = Response(record.response, status=status.HTTP_201_CREATED)
+        response["Idempotent-Replayed"] = "true"
+        return response
+
+
+class _Outcome:
+    """Turns chat events into SSE frames and remembers the stored reply for the idempotency record."""
+
+    def __init__(self, record: IdempotencyRecord | None) -> None:
+        self.record = record
+        self.data: dict[str, Any] | None = None
+
+    def stored(self, result: chat.ChatResult) -> None:
+        # Called once the reply is stored, also when the client has gone: a retry then replays it.
+        self.data = dict(ChatApi.OutputSerializer(result).data)
+        if self.record is not None:
+            services.idempotency_complete(record=self.record, response=self.data)
+
+    def encode(self, events: Iterator[chat.ChatEvent]) -> Iterator[bytes]:
+        try:
+            for event in events:
+                if event.name == "delta":
+                    yield _sse("delta", {"text": event.text})
+                elif event.name == "start":
+                    yield _sse("start", {"user_message_id": str(event.user_message.pk)})
+                elif event.name == "done" and self.data is not None:
+                    yield _sse("done", self.data)
+        finally:
+            # Runs on a client disconnect too (GeneratorExit): closing the chat events stores the partial turn.
+            events.close()
+            if self.record is not None and self.data is None:
+                services.idempotency_release(record=self.record)
+
+
+def _sse(name: str, payload: dict[str, Any]) -> bytes:
+    # json.dumps escapes newlines, so each event's data is one line.
+    return f"event: {name}\ndata: {json.dumps(payload, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()
+
+
+def _sse_response(frames: Iterator[bytes], *, status_code: int) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(frames, status=status_code, content_type="text/event-stream")
+    for name, value in SSE_HEADERS.items():
+        response[name] = value
+    return response

@@ -1,0 +1,246 @@
+"""The Claude client: the official anthropic SDK, configured from settings, streaming one reply.
+
+Retries are the SDK's own (429/529/5xx, connection errors). A client middleware (the SDK's public
+extension point) puts one deadline over all of them: an attempt never waits past it, and a retry whose
+back-off or `retry-after` would end past it is not made. So a reply either starts within
+SUPPORT_CLAUDE_TIMEOUT_S or the caller gets ClaudeDeadlineExceeded and answers offline.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anthropic
+import httpx2
+from anthropic import Middleware
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+ESCALATE_TOOL_NAME = "escalate_to_human"
+ESCALATE_TOOL: dict[str, Any] = {
+    "name": ESCALATE_TOOL_NAME,
+    "description": (
+        "Hand this conversation to a human member of the support team. Use it when the knowledge base does "
+        "not answer the question, when the customer needs something only a person can do (refunds, account "
+        "or billing changes, bugs, complaints), or when the customer asks for a person. A human will follow up."
+    ),
+    "input_schema": {
+        "type": "object",
+        "properties": {
+            "reason": {
+                "type": "string",
+                "description": "One short sentence for the support team: why a human is needed.",
+            }
+        },
+        "required": ["reason"],
+    },
+}
+
+#: Seconds to open a connection (capped by the time left before the deadline).
+CONNECT_TIMEOUT_S = 5.0
+
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("claude_deadline", default=None)
+
+
+class ClaudeDeadlineExceeded(anthropic.AnthropicError):
+    """Claude did not start a reply within SUPPORT_CLAUDE_TIMEOUT_S, retries included."""
+
+
+def _retry_wait_upper_bound(headers: Any, retries_taken: int) -> float:
+    """The longest the SDK will sleep before its next attempt (its retry-after rules, else its back-off)."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(float(value) * scale, 0.0)
+        except ValueError:
+            continue
+    # The SDK's exponential back-off: 0.5 s doubling, capped at 8 s, minus up to 25 % jitter.
+    return min(0.5 * 2.0**retries_taken, 8.0)
+
+
+def _sdk_will_retry(response: httpx2.Response) -> bool:
+    should_retry = response.headers.get("x-should-retry")
+    if should_retry in ("true", "false"):
+        return should_retry == "true"
+    return response.status_code in (408, 409, 429) or response.status_code >= 500
+
+
+class DeadlineMiddleware(Middleware):
+    """Bounds the SDK's retry loop by the deadline set in `reply_stream` (a context variable, so per call)."""
+
+    def __init__(self, *, max_retries: int, stall_timeout: float) -> None:
+        self.max_retries = max_retries
+        self.stall_timeout = stall_timeout
+
+    def handle(self, request: anthropic.APIRequest, call_next: Any) -> Any:
+        deadline = _deadline.get()
+        if deadline is None:
+            return call_next(request)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ClaudeDeadlineExceeded(f"no reply within the deadline after {request.retries_taken} retries")
+        # The read timeout is also the stall limit once the reply streams: the smaller of the two.
+        timeout = httpx2.Timeout(min(self.stall_timeout, remaining), connect=min(CONNECT_TIMEOUT_S, remaining))
+        try:
+            response = call_next(request.copy(timeout=timeout))
+        except anthropic.APIConnectionError as exc:  # timeouts included; the SDK would back off and retry
+            wait = _retry_wait_upper_bound({}, request.retries_taken)
+            if request.retries_taken < self.max_retries and time.monotonic() + wait >= deadline:
+                # `from None`: the SDK retries any error whose __cause__ chain holds a connection error.
+                raise ClaudeDeadlineExceeded(f"{type(exc).__name__}; a retry would pass the deadline") from None
+            raise
+        http_response = response.http_response
+        if http_response.is_success or request.retries_taken >= self.max_retries:
+            return response
+        if _sdk_will_retry(http_response):
+            wait = _retry_wait_upper_bound(http_response.headers, request.retries_taken)
+            if time.monotonic() + wait >= deadline:
+                http_response.close()
+                raise ClaudeDeadlineExceeded(
+                    f"Claude answered {http_response.status_code}; a retry in {wait:.1f}s would pass the deadline"
+                )
+        return response
+
+
+@functools.lru_cache(maxsize=8)
+def _client(api_key: str, base_url: str, max_retries: int, stall_timeout: float) -> anthropic.Anthropic:
+    # One client (and connection pool) per process and configuration; it is thread-safe.
+    return anthropic.Anthropic(
+        api_key=api_key,
+        base_url=base_url or None,  # None: the SDK reads ANTHROPIC_BASE_URL, else its default endpoint
+        max_retries=max_retries,
+        timeout=httpx2.Timeout(stall_timeout, connect=CONNECT_TIMEOUT_S),
+        middleware=[DeadlineMiddleware(max_retries=max_retries, stall_timeout=stall_timeout)],
+    )
+
+
+def claude_configured() -> bool:
+    return bool(settings.ANTHROPIC_API_KEY)
+
+
+def claude_client() -> anthropic.Anthropic:
+    return _client(
+        settings.ANTHROPIC_API_KEY,
+        settings.ANTHROPIC_BASE_URL,
+        settings.SUPPORT_CLAUDE_MAX_RETRIES,
+        settings.SUPPORT_CLAUDE_STALL_TIMEOUT_S,
+    )
+
+
+@dataclass
+class ToolCall:
+    name: str
+    input: dict[str, Any]
+
+
+@dataclass
+class ClaudeReply:
+    """One streamed reply: yields text deltas; usage, model and tool calls fill in as events arrive."""
+
+    stream: Any
+    model: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    stop_reason: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    #: True once message_delta arrived: the usage figures are the API's final ones.
+    usage_final: bool = False
+    _tool_json: dict[int, list[str]] = field(default_factory=dict)
+    _tool_names: dict[int, str] = field(default_factory=dict)
+
+    def text_deltas(self) -> Iterator[str]:
+        """Text as it arrives. Raises what the SDK raises: APIStatusError (an SSE `error` event),
+        httpx2.RemoteProtocolError (dropped connection), httpx2.ReadTimeout (stalled stream)..."""
+        for event in self.stream:
+            kind = event.type
+            if kind == "content_block_delta":
+                delta = event.delta
+                if delta.type == "text_delta":
+                    yield delta.text
+                elif delta.type == "input_json_delta":
+                    self._tool_json.setdefault(event.index, []).append(delta.partial_json)
+            elif kind == "message_start":
+                message = event.message
+                self.model = message.model or ""
+                self._usage(message.usage)
+            elif kind == "content_block_start":
+                block = event.content_block
+                if block.type == "tool_use":
+                    self._tool_names[event.index] = block.name
+            elif kind == "content_block_stop":
+                self._finish_tool(event.index)
+            elif kind == "message_delta":
+                self.stop_reason = event.delta.stop_reason or ""
+                self._usage(event.usage)
+                self.usage_final = True
+
+    def _usage(self, usage: Any) -> None:
+        # message_delta's figures are cumulative and final; message_start's are what is known up front.
+        if usage is None:
+            return
+        for ours, theirs in (
+            ("input_tokens", "input_tokens"),
+            ("output_tokens", "output_tokens"),
+            ("cache_read_tokens", "cache_read_input_tokens"),
+            ("cache_write_tokens", "cache_creation_input_tokens"),
+        ):
+            value = getattr(usage, theirs, None)
+            if value is not None:
+                setattr(self, ours, int(value))
+        breakdown = getattr(usage, "cache_creation", None)
+        if breakdown is not None and getattr(breakdown, "ephemeral_1h_input_tokens", None) is not None:
+            self.cache_write_1h_tokens = int(breakdown.ephemeral_1h_input_tokens)
+
+    def _finish_tool(self, index: int) -> None:
+        name = self._tool_names.pop(index, None)
+        if name is None:
+            return
+        raw = "".join(self._tool_json.pop(index, []))
+        try:
+            arguments = json.loads(raw) if raw else {}
+        except ValueError:
+            arguments = {}
+        self.tool_calls.append(ToolCall(name=name, input=arguments if isinstance(arguments, dict) else {}))
+
+    def close(self) -> None:
+        """Stop reading: closes the connection, so Claude stops generating (and billing) for it."""
+        try:
+            self.stream.close()
+        except Exception:  # closing a broken connection may fail; nothing is left to do
+            logger.debug("closing the Claude stream failed", exc_info=True)
+
+
+def reply_stream(*, system: str, messages: list[dict[str, Any]]) -> ClaudeReply:
+    """Start one streamed reply. Returns once Claude's response has started (retries done).
+
+    Raises anthropic.AnthropicError (ClaudeDeadlineExceeded, APIStatusError, APIConnectionError...)
+    when no reply could be started.
+    """
+    token = _deadline.set(time.monotonic() + settings.SUPPORT_CLAUDE_TIMEOUT_S)
+    try:
+        stream = claude_client().messages.create(
+            model=settings.SUPPORT_CLAUDE_MODEL,
+            max_tokens=settings.SUPPORT_CLAUDE_MAX_TOKENS,
+            # Prompt caching: tools + system (instructions and the whole knowledge base) are the stable
+            # prefix of every call, so they are written to the cache once and then read at a tenth of the price.
+            system=[{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],
+            tools=[ESCALATE_TOOL],
+            messages=messages,
+            stream=True,
+        )
+    finally:
+        _deadline.reset(token)
+    return ClaudeReply(stream=stream)
