@@ -42,5 +42,10 @@ max_requests_jitter = 500
 # gunicorn's own access log is off unless asked for ("-" = stdout).
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 errorlog = "-"
+# Longest request line (method + URL) accepted; gunicorn's default, 4094 bytes, is less than a staff
+# search of 200 non-Latin characters plus filters once percent-encoded (12 bytes a character), which
+# would get gunicorn's own HTML 414 page instead of the API's JSON. 8190 is gunicorn's maximum and
+# matches nginx's default header buffer.
+limit_request_line = int(os.environ.get("GUNICORN_LIMIT_REQUEST_LINE", 8190))
 # Only the local proxy may set X-Forwarded-* headers.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -80,7 +80,10 @@ class AutoSchema(BaseAutoSchema):
         errors[403] = "Credentials that do not give access to this (wrong token, not staff, missing CSRF)."
         if "{" in self.path or getattr(self.view, "pagination_class", None):
             errors[404] = "No such conversation, or a page past the end."
-        if self.view.__class__.__name__ == "MessageCreateApi":
+        takes_key = any(
+            isinstance(p, OpenApiParameter) and p.name == "Idempotency-Key" for p in self.get_override_parameters()
+        )
+        if takes_key:
             errors[409] = "A request with this Idempotency-Key is still running; retry after Retry-After."
         if has_body:
             errors[413] = "Body larger than DATA_UPLOAD_MAX_MEMORY_SIZE."
