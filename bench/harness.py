@@ -57,11 +57,18 @@ def redis_url_if_up() -> str:
 
 def leg_environment(workdir: Path, *, mongodb_uri: str = "", redis_url: str = "") -> dict[str, str]:
     """Production settings (DEBUG off) for a server on 127.0.0.1 over plain HTTP and a temp database."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"MONGODB_URI", "REDIS_URL", "SQLITE_PATH", "DJANGO_SETTINGS_MODULE"}
+    # Never the real Claude: a leg that needs it points ANTHROPIC_BASE_URL at tests/fake_claude.py.
+    inherited = {
+        "MONGODB_URI",
+        "REDIS_URL",
+        "SQLITE_PATH",
+        "DJANGO_SETTINGS_MODULE",
+        "ROOT_URLCONF",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_AUTH_TOKEN",
     }
+    env = {k: v for k, v in os.environ.items() if k not in inherited}
     env.update(
         DJANGO_SETTINGS_MODULE="rezvo_support.settings",
         PYTHONPATH=str(ROOT),

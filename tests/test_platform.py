@@ -187,6 +187,9 @@ def test_the_schema_documents_pages_errors_and_the_widgets_shape(anon: APIClient
             error = operation["responses"][status]["content"]["application/json"]["schema"]
             assert error == {"$ref": "#/components/schemas/Error"}
     assert {"409", "413", "415", "429"} <= set(operations["message_create"]["responses"])
+    assert "409" in operations["chat"]["responses"]
+    event = operations["chat"]["responses"]["200"]["content"]["text/event-stream"]["schema"]
+    assert event["properties"]["event"]["enum"] == ["start", "delta", "done"]
     detail = operations["conversation_detail"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert [ref["$ref"].rsplit("/", 1)[1] for ref in detail["anyOf"]] == [
         "ConversationWithMessagesOutput",
