@@ -433,13 +433,17 @@ def message_log_once(
     claim_first = connection.vendor == "mongodb"
     record: IdempotencyRecord | None = None
     if claim_first:
-        record, first = idempotency_claim(conversation=conversation, key=key, fingerprint=fingerprint)
+        record, first = idempotency_claim(
+            conversation=conversation, key=key, fingerprint=fingerprint, take_over_stale=True
+        )
         if not first:
             return None, record
     try:
         with write_transaction():
             if not claim_first:
-                record, first = idempotency_claim(conversation=conversation, key=key, fingerprint=fingerprint)
+                record, first = idempotency_claim(
+                    conversation=conversation, key=key, fingerprint=fingerprint, take_over_stale=True
+                )
                 if not first:
                     return None, record
             messages = messages_store(conversation=conversation, messages=messages, **options)
@@ -495,13 +499,17 @@ class IdempotencyLeaseLost(Exception):
     """Another request took over this Idempotency-Key (ours looked dead); this one must not store its turns."""
 
 
-def idempotency_claim(*, conversation: Conversation, key: str, fingerprint: str) -> tuple[IdempotencyRecord, bool]:
+def idempotency_claim(
+    *, conversation: Conversation, key: str, fingerprint: str, take_over_stale: bool = False
+) -> tuple[IdempotencyRecord, bool]:
     """Reserve `key` for this conversation. Returns (record, True) for the first request, else the existing one.
 
-    A claim still unfinished after SUPPORT_IDEMPOTENCY_LEASE_S belongs to a request that died (the
-    database went away under it and the claim could not even be released). Where the turns and the
-    stored response are written in one transaction, such a claim proves nothing of that request was
-    stored, so the retry takes it over instead of answering 409 for ever. Its created_at is the lease.
+    With `take_over_stale` (message_log_once only): a claim still unfinished after
+    SUPPORT_IDEMPOTENCY_LEASE_S belongs to a request that died (the database went away under it and
+    the claim could not even be released). Where the turns and the stored response are written in
+    one transaction, such a claim proves nothing of that request was stored, so the retry takes it
+    over instead of answering 409 for ever. Its created_at is the lease. The chat proxy stores the
+    customer's turn before Claude answers, so it must not take over.
     """
     try:
         with transaction.atomic():  # a savepoint, so the IntegrityError leaves an outer transaction usable
@@ -511,8 +519,8 @@ def idempotency_claim(*, conversation: Conversation, key: str, fingerprint: str)
         existing = IdempotencyRecord.objects.get(conversation=conversation, key=key)
     now = timezone.now()
     stale = now - timedelta(seconds=settings.SUPPORT_IDEMPOTENCY_LEASE_S)
-    if existing.response is None and existing.fingerprint == fingerprint and existing.created_at < stale:
-        if writes_are_atomic():
+    if take_over_stale and existing.response is None and existing.fingerprint == fingerprint:
+        if existing.created_at < stale and writes_are_atomic():
             # Compare-and-set on the old lease: of several retries, exactly one takes it over.
             taken = IdempotencyRecord.objects.filter(
                 pk=existing.pk, response__isnull=True, created_at=existing.created_at

@@ -385,21 +385,32 @@ def test_a_running_claim_is_409_but_a_dead_one_is_taken_over_once(make_conversat
     if not services.writes_are_atomic():
         pytest.skip("without transactions a dead request may have stored part of its turn")
     conversation, _ = make_conversation()
-    first, is_new = services.idempotency_claim(conversation=conversation, key="k", fingerprint="f")
+
+    def claim(key: str = "k", fingerprint: str = "f", take_over_stale: bool = True) -> tuple[Any, bool]:
+        return services.idempotency_claim(
+            conversation=conversation, key=key, fingerprint=fingerprint, take_over_stale=take_over_stale
+        )
+
+    first, is_new = claim()
     assert is_new
-    _, is_new = services.idempotency_claim(conversation=conversation, key="k", fingerprint="f")
+    _, is_new = claim()
     assert not is_new, "a claim inside its lease belongs to a request still running"
 
     expired = timezone.now() - timedelta(seconds=settings.SUPPORT_IDEMPOTENCY_LEASE_S + 1)
     IdempotencyRecord.objects.filter(pk=first.pk).update(created_at=expired)
-    taken, is_new = services.idempotency_claim(conversation=conversation, key="k", fingerprint="f")
+    taken, is_new = claim()
     assert is_new, "a claim past its lease is taken over by the retry"
-    _, is_new = services.idempotency_claim(conversation=conversation, key="k", fingerprint="f")
+    _, is_new = claim()
     assert not is_new, "and by that retry only"
-    _, is_new = services.idempotency_claim(conversation=conversation, key="k", fingerprint="other body")
+    _, is_new = claim(fingerprint="other body")
     assert not is_new
+
+    claim(key="k2", take_over_stale=False)
+    IdempotencyRecord.objects.filter(key="k2").update(created_at=expired)
+    _, is_new = claim(key="k2", take_over_stale=False)
+    assert not is_new, "without take_over_stale (the chat proxy) a stale claim is left alone"
 
     with pytest.raises(services.IdempotencyLeaseLost):
         services.idempotency_complete(record=first, response={"late": True})  # the stalled original
     services.idempotency_complete(record=taken, response={"done": True})
-    assert IdempotencyRecord.objects.get().response == {"done": True}
+    assert IdempotencyRecord.objects.get(key="k").response == {"done": True}
