@@ -3,9 +3,11 @@
 CeilingUser   POSTs the bare one-row insert (bench/urls.py): the stack's ceiling.
 LoggerUser    logs question/answer pairs into its own conversation, each with a fresh
               Idempotency-Key: message logging alone, measured side by side with the ceiling.
-WidgetUser    the widget's real mix: starts conversations, logs pairs, reads its transcript,
-              retries a finished request with the same key (must replay, not store again) and
-              sends the same key twice at once (one stores, the other waits or replays).
+WidgetUser    the widget's real mix: starts conversations, logs pairs, chats through the proxy
+              (streamed and JSON, Claude being the fake server with some faults mixed in), reads
+              its transcript, retries a finished request with the same key (must replay, not
+              store again) and sends the same key twice at once (one stores, the other waits or
+              replays).
 StaffUser     the review queue, conversation lists, search, transcripts, analytics, status changes.
 
 Every pair acknowledged with 201 is written to $BENCH_ACK_FILE when the run stops, keyed by
@@ -36,6 +38,8 @@ ACKS: dict[str, dict[str, list[str]]] = {}
 CONVERSATIONS: list[str] = []
 REPLAY_MISMATCHES: list[str] = []
 CEILING_ACKED = [0]
+# How chat turns ended: answered by Claude, partial (stream broke), fallback (knowledge base).
+CHAT_OUTCOMES: dict[str, int] = {"claude": 0, "partial": 0, "fallback": 0, "no_reply": 0}
 
 
 @events.quitting.add_listener
@@ -43,7 +47,15 @@ def write_acks(**kwargs: Any) -> None:
     # On quitting, not test_stop: users finishing their last task (--stop-timeout) still ack.
     if ACK_FILE:
         with open(ACK_FILE, "w") as out:
-            json.dump({"acks": ACKS, "replay_mismatches": REPLAY_MISMATCHES, "ceiling_acked": CEILING_ACKED[0]}, out)
+            json.dump(
+                {
+                    "acks": ACKS,
+                    "replay_mismatches": REPLAY_MISMATCHES,
+                    "ceiling_acked": CEILING_ACKED[0],
+                    "chat_outcomes": CHAT_OUTCOMES,
+                },
+                out,
+            )
 
 
 def sentence(rng: random.Random, n: int) -> str:
@@ -105,6 +117,33 @@ class _Conversations(FastHttpUser):
             time.sleep(0.05)
         return None
 
+    def chat(self, stream: bool) -> None:
+        """One chat turn with an Idempotency-Key, retried like a pair; its two stored ids are acknowledged."""
+        key = uuid.uuid4().hex
+        headers = {"X-Conversation-Token": self.token, "Idempotency-Key": key}
+        body = {"message": sentence(self.rng, self.rng.randint(3, 12)), "stream": stream}
+        url = f"/api/support/conversations/{self.conversation_id}/chat"
+        name = "POST chat (stream)" if stream else "POST chat (json)"
+        for _ in range(MAX_ATTEMPTS):
+            with self.client.post(url, json=body, headers=headers, name=name, catch_response=True) as response:
+                done = None
+                if response.status_code == 201:
+                    done = response.json()
+                elif response.status_code == 200:
+                    events = [frame for frame in (response.text or "").split("\n\n") if frame.startswith("event: done")]
+                    done = json.loads(events[-1].split("data: ", 1)[1]) if events else None
+                if done is not None and done.get("text"):
+                    ACKS[self.conversation_id][key] = sorted([done["user_message_id"], done["message_id"]])
+                    outcome = "fallback" if done["fallback"] else "partial" if done["partial"] else "claude"
+                    CHAT_OUTCOMES[outcome] += 1
+                    return
+                response.failure(f"status {response.status_code}: {(response.text or '')[:120]}")
+                if response.status_code and response.status_code < 500 and response.status_code != 409:
+                    CHAT_OUTCOMES["no_reply"] += 1
+                    return
+            time.sleep(0.05)
+        CHAT_OUTCOMES["no_reply"] += 1
+
     def log_pair(self) -> None:
         key = uuid.uuid4().hex
         body = self.pair()
@@ -140,6 +179,14 @@ class WidgetUser(_Conversations):
         if len(self.sent) >= 12:  # conversations stay short, as real ones do
             self.new_conversation()
             self.sent = []
+
+    @task(3)
+    def chat_streamed(self) -> None:
+        self.chat(stream=True)
+
+    @task(1)
+    def chat_json(self) -> None:
+        self.chat(stream=False)
 
     @task(2)
     def read_transcript(self) -> None:
