@@ -24,6 +24,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,6 +45,7 @@ from bench import harness
 from support import services
 from support.models import Conversation, IdempotencyRecord, Message
 from tests import mongo_server
+from tests.fake_claude import FakeClaude, Reply
 
 ON_MONGODB = bool(os.environ.get("MONGODB_URI"))
 # Restarting SecantusDB takes seconds; unplugging the SQLite file is instant, so that leg gets more.
@@ -122,6 +125,12 @@ class Stack:
 
 @pytest.fixture
 def stack() -> Iterator[Stack]:
+    with running_stack() as running:
+        yield running
+
+
+@contextlib.contextmanager
+def running_stack(**extra_env: str) -> Iterator[Stack]:
     with tempfile.TemporaryDirectory(prefix="rezvo-faults-") as tmp:
         workdir = Path(tmp)
         database: SecantusProcess | SqliteVolume
@@ -143,6 +152,7 @@ def stack() -> Iterator[Stack]:
             GUNICORN_WORKERS="2",
             GUNICORN_THREADS="8",
         )
+        env.update(extra_env)
         try:
             harness.prepare_database(env)
             token = subprocess.run(
@@ -414,3 +424,101 @@ def test_a_running_claim_is_409_but_a_dead_one_is_taken_over_once(make_conversat
         services.idempotency_complete(record=first, response={"late": True})  # the stalled original
     services.idempotency_complete(record=taken, response={"done": True})
     assert IdempotencyRecord.objects.get(key="k").response == {"done": True}
+
+
+# --- Claude failing under load, through gunicorn ---------------------------------------------
+def test_every_chat_gets_a_reply_and_a_stored_turn_while_claude_fails_in_every_way() -> None:
+    """429, 529, 500, too slow to start, stalled, reset before and during the stream, an error event:
+    each customer still gets a reply (partial or from the knowledge base), both turns are stored once,
+    the conversation is flagged claude_unavailable, and /health keeps answering meanwhile."""
+    faults = [
+        Reply(status=429, retry_after=0.01),
+        Reply(status=429, retry_after=0.01),
+        Reply(status=529, retry_after=0.01),
+        Reply(status=529, retry_after=0.01),
+        Reply(status=500, retry_after=0.01),
+        Reply(status=500, retry_after=0.01),
+        Reply(delay=3.0),  # does not start within SUPPORT_CLAUDE_TIMEOUT_S
+        Reply(chunks=["Your table ", "is booked ", "for eight."], chunk_delay=2.0),  # stalls mid-stream
+        Reply(drop_after=0),  # connection reset before any text
+        Reply(chunks=["Your table ", "is booked ", "for eight."], drop_after=1),  # reset mid-stream
+        Reply(stream_error_after=1),  # an overloaded_error event mid-stream
+    ]
+    with FakeClaude(default=Reply(text="Your table is booked.", chunk_delay=0.005)) as claude:
+        claude.enqueue(*faults)
+        settings_env = {
+            "ANTHROPIC_API_KEY": "sk-ant-fake-key-for-tests",
+            "ANTHROPIC_BASE_URL": claude.base_url,
+            "SUPPORT_CLAUDE_MAX_RETRIES": "1",
+            "SUPPORT_CLAUDE_TIMEOUT_S": "1",
+            "SUPPORT_CLAUDE_STALL_TIMEOUT_S": "0.5",
+        }
+        with running_stack(**settings_env) as stack:
+            widgets = start_widgets(stack, 6)
+            results: dict[str, list[dict[str, Any]]] = {w.conversation_id: [] for w in widgets}
+            health_seconds: list[float] = []
+            stop = threading.Event()
+
+            def chat_three_times(widget: Widget) -> None:
+                for turn in range(3):
+                    results[widget.conversation_id].append(chat(stack, widget, f"Book a table {turn}", turn % 2 == 0))
+
+            def watch_health() -> None:
+                while not stop.is_set():
+                    started = time.monotonic()
+                    assert stack.call("GET", "/health")[0] == 200
+                    health_seconds.append(time.monotonic() - started)
+                    time.sleep(0.1)
+
+            watcher = threading.Thread(target=watch_health)
+            watcher.start()
+            threads = [threading.Thread(target=chat_three_times, args=(w,)) for w in widgets]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=120)
+            stop.set()
+            watcher.join(timeout=10)
+
+            done = [d for replies in results.values() for d in replies]
+            assert len(done) == 18 and all(d["text"] for d in done), "every customer gets a reply"
+            kinds = {("fallback" if d["fallback"] else "partial" if d["partial"] else "claude") for d in done}
+            assert kinds == {"fallback", "partial", "claude"}, kinds
+            for d in done:
+                if d["fallback"] or d["partial"]:
+                    assert (d["escalated"], d["escalation_reason"]) == (True, "claude_unavailable")
+            assert health_seconds and max(health_seconds) < 2.0, max(health_seconds, default=None)
+            for widget in widgets:
+                status, detail = stack.staff("GET", f"{BASE}/conversations/{widget.conversation_id}")
+                assert status == 200
+                replied = results[widget.conversation_id]
+                stored = sorted(m["id"] for m in detail["messages"])
+                assert stored == sorted(i for d in replied for i in (d["user_message_id"], d["message_id"]))
+                assert detail["message_count"] == len(stored) == 6
+                assert detail["cost_micros"] == sum(m["cost_micros"] for m in detail["messages"])
+                assert detail["total_input_tokens"] == sum(m["input_tokens"] for m in detail["messages"])
+                if any(d["fallback"] or d["partial"] for d in replied):
+                    assert (detail["escalated"], detail["escalation_reason"]) == (True, "claude_unavailable")
+
+
+def chat(stack: Stack, widget: Widget, message: str, stream: bool) -> dict[str, Any]:
+    """One chat turn as the widget sends it: an Idempotency-Key, retried on 5xx / 409; the `done` object."""
+    key = uuid.uuid4().hex
+    headers = {"X-Conversation-Token": widget.token, "Idempotency-Key": key, "Content-Type": "application/json"}
+    url = f"{stack.server.url}{BASE}/conversations/{widget.conversation_id}/chat"
+    body = json.dumps({"message": message, "stream": stream}).encode()
+    for _ in range(20):
+        request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                raw = response.read().decode()
+        except urllib.error.HTTPError as exc:
+            assert exc.code in (409, 503), (exc.code, exc.read()[:300])
+            time.sleep(0.2)
+            continue
+        if not stream:
+            return json.loads(raw)
+        frames = [f for f in raw.split("\n\n") if f.startswith("event: done")]
+        assert frames, raw[:300]
+        return json.loads(frames[-1].split("data: ", 1)[1])
+    raise AssertionError("no reply after 20 attempts")
