@@ -76,3 +76,21 @@ def test_errors_are_logged_with_their_status(staff: APIClient, capsys: pytest.Ca
     staff.get(f"{BASE}/analytics?days=0")
     staff.delete(f"{BASE}/conversations")
     assert [line["status"] for line in request_lines(capsys.readouterr().out)] == [400, 405]
+
+
+def test_a_streamed_chat_reply_is_logged_once_when_the_stream_ends(
+    anon: APIClient, widget: Any, settings: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings.ANTHROPIC_API_KEY = ""  # the knowledge base answers: no Claude involved
+    created = anon.post(f"{BASE}/conversations", {"source": "web"}, format="json").json()
+    capsys.readouterr()
+    response = widget(created["token"]).post(
+        f"{BASE}/conversations/{created['id']}/chat", {"message": "How much is it?"}, format="json"
+    )
+    assert request_lines(capsys.readouterr().out) == [], "not before the stream has been sent"
+    body = b"".join(response.streaming_content)
+    response.close()
+    assert b"event: done" in body
+    lines = request_lines(capsys.readouterr().out)
+    assert [(line["path"], line["status"]) for line in lines] == [(f"{BASE}/conversations/{created['id']}/chat", 200)]
+    assert lines[0]["request_id"] == response["X-Request-ID"]
