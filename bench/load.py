@@ -631,7 +631,11 @@ def render(
             out += [
                 "| Endpoint (mixed phase) | requests | errors |",
                 "|---|---:|---:|",
-                *(f"| {name} | {e['requests']} | {e['errors']} |" for name, e in mixed.items() if name != "Aggregated"),
+                *(
+                    f"| {name} | {e['requests']} | {e['errors']} |"
+                    for name, e in sorted(mixed.items())
+                    if name != "Aggregated"
+                ),
             ]
         outcomes = result["phases"]["mixed"].get("chat_outcomes", {})
         if outcomes:
