@@ -176,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for reason in failed:
         print(f"FUZZ FAILED: {reason}", file=sys.stderr)
+    # A closing line CI can read: the personas' runs, each failed if anything above failed for it.
+    bad = sum(1 for code in results.values() if code) or (1 if failed else 0)
+    print(f"fuzz: {len(results) - bad} passed, {bad} failed")
     with contextlib.suppress(Exception):
         sys.stdout.flush()
     return 1 if failed else 0
