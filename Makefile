@@ -9,7 +9,7 @@ PORT ?= 8000
 # Tests run with DEBUG on so no production-only redirects apply; Django's runner still turns DEBUG off per test.
 TEST_ENV := DEBUG=true SECRET_KEY=test-only-not-secret
 
-.PHONY: help venv install env migrate run serve test test-mongo test-all lint format migrations check-migrations check-deploy fuzz bench bench-proxy superuser clean
+.PHONY: help venv install env migrate run serve test test-mongo test-all lint format migrations check-migrations check-deploy fuzz bench bench-proxy bench-analytics superuser clean browser-deps screenshots
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -38,15 +38,16 @@ migrate: env ## Apply migrations to the configured database
 
 run: migrate ## Create the venv, install, migrate and serve at http://127.0.0.1:8000 on SQLite
 	@echo "Serving on http://$(HOST):$(PORT)/  (staff: \`$(PY) manage.py createsuperuser\`, then /dashboard/ and /admin/)"
+	@echo "Chat widget demo: http://$(HOST):$(PORT)/widget/demo/"
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 serve: migrate ## Serve with gunicorn and the production config (needs collectstatic under DEBUG=false)
 	$(BIN)/gunicorn -c gunicorn.conf.py rezvo_support.wsgi
 
-test: venv ## The whole suite on SQLite
+test: venv browser-deps ## The whole suite on SQLite
 	$(TEST_ENV) $(PY) -m pytest
 
-test-mongo: venv ## The whole suite on MongoDB: $$MONGODB_URI, else a SecantusDB server started for the run
+test-mongo: venv browser-deps ## The whole suite on MongoDB: $$MONGODB_URI, else a SecantusDB server started for the run
 	$(TEST_ENV) $(PY) tests/mongo_server.py -- $(PY) -m pytest
 
 test-all: test test-mongo
@@ -81,6 +82,20 @@ bench: venv ## Load, ceiling, integrity, query counts and RSS on SQLite and Mong
 
 bench-proxy: venv ## Chat proxy overhead under gunicorn vs the SDK direct, against a local fake Claude (< 2 min)
 	$(PY) bench/proxy_overhead.py
+
+# Debian's chromium for the browser tests (Playwright drives it; never `playwright install`). Needs root.
+CHROMIUM ?= /usr/bin/chromium
+browser-deps: ## Install Debian's chromium (and fonts) for the browser tests when it is missing
+	@if [ -x $(CHROMIUM) ]; then echo "chromium present: $$($(CHROMIUM) --version 2>/dev/null)"; else \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+	    chromium fonts-dejavu-core fonts-liberation; fi
+
+screenshots: venv browser-deps ## Re-take docs/screenshots/{queue,ticket,analytics,widget}.png for the README
+	$(TEST_ENV) REZVO_SCREENSHOTS=docs/screenshots $(PY) -m pytest -m browser -q tests/test_browser.py
+	WIDGET_SCREENSHOT=docs/screenshots/widget.png $(TEST_ENV) $(PY) -m pytest tests/test_widget_e2e.py -k screenshot -q
+
+bench-analytics: venv ## Analytics latency at 10k and 1M messages on SQLite, side by side (a few minutes)
+	$(PY) bench/analytics_scale.py
 
 superuser: env
 	$(PY) manage.py createsuperuser

@@ -55,6 +55,7 @@ REPLY_TEXT = (
 )
 STREAMS = 20
 WARM_UP = 12
+TURNS_PER_CONVERSATION = 4
 TARGET_ADDED_MS = 10.0
 TARGET_FIRST_DELTA_MS = 10.0
 TARGET_PROMPT_P95_MS = 100.0
@@ -309,12 +310,13 @@ def side_by_side(services: Services, runs: int) -> dict[str, list[float]]:
             "lag_proxy",
         )
     }
-    conversations = [new_conversation(services) for _ in range(runs + WARM_UP)]
+    # Like real chats, each conversation takes a few turns: later ones carry history to store and send.
+    conversations = [new_conversation(services) for _ in range(-(-(runs + WARM_UP) // TURNS_PER_CONVERSATION))]
     # The first pairs warm up every worker process (imports, the SDK client, connections) and are not counted.
     for index in range(runs + WARM_UP):
         direct = direct_once(client, "How much does it cost?")
         direct_lag = (direct.first_delta_wall - fake_first_delta_sent(services)) * 1000
-        proxy = chat_once(services, conversations[index], "How much does it cost?")
+        proxy = chat_once(services, conversations[index // TURNS_PER_CONVERSATION], "How much does it cost?")
         proxy_lag = (proxy.first_delta_wall - fake_first_delta_sent(services)) * 1000
         if not (direct.ok and proxy.ok):
             raise SystemExit(f"run {index}: a reply was not the fake's text ({direct.ok=}, {proxy.ok=})")
@@ -485,8 +487,9 @@ def main() -> int:
     deltas = len(REPLY_TEXT.split())
     print()
     print(
-        f"Chat proxy overhead - {args.runs} alternating pairs; fake Claude: {args.delay * 1000:.0f} ms delay, "
-        f"{deltas} text deltas {args.chunk_delay * 1000:.0f} ms apart; gunicorn gthread per gunicorn.conf.py"
+        f"Chat proxy overhead - {args.runs} alternating pairs ({TURNS_PER_CONVERSATION} turns a conversation); "
+        f"fake Claude: {args.delay * 1000:.0f} ms delay, {deltas} text deltas {args.chunk_delay * 1000:.0f} ms "
+        "apart; gunicorn gthread per gunicorn.conf.py"
     )
     print(f"App cache (rate-limit counters): {'Redis' if args.redis_url else 'file cache (no REDIS_URL)'}")
     print(

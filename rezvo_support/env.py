@@ -8,6 +8,7 @@ silently falling back to a default.
 from __future__ import annotations
 
 import os
+import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -76,11 +77,33 @@ def env_decimal(name: str, default: str) -> Decimal:
     return number
 
 
-def env_list(name: str, default: list[str] | None = None) -> list[str]:
+def env_list(name: str, default: list[str] | None = None, *, sep: str = ",") -> list[str]:
     value = _raw(name)
     if value is None:
         return list(default or [])
-    return [item.strip() for item in value.split(",") if item.strip()]
+    return [item.strip() for item in value.split(sep) if item.strip()]
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _raw(name)
+    if value is None or value == "":
+        return default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+_HEX_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+
+
+def env_hex_colour(name: str, default: str) -> str:
+    """A CSS hex colour (#rgb or #rrggbb); anything else could smuggle CSS into the widget."""
+    value = _raw(name)
+    if value is None or value == "":
+        return default
+    if not _HEX_COLOUR.fullmatch(value):
+        raise ImproperlyConfigured(f"{name} must be a hex colour like #0f766e, got {value!r}")
+    return value.lower()
 
 
 def load_dotenv(path: Path) -> None:

@@ -12,8 +12,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 from rezvo_support.env import (
     env_bool,
+    env_choice,
     env_decimal,
     env_float,
+    env_hex_colour,
     env_int,
     env_list,
     env_str,
@@ -137,6 +139,11 @@ else:
             },
             # A file, not :memory:, so concurrency tests hit the same locking as production.
             "TEST": {"NAME": str(BASE_DIR / "var" / "test.sqlite3")},
+            # Keep each worker thread's connection between requests (gunicorn's threads live long): opening
+            # one (connect, Django's SQL functions, PRAGMAs, the schema parse on the first query) cost about
+            # as much as the rest of a chat request's database work. Off under DEBUG, where runserver uses a
+            # new thread per request. MongoDB needs nothing: its backend keeps one pooled client.
+            "CONN_MAX_AGE": env_int("SQLITE_CONN_MAX_AGE", 0 if DEBUG else 600, minimum=0),
         }
     }
     DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -263,6 +270,22 @@ SUPPORT_IDEMPOTENCY_TTL_HOURS = env_int("SUPPORT_IDEMPOTENCY_TTL_HOURS", 24, min
 # key runs it again (only where turns are written in one transaction: SQLite, a MongoDB replica set).
 # Longer than any real request: the gunicorn timeout (120 s) plus a margin.
 SUPPORT_IDEMPOTENCY_LEASE_S = env_int("SUPPORT_IDEMPOTENCY_LEASE_S", 150, minimum=1)
+
+# The embeddable chat widget's defaults (GET /api/support/widget/config); the script tag's data-* attributes win.
+SUPPORT_WIDGET_TITLE = env_str("SUPPORT_WIDGET_TITLE", "Rezvo Support")
+SUPPORT_WIDGET_GREETING = env_str(
+    "SUPPORT_WIDGET_GREETING",
+    "Hi! I'm the Rezvo assistant. Ask me anything about bookings, pricing or your account.",
+)
+# Separated by "|" because questions contain commas.
+SUPPORT_WIDGET_QUICK_QUESTIONS = env_list(
+    "SUPPORT_WIDGET_QUICK_QUESTIONS",
+    ["How much does Rezvo cost?", "How do I get started?", "I'd like to talk to a person"],
+    sep="|",
+)
+SUPPORT_WIDGET_PRIMARY_COLOUR = env_hex_colour("SUPPORT_WIDGET_PRIMARY_COLOUR", "#0f766e")
+SUPPORT_WIDGET_POSITION = env_choice("SUPPORT_WIDGET_POSITION", "right", ("right", "left"))
+SUPPORT_WIDGET_CONFIG_MAX_AGE_S = env_int("SUPPORT_WIDGET_CONFIG_MAX_AGE_S", 300, minimum=0)
 
 SUPPORT_PRODUCT_NAME = env_str("SUPPORT_PRODUCT_NAME", "Rezvo")
 

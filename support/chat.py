@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
 from support import claude, knowledge, selectors, services
 from support.models import MICROS_PER_USD, Conversation, EscalationReason, KnowledgeArticle, Message, Role
@@ -186,6 +187,7 @@ def chat_turn_begin(*, conversation: Conversation, text: str) -> ChatTurn:
         escalation_reason=EscalationReason.HUMAN_REQUESTED,
         escalation_detail=text[:500] if asks_for_human else "",
         actor_label=services.BOT,
+        refresh=False,  # before Claude is called, every millisecond is the customer's wait
     )
     articles = list(selectors.knowledge_article_list_active())
     if not claude.claude_configured():
@@ -222,6 +224,8 @@ class _Reply:
     disconnected: bool = False
     no_answer: bool = False
     tool_reason: str | None = None
+    #: (model, price_resolve() for it), looked up while Claude streams.
+    price: tuple[str, tuple[Any, bool]] | None = None
 
     def add(self, text: str) -> None:
         if self.first_token_ms is None:
@@ -276,6 +280,11 @@ def _from_claude(turn: ChatTurn, reply: _Reply) -> Iterator[ChatEvent]:
         for text in stream.text_deltas():
             reply.add(text)
             yield ChatEvent("delta", text=text)
+            if reply.price is None:
+                # The first delta is on its way; look the price up while Claude writes the next one rather
+                # than after the last, when the customer is waiting for `done`.
+                model = _reply_model(stream)
+                reply.price = (model, services.price_resolve(model=model, at=timezone.now()))
     except Exception as exc:  # noqa: BLE001 - error event, dropped connection, stall: keep what arrived
         logger.warning(
             "Claude stream broke for conversation %s after %d characters: %s",
@@ -322,6 +331,10 @@ def _from_knowledge_base(turn: ChatTurn, reply: _Reply) -> Iterator[ChatEvent]:
             reply.no_answer = True
     reply.add(text)
     yield ChatEvent("delta", text=text)
+
+
+def _reply_model(stream: claude.ClaudeReply) -> str:
+    return stream.model or settings.SUPPORT_CLAUDE_MODEL
 
 
 def _format(template: str) -> str:
@@ -376,10 +389,12 @@ def _store(turn: ChatTurn, reply: _Reply) -> ChatResult:
         if not stream.usage_final:
             # The final usage never came (stream broke or client left): estimate what was generated.
             output_tokens = max(output_tokens, estimate_tokens(text))
+        model = _reply_model(stream)
         assistant = services.Turn(
             role=Role.ASSISTANT,
             content=text,
-            model=stream.model or settings.SUPPORT_CLAUDE_MODEL,
+            model=model,
+            resolved_price=reply.price[1] if reply.price is not None and reply.price[0] == model else None,
             input_tokens=stream.input_tokens,
             output_tokens=output_tokens,
             cache_read_tokens=stream.cache_read_tokens,
@@ -394,7 +409,7 @@ def _store(turn: ChatTurn, reply: _Reply) -> ChatResult:
     if escalation is not None:
         flags = {"is_escalation": True, "escalation_reason": escalation[0], "escalation_detail": escalation[1]}
     [message] = services.message_log(
-        conversation=turn.conversation, turns=[assistant], actor_label=services.BOT, **flags
+        conversation=turn.conversation, turns=[assistant], actor_label=services.BOT, refresh=False, **flags
     )
     return ChatResult(
         conversation=turn.conversation, user_message=turn.user_message, message=message, fallback=reply.fallback

@@ -42,6 +42,13 @@ class EscalationReason(models.TextChoices):
     STAFF = "staff", "Flagged by staff"
 
 
+class Rating(models.TextChoices):
+    """The customer's thumbs up / down on the widget; blank until they rate."""
+
+    UP = "up", "Thumbs up"
+    DOWN = "down", "Thumbs down"
+
+
 class ModelPrice(models.Model):
     """What one Claude model costs from a moment on; a correction is a new row, not an edit."""
 
@@ -108,12 +115,30 @@ class Conversation(models.Model):
     )
     notes = models.TextField(blank=True, help_text="Staff-only notes; never shown to the customer.")
     contact_email = models.EmailField(blank=True, help_text="Where the customer asked to be answered.")
+    rating = models.CharField(
+        max_length=8,
+        choices=Rating.choices,
+        blank=True,
+        help_text="The customer's latest thumbs up/down in the widget (a re-rate overwrites); feeds CSAT.",
+    )
+    rated_at = models.DateTimeField(null=True, blank=True, help_text="When the customer last rated (UTC).")
+    rated_message = models.ForeignKey(
+        "Message",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The assistant reply the customer rated, when the widget said which.",
+    )
     token_hash = models.CharField(
         max_length=64, editable=False, help_text="SHA-256 of the widget's secret for this conversation."
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the conversation was last flagged for human review (UTC)."
+    )
 
     class Meta:
         db_table = "support_conversations"
@@ -234,6 +259,7 @@ class EventField(models.TextChoices):
     ESCALATED = "escalated", "Escalated"
     ESCALATION_REASON = "escalation_reason", "Escalation reason"
     CONTACT_EMAIL = "contact_email", "Contact email"
+    RATING = "rating", "Customer rating"
 
 
 class TicketEvent(models.Model):
@@ -269,3 +295,99 @@ class TicketEvent(models.Model):
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise ValueError("Ticket events are append-only.")
+
+
+# --- Daily rollups ---------------------------------------------------------------------------
+# Analytics read these instead of scanning conversations and messages, so a window costs
+# O(days), not O(messages). A conversation, its turns and its cost all count on the day (UTC) the
+# conversation started, so every figure is a sum over exactly the conversations a drill-down lists.
+# Services keep them current; `manage.py rebuild_rollups` recomputes them from scratch.
+
+
+class DailyConversationRollup(models.Model):
+    """How many conversations started on `day` are now in each state; each conversation is in one row."""
+
+    day = models.DateField(help_text="The UTC day the conversations started.")
+    source = models.CharField(max_length=20, choices=Source.choices)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    escalated = models.BooleanField()
+    escalation_reason = models.CharField(max_length=32, blank=True)
+    rating = models.CharField(max_length=10, blank=True, help_text="The customer's thumbs up/down, for CSAT.")
+    conversations = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "support_rollup_conversations"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "source", "status", "escalated", "escalation_reason", "rating"],
+                name="uniq_rollup_conversation_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.source} {self.status}: {self.conversations}"
+
+
+class DailyCloseRollup(models.Model):
+    """Escalated conversations started on `day` and now closed, by how long escalation-to-close took."""
+
+    day = models.DateField(help_text="The UTC day the conversations started.")
+    close_bucket = models.SmallIntegerField(
+        help_text="Index of the duration bucket (upper bounds in support.rollups.CLOSE_BUCKET_BOUNDS_S)."
+    )
+    conversations = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "support_rollup_closes"
+        constraints = [
+            models.UniqueConstraint(fields=["day", "close_bucket"], name="uniq_rollup_close_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} bucket {self.close_bucket}: {self.conversations}"
+
+
+class DailyUsageRollup(models.Model):
+    """Turns, tokens and cost of the conversations started on `day`, per source and model."""
+
+    day = models.DateField(help_text="The UTC day the conversations started.")
+    source = models.CharField(max_length=20, choices=Source.choices)
+    model = models.CharField(max_length=100)
+    conversations = models.BigIntegerField(default=0, help_text="Conversations with at least one turn on this model.")
+    messages = models.BigIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    cost_micros = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "support_rollup_usage"
+        constraints = [
+            models.UniqueConstraint(fields=["day", "source", "model"], name="uniq_rollup_usage_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.source} {self.model}: {self.cost_micros} micro-USD"
+
+
+class DailyQuestionRollup(models.Model):
+    """How many conversations started on `day` opened with each (normalised) question."""
+
+    day = models.DateField(help_text="The UTC day the conversations started.")
+    question_key = models.CharField(max_length=255)
+    conversations = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "support_rollup_questions"
+        constraints = [
+            models.UniqueConstraint(fields=["day", "question_key"], name="uniq_rollup_question_key"),
+        ]
+        indexes = [
+            # Each day's most asked questions (top-question candidates), then their exact window totals.
+            models.Index(fields=["day", "-conversations"], name="rollup_question_day_top_idx"),
+            models.Index(fields=["question_key", "day"], name="rollup_question_key_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.question_key[:40]}: {self.conversations}"

@@ -4,24 +4,34 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
 from django.http import Http404
 from django.utils import timezone
 
+from support import rollups
 from support.models import (
     QUEUE_STATUSES,
     Conversation,
+    DailyCloseRollup,
+    DailyConversationRollup,
+    DailyQuestionRollup,
+    DailyUsageRollup,
+    EscalationReason,
     KnowledgeArticle,
     Message,
     ModelPrice,
+    Rating,
+    Role,
     Status,
     TicketEvent,
 )
@@ -68,6 +78,10 @@ def staff_user_get(*, user_id: object) -> Any:
         return None
 
 
+def staff_user_list() -> QuerySet:
+    return get_user_model().objects.filter(is_staff=True, is_active=True).order_by("username")
+
+
 def model_price_in_effect(*, model: str, at: datetime) -> ModelPrice | None:
     return ModelPrice.objects.filter(model=model, effective_from__lte=at).order_by("-effective_from").first()
 
@@ -81,6 +95,28 @@ def models_prices_in_effect(*, models: set[str], at: datetime) -> dict[str, Mode
     for row in rows:
         in_effect.setdefault(row.model, row)
     return in_effect
+
+
+def assistant_message_get(*, conversation: Conversation, message_id: object) -> Message | None:
+    """One assistant reply of `conversation`, or None (bad id, other conversation, or a user turn)."""
+    try:
+        pk = Message._meta.pk.to_python(message_id)
+    except (ValidationError, ValueError, TypeError):
+        return None
+    return Message.objects.filter(pk=pk, conversation=conversation, role=Role.ASSISTANT).first()
+
+
+def widget_config() -> dict[str, Any]:
+    """What the embedded widget shows before the script tag's data-* attributes override it."""
+    return {
+        "title": settings.SUPPORT_WIDGET_TITLE,
+        "greeting": settings.SUPPORT_WIDGET_GREETING,
+        "quick_questions": list(settings.SUPPORT_WIDGET_QUICK_QUESTIONS),
+        "primary_colour": settings.SUPPORT_WIDGET_PRIMARY_COLOUR,
+        "position": settings.SUPPORT_WIDGET_POSITION,
+        "support_email": settings.SUPPORT_EMAIL,
+        "max_message_chars": settings.SUPPORT_MAX_MESSAGE_CHARS,
+    }
 
 
 def message_list(*, conversation: Conversation) -> QuerySet[Message]:
@@ -119,6 +155,10 @@ class ConversationFilters:
     created_to: date | None = None
     q: str = ""
     model: str = ""
+    #: "up", "down", or "rated" (either); drills CSAT down to its conversations.
+    rating: str = ""
+    question: str = ""  # exact question_key (the normalised first message)
+    closed_after_escalation: bool = False
 
 
 def conversation_list(*, filters: ConversationFilters | None = None, oldest_first: bool = False) -> QuerySet:
@@ -140,8 +180,21 @@ def conversation_list(*, filters: ConversationFilters | None = None, oldest_firs
         qs = qs.filter(created_at__gte=utc_midnight(filters.created_from))
     if filters.created_to:
         qs = qs.filter(created_at__lt=utc_midnight(filters.created_to + timedelta(days=1)))
+    if filters.rating == "rated":
+        qs = qs.exclude(rating="")
+    elif filters.rating:
+        qs = qs.filter(rating=filters.rating)
+    if filters.question:
+        qs = qs.filter(question_key=filters.question)
+    if filters.closed_after_escalation:
+        # The conversations behind the escalation-to-close median (see rollups.close_bucket).
+        qs = qs.filter(status=Status.CLOSED, escalated=True, escalated_at__isnull=False, closed_at__isnull=False)
     if filters.model:
-        qs = qs.filter(pk__in=_conversation_ids_with(Q(model=filters.model)))
+        turns = Q(model=filters.model)
+        if filters.created_from:
+            # A conversation's turns come after it starts: this keeps the id list to the window.
+            turns &= Q(created_at__gte=utc_midnight(filters.created_from))
+        qs = qs.filter(pk__in=_conversation_ids_with(turns))
     if filters.q:
         matching = _conversation_ids_with(Q(content__icontains=filters.q))
         qs = qs.filter(Q(summary__icontains=filters.q) | Q(pk__in=matching))
@@ -171,60 +224,114 @@ def _pct(part: int, whole: int) -> float:
     return round(100.0 * part / whole, 2) if whole else 0.0
 
 
-def analytics_summary(*, days: int, today: date | None = None) -> dict[str, Any]:
-    """The seed's analytics for the last `days` days (today included), plus cost and breakdowns."""
+@dataclass(frozen=True)
+class Window:
+    """Whole UTC days, both ends included."""
+
+    date_from: date
+    date_to: date
+
+    @property
+    def days(self) -> int:
+        return (self.date_to - self.date_from).days + 1
+
+    def each_day(self) -> list[date]:
+        return [self.date_from + timedelta(days=i) for i in range(self.days)]
+
+
+def window_for(
+    *, days: int | None = None, date_from: date | None = None, date_to: date | None = None, today: date | None = None
+) -> Window:
+    """An explicit date range wins; otherwise the last `days` days (default 30), today included."""
     today = today or timezone.now().date()
-    first_day = today - timedelta(days=days - 1)
-    start = utc_midnight(first_day)
-    end = utc_midnight(today + timedelta(days=1))
+    if date_from or date_to:
+        end = date_to or today
+        start = date_from or end - timedelta(days=(days or 30) - 1)
+        if start > end:
+            raise ValueError("date_from must not be after date_to")
+        return Window(start, end)
+    return Window(today - timedelta(days=(days or 30) - 1), today)
 
-    conversations = Conversation.objects.filter(created_at__gte=start, created_at__lt=end)
-    totals = conversations.aggregate(
-        n=Count("pk"),
-        auto=Count("pk", filter=Q(status=Status.AUTO_RESOLVED)),
-        escalated=Count("pk", filter=Q(escalated=True)),
-        cost=Sum("cost_micros"),
-        messages=Sum("message_count"),
-    )
-    total = totals["n"] or 0
-    auto = totals["auto"] or 0
-    cost = totals["cost"] or 0
-    message_total = totals["messages"] or 0
 
-    top_questions = [
-        {"question": row["question_key"], "count": row["count"]}
-        for row in conversations.exclude(question_key="")
-        .values("question_key")
-        .annotate(count=Count("pk"))
-        .order_by("-count", "question_key")[:10]
-    ]
+def analytics_summary(
+    *,
+    days: int | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    today: date | None = None,
+) -> dict[str, Any]:
+    """Analytics of the conversations started in a window, read from the daily rollups only.
+
+    Cost is O(days in the window) (times the few sources, statuses and models), never O(messages).
+    Every figure counts the conversations started in the window and everything logged in them, so
+    the ticket list filtered the same way (see drill-down links) adds up to the same numbers.
+    """
+    window = window_for(days=days, date_from=date_from, date_to=date_to, today=today)
+    in_window = {"day__gte": window.date_from, "day__lte": window.date_to}
+    states = DailyConversationRollup.objects.filter(**in_window)
+    usage = DailyUsageRollup.objects.filter(**in_window)
 
     per_day = {
-        row["day"]: row["count"]
-        for row in conversations.annotate(day=TruncDate("created_at")).values("day").annotate(count=Count("pk"))
+        row["day"]: row
+        for row in states.values("day").annotate(
+            n=Sum("conversations"),
+            esc=Sum("conversations", filter=Q(escalated=True)),
+        )
     }
-    by_day = [
-        {"date": (first_day + timedelta(days=i)).isoformat(), "count": per_day.get(first_day + timedelta(days=i), 0)}
-        for i in range(days)
-    ]
+    cost_per_day = {
+        row["day"]: row for row in usage.values("day").annotate(cost=Sum("cost_micros"), messages=Sum("messages"))
+    }
+    by_status: dict[str, int] = {}
+    by_rating: dict[str, int] = {}
+    # One query serves both the status breakdown and CSAT.
+    for row in states.values("status", "rating").annotate(n=Sum("conversations")):
+        by_status[row["status"]] = by_status.get(row["status"], 0) + (row["n"] or 0)
+        by_rating[row["rating"]] = by_rating.get(row["rating"], 0) + (row["n"] or 0)
+    total = sum(by_status.values())
+    auto = by_status.get(Status.AUTO_RESOLVED, 0)
+    escalated = sum((row["esc"] or 0) for row in per_day.values())
+    message_total = sum((row["messages"] or 0) for row in cost_per_day.values())
+    cost = sum((row["cost"] or 0) for row in cost_per_day.values())
 
+    top_questions = _top_questions(window)
+
+    conversations_by_day = []
+    cost_by_day = []
+    escalation_rate_by_day = []
+    for day in window.each_day():
+        n = (per_day.get(day) or {}).get("n") or 0
+        esc = (per_day.get(day) or {}).get("esc") or 0
+        day_cost = (cost_per_day.get(day) or {}).get("cost") or 0
+        conversations_by_day.append({"date": day.isoformat(), "count": n})
+        cost_by_day.append({"date": day.isoformat(), "cost_micros": day_cost, "cost_usd": micros_to_usd(day_cost)})
+        escalation_rate_by_day.append(
+            {"date": day.isoformat(), "conversations": n, "escalated": esc, "escalated_pct": _pct(esc, n)}
+        )
+
+    source_cost = {row["source"]: row["cost"] or 0 for row in usage.values("source").annotate(cost=Sum("cost_micros"))}
+    source_counts = {
+        row["source"]: row
+        for row in states.values("source").annotate(
+            n=Sum("conversations"), esc=Sum("conversations", filter=Q(escalated=True))
+        )
+    }
     by_source = [
         {
-            "source": row["source"],
-            "conversations": row["n"],
-            "escalated": row["esc"],
-            "cost_micros": row["cost"] or 0,
-            "cost_usd": micros_to_usd(row["cost"] or 0),
+            "source": source,
+            "conversations": (source_counts.get(source) or {}).get("n") or 0,
+            "escalated": (source_counts.get(source) or {}).get("esc") or 0,
+            "cost_micros": source_cost.get(source, 0),
+            "cost_usd": micros_to_usd(source_cost.get(source, 0)),
         }
-        for row in conversations.values("source")
-        .annotate(n=Count("pk"), esc=Count("pk", filter=Q(escalated=True)), cost=Sum("cost_micros"))
-        .order_by("source")
+        for source in sorted(set(source_counts) | set(source_cost))
     ]
+    by_source = [row for row in by_source if row["conversations"] or row["cost_micros"]]
 
     by_model = [
         {
             "model": row["model"],
-            "messages": row["n"],
+            "conversations": row["conv"] or 0,
+            "messages": row["n"] or 0,
             "input_tokens": row["inp"] or 0,
             "output_tokens": row["out"] or 0,
             "cache_read_tokens": row["cr"] or 0,
@@ -232,11 +339,11 @@ def analytics_summary(*, days: int, today: date | None = None) -> dict[str, Any]
             "cost_micros": row["cost"] or 0,
             "cost_usd": micros_to_usd(row["cost"] or 0),
         }
-        for row in Message.objects.filter(created_at__gte=start, created_at__lt=end)
-        .exclude(model="")
+        for row in usage.exclude(model="")
         .values("model")
         .annotate(
-            n=Count("pk"),
+            conv=Sum("conversations"),
+            n=Sum("messages"),
             inp=Sum("input_tokens"),
             out=Sum("output_tokens"),
             cr=Sum("cache_read_tokens"),
@@ -244,25 +351,226 @@ def analytics_summary(*, days: int, today: date | None = None) -> dict[str, Any]
             cost=Sum("cost_micros"),
         )
         .order_by("model")
+        if row["n"] or row["cost"]
     ]
 
+    reasons = dict(EscalationReason.choices)
+    escalations_by_reason = [
+        {"reason": row["escalation_reason"], "label": reasons.get(row["escalation_reason"], "—"), "count": row["n"]}
+        for row in states.filter(escalated=True)
+        .values("escalation_reason")
+        .annotate(n=Sum("conversations"))
+        .filter(n__gt=0)
+        .order_by("-n", "escalation_reason")
+    ]
+
+    buckets = {
+        row["close_bucket"]: row["n"] or 0
+        for row in DailyCloseRollup.objects.filter(**in_window).values("close_bucket").annotate(n=Sum("conversations"))
+    }
+    median = rollups.median_from_buckets(buckets)
+
     return {
-        "days": days,
-        "date_from": first_day.isoformat(),
-        "date_to": today.isoformat(),
+        "days": window.days,
+        "date_from": window.date_from.isoformat(),
+        "date_to": window.date_to.isoformat(),
         "total_conversations": total,
         "total_messages": message_total,
+        "auto_resolved": auto,
+        "escalated": escalated,
         "auto_resolved_pct": _pct(auto, total),
-        "escalated_pct": _pct(totals["escalated"] or 0, total),
+        "escalated_pct": _pct(escalated, total),
         "avg_messages_per_conversation": round(message_total / total, 2) if total else 0.0,
         "total_cost_micros": cost,
         "total_cost_usd": micros_to_usd(cost),
         "cost_per_conversation_usd": micros_to_usd(round(cost / total)) if total else None,
         "cost_per_auto_resolved_usd": micros_to_usd(round(cost / auto)) if auto else None,
         "top_questions": top_questions,
-        "conversations_by_day": by_day,
+        "conversations_by_day": conversations_by_day,
+        "cost_by_day": cost_by_day,
+        "escalation_rate_by_day": escalation_rate_by_day,
+        "by_status": [{"status": value, "count": by_status.get(value, 0)} for value, _ in Status.choices],
         "by_source": by_source,
         "by_model": by_model,
+        "escalations_by_reason": escalations_by_reason,
+        "closed_after_escalation": sum(n for n in buckets.values() if n > 0),
+        "median_escalation_to_close_seconds": None if median is None else round(median),
+        **_csat(by_rating),
+    }
+
+
+#: How many of each day's most asked questions are candidates for the window's top ten.
+TOP_QUESTION_CANDIDATES_PER_DAY = 20
+
+
+def _top_questions(window: Window, *, limit: int = 10) -> list[dict[str, Any]]:
+    """The window's most asked first questions, in O(days) whatever the number of distinct questions.
+
+    Candidates are each day's TOP_QUESTION_CANDIDATES_PER_DAY most asked (one UNION query over an
+    index on (day, -conversations)); their window totals are then summed exactly. A question that is
+    never near the top on any day could in theory be missed; counts shown are always exact.
+    """
+    candidates = _question_candidates(window.each_day(), per_day=TOP_QUESTION_CANDIDATES_PER_DAY)
+    if not candidates:
+        return []
+    return [
+        {"question": row["question_key"], "count": row["n"]}
+        for row in DailyQuestionRollup.objects.filter(
+            day__gte=window.date_from, day__lte=window.date_to, question_key__in=sorted(candidates)
+        )
+        .values("question_key")
+        .annotate(n=Sum("conversations"))
+        .filter(n__gt=0)
+        .order_by("-n", "question_key")[:limit]
+    ]
+
+
+def _question_candidates(days: list[date], *, per_day: int) -> set[str]:
+    """Each day's `per_day` most asked question keys, in one round trip."""
+    if not days:
+        return set()
+    if connection.features.supports_slicing_ordering_in_compound:  # MongoDB ($unionWith), PostgreSQL
+        top = (
+            DailyQuestionRollup.objects.filter(conversations__gt=0)
+            .order_by("-conversations")
+            .values_list("question_key", flat=True)
+        )
+        parts = [top.filter(day=day)[:per_day] for day in days]
+        return set(parts[0].union(*parts[1:], all=True))
+    # SQLite allows LIMIT in a compound member only inside a subquery; the SQL is written out once
+    # rather than compiled per day (compiling 90 querysets would cost more than running them).
+    table = connection.ops.quote_name(DailyQuestionRollup._meta.db_table)
+    member = (
+        f"SELECT * FROM (SELECT question_key FROM {table} WHERE day = %s AND conversations > 0 "
+        f"ORDER BY conversations DESC LIMIT {int(per_day)})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            " UNION ALL ".join([member] * len(days)), [connection.ops.adapt_datefield_value(d) for d in days]
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+# --- Cost report (manage.py cost_report) -----------------------------------------------------
+COST_REPORT_GROUPS = ("day", "model", "source", "status")
+_TOKEN_KINDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+
+
+@dataclass
+class CostRow:
+    key: str
+    conversations: int = 0
+    messages: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_micros: int = 0
+
+    def add(self, *, conversations: int, messages: int, tokens: tuple[int, ...], cost_micros: int) -> None:
+        self.conversations += conversations
+        self.messages += messages
+        for name, value in zip(_TOKEN_KINDS, tokens, strict=True):
+            setattr(self, name, getattr(self, name) + (value or 0))
+        self.cost_micros += cost_micros or 0
+
+    @property
+    def cost_usd(self) -> float:
+        return micros_to_usd(self.cost_micros)
+
+
+@dataclass
+class CostReport:
+    window: Window
+    by: str
+    rows: list[CostRow]
+    total: CostRow
+
+
+def cost_report(
+    *, window: Window, by: str, batch_size: int = 2000, progress: Callable[[int, int], None] | None = None
+) -> CostReport:
+    """Conversations, turns, tokens by kind and cost of the conversations started in `window`, grouped.
+
+    Read from the conversations and messages themselves (not the rollups), in primary-key batches, so
+    it doubles as an independent check of the dashboard's figures. `progress(done, total)` is called
+    after each batch of conversations.
+    """
+    if by not in COST_REPORT_GROUPS:
+        raise ValueError(f"by must be one of {', '.join(COST_REPORT_GROUPS)}")
+    conversations = Conversation.objects.filter(
+        created_at__gte=utc_midnight(window.date_from), created_at__lt=utc_midnight(window.date_to + timedelta(days=1))
+    )
+    total_count = conversations.count()
+    groups: dict[str, CostRow] = {}
+    if by == "day":
+        groups = {day.isoformat(): CostRow(day.isoformat()) for day in window.each_day()}
+    grand = CostRow("total")
+    done = 0
+    last = None
+    fields = ("pk", "created_at", "source", "status", "message_count", *_CONVERSATION_TOKENS, "cost_micros")
+    while True:
+        page = conversations if last is None else conversations.filter(pk__gt=last)
+        rows = list(page.order_by("pk").values_list(*fields)[:batch_size])
+        if not rows:
+            break
+        last = rows[-1][0]
+        for _pk, created_at, source, status, message_count, *tokens, cost in rows:
+            grand.add(conversations=1, messages=message_count, tokens=tuple(tokens), cost_micros=cost)
+            if by == "model":
+                continue
+            key = {"day": rollups.utc_day(created_at).isoformat(), "source": source, "status": status}[by]
+            groups.setdefault(key, CostRow(key)).add(
+                conversations=1, messages=message_count, tokens=tuple(tokens), cost_micros=cost
+            )
+        if by == "model":
+            per_model = (
+                Message.objects.filter(conversation_id__in=[row[0] for row in rows])
+                .values("model")
+                .annotate(
+                    conv=Count("conversation_id", distinct=True),
+                    n=Count("pk"),
+                    inp=Sum("input_tokens"),
+                    out=Sum("output_tokens"),
+                    cr=Sum("cache_read_tokens"),
+                    cw=Sum("cache_write_tokens"),
+                    cost=Sum("cost_micros"),
+                )
+            )
+            for row in per_model:
+                groups.setdefault(row["model"], CostRow(row["model"])).add(
+                    conversations=row["conv"],
+                    messages=row["n"],
+                    tokens=(row["inp"], row["out"], row["cr"], row["cw"]),
+                    cost_micros=row["cost"],
+                )
+        done += len(rows)
+        if progress is not None:
+            progress(done, total_count)
+    return CostReport(window=window, by=by, rows=[groups[key] for key in sorted(groups)], total=grand)
+
+
+_CONVERSATION_TOKENS = (
+    "total_input_tokens",
+    "total_output_tokens",
+    "total_cache_read_tokens",
+    "total_cache_write_tokens",
+)
+
+
+# --- CSAT (widget thumbs up/down); kept apart from the rest of analytics_summary so it re-applies cleanly.
+def _csat(by_rating: dict[str, int]) -> dict[str, Any]:
+    """Share of rated conversations rated up (the widget's thumbs), over the window's conversations.
+
+    Drill down with GET conversations?rating=rated|up|down and the same created_from/created_to.
+    """
+    up, down = by_rating.get(Rating.UP, 0), by_rating.get(Rating.DOWN, 0)
+    rated = up + down
+    return {
+        "csat_pct": _pct(up, rated) if rated else None,
+        "rated_count": rated,
+        "rated_up_count": up,
+        "rated_down_count": down,
     }
 
 

@@ -6,28 +6,35 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Callable, Iterator, Sequence
+from bisect import bisect_right
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import Count, F, Model, Sum
 from django.utils import timezone
 from pymongo.errors import PyMongoError
 
-from support import knowledge, pricing
+from support import knowledge, pricing, rollups
 from support.models import (
     Conversation,
+    DailyCloseRollup,
+    DailyConversationRollup,
+    DailyQuestionRollup,
+    DailyUsageRollup,
     EscalationReason,
     EventField,
     IdempotencyRecord,
     KnowledgeArticle,
     Message,
     ModelPrice,
+    Rating,
     Role,
     Source,
     Status,
@@ -109,6 +116,7 @@ def conversation_create(
         business_id=business_id,
         token_hash=token_hash(token),
     )
+    rollup_state_move(old=None, new=rollups.state_key_of(conversation))
     return conversation, token
 
 
@@ -135,7 +143,22 @@ def conversation_update(
     """Apply staff changes (status, escalated, escalation_reason, assigned_to, notes, contact_email).
 
     Each field that really changes writes one ticket event. Closing stamps closed_at; reopening clears it.
+    The write is guarded on the state it was computed from, so a concurrent change (an escalation from
+    the widget) makes it recompute rather than count the ticket in the wrong rollup row.
     """
+    for _attempt in range(5):
+        applied = _conversation_update_once(
+            conversation=conversation, actor=actor, changes=changes, actor_label=actor_label
+        )
+        if applied:
+            return conversation
+        conversation.refresh_from_db()
+    raise RuntimeError(f"Conversation {conversation.pk} kept changing under an update; try again.")
+
+
+def _conversation_update_once(
+    *, conversation: Conversation, actor: Any, changes: dict[str, Any], actor_label: str | None
+) -> bool:
     label = actor_label or _user_label(actor) or SYSTEM
     now = timezone.now()
     events: list[TicketEvent] = []
@@ -168,18 +191,20 @@ def conversation_update(
                 )
             )
 
-    if updates.get("escalated") is True and not (updates.get("escalation_reason") or conversation.escalation_reason):
-        updates["escalation_reason"] = EscalationReason.STAFF
-        events.append(
-            _event(
-                conversation=conversation,
-                actor=actor,
-                actor_label=label,
-                field=EventField.ESCALATION_REASON,
-                old="",
-                new=EscalationReason.STAFF,
+    if updates.get("escalated") is True:
+        updates["escalated_at"] = now
+        if not (updates.get("escalation_reason") or conversation.escalation_reason):
+            updates["escalation_reason"] = EscalationReason.STAFF
+            events.append(
+                _event(
+                    conversation=conversation,
+                    actor=actor,
+                    actor_label=label,
+                    field=EventField.ESCALATION_REASON,
+                    old="",
+                    new=EscalationReason.STAFF,
+                )
             )
-        )
     if "status" in updates:
         if updates["status"] == Status.CLOSED:
             updates["closed_at"] = now
@@ -187,14 +212,24 @@ def conversation_update(
             updates["closed_at"] = None
 
     if not updates:
-        return conversation
+        return True
     updates["updated_at"] = now
+    old_key = rollups.state_key_of(conversation)
     with transaction.atomic():
-        Conversation.objects.filter(pk=conversation.pk).update(**updates)
+        claimed = Conversation.objects.filter(
+            pk=conversation.pk,
+            status=conversation.status,
+            escalated=conversation.escalated,
+            escalation_reason=conversation.escalation_reason,
+            rating=conversation.rating,
+        ).update(**updates)
+        if not claimed:
+            return False
         TicketEvent.objects.bulk_create(events)
-    for name, value in updates.items():
-        setattr(conversation, name, value)
-    return conversation
+        for name, value in updates.items():
+            setattr(conversation, name, value)
+        rollup_state_move(old=old_key, new=rollups.state_key_of(conversation))
+    return True
 
 
 def conversation_escalate(
@@ -206,7 +241,13 @@ def conversation_escalate(
     actor_label: str = WIDGET,
 ) -> bool:
     """Flag a conversation for human review. Returns False when it was already waiting for review."""
-    current = Conversation.objects.filter(pk=conversation.pk).values("status", "escalated", "escalation_reason").get()
+    current = (
+        Conversation.objects.filter(pk=conversation.pk)
+        .values(
+            "status", "escalated", "escalation_reason", "created_at", "source", "escalated_at", "closed_at", "rating"
+        )
+        .get()
+    )
     if current["escalated"] and current["status"] == Status.NEEDS_REVIEW:
         return False
     now = timezone.now()
@@ -215,6 +256,7 @@ def conversation_escalate(
         "status": Status.NEEDS_REVIEW,
         "escalation_reason": reason,
         "escalation_detail": detail[:500],
+        "escalated_at": now,
         "closed_at": None,
         "updated_at": now,
     }
@@ -224,6 +266,19 @@ def conversation_escalate(
     ).update(**updates)
     if not claimed:
         return False
+    rollup_state_move(
+        old=rollups.state_key(**current),
+        new=rollups.state_key(
+            created_at=current["created_at"],
+            source=current["source"],
+            status=Status.NEEDS_REVIEW,
+            escalated=True,
+            escalation_reason=reason,
+            escalated_at=now,
+            closed_at=None,
+            rating=current["rating"],
+        ),
+    )
     events = [
         _event(conversation=conversation, actor=actor, actor_label=actor_label, field=name, old=current[name], new=new)
         for name, new in (
@@ -237,6 +292,64 @@ def conversation_escalate(
     for name, value in updates.items():
         setattr(conversation, name, value)
     return True
+
+
+# --- Widget: the customer's rating and contact address --------------------------------------
+def conversation_rate(
+    *,
+    conversation: Conversation,
+    rating: str,
+    message: Message | None = None,
+    actor: Any = None,
+    actor_label: str = WIDGET,
+) -> Conversation:
+    """Store the customer's thumbs up/down; a re-rate overwrites. A changed rating writes a ticket event."""
+    if rating not in Rating.values:
+        raise ValueError(f"rating must be one of {', '.join(Rating.values)}, got {rating!r}")
+    if message is not None and (message.conversation_id != conversation.pk or message.role != Role.ASSISTANT):
+        raise ValueError("Only an assistant reply of this conversation can be rated.")
+    now = timezone.now()
+    updates: dict[str, Any] = {"rating": rating, "rated_at": now, "rated_message": message, "updated_at": now}
+    for _attempt in range(5):
+        conversation.refresh_from_db()
+        old = conversation.rating
+        old_key = rollups.state_key_of(conversation)
+        # Guarded on the state just read, so a concurrent status change or re-rate cannot leave the
+        # conversation counted in the wrong CSAT rollup row; on a lost race, read again.
+        claimed = Conversation.objects.filter(
+            pk=conversation.pk,
+            status=conversation.status,
+            escalated=conversation.escalated,
+            escalation_reason=conversation.escalation_reason,
+            rating=old,
+        ).update(**updates)
+        if claimed:
+            break
+    else:
+        raise RuntimeError("The conversation kept changing while it was being rated; try again.")
+    for name, value in updates.items():
+        setattr(conversation, name, value)
+    rollup_state_move(old=old_key, new=rollups.state_key_of(conversation))
+    if old != rating:
+        event = _event(
+            conversation=conversation,
+            actor=actor,
+            actor_label=actor_label,
+            field=EventField.RATING,
+            old=old,
+            new=rating,
+        )
+        event.save()
+    return conversation
+
+
+def conversation_contact_set(
+    *, conversation: Conversation, email: str, actor: Any = None, actor_label: str = WIDGET
+) -> Conversation:
+    """Record where the customer wants the human reply (the widget's form after an escalation)."""
+    return conversation_update(
+        conversation=conversation, actor=actor, actor_label=actor_label, changes={"contact_email": email.strip()}
+    )
 
 
 # --- Messages --------------------------------------------------------------------------------
@@ -256,6 +369,9 @@ class Turn:
     #: False for a turn that is not a Claude call (the chat proxy's customer turns, offline answers):
     #: stored with no model and no price, so it never counts as Claude usage.
     priced: bool = True
+    #: price_resolve()'s answer for this turn's model, when the caller looked it up ahead (the chat proxy
+    #: does it while Claude is still writing, so storing the reply costs one query less).
+    resolved_price: tuple[ModelPrice | None, bool] | None = None
 
 
 def message_log(
@@ -267,8 +383,12 @@ def message_log(
     escalation_detail: str = "",
     actor: Any = None,
     actor_label: str = WIDGET,
+    refresh: bool = True,
 ) -> list[Message]:
-    """Store turns, price them, and add them to the conversation's counters without lost updates."""
+    """Store turns, price them, and add them to the conversation's counters without lost updates.
+
+    `refresh=False` skips re-reading the conversation afterwards (its counters stay as they were in
+    memory; escalation fields are still updated): for callers on a hot path that do not show counters."""
     messages = messages_build(conversation=conversation, turns=turns, is_escalation=is_escalation)
     return messages_store(
         conversation=conversation,
@@ -278,6 +398,7 @@ def message_log(
         escalation_detail=escalation_detail,
         actor=actor,
         actor_label=actor_label,
+        refresh=refresh,
     )
 
 
@@ -285,12 +406,15 @@ def messages_build(*, conversation: Conversation, turns: Sequence[Turn], is_esca
     """Priced, unsaved Message rows for `turns` (reads only, so it runs before any write lock is taken)."""
     now = timezone.now()
     messages: list[Message] = []
-    priced = {turn.model or settings.SUPPORT_DEFAULT_MODEL for turn in turns if turn.priced}
-    prices = prices_resolve(models=priced, at=now) if priced else {}
+    # One query for the prices of every model in the batch whose price was not looked up already.
+    unpriced = {
+        turn.model or settings.SUPPORT_DEFAULT_MODEL for turn in turns if turn.priced and not turn.resolved_price
+    }
+    prices = prices_resolve(models=unpriced, at=now) if unpriced else {}
     for turn in turns:
         if turn.priced:
             model = turn.model or settings.SUPPORT_DEFAULT_MODEL
-            price, fallback = prices[model]
+            price, fallback = turn.resolved_price or prices[model]
         else:
             model, price, fallback = "", None, False
         usage = pricing.Usage(
@@ -335,9 +459,17 @@ def messages_store(
     escalation_detail: str = "",
     actor: Any = None,
     actor_label: str = WIDGET,
+    refresh: bool = True,
 ) -> list[Message]:
-    """Insert messages_build()'s rows and add them to the conversation's counters."""
+    """Insert messages_build()'s rows, add them to the conversation's counters and the daily rollups."""
     now = messages[0].created_at if messages else timezone.now()
+    models_used = {m.model for m in messages}
+    # A model counts a conversation once; read which of this batch's models it had used before.
+    seen_models = set(
+        Message.objects.filter(conversation=conversation, model__in=models_used)
+        .values_list("model", flat=True)
+        .distinct()
+    )
     # savepoint=False: inside message_log_once's transaction a failure rolls the whole request back.
     with transaction.atomic(savepoint=False):
         # One INSERT for the turns; both databases hand the new primary keys back.
@@ -352,11 +484,29 @@ def messages_store(
             cost_micros=F("cost_micros") + sum(m.cost_micros for m in messages),
             updated_at=now,
         )
+        day = rollups.utc_day(conversation.created_at)
+        for model in sorted(models_used):
+            of_model = [m for m in messages if m.model == model]
+            _rollup_add(
+                DailyUsageRollup,
+                key={"day": day, "source": conversation.source, "model": model},
+                conversations=0 if model in seen_models else 1,
+                messages=len(of_model),
+                input_tokens=sum(m.input_tokens for m in of_model),
+                output_tokens=sum(m.output_tokens for m in of_model),
+                cache_read_tokens=sum(m.cache_read_tokens for m in of_model),
+                cache_write_tokens=sum(m.cache_write_tokens for m in of_model),
+                cost_micros=sum(m.cost_micros for m in of_model),
+            )
         first_user = next((m for m in messages if m.role == Role.USER), None)
         if first_user is not None and not conversation.summary:
-            Conversation.objects.filter(pk=conversation.pk, summary="").update(
-                summary=first_user.content[:255], question_key=pricing.normalise_question(first_user.content)
+            question_key = pricing.normalise_question(first_user.content)
+            # Guarded on an empty summary: only the first writer counts the question.
+            claimed = Conversation.objects.filter(pk=conversation.pk, summary="").update(
+                summary=first_user.content[:255], question_key=question_key
             )
+            if claimed and question_key:
+                _rollup_add(DailyQuestionRollup, key={"day": day, "question_key": question_key}, conversations=1)
     _spend_add(day=now.date(), micros=sum(m.cost_micros for m in messages))
     if is_escalation:
         conversation_escalate(
@@ -366,7 +516,8 @@ def messages_store(
             actor=actor,
             actor_label=actor_label,
         )
-    conversation.refresh_from_db()
+    if refresh:
+        conversation.refresh_from_db()
     return messages
 
 
@@ -488,6 +639,280 @@ def write_transaction() -> Iterator[None]:
             raise
     else:
         yield
+
+
+# --- Daily rollups ---------------------------------------------------------------------------
+def _rollup_add(model: type[Model], *, key: dict[str, Any], **amounts: int) -> None:
+    """Add `amounts` to the rollup row for `key`, creating it if needed; safe under concurrent writers.
+
+    The row usually exists, so the cheap path is one F() update. A missing row is created inside a
+    savepoint; if another writer created it first the unique constraint refuses ours and we update.
+    """
+    amounts = {name: value for name, value in amounts.items() if value}
+    if not amounts:
+        return
+    if connection.vendor == "mongodb" and connection.in_atomic_block_mongo:
+        # A rollup row is shared by every conversation of its day: inside MongoDB transactions two
+        # writers updating it would abort each other (WriteConflict), so it is updated right after
+        # the commit instead. A crash in between leaves it one turn short (`rebuild_rollups`).
+        connection.on_commit(lambda: _rollup_add(model, key=key, **amounts))
+        return
+    increments = {name: F(name) + value for name, value in amounts.items()}
+    if model.objects.filter(**key).update(**increments):
+        return
+    try:
+        with transaction.atomic():
+            model.objects.create(**key, **amounts)
+        return
+    except IntegrityError:
+        pass
+    model.objects.filter(**key).update(**increments)
+
+
+def rollup_state_move(*, old: rollups.StateKey | None, new: rollups.StateKey | None) -> None:
+    """Move one conversation from its old state rows to its new ones (either may be None)."""
+    if old == new:
+        return
+    old_state, new_state = (key.as_filter() if key else None for key in (old, new))
+    if old_state != new_state:
+        if old_state is not None:
+            _rollup_add(DailyConversationRollup, key=old_state, conversations=-1)
+        if new_state is not None:
+            _rollup_add(DailyConversationRollup, key=new_state, conversations=1)
+    old_close, new_close = (key.close_filter() if key else None for key in (old, new))
+    if old_close != new_close:
+        if old_close is not None:
+            _rollup_add(DailyCloseRollup, key=old_close, conversations=-1)
+        if new_close is not None:
+            _rollup_add(DailyCloseRollup, key=new_close, conversations=1)
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    conversations: int
+    messages: int
+    rows: int
+
+
+ProgressCallback = Callable[[int, int], None]
+
+_USAGE_FIELDS = (
+    "conversations",
+    "messages",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost_micros",
+)
+
+
+def _batched_by_pk(queryset: Any, *, fields: Sequence[str], batch_size: int) -> Iterable[list[tuple[Any, ...]]]:
+    """Rows in primary-key order, a batch at a time (keyset paging: no OFFSET, no open cursor)."""
+    last = None
+    while True:
+        page = queryset if last is None else queryset.filter(pk__gt=last)
+        rows = list(page.order_by("pk").values_list("pk", *fields)[:batch_size])
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
+def rollups_rebuild(*, batch_size: int = 2000, progress: ProgressCallback | None = None) -> RebuildResult:
+    """Recompute every rollup row from conversations and messages.
+
+    Reads in primary-key batches (calling `progress(done, total)` after each), then replaces the
+    rollup tables. Writes logged while it runs may be missed: run it when the desk is quiet, or run
+    it again. Memory grows with the number of rollup rows (days x sources x models...), not messages.
+    """
+    total = Conversation.objects.count()
+    state: Counter[tuple[Any, ...]] = Counter()
+    closes: Counter[tuple[date, int]] = Counter()
+    questions: Counter[tuple[date, str]] = Counter()
+    usage: defaultdict[tuple[date, str, str], list[int]] = defaultdict(lambda: [0] * len(_USAGE_FIELDS))
+    done = messages_seen = 0
+    fields = (
+        "created_at",
+        "source",
+        "status",
+        "escalated",
+        "escalation_reason",
+        "escalated_at",
+        "closed_at",
+        "rating",
+    )
+    for rows in _batched_by_pk(Conversation.objects.all(), fields=(*fields, "question_key"), batch_size=batch_size):
+        where: dict[Any, tuple[date, str]] = {}
+        for pk, *values, question_key in rows:
+            key = rollups.state_key(**dict(zip(fields, values, strict=True)))
+            state[tuple(key.as_filter().values())] += 1
+            if key.close_bucket != rollups.NO_BUCKET:
+                closes[(key.day, key.close_bucket)] += 1
+            where[pk] = (key.day, key.source)
+            if question_key:
+                questions[(key.day, question_key)] += 1
+        per_model = (
+            Message.objects.filter(conversation_id__in=list(where))
+            .values("conversation_id", "model")
+            .annotate(
+                n=Count("pk"),
+                inp=Sum("input_tokens"),
+                out=Sum("output_tokens"),
+                cr=Sum("cache_read_tokens"),
+                cw=Sum("cache_write_tokens"),
+                cost=Sum("cost_micros"),
+            )
+        )
+        for row in per_model:
+            day, source = where[row["conversation_id"]]
+            totals = usage[(day, source, row["model"])]
+            for index, value in enumerate((1, row["n"], row["inp"], row["out"], row["cr"], row["cw"], row["cost"])):
+                totals[index] += value or 0
+            messages_seen += row["n"]
+        done += len(rows)
+        if progress is not None:
+            progress(done, total)
+
+    state_names = ("day", "source", "status", "escalated", "escalation_reason", "rating")
+    state_rows = [
+        DailyConversationRollup(**dict(zip(state_names, key, strict=True)), conversations=n) for key, n in state.items()
+    ]
+    close_rows = [DailyCloseRollup(day=day, close_bucket=b, conversations=n) for (day, b), n in closes.items()]
+    question_rows = [
+        DailyQuestionRollup(day=day, question_key=key, conversations=n) for (day, key), n in questions.items()
+    ]
+    usage_rows = [
+        DailyUsageRollup(day=day, source=source, model=model, **dict(zip(_USAGE_FIELDS, values, strict=True)))
+        for (day, source, model), values in usage.items()
+    ]
+    # Not one transaction: MongoDB may not roll back, and a half-written rebuild is repaired by rerunning.
+    with transaction.atomic():
+        for model, new_rows in (
+            (DailyConversationRollup, state_rows),
+            (DailyCloseRollup, close_rows),
+            (DailyQuestionRollup, question_rows),
+            (DailyUsageRollup, usage_rows),
+        ):
+            model.objects.all().delete()
+            model.objects.bulk_create(new_rows, batch_size=1000)
+    return RebuildResult(
+        conversations=done,
+        messages=messages_seen,
+        rows=len(state_rows) + len(close_rows) + len(question_rows) + len(usage_rows),
+    )
+
+
+# --- Repricing -------------------------------------------------------------------------------
+def _price_resolver(*, model: str) -> Callable[[datetime], tuple[ModelPrice | None, bool]]:
+    """price_resolve for many moments with two queries in all: the model's rows and the default's."""
+
+    def rows_for(name: str) -> list[ModelPrice]:
+        return list(ModelPrice.objects.filter(model=name).order_by("effective_from"))
+
+    own, default = rows_for(model), rows_for(settings.SUPPORT_DEFAULT_MODEL)
+
+    def in_effect(rows: list[ModelPrice], at: datetime) -> ModelPrice | None:
+        index = bisect_right([row.effective_from for row in rows], at)
+        return rows[index - 1] if index else None
+
+    def resolve(at: datetime) -> tuple[ModelPrice | None, bool]:
+        price = in_effect(own, at)
+        return (price, False) if price is not None else (in_effect(default, at), True)
+
+    return resolve
+
+
+@dataclass(frozen=True)
+class RepriceResult:
+    messages: int
+    changed: int
+    conversations: int
+    old_total_micros: int
+    new_total_micros: int
+
+
+def messages_reprice(
+    *,
+    model: str,
+    since: date,
+    dry_run: bool = False,
+    batch_size: int = 2000,
+    progress: ProgressCallback | None = None,
+) -> RepriceResult:
+    """Re-cost `model`'s turns logged on or after `since` (UTC) with the price rows now in effect.
+
+    After a price correction (a new ModelPrice row, or an edited one) each turn is priced with the
+    row in effect when it was logged, exactly as message_log would have. Conversations' costs and the
+    usage rollups move by the same differences with F() updates, so concurrent logging is not lost.
+    """
+    start = datetime.combine(since, time.min, tzinfo=UTC)
+    messages = Message.objects.filter(model=model, created_at__gte=start)
+    total = messages.count()
+    resolve = _price_resolver(model=model)
+    conversation_delta: Counter[Any] = Counter()
+    old_total = new_total = changed = done = 0
+    fields = (
+        "conversation_id",
+        "created_at",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cache_write_1h_tokens",
+        "cost_micros",
+        "price_id",
+        "price_fallback",
+    )
+    for rows in _batched_by_pk(messages, fields=fields, batch_size=batch_size):
+        for pk, conversation_id, created_at, inp, out, cr, cw, cw1h, cost, price_id, fallback in rows:
+            price, new_fallback = resolve(created_at)
+            usage = pricing.Usage(
+                input_tokens=inp,
+                output_tokens=out,
+                cache_read_tokens=cr,
+                cache_write_tokens=cw,
+                cache_write_1h_tokens=cw1h,
+            )
+            new_cost = pricing.cost_micros(price, usage)
+            new_price_id = price.pk if price is not None else None
+            old_total += cost
+            new_total += new_cost
+            if (new_cost, new_price_id, new_fallback) == (cost, price_id, fallback):
+                continue
+            changed += 1
+            conversation_delta[conversation_id] += new_cost - cost
+            if not dry_run:
+                Message.objects.filter(pk=pk).update(
+                    cost_micros=new_cost, price_id=new_price_id, price_fallback=new_fallback
+                )
+        done += len(rows)
+        if progress is not None:
+            progress(done, total)
+
+    moved = {pk: delta for pk, delta in conversation_delta.items() if delta}
+    if not dry_run and moved:
+        owners = {
+            pk: (rollups.utc_day(created_at), source)
+            for pk, created_at, source in Conversation.objects.filter(pk__in=list(moved)).values_list(
+                "pk", "created_at", "source"
+            )
+        }
+        usage_delta: Counter[tuple[date, str]] = Counter()
+        for pk, delta in moved.items():
+            Conversation.objects.filter(pk=pk).update(cost_micros=F("cost_micros") + delta)
+            if pk in owners:
+                usage_delta[owners[pk]] += delta
+        for (day, source), delta in usage_delta.items():
+            if delta:
+                _rollup_add(DailyUsageRollup, key={"day": day, "source": source, "model": model}, cost_micros=delta)
+    return RepriceResult(
+        messages=total,
+        changed=changed,
+        conversations=len(moved),
+        old_total_micros=old_total,
+        new_total_micros=new_total,
+    )
 
 
 # --- Idempotency -----------------------------------------------------------------------------

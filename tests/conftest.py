@@ -97,3 +97,54 @@ def widget(anon: APIClient) -> Callable[[str], APIClient]:
         return client
 
     return for_token
+
+
+# --- Browser tests (@pytest.mark.browser): Debian's chromium driven by playwright ----------------
+# `make browser-deps` installs /usr/bin/chromium; playwright's own browser download is never used.
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+# Module scope: pytest-django runs non-database tests last, and they must not inherit the running playwright
+# loop or DJANGO_ALLOW_ASYNC_UNSAFE (check --deploy rejects it), so both end with each browser test module.
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser-deps` (browser tests drive Debian's chromium).")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API parks an asyncio loop on this thread, which trips Django's async-safety check
+    # for every ORM call the test makes; nothing here really runs ORM code inside a coroutine.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield chromium
+            chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def browser_context(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(15_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(browser_context: Any) -> Any:
+    return browser_context.new_page()

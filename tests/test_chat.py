@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import runpy
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -738,3 +741,18 @@ def test_the_shipped_gunicorn_config_streams_on_threads_and_never_queues_behind_
     # A worker with every thread busy streaming stops accepting, so other calls go to a free worker.
     assert config["worker_connections"] == config["threads"] >= 8
     assert config["keepalive"] == 0
+
+
+def test_production_sqlite_keeps_each_threads_connection_between_requests(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"MONGODB_URI", "SQLITE_CONN_MAX_AGE"}}
+    env.update(DEBUG="false", SECRET_KEY="x" * 60, ALLOWED_HOSTS="x.io", SQLITE_PATH=str(tmp_path / "db.sqlite3"))
+    code = "from django.conf import settings; print(settings.DATABASES['default']['CONN_MAX_AGE'])"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "600", result.stderr

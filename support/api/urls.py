@@ -20,6 +20,9 @@ urlpatterns = [
     ),
     path("conversations/<str:conversation_id>/messages", views.MessageCreateApi.as_view(), name="messages"),
     path("conversations/<str:conversation_id>/chat", chat.ChatApi.as_view(), name="chat"),
+    path("conversations/<str:conversation_id>/rating", views.ConversationRateApi.as_view(), name="rating"),
+    path("conversations/<str:conversation_id>/contact", views.ConversationContactApi.as_view(), name="contact"),
+    path("widget/config", views.WidgetConfigApi.as_view(), name="widget-config"),
     path("tickets", views.TicketListApi.as_view(), name="tickets"),
     path("analytics", views.AnalyticsApi.as_view(), name="analytics"),
 ]

@@ -24,7 +24,7 @@ from support.api.serializers import (
     WidgetMessageOutputSerializer,
 )
 from support.api.throttles import ClientIPThrottle, ConversationCreateThrottle, PerConversationThrottle
-from support.models import EscalationReason, Role, Source, Status
+from support.models import EscalationReason, Rating, Role, Source, Status
 from support.selectors import ConversationFilters
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
@@ -302,6 +302,9 @@ class FilterSerializer(serializers.Serializer):
     created_to = serializers.DateField(required=False)
     q = serializers.CharField(required=False, max_length=200, allow_blank=True)
     model = serializers.CharField(required=False, max_length=100)
+    rating = serializers.ChoiceField(
+        choices=[*Rating.choices, ("rated", "Either")], required=False, help_text="The customer's thumbs (CSAT)."
+    )
     page = serializers.IntegerField(required=False, min_value=1)
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=Pagination.max_page_size)
 
@@ -327,6 +330,7 @@ class FilterSerializer(serializers.Serializer):
             created_to=values.get("created_to"),
             q=values.get("q", ""),
             model=values.get("model", ""),
+            rating=values.get("rating", ""),
         )
 
 
@@ -404,6 +408,17 @@ class AnalyticsApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         days = serializers.IntegerField(min_value=1, max_value=365, default=30)
+        date_from = serializers.DateField(required=False, help_text="First day (UTC) of a range; overrides days.")
+        date_to = serializers.DateField(required=False, help_text="Last day (UTC) of a range, included.")
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            start, end = attrs.get("date_from"), attrs.get("date_to")
+            if start and end:
+                if start > end:
+                    raise serializers.ValidationError({"date_from": ["Must not be after date_to."]})
+                if (end - start).days >= 366:
+                    raise serializers.ValidationError({"date_to": ["A range covers at most 366 days."]})
+            return attrs
 
     @extend_schema(
         parameters=[InputSerializer],
@@ -420,10 +435,24 @@ class AnalyticsApi(APIView):
                     "total_cost_micros": serializers.IntegerField(),
                     "cost_per_conversation_usd": serializers.FloatField(allow_null=True),
                     "cost_per_auto_resolved_usd": serializers.FloatField(allow_null=True),
+                    "auto_resolved": serializers.IntegerField(),
+                    "escalated": serializers.IntegerField(),
                     "top_questions": serializers.ListField(child=serializers.DictField()),
                     "conversations_by_day": serializers.ListField(child=serializers.DictField()),
+                    "cost_by_day": serializers.ListField(child=serializers.DictField()),
+                    "escalation_rate_by_day": serializers.ListField(child=serializers.DictField()),
+                    "by_status": serializers.ListField(child=serializers.DictField()),
                     "by_source": serializers.ListField(child=serializers.DictField()),
                     "by_model": serializers.ListField(child=serializers.DictField()),
+                    "csat_pct": serializers.FloatField(
+                        allow_null=True, help_text="Thumbs up / rated conversations * 100; null when none rated."
+                    ),
+                    "rated_count": serializers.IntegerField(),
+                    "rated_up_count": serializers.IntegerField(),
+                    "rated_down_count": serializers.IntegerField(),
+                    "escalations_by_reason": serializers.ListField(child=serializers.DictField()),
+                    "closed_after_escalation": serializers.IntegerField(),
+                    "median_escalation_to_close_seconds": serializers.IntegerField(allow_null=True),
                 },
             )
         },
@@ -432,4 +461,102 @@ class AnalyticsApi(APIView):
     def get(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.query_params)
         data.is_valid(raise_exception=True)
-        return Response(selectors.analytics_summary(days=data.validated_data["days"]))
+        values = data.validated_data
+        return Response(
+            selectors.analytics_summary(
+                days=values["days"], date_from=values.get("date_from"), date_to=values.get("date_to")
+            )
+        )
+
+
+# --- The embeddable widget: rating, contact address, public config ---------------------------
+class ConversationRateApi(WidgetApi):
+    permission_classes = [AllowAny]  # staff or the conversation's token, checked per conversation
+
+    class InputSerializer(serializers.Serializer):
+        rating = serializers.ChoiceField(choices=Rating.choices)
+        message_id = serializers.CharField(
+            required=False, max_length=64, help_text="The assistant reply being rated (optional)."
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.CharField(source="pk")
+        rating = serializers.CharField()
+        rated_at = serializers.DateTimeField()
+        rated_message_id = serializers.CharField(allow_null=True)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer},
+        parameters=[TOKEN_PARAMETER],
+        operation_id="conversation_rate",
+        description="The customer's thumbs up/down on the conversation; rating again overwrites.",
+    )
+    def post(self, request: Request, conversation_id: str) -> Response:
+        conversation = conversation_for_request(request, conversation_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        message = None
+        if "message_id" in values:
+            message = selectors.assistant_message_get(conversation=conversation, message_id=values["message_id"])
+            if message is None:
+                error = "No assistant reply in this conversation has this id."
+                raise exceptions.ValidationError({"message_id": [error]})
+        staff = is_staff(request)
+        conversation = services.conversation_rate(
+            conversation=conversation,
+            rating=values["rating"],
+            message=message,
+            actor=request.user if staff else None,
+            actor_label=request.user.get_username() if staff else services.WIDGET,
+        )
+        return Response(self.OutputSerializer(conversation).data)
+
+
+class ConversationContactApi(WidgetApi):
+    permission_classes = [AllowAny]  # staff or the conversation's token, checked per conversation
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField(max_length=254)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: WidgetConversationOutputSerializer},
+        parameters=[TOKEN_PARAMETER],
+        operation_id="conversation_contact",
+        description="Where the customer wants a human to reply (the widget asks after an escalation).",
+    )
+    def post(self, request: Request, conversation_id: str) -> Response:
+        conversation = conversation_for_request(request, conversation_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        staff = is_staff(request)
+        conversation = services.conversation_contact_set(
+            conversation=conversation,
+            email=data.validated_data["email"],
+            actor=request.user if staff else None,
+            actor_label=request.user.get_username() if staff else services.WIDGET,
+        )
+        return Response(WidgetConversationOutputSerializer(conversation).data)
+
+
+class WidgetConfigApi(WidgetApi):
+    # Public and identical for everyone: no session lookup, so browsers and proxies may cache it.
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    class OutputSerializer(serializers.Serializer):
+        title = serializers.CharField()
+        greeting = serializers.CharField()
+        quick_questions = serializers.ListField(child=serializers.CharField())
+        primary_colour = serializers.CharField(help_text="CSS hex colour.")
+        position = serializers.ChoiceField(choices=["right", "left"])
+        support_email = serializers.CharField()
+        max_message_chars = serializers.IntegerField()
+
+    @extend_schema(responses={200: OutputSerializer}, operation_id="widget_config")
+    def get(self, request: Request) -> Response:
+        response = Response(self.OutputSerializer(selectors.widget_config()).data)
+        response["Cache-Control"] = f"public, max-age={settings.SUPPORT_WIDGET_CONFIG_MAX_AGE_S}"
+        return response

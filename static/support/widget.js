@@ -1,0 +1,829 @@
+/*! Rezvo Support chat widget: plain JavaScript, no build step, no third-party requests.
+ *
+ *   <script src="https://support.example.com/static/support/widget.js"
+ *           data-api="https://support.example.com" data-source="web" async></script>
+ *
+ * Optional data-* attributes (each overrides GET /api/support/widget/config): data-title, data-greeting,
+ * data-colour (#rgb / #rrggbb), data-position (right | left), data-questions ("One?|Two?"),
+ * data-support-email, data-user-id, data-business-id. window.RezvoSupport offers open(), close() and reset().
+ *
+ * Safety rule for this file: text from the customer or the model only ever reaches the page through
+ * textContent / Text nodes (see h() and markdown()); never innerHTML.
+ */
+(() => {
+  "use strict";
+  if (window.RezvoSupport) return; // included twice: the first copy wins
+
+  const script =
+    document.currentScript || document.querySelector('script[src*="/support/widget"][src$=".js"], script[data-api]');
+  const data = (script && script.dataset) || {};
+  const scriptUrl = new URL((script && script.src) || location.href, location.href);
+  const API = (data.api || scriptUrl.origin).replace(/\/+$/, "");
+  const STORE_KEY = "rezvo-support:" + new URL(API, location.href).origin;
+  const CSS_URL = new URL("widget.css", scriptUrl).href;
+  const reduceMotion = window.matchMedia && matchMedia("(prefers-reduced-motion: reduce)").matches;
+
+  const DEFAULTS = {
+    title: "Support",
+    greeting: "Hi! How can we help?",
+    quick_questions: [],
+    primary_colour: "#0f766e",
+    position: "right",
+    support_email: "",
+    max_message_chars: 4000,
+  };
+  const HANDOFF_REASON = {
+    claude_unavailable: "Our assistant is unavailable right now, so we've passed your question to our support team.",
+    budget: "Our assistant is unavailable right now, so we've passed your question to our support team.",
+  };
+  const ICONS = {
+    chat: "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z",
+    close: "M6 6l12 12M18 6L6 18",
+    send: "M4 12l16-8-6 16-2.5-6.5z",
+    up: "M7 11v9H4v-9zm0 0l4-8a2 2 0 0 1 2 2v4h5.5a2 2 0 0 1 2 2.3l-1.2 7A2 2 0 0 1 17.3 20H7",
+    down: "M7 13V4H4v9zm0 0l4 8a2 2 0 0 0 2-2v-4h5.5a2 2 0 0 0 2-2.3l-1.2-7A2 2 0 0 0 17.3 4H7",
+    refresh: "M4 12a8 8 0 0 1 14-5.3M20 4v4h-4M20 12a8 8 0 0 1-14 5.3M4 20v-4h4",
+  };
+
+  // --- Tiny DOM helpers --------------------------------------------------------------------
+  // Strings become Text nodes (append) or textContent ("text"): markup in them is never parsed.
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value == null || value === false) continue;
+      if (name === "text") el.textContent = value;
+      else if (name === "class") el.className = value;
+      else if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
+      else el.setAttribute(name, value === true ? "" : String(value));
+    }
+    for (const child of children.flat()) if (child != null && child !== false) el.append(child);
+    return el;
+  }
+
+  function icon(name) {
+    const ns = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    const path = document.createElementNS(ns, "path");
+    path.setAttribute("d", ICONS[name]);
+    svg.append(path);
+    return svg;
+  }
+
+  // --- Safe minimal markdown: paragraphs, **bold**, `code`, lists, links (http/https/mailto) ----
+  const INLINE =
+    /\*\*(.+?)\*\*|\[([^\]\n]+)\]\(\s*([^()\s]+)\s*\)|`([^`\n]+)`|((?:https?:\/\/|mailto:)[^\s<>"'`]+)|([\w.+-]+@[\w-]+(?:\.[\w-]+)+)/g;
+
+  function safeLink(href, label) {
+    let url;
+    try {
+      url = new URL(href);
+    } catch {
+      return null;
+    }
+    if (!/^(https?|mailto):$/.test(url.protocol)) return null;
+    return h("a", { href: url.href, target: "_blank", rel: "noopener noreferrer", text: label });
+  }
+
+  function inline(parent, text) {
+    let last = 0;
+    for (const m of text.matchAll(INLINE)) {
+      if (m.index > last) parent.append(text.slice(last, m.index));
+      last = m.index + m[0].length;
+      if (m[1] != null) {
+        const strong = h("strong");
+        inline(strong, m[1]);
+        parent.append(strong);
+      } else if (m[2] != null) {
+        parent.append(safeLink(m[3], m[2]) || m[0]);
+      } else if (m[4] != null) {
+        parent.append(h("code", { text: m[4] }));
+      } else if (m[5] != null) {
+        const tail = (/[.,;:!?)\]]+$/.exec(m[5]) || [""])[0];
+        const url = m[5].slice(0, m[5].length - tail.length);
+        parent.append(safeLink(url, url) || url, tail);
+      } else {
+        parent.append(safeLink("mailto:" + m[6], m[6]) || m[6]);
+      }
+    }
+    if (last < text.length) parent.append(text.slice(last));
+  }
+
+  function markdown(text) {
+    const out = document.createDocumentFragment();
+    let para = null;
+    let list = null;
+    for (const raw of String(text).replace(/\r\n?/g, "\n").split("\n")) {
+      const line = raw.trimEnd();
+      const item = /^\s*(?:([-*•])|(\d{1,3})[.)])\s+(.*)$/.exec(line);
+      const heading = /^#{1,6}\s+(.*)$/.exec(line);
+      if (!line.trim()) {
+        para = list = null;
+      } else if (item) {
+        const tag = item[1] ? "ul" : "ol";
+        if (!list || list.localName !== tag) {
+          list = out.appendChild(h(tag, { start: item[2] && item[2] !== "1" ? item[2] : null }));
+        }
+        para = null;
+        inline(list.appendChild(h("li")), item[3]);
+      } else if (heading) {
+        para = list = null;
+        inline(out.appendChild(h("p")).appendChild(h("strong")), heading[1]);
+      } else {
+        list = null;
+        if (para) para.append(h("br"));
+        else para = out.appendChild(h("p"));
+        inline(para, line);
+      }
+    }
+    return out;
+  }
+
+  // --- Storage and HTTP --------------------------------------------------------------------
+  function loadConversation() {
+    try {
+      const saved = JSON.parse(localStorage.getItem(STORE_KEY) || "null");
+      if (saved && typeof saved.id === "string" && typeof saved.token === "string") return saved;
+    } catch {
+      /* storage blocked or corrupt: start afresh */
+    }
+    return null;
+  }
+
+  function saveConversation(conv) {
+    try {
+      if (conv) localStorage.setItem(STORE_KEY, JSON.stringify({ id: conv.id, token: conv.token }));
+      else localStorage.removeItem(STORE_KEY);
+    } catch {
+      /* private mode: the conversation simply won't survive a reload */
+    }
+  }
+
+  function uuid() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 15) | 64;
+    b[8] = (b[8] & 63) | 128;
+    const x = Array.from(b, (v) => v.toString(16).padStart(2, "0")).join("");
+    return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+  }
+
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  class ApiError extends Error {
+    constructor(status, body, retryAfter) {
+      super((body && body.detail) || `HTTP ${status}`);
+      this.status = status;
+      this.body = body || {};
+      this.retryAfter = retryAfter;
+    }
+  }
+
+  async function apiError(res) {
+    let body = {};
+    try {
+      body = await res.json();
+    } catch {
+      /* not JSON (a proxy's error page) */
+    }
+    const retryAfter = Number(res.headers.get("Retry-After")) || Number(body.retry_after) || 0;
+    return new ApiError(res.status, body, Math.ceil(retryAfter));
+  }
+
+  // credentials: "omit" so a staff session cookie on the same site never turns the widget into staff
+  // (and never needs a CSRF token); the conversation's own secret is the widget's only credential.
+  function api(method, path, body, { key, token = true } = {}) {
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (token && state.conv) headers["X-Conversation-Token"] = state.conv.token;
+    if (key) headers["Idempotency-Key"] = key;
+    return fetch(`${API}/api/support/${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "omit",
+      mode: "cors",
+    });
+  }
+
+  // --- State and UI ------------------------------------------------------------------------
+  const state = {
+    config: { ...DEFAULTS },
+    conv: loadConversation(),
+    loaded: false, // the stored conversation's transcript is on screen
+    busy: false,
+    escalated: false,
+  };
+  let ui = null;
+
+  function attr(name) {
+    const value = data[name];
+    return value == null || value === "" ? undefined : value;
+  }
+
+  function mergeConfig(server) {
+    const c = { ...DEFAULTS };
+    for (const key of Object.keys(DEFAULTS)) if (server && server[key] != null) c[key] = server[key];
+    const questions = attr("questions");
+    const overrides = {
+      title: attr("title"),
+      greeting: attr("greeting"),
+      primary_colour: attr("colour") || attr("color"),
+      position: attr("position"),
+      support_email: attr("supportEmail"),
+      quick_questions: questions && questions.split("|").map((q) => q.trim()).filter(Boolean),
+    };
+    for (const [key, value] of Object.entries(overrides)) if (value !== undefined) c[key] = value;
+    if (!/^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(c.primary_colour)) c.primary_colour = DEFAULTS.primary_colour;
+    if (c.position !== "left") c.position = "right";
+    c.quick_questions = (Array.isArray(c.quick_questions) ? c.quick_questions : []).slice(0, 6).map(String);
+    return c;
+  }
+
+  // White or near-black text on the primary colour, whichever reads better (WCAG relative luminance).
+  function onColour(hex) {
+    const v = hex.length === 4 ? hex.replace(/[0-9a-f]/gi, "$&$&").slice(1) : hex.slice(1);
+    const [r, g, b] = [0, 2, 4].map((i) => {
+      const c = parseInt(v.slice(i, i + 2), 16) / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.45 ? "#111827" : "#ffffff";
+  }
+
+  function build() {
+    const c = state.config;
+    const host = document.createElement("rezvo-support");
+    const root = host.attachShadow({ mode: "open" });
+    const link = h("link", { rel: "stylesheet", href: CSS_URL });
+    const wrap = h("div", { class: `rz rz--${c.position}`, hidden: true, onkeydown: onKey });
+    wrap.style.setProperty("--rz-primary", c.primary_colour);
+    wrap.style.setProperty("--rz-on-primary", onColour(c.primary_colour));
+    // Shown once the stylesheet is in, so the page never flashes an unstyled button.
+    link.addEventListener("load", () => (wrap.hidden = false));
+    link.addEventListener("error", () => console.warn("Rezvo Support: could not load", CSS_URL));
+
+    const launcher = h(
+      "button",
+      {
+        type: "button",
+        class: "rz-launcher",
+        "aria-label": "Open support chat",
+        "aria-expanded": "false",
+        "aria-controls": "rz-panel",
+        onclick: () => (isOpen() ? close() : open()),
+      },
+      h("span", { class: "rz-launcher-open" }, icon("chat")),
+      h("span", { class: "rz-launcher-close" }, icon("close")),
+    );
+    const log = h("div", {
+      class: "rz-log",
+      role: "log",
+      "aria-live": "polite",
+      "aria-relevant": "additions",
+      "aria-label": "Conversation",
+      tabindex: "0",
+    });
+    const input = h("textarea", {
+      id: "rz-input",
+      class: "rz-input",
+      rows: "1",
+      placeholder: "Ask a question…",
+      maxlength: String(c.max_message_chars),
+      "aria-label": "Your message",
+      autocomplete: "off",
+    });
+    const sendButton = h("button", { type: "submit", class: "rz-send", "aria-label": "Send message" }, icon("send"));
+    const form = h("form", { class: "rz-compose", onsubmit: onSubmit }, input, sendButton);
+    const alert = h("div", { class: "rz-alert", role: "alert", hidden: true });
+    const newButton = h(
+      "button",
+      { type: "button", class: "rz-new", onclick: startNew, hidden: true },
+      icon("refresh"),
+      "Start a new conversation",
+    );
+    const panel = h(
+      "div",
+      {
+        id: "rz-panel",
+        class: "rz-panel",
+        role: "dialog",
+        "aria-modal": "true",
+        "aria-labelledby": "rz-title",
+        hidden: true,
+      },
+      h(
+        "div",
+        { class: "rz-header" },
+        h("div", { class: "rz-avatar", "aria-hidden": "true" }, icon("chat")),
+        h(
+          "div",
+          { class: "rz-heading" },
+          h("h2", { id: "rz-title", class: "rz-title", text: c.title }),
+          h("p", { class: "rz-subtitle", text: "AI assistant · a person can take over" }),
+        ),
+        h(
+          "button",
+          { type: "button", class: "rz-icon-button", "aria-label": "Close support chat", onclick: () => close() },
+          icon("close"),
+        ),
+      ),
+      log,
+      h("div", { class: "rz-footer" }, alert, form, newButton),
+    );
+    wrap.append(panel, launcher);
+    root.append(link, wrap);
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    input.addEventListener("input", autoGrow);
+    document.body.append(host);
+    ui = { host, root, wrap, panel, launcher, log, input, sendButton, form, alert, newButton };
+    renderFresh();
+    if (state.openWhenReady) open();
+  }
+
+  function autoGrow() {
+    ui.input.style.height = "auto";
+    ui.input.style.height = Math.min(ui.input.scrollHeight, 132) + "px";
+  }
+
+  const isOpen = () => ui && !ui.panel.hidden;
+
+  function open() {
+    if (!ui) {
+      state.openWhenReady = true; // RezvoSupport.open() called before the config arrived
+      return;
+    }
+    if (isOpen()) return;
+    ui.panel.hidden = false;
+    ui.wrap.classList.add("rz--open");
+    ui.launcher.setAttribute("aria-expanded", "true");
+    ui.launcher.setAttribute("aria-label", "Close support chat");
+    ui.input.focus();
+    scrollToEnd(true);
+    if (state.conv && !state.loaded && !state.busy) restore();
+  }
+
+  function close() {
+    if (!isOpen()) return;
+    ui.panel.hidden = true;
+    ui.wrap.classList.remove("rz--open");
+    ui.launcher.setAttribute("aria-expanded", "false");
+    ui.launcher.setAttribute("aria-label", "Open support chat");
+    ui.launcher.focus(); // focus goes back to what opened the panel
+  }
+
+  function focusables() {
+    const selector = "button:not([disabled]), textarea:not([disabled]), input:not([disabled]), a[href], [tabindex='0']";
+    return [...ui.panel.querySelectorAll(selector)].filter((el) => el.getClientRects().length);
+  }
+
+  function onKey(e) {
+    if (!isOpen()) return;
+    if (e.key === "Escape") {
+      e.stopPropagation();
+      close();
+    } else if (e.key === "Tab") {
+      // Keep Tab inside the dialog while it is open.
+      const items = focusables();
+      if (!items.length) return;
+      const first = items[0];
+      const last = items[items.length - 1];
+      const active = ui.root.activeElement;
+      if (e.shiftKey && (active === first || !ui.panel.contains(active))) {
+        e.preventDefault();
+        last.focus();
+      } else if (!e.shiftKey && (active === last || !ui.panel.contains(active))) {
+        e.preventDefault();
+        first.focus();
+      }
+    }
+  }
+
+  function scrollToEnd(force) {
+    const log = ui.log;
+    if (force || log.scrollHeight - log.scrollTop - log.clientHeight < 120) {
+      log.scrollTo({ top: log.scrollHeight, behavior: reduceMotion || force ? "auto" : "smooth" });
+    }
+  }
+
+  function addMessage(role, text, id) {
+    const bubble = h("div", { class: "rz-bubble" });
+    bubble.append(markdown(text));
+    const row = h(
+      "div",
+      { class: `rz-row rz-row--${role}`, "data-id": id || null },
+      h("span", { class: "rz-sr", text: role === "user" ? "You said:" : "Support said:" }),
+      bubble,
+    );
+    ui.log.append(row);
+    scrollToEnd(role === "user");
+    return row;
+  }
+
+  function renderFresh() {
+    ui.log.replaceChildren();
+    state.escalated = false;
+    addMessage("assistant", state.config.greeting).classList.add("rz-row--greeting");
+    if (!state.conv && state.config.quick_questions.length) {
+      const chips = state.config.quick_questions.map((q) =>
+        h("button", { type: "button", class: "rz-chip", text: q, onclick: () => send(q) }),
+      );
+      ui.log.append(h("div", { class: "rz-quick", role: "group", "aria-label": "Suggested questions" }, chips));
+    }
+    ui.newButton.hidden = !state.conv;
+  }
+
+  function setBusy(busy) {
+    state.busy = busy;
+    ui.sendButton.disabled = busy;
+    ui.newButton.disabled = busy;
+    ui.log.setAttribute("aria-busy", busy ? "true" : "false");
+  }
+
+  function showAlert(message, retry, waitSeconds) {
+    const button = retry && h("button", { type: "button", class: "rz-retry", text: "Retry", onclick: retry });
+    ui.alert.replaceChildren(h("span", { text: message }), button || "");
+    ui.alert.hidden = false;
+    if (button && waitSeconds > 0) {
+      button.disabled = true;
+      setTimeout(() => (button.disabled = false), Math.min(waitSeconds, 60) * 1000);
+    }
+  }
+
+  function clearAlert() {
+    ui.alert.hidden = true;
+    ui.alert.replaceChildren();
+  }
+
+  function waitText(seconds) {
+    if (!seconds) return "Please try again shortly.";
+    if (seconds <= 90) return `Please wait ${seconds} s and try again.`;
+    return `Please wait about ${Math.ceil(seconds / 60)} minutes and try again.`;
+  }
+
+  function describe(error) {
+    if (error instanceof ApiError) {
+      if (error.status === 429 && error.body.reason === "max_turns") return error.body.detail;
+      if (error.status === 429) return "You're sending messages faster than we can answer. " + waitText(error.retryAfter);
+      if (error.status >= 400 && error.status < 500 && error.body.detail) return error.body.detail;
+      return "Support is having trouble right now. Please try again.";
+    }
+    return "We couldn't reach support. Check your connection and try again.";
+  }
+
+  // Retrying cannot help: the request itself was refused, or this conversation is full.
+  const final = (error) =>
+    error instanceof ApiError && (error.status === 400 || (error.status === 429 && error.body.reason === "max_turns"));
+
+  // --- Conversations and turns -------------------------------------------------------------
+  async function ensureConversation() {
+    if (state.conv) return state.conv;
+    const body = { source: data.source || "web" };
+    if (/^https?:$/.test(location.protocol) && location.href.length <= 2048) body.page_url = location.href;
+    if (data.userId) body.user_id = data.userId;
+    if (data.businessId) body.business_id = data.businessId;
+    let res = await api("POST", "conversations", body, { token: false });
+    if (res.status === 400) {
+      // A field the server will not take (an odd page URL, an unknown source): start without it.
+      const err = await apiError(res);
+      for (const field of Object.keys(err.body.errors || {})) delete body[field];
+      res = await api("POST", "conversations", body, { token: false });
+    }
+    if (res.status !== 201) throw await apiError(res);
+    const created = await res.json();
+    state.conv = { id: String(created.id), token: created.token };
+    state.loaded = true;
+    saveConversation(state.conv);
+    ui.newButton.hidden = false;
+    return state.conv;
+  }
+
+  function forgetConversation() {
+    state.conv = null;
+    state.loaded = false;
+    saveConversation(null);
+  }
+
+  async function restore() {
+    const conv = state.conv;
+    setBusy(true);
+    clearAlert();
+    try {
+      const res = await api("GET", `conversations/${encodeURIComponent(conv.id)}`);
+      if ([401, 403, 404].includes(res.status)) {
+        forgetConversation(); // the server no longer knows it: start clean
+        renderFresh();
+        return;
+      }
+      if (!res.ok) throw await apiError(res);
+      const body = await res.json();
+      if (state.conv !== conv) return; // "new conversation" was pressed meanwhile
+      state.loaded = true;
+      renderFresh();
+      let lastAssistant = null;
+      for (const m of body.messages || []) {
+        const row = addMessage(m.role === "user" ? "user" : "assistant", m.content || "", String(m.id));
+        if (m.role !== "user") lastAssistant = row;
+      }
+      if (lastAssistant) addRating(lastAssistant, body.rating || "");
+      if (body.escalated) showHandoff(body.escalation_reason, body.contact_email);
+      scrollToEnd(true);
+    } catch (error) {
+      showAlert("We couldn't load your conversation. " + describe(error), () => restore());
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  function startNew() {
+    forgetConversation();
+    clearAlert();
+    renderFresh();
+    ui.input.focus();
+  }
+
+  function onSubmit(e) {
+    e.preventDefault();
+    if (state.busy) return;
+    const text = ui.input.value.trim();
+    if (!text) return;
+    ui.input.value = "";
+    autoGrow();
+    send(text);
+  }
+
+  function send(text) {
+    if (state.busy) return;
+    const quick = ui.log.querySelector(".rz-quick");
+    if (quick) quick.remove();
+    // One key per customer turn: every retry of this turn reuses it, so the server stores it once.
+    const turn = { text, key: uuid(), row: addMessage("user", text) };
+    runTurn(turn);
+  }
+
+  function typingRow() {
+    const bubble = h(
+      "div",
+      { class: "rz-bubble rz-typing", role: "status", "aria-label": "Support is typing" },
+      h("span"),
+      h("span"),
+      h("span"),
+    );
+    const row = h("div", { class: "rz-row rz-row--assistant" }, bubble);
+    ui.log.append(row);
+    scrollToEnd(false);
+    return row;
+  }
+
+  async function runTurn(turn) {
+    setBusy(true);
+    clearAlert();
+    const row = typingRow();
+    try {
+      await ensureConversation();
+      const done = await chat(turn, row);
+      turn.row.classList.remove("rz-row--failed");
+      finishReply(row, done);
+    } catch (error) {
+      row.remove();
+      if (final(error)) {
+        // The message was refused (too long, conversation full...): give it back to edit, no retry.
+        turn.row.remove();
+        ui.input.value = turn.text;
+        autoGrow();
+        showAlert(describe(error));
+      } else {
+        turn.row.classList.add("rz-row--failed");
+        showAlert(describe(error), () => runTurn(turn), error.status === 429 ? error.retryAfter : 0);
+      }
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  async function chat(turn, row) {
+    let restarted = false;
+    for (let attempt = 0; ; attempt++) {
+      const res = await api(
+        "POST",
+        `conversations/${encodeURIComponent(state.conv.id)}/chat`,
+        { message: turn.text, stream: true },
+        { key: turn.key },
+      );
+      if (res.status === 409 && attempt < 30) {
+        // The first try of this turn is still being answered: wait for it, then get its stored reply.
+        await sleep(1000 * Math.min(Number(res.headers.get("Retry-After")) || 1, 5));
+        continue;
+      }
+      if ([401, 403, 404].includes(res.status) && !restarted) {
+        restarted = true; // the stored conversation is gone server-side: open a new one for this turn
+        forgetConversation();
+        await ensureConversation();
+        continue;
+      }
+      if (!res.ok) throw await apiError(res);
+      if (!(res.headers.get("Content-Type") || "").includes("text/event-stream")) return res.json();
+      return readStream(res, row);
+    }
+  }
+
+  // Server-sent events over fetch (EventSource cannot POST or send headers).
+  async function readStream(res, row) {
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    let text = "";
+    let done = null;
+    let frame = 0;
+    const paint = () => {
+      frame = 0;
+      showText(row, text, true);
+    };
+    for (;;) {
+      const { value, done: ended } = await reader.read();
+      if (ended) break;
+      buffer = (buffer + decoder.decode(value, { stream: true })).replace(/\r\n/g, "\n");
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        let event = "message";
+        const lines = [];
+        for (const line of block.split("\n")) {
+          if (line.startsWith("event:")) event = line.slice(6).trim();
+          else if (line.startsWith("data:")) lines.push(line.slice(5).replace(/^ /, ""));
+        }
+        if (!lines.length) continue;
+        const payload = JSON.parse(lines.join("\n"));
+        if (event === "delta") {
+          text += payload.text || "";
+          // Many deltas can land in one frame: paint at most once per frame.
+          if (!frame) frame = requestAnimationFrame(paint);
+        } else if (event === "done") {
+          done = payload;
+        } else if (event === "error") {
+          throw new Error(payload.detail || "stream error");
+        }
+      }
+    }
+    if (frame) cancelAnimationFrame(frame);
+    if (!done) throw new Error("The reply stream ended early.");
+    return done;
+  }
+
+  function showText(row, text, streaming) {
+    let bubble = row.querySelector(".rz-bubble");
+    if (bubble.classList.contains("rz-typing")) {
+      bubble.remove();
+      bubble = row.appendChild(h("div", { class: "rz-bubble" }));
+      row.prepend(h("span", { class: "rz-sr", text: "Support said:" }));
+    }
+    bubble.classList.toggle("rz-streaming", streaming);
+    bubble.replaceChildren(markdown(text));
+    scrollToEnd(false);
+  }
+
+  function finishReply(row, done) {
+    showText(row, done.text || "", false);
+    if (done.message_id != null) row.dataset.id = String(done.message_id);
+    addRating(row, "");
+    if (done.escalated && !state.escalated) showHandoff(done.escalation_reason, "");
+    scrollToEnd(false);
+  }
+
+  // --- Rating and hand-off -----------------------------------------------------------------
+  function addRating(row, current) {
+    for (const old of ui.log.querySelectorAll(".rz-rate")) old.remove(); // one rating: the latest reply's
+    const note = h("span", { class: "rz-rate-note", "aria-live": "polite" });
+    const buttons = [];
+    const rate = async (value) => {
+      note.textContent = "";
+      try {
+        const body = { rating: value };
+        if (row.dataset.id) body.message_id = row.dataset.id;
+        const res = await api("POST", `conversations/${encodeURIComponent(state.conv.id)}/rating`, body);
+        if (!res.ok) throw await apiError(res);
+        for (const b of buttons) b.setAttribute("aria-pressed", String(b.dataset.value === value));
+        note.textContent = "Thanks for your feedback.";
+      } catch {
+        note.textContent = "Couldn't save your rating. Please try again.";
+      }
+    };
+    for (const [value, label] of [
+      ["up", "Yes, this helped"],
+      ["down", "No, this didn't help"],
+    ]) {
+      buttons.push(
+        h(
+          "button",
+          {
+            type: "button",
+            class: "rz-thumb",
+            "data-value": value,
+            "aria-label": label,
+            title: label,
+            "aria-pressed": String(current === value),
+            onclick: () => rate(value),
+          },
+          icon(value),
+        ),
+      );
+    }
+    row.after(h("div", { class: "rz-rate" }, h("span", { text: "Helpful?" }), buttons, note));
+  }
+
+  function showHandoff(reason, contactEmail) {
+    state.escalated = true;
+    const old = ui.log.querySelector(".rz-handoff");
+    if (old) old.remove();
+    const box = h(
+      "div",
+      { class: "rz-handoff" },
+      h("p", {
+        class: "rz-handoff-title",
+        text: HANDOFF_REASON[reason] || "We've passed this conversation to our support team.",
+      }),
+    );
+    const confirm = (email) => h("p", { class: "rz-handoff-done", text: `Thanks! A person will reply to ${email}.` });
+    if (contactEmail) {
+      box.append(confirm(contactEmail));
+    } else {
+      const support = state.config.support_email;
+      const email = h("input", {
+        id: "rz-email",
+        type: "email",
+        class: "rz-email",
+        required: true,
+        autocomplete: "email",
+        placeholder: "you@example.com",
+        maxlength: "254",
+      });
+      const error = h("p", { class: "rz-field-error", "aria-live": "polite" });
+      const button = h("button", { type: "submit", class: "rz-email-send", text: "Send" });
+      const form = h(
+        "form",
+        {
+          class: "rz-email-form",
+          onsubmit: async (e) => {
+            e.preventDefault();
+            const value = email.value.trim();
+            if (!value) return;
+            button.disabled = true;
+            error.textContent = "";
+            try {
+              const res = await api("POST", `conversations/${encodeURIComponent(state.conv.id)}/contact`, {
+                email: value,
+              });
+              if (!res.ok) throw await apiError(res);
+              const saved = await res.json();
+              form.replaceWith(confirm(saved.contact_email || value));
+            } catch (err) {
+              const fieldError = err instanceof ApiError && err.body.errors && err.body.errors.email;
+              error.textContent = fieldError ? fieldError[0] : describe(err);
+              button.disabled = false;
+            }
+          },
+        },
+        h("label", { for: "rz-email", text: "Your email, so a person can reply" }),
+        h("div", { class: "rz-email-row" }, email, button),
+        error,
+      );
+      box.append(form);
+      if (support) {
+        const p = h("p", { class: "rz-handoff-alt" }, "Or write to us at ");
+        p.append(safeLink("mailto:" + support, support) || support, ".");
+        box.append(p);
+      }
+    }
+    ui.log.append(box);
+    scrollToEnd(false);
+  }
+
+  // --- Start -------------------------------------------------------------------------------
+  async function start() {
+    let server = null;
+    try {
+      const res = await fetch(`${API}/api/support/widget/config`, { credentials: "omit" });
+      if (res.ok) server = await res.json();
+    } catch {
+      /* offline or blocked: the defaults and data attributes still make a working widget */
+    }
+    state.config = mergeConfig(server);
+    build();
+  }
+
+  window.RezvoSupport = {
+    open: () => open(),
+    close: () => close(),
+    reset: () => ui && startNew(),
+  };
+
+  if (document.body) start();
+  else document.addEventListener("DOMContentLoaded", start, { once: true });
+})();

@@ -1,0 +1,150 @@
+"""Query-string and action forms of the staff pages. They only validate; views call selectors/services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from support import selectors
+from support.models import QUEUE_STATUSES, EscalationReason, Source, Status
+from support.selectors import ConversationFilters
+
+ORDER_CHOICES = [("newest", "Newest first"), ("oldest", "Oldest first")]
+YES_NO = [("", "Any"), ("true", "Yes"), ("false", "No")]
+
+
+def staff_choices(*, blank: str, extra: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
+    users = [(str(user.pk), user.get_username()) for user in selectors.staff_user_list()]
+    return [("", blank), *(extra or []), *users]
+
+
+class ConversationFilterForm(forms.Form):
+    """The ticket list's filters; every drill-down link is a query string of these fields."""
+
+    status = forms.MultipleChoiceField(choices=Status.choices, required=False)
+    source = forms.MultipleChoiceField(choices=Source.choices, required=False)
+    escalated = forms.ChoiceField(choices=YES_NO, required=False)
+    escalation_reason = forms.ChoiceField(choices=[("", "Any"), *EscalationReason.choices], required=False)
+    assigned_to = forms.ChoiceField(required=False)
+    created_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    created_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    q = forms.CharField(required=False, max_length=200, label="Search")
+    model = forms.CharField(required=False, max_length=100)
+    question = forms.CharField(required=False, max_length=255, widget=forms.HiddenInput)
+    closed_after_escalation = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    rating = forms.ChoiceField(
+        choices=[("", "Any"), ("rated", "Rated"), ("up", "Thumbs up"), ("down", "Thumbs down")],
+        required=False,
+        label="Customer rating",
+    )
+    order = forms.ChoiceField(choices=ORDER_CHOICES, required=False)
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["assigned_to"].choices = staff_choices(blank="Anyone", extra=[("me", "Me"), ("none", "Unassigned")])
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start, end = data.get("created_from"), data.get("created_to")
+        if start and end and start > end:
+            self.add_error("created_from", "Must not be after the end date.")
+        return data
+
+    def to_filters(self) -> ConversationFilters:
+        data = self.cleaned_data
+        assigned = data.get("assigned_to") or ""
+        assigned_user = None
+        if assigned == "me":
+            assigned_user = self.user
+        elif assigned not in ("", "none"):
+            assigned_user = selectors.staff_user_get(user_id=assigned)
+        escalated = {"true": True, "false": False}.get(data.get("escalated") or "")
+        return ConversationFilters(
+            status=data.get("status") or [],
+            source=data.get("source") or [],
+            escalated=escalated,
+            escalation_reason=data.get("escalation_reason") or "",
+            assigned_to=assigned_user,
+            unassigned=assigned == "none",
+            created_from=data.get("created_from"),
+            created_to=data.get("created_to"),
+            q=data.get("q") or "",
+            model=data.get("model") or "",
+            question=data.get("question") or "",
+            closed_after_escalation=bool(data.get("closed_after_escalation")),
+            rating=data.get("rating") or "",
+        )
+
+    @property
+    def oldest_first(self) -> bool:
+        return self.cleaned_data.get("order") == "oldest"
+
+
+class QueueFilterForm(ConversationFilterForm):
+    status = forms.MultipleChoiceField(
+        choices=[(s.value, s.label) for s in QUEUE_STATUSES], required=False, widget=forms.MultipleHiddenInput
+    )
+
+
+WINDOW_CHOICES = [("7", "7 days"), ("30", "30 days"), ("90", "90 days")]
+
+
+class AnalyticsWindowForm(forms.Form):
+    days = forms.TypedChoiceField(choices=WINDOW_CHOICES, coerce=int, required=False, empty_value=30)
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end:
+            if start > end:
+                self.add_error("date_from", "Must not be after the end date.")
+            elif (end - start).days >= 366:
+                self.add_error("date_to", "A range covers at most 366 days.")
+        return data
+
+    def window(self) -> selectors.Window:
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        return selectors.window_for(
+            days=data.get("days") or 30, date_from=data.get("date_from"), date_to=data.get("date_to")
+        )
+
+
+class StatusForm(forms.Form):
+    status = forms.ChoiceField(choices=Status.choices)
+
+
+class AssignForm(forms.Form):
+    assigned_to = forms.ChoiceField(required=False, label="Assign to")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assigned_to"].choices = staff_choices(blank="Nobody")
+
+    def clean_assigned_to(self) -> Any:
+        value = self.cleaned_data["assigned_to"]
+        if not value:
+            return None
+        user = selectors.staff_user_get(user_id=value)
+        if user is None:
+            raise forms.ValidationError("No active staff user has this id.")
+        return user
+
+
+class NotesForm(forms.Form):
+    notes = forms.CharField(required=False, max_length=20000, widget=forms.Textarea(attrs={"rows": 4}))
+
+
+class ContactForm(forms.Form):
+    contact_email = forms.EmailField(required=False, label="Contact email")
+
+
+TICKET_ACTIONS: dict[str, type[forms.Form]] = {
+    "status": StatusForm,
+    "assign": AssignForm,
+    "notes": NotesForm,
+    "contact": ContactForm,
+}

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict
+from datetime import date
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from support import selectors
+from support.management.commands._progress import Progress
+from support.pricing import micros_to_usd
+
+COLUMNS = (
+    "conversations",
+    "messages",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost_micros",
+)
+
+
+def _day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"{option} must be a date like 2026-01-31, got {value!r}") from None
+
+
+class Command(BaseCommand):
+    help = (
+        "Claude usage and cost of the conversations started in a window, grouped by day, model, source "
+        "or status, with a totals row. Read from conversations and messages (not the rollups)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--days", type=int, default=30, help="The last N days, today included (default 30).")
+        parser.add_argument("--from", dest="date_from", help="First day (UTC, YYYY-MM-DD); overrides --days.")
+        parser.add_argument("--to", dest="date_to", help="Last day (UTC, YYYY-MM-DD), included; default today.")
+        parser.add_argument("--by", choices=selectors.COST_REPORT_GROUPS, default="day")
+        parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
+        parser.add_argument("--batch-size", type=int, default=2000, help="Conversations read per query.")
+        parser.add_argument("--no-progress", action="store_true", help="Do not print progress to stderr.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["days"] < 1:
+            raise CommandError("--days must be at least 1")
+        start = _day(options["date_from"], "--from") if options["date_from"] else None
+        end = _day(options["date_to"], "--to") if options["date_to"] else None
+        try:
+            window = selectors.window_for(days=options["days"], date_from=start, date_to=end)
+        except ValueError:
+            raise CommandError("--from must not be after --to") from None
+        # Progress goes to stderr: stdout carries only the report, so CSV and JSON stay parseable.
+        progress = Progress(
+            self.stderr,
+            "conversations",
+            enabled=not options["no_progress"],
+            min_total=options["batch_size"] + 1,
+        )
+        report = selectors.cost_report(
+            window=window, by=options["by"], batch_size=max(options["batch_size"], 1), progress=progress
+        )
+        {"table": self._table, "csv": self._csv, "json": self._json}[options["format"]](report)
+
+    def _cells(self, row: selectors.CostRow) -> list[Any]:
+        return [getattr(row, name) for name in COLUMNS] + [f"{micros_to_usd(row.cost_micros):.6f}"]
+
+    def _csv(self, report: selectors.CostReport) -> None:
+        writer = csv.writer(self.stdout, lineterminator="\n")
+        writer.writerow([report.by, *COLUMNS, "cost_usd"])
+        for row in [*report.rows, report.total]:
+            writer.writerow([row.key, *self._cells(row)])
+
+    def _json(self, report: selectors.CostReport) -> None:
+        def as_dict(row: selectors.CostRow) -> dict[str, Any]:
+            data = asdict(row)
+            data[report.by if row is not report.total else "key"] = data.pop("key")
+            data["cost_usd"] = micros_to_usd(row.cost_micros)
+            return data
+
+        body = {
+            "from": report.window.date_from.isoformat(),
+            "to": report.window.date_to.isoformat(),
+            "by": report.by,
+            "rows": [as_dict(row) for row in report.rows],
+            "total": as_dict(report.total),
+        }
+        self.stdout.write(json.dumps(body, indent=2))
+
+    def _table(self, report: selectors.CostReport) -> None:
+        headers = [report.by, "conv", "msgs", "input", "output", "cache_read", "cache_write", "micro-USD", "USD"]
+        lines = [[row.key, *(f"{v:,}" if isinstance(v, int) else v for v in self._cells(row))] for row in report.rows]
+        total = [report.total.key, *(f"{v:,}" if isinstance(v, int) else v for v in self._cells(report.total))]
+        widths = [max(len(str(r[i])) for r in [headers, *lines, total]) for i in range(len(headers))]
+
+        def fmt(cells: list[Any]) -> str:
+            first = str(cells[0]).ljust(widths[0])
+            return "  ".join([first, *(str(c).rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))])
+
+        self.stdout.write(
+            f"Cost report by {report.by}: conversations started {report.window.date_from} to {report.window.date_to}"
+        )
+        self.stdout.write(fmt(headers))
+        self.stdout.write("  ".join("-" * w for w in widths))
+        for line in lines:
+            self.stdout.write(fmt(line))
+        self.stdout.write("  ".join("-" * w for w in widths))
+        self.stdout.write(fmt(total))

@@ -1,0 +1,150 @@
+"""Pure helpers behind the daily rollups: which row a conversation counts in. No database access."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+#: Upper bounds (seconds) of the escalation-to-close duration buckets; a last bucket holds the rest.
+#: Roughly 1.5-2x apart, so a median read from them is within a bucket's width of the exact one.
+CLOSE_BUCKET_BOUNDS_S: tuple[int, ...] = (
+    60,
+    120,
+    300,
+    600,
+    900,
+    1800,
+    2700,
+    3600,
+    5400,
+    7200,
+    10800,
+    14400,
+    21600,
+    28800,
+    43200,
+    64800,
+    86400,
+    129600,
+    172800,
+    259200,
+    345600,
+    432000,
+    604800,
+    864000,
+    1209600,
+    1814400,
+    2592000,
+)
+NO_BUCKET = -1
+
+
+def utc_day(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+def close_bucket(*, status: str, escalated: bool, escalated_at: datetime | None, closed_at: datetime | None) -> int:
+    """The duration bucket of an escalated conversation that is now closed; NO_BUCKET for any other."""
+    if status != "closed" or not escalated or escalated_at is None or closed_at is None:
+        return NO_BUCKET
+    seconds = max((closed_at - escalated_at).total_seconds(), 0.0)
+    return bisect_left(CLOSE_BUCKET_BOUNDS_S, seconds)
+
+
+@dataclass(frozen=True)
+class StateKey:
+    """The rollup rows a conversation counts in (DailyConversationRollup, and DailyCloseRollup if closed)."""
+
+    day: date
+    source: str
+    status: str
+    escalated: bool
+    escalation_reason: str
+    close_bucket: int
+    rating: str = ""
+
+    def as_filter(self) -> dict[str, object]:
+        """The DailyConversationRollup row."""
+        return {
+            "day": self.day,
+            "source": self.source,
+            "status": self.status,
+            "escalated": self.escalated,
+            "escalation_reason": self.escalation_reason,
+            "rating": self.rating,
+        }
+
+    def close_filter(self) -> dict[str, object] | None:
+        """The DailyCloseRollup row, for an escalated conversation that is now closed."""
+        if self.close_bucket == NO_BUCKET:
+            return None
+        return {"day": self.day, "close_bucket": self.close_bucket}
+
+
+def state_key(
+    *,
+    created_at: datetime,
+    source: str,
+    status: str,
+    escalated: bool,
+    escalation_reason: str,
+    escalated_at: datetime | None,
+    closed_at: datetime | None,
+    rating: str = "",
+) -> StateKey:
+    return StateKey(
+        day=utc_day(created_at),
+        source=source,
+        status=status,
+        escalated=escalated,
+        escalation_reason=escalation_reason or "",
+        close_bucket=close_bucket(status=status, escalated=escalated, escalated_at=escalated_at, closed_at=closed_at),
+        rating=rating or "",
+    )
+
+
+def state_key_of(conversation: object) -> StateKey:
+    return state_key(
+        created_at=conversation.created_at,
+        source=conversation.source,
+        status=conversation.status,
+        escalated=conversation.escalated,
+        escalation_reason=conversation.escalation_reason,
+        escalated_at=conversation.escalated_at,
+        closed_at=conversation.closed_at,
+        rating=conversation.rating,
+    )
+
+
+def median_from_buckets(counts: dict[int, int]) -> float | None:
+    """Median duration in seconds, interpolated linearly inside the bucket that holds the middle value."""
+    total = sum(n for n in counts.values() if n > 0)
+    if not total:
+        return None
+    half = total / 2
+    seen = 0
+    for bucket in sorted(counts):
+        n = counts[bucket]
+        if n <= 0:
+            continue
+        if seen + n >= half:
+            lower = CLOSE_BUCKET_BOUNDS_S[bucket - 1] if bucket > 0 else 0
+            if bucket >= len(CLOSE_BUCKET_BOUNDS_S):
+                return float(lower)  # open-ended last bucket: report its lower bound
+            upper = CLOSE_BUCKET_BOUNDS_S[bucket]
+            return lower + (upper - lower) * (half - seen) / n
+        seen += n
+    return None  # pragma: no cover - the loop always reaches half
+
+
+def humanize_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 90:
+        return f"{round(seconds)} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
