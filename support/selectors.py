@@ -239,6 +239,26 @@ class Window:
         return [self.date_from + timedelta(days=i) for i in range(self.days)]
 
 
+#: The longest explicit date range analytics accept, as `days` allows at most 365.
+MAX_WINDOW_DAYS = 366
+
+
+def window_error(*, date_from: date | None, date_to: date | None, today: date | None = None) -> tuple[str, str] | None:
+    """(field, message) when a date range cannot be a window, else None.
+
+    A range with only date_from ends today, so it is held to the same limit as a full one: without
+    that, date_from=2000-01-01 asked for ten thousand days, and one after today for none at all.
+    """
+    if not date_from:
+        return None
+    end = date_to or today or timezone.now().date()
+    if date_from > end:
+        return ("date_from", "Must not be after date_to." if date_to else "Must not be after today.")
+    if (end - date_from).days >= MAX_WINDOW_DAYS:
+        return ("date_to" if date_to else "date_from", f"A range covers at most {MAX_WINDOW_DAYS} days.")
+    return None
+
+
 def window_for(
     *, days: int | None = None, date_from: date | None = None, date_to: date | None = None, today: date | None = None
 ) -> Window:
@@ -425,8 +445,20 @@ def _top_questions(window: Window, *, limit: int = 10) -> list[dict[str, Any]]:
     ]
 
 
+#: Days per UNION query: SQLite refuses a compound SELECT of more than 500 terms, so a long window
+#: (an "all time" report, or a hostile date_from=2000-01-01) is asked for in several round trips.
+QUESTION_CANDIDATE_DAYS_PER_QUERY = 200
+
+
 def _question_candidates(days: list[date], *, per_day: int) -> set[str]:
-    """Each day's `per_day` most asked question keys, in one round trip."""
+    """Each day's `per_day` most asked question keys, in one round trip per 200 days."""
+    candidates: set[str] = set()
+    for start in range(0, len(days), QUESTION_CANDIDATE_DAYS_PER_QUERY):
+        candidates |= _question_candidates_of(days[start : start + QUESTION_CANDIDATE_DAYS_PER_QUERY], per_day=per_day)
+    return candidates
+
+
+def _question_candidates_of(days: list[date], *, per_day: int) -> set[str]:
     if not days:
         return set()
     if connection.features.supports_slicing_ordering_in_compound:  # MongoDB ($unionWith), PostgreSQL

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.test import override_settings
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from support import services
@@ -435,3 +436,53 @@ def test_html_content_goes_out_as_inert_json(convo: tuple[Conversation, str], wi
         assert response["Content-Type"] == "application/json"
         assert response["X-Content-Type-Options"] == "nosniff"
     assert [m["content"] for m in response.json()["messages"]] == [SCRIPT, IMG]
+
+
+# --- Date ranges that are too long, or start in the future -----------------------------------
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("date_from=2000-01-01", "date_from"),  # ends today: ten thousand days
+        ("date_from=0001-01-01&date_to=9999-12-31", "date_to"),
+        ("date_from=2999-01-01", "date_from"),  # after today
+        ("date_from=2026-01-10&date_to=2026-01-09", "date_from"),
+    ],
+)
+def test_analytics_refuse_windows_they_cannot_serve(query: str, field: str, staff: APIClient) -> None:
+    response = staff.get(f"{BASE}/analytics?{query}")
+    assert field in assert_json_error(response, 400)["errors"]
+
+
+@pytest.mark.parametrize("query", ["date_from=2000-01-01", "date_from=2999-01-01"])
+def test_the_dashboard_refuses_them_with_a_form_error_not_a_crash(query: str, superuser: Any) -> None:
+    browser = APIClient()
+    browser.force_login(superuser)
+    response = browser.get(f"/dashboard/analytics/?{query}")
+    assert response.status_code == 400
+    assert "Must not be after today" in response.content.decode() or "at most 366 days" in response.content.decode()
+
+
+def test_top_questions_over_a_long_window_are_read_in_several_queries(make_conversation: Any) -> None:
+    from datetime import date, timedelta
+
+    from support import selectors
+
+    conversation, _ = make_conversation()
+    services.message_log(conversation=conversation, turns=[services.Turn(role="user", content="How much?")])
+    today = timezone.now().date()
+    # Over SQLite's limit of 500 terms in one compound SELECT if asked for in one query.
+    summary = selectors.analytics_summary(date_from=today - timedelta(days=1200), date_to=today)
+    assert summary["top_questions"] == [{"question": "how much", "count": 1}]
+    assert isinstance(summary["date_from"], str) and date.fromisoformat(summary["date_from"])
+
+
+def test_html_in_a_conversation_is_escaped_on_the_dashboard(superuser: Any) -> None:
+    conversation = _hostile_conversation()
+    browser = APIClient()
+    browser.force_login(superuser)
+    for page in ("/dashboard/", f"/dashboard/conversations/{conversation.pk}/", "/dashboard/conversations/"):
+        response = browser.get(page)
+        assert response.status_code == 200, page
+        html = response.content.decode()
+        assert SCRIPT not in html and IMG not in html, page
+    assert "&lt;script&gt;" in html or "&lt;img" in html

@@ -412,12 +412,9 @@ class AnalyticsApi(APIView):
         date_to = serializers.DateField(required=False, help_text="Last day (UTC) of a range, included.")
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-            start, end = attrs.get("date_from"), attrs.get("date_to")
-            if start and end:
-                if start > end:
-                    raise serializers.ValidationError({"date_from": ["Must not be after date_to."]})
-                if (end - start).days >= 366:
-                    raise serializers.ValidationError({"date_to": ["A range covers at most 366 days."]})
+            problem = selectors.window_error(date_from=attrs.get("date_from"), date_to=attrs.get("date_to"))
+            if problem:
+                raise serializers.ValidationError({problem[0]: [problem[1]]})
             return attrs
 
     @extend_schema(
