@@ -168,6 +168,9 @@ class LoggerUser(_Conversations):
     @task
     def log_message(self) -> None:
         self.log_pair()
+        if len(self.sent) >= 20:  # a long support conversation, then the next customer
+            self.new_conversation()
+            self.sent = []
 
 
 class WidgetUser(_Conversations):
