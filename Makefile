@@ -9,7 +9,7 @@ PORT ?= 8000
 # Tests run with DEBUG on so no production-only redirects apply; Django's runner still turns DEBUG off per test.
 TEST_ENV := DEBUG=true SECRET_KEY=test-only-not-secret
 
-.PHONY: help venv install env migrate run serve test test-mongo test-all lint format migrations check-migrations check-deploy bench-proxy bench-analytics superuser clean browser-deps screenshots
+.PHONY: help venv install env migrate run serve test test-mongo test-all lint format migrations check-migrations check-deploy fuzz bench bench-proxy bench-analytics superuser clean browser-deps screenshots
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -71,6 +71,14 @@ check-migrations: venv ## Fail when either migration set is stale
 check-deploy: venv ## `manage.py check --deploy` under production settings
 	DEBUG=false SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
 	  ALLOWED_HOSTS=support.example.com $(PY) manage.py check --deploy --fail-level WARNING
+
+# CI size: fixed seed, bounded examples (well under 3 minutes). The long run is part of `make bench`.
+FUZZ_SEED ?= 20260220
+fuzz: venv ## Schemathesis against /api/schema/ as staff and as the widget (CI size, SQLite)
+	$(PY) bench/fuzz.py --max-examples 25 --seed $(FUZZ_SEED)
+
+bench: venv ## Load, ceiling, integrity, query counts and RSS on SQLite and MongoDB + the long fuzz run -> docs/benchmarks.md
+	$(PY) bench/load.py --output docs/benchmarks.md
 
 bench-proxy: venv ## Chat proxy overhead under gunicorn vs the SDK direct, against a local fake Claude (< 2 min)
 	$(PY) bench/proxy_overhead.py

@@ -71,6 +71,8 @@ if USE_MONGODB:
     INSTALLED_APPS.append("django_mongodb_backend")
 
 MIDDLEWARE = [
+    # First, so its latency covers the whole stack; one JSON line per request (see request_log.py).
+    "rezvo_support.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -82,7 +84,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "rezvo_support.urls"
+# Only the benchmark swaps this (bench/urls.py adds its ceiling view); production never sets it.
+ROOT_URLCONF = env_str("ROOT_URLCONF", "rezvo_support.urls")
 WSGI_APPLICATION = "rezvo_support.wsgi.application"
 
 TEMPLATES = [
@@ -150,7 +153,7 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "rezvo_support.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "rezvo"),
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
@@ -231,7 +234,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["support.api.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "support.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "support.api.errors.exception_handler",
@@ -263,6 +266,10 @@ SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE = env_str("SUPPORT_THROTTLE_CONVERSATI
 SUPPORT_THROTTLE_CONVERSATION_RATE = env_str("SUPPORT_THROTTLE_CONVERSATION_RATE", "30/min")
 SUPPORT_DAILY_BUDGET_USD = env_decimal("SUPPORT_DAILY_BUDGET_USD", "0")
 SUPPORT_IDEMPOTENCY_TTL_HOURS = env_int("SUPPORT_IDEMPOTENCY_TTL_HOURS", 24, minimum=1)
+# A request holding an Idempotency-Key longer than this is taken to be dead, and a retry with the
+# key runs it again (only where turns are written in one transaction: SQLite, a MongoDB replica set).
+# Longer than any real request: the gunicorn timeout (120 s) plus a margin.
+SUPPORT_IDEMPOTENCY_LEASE_S = env_int("SUPPORT_IDEMPOTENCY_LEASE_S", 150, minimum=1)
 
 # The embeddable chat widget's defaults (GET /api/support/widget/config); the script tag's data-* attributes win.
 SUPPORT_WIDGET_TITLE = env_str("SUPPORT_WIDGET_TITLE", "Rezvo Support")
@@ -308,7 +315,19 @@ SUPPORT_CHAT_MAX_TURNS = env_int("SUPPORT_CHAT_MAX_TURNS", 100, minimum=2)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "rezvo_support.request_log.JsonFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        "request_json": {"class": "rezvo_support.request_log.StdoutHandler", "formatter": "json"},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        # One JSON line per request on stdout; REQUEST_LOG=false silences it (e.g. behind a proxy that logs).
+        "rezvo.request": {
+            "handlers": ["request_json"],
+            "level": "INFO" if env_bool("REQUEST_LOG", default=True) else "WARNING",
+            "propagate": False,
+        },
+    },
 }

@@ -39,12 +39,16 @@ from support.pricing import micros_to_usd
 
 
 def parse_pk(model: type, raw: object) -> Any:
-    """The primary key value for `raw`, or Http404 when it cannot be one (wrong shape for this database)."""
+    """The primary key value for `raw`, or Http404 when it cannot be one (wrong shape for this database).
+
+    Only the canonical spelling the API hands out is accepted: int() would also read " 1", "01" or
+    U+0661 (Arabic-Indic one) as 1, and each spelling would get its own per-conversation rate limit.
+    """
     try:
         value = model._meta.pk.to_python(raw)
     except (ValidationError, ValueError, TypeError):
         raise Http404(f"No {model._meta.verbose_name} matches the given id.") from None
-    if value is None:
+    if value is None or str(value) != str(raw):
         raise Http404(f"No {model._meta.verbose_name} matches the given id.")
     return value
 
@@ -80,6 +84,17 @@ def staff_user_list() -> QuerySet:
 
 def model_price_in_effect(*, model: str, at: datetime) -> ModelPrice | None:
     return ModelPrice.objects.filter(model=model, effective_from__lte=at).order_by("-effective_from").first()
+
+
+def models_prices_in_effect(*, models: set[str], at: datetime) -> dict[str, ModelPrice]:
+    """The row in effect at `at` for each of `models` that has one, in one query."""
+    in_effect: dict[str, ModelPrice] = {}
+    rows = ModelPrice.objects.filter(model__in=sorted(models), effective_from__lte=at).order_by(
+        "model", "-effective_from"
+    )
+    for row in rows:
+        in_effect.setdefault(row.model, row)
+    return in_effect
 
 
 def assistant_message_get(*, conversation: Conversation, message_id: object) -> Message | None:
@@ -222,6 +237,26 @@ class Window:
 
     def each_day(self) -> list[date]:
         return [self.date_from + timedelta(days=i) for i in range(self.days)]
+
+
+#: The longest explicit date range analytics accept, as `days` allows at most 365.
+MAX_WINDOW_DAYS = 366
+
+
+def window_error(*, date_from: date | None, date_to: date | None, today: date | None = None) -> tuple[str, str] | None:
+    """(field, message) when a date range cannot be a window, else None.
+
+    A range with only date_from ends today, so it is held to the same limit as a full one: without
+    that, date_from=2000-01-01 asked for ten thousand days, and one after today for none at all.
+    """
+    if not date_from:
+        return None
+    end = date_to or today or timezone.now().date()
+    if date_from > end:
+        return ("date_from", "Must not be after date_to." if date_to else "Must not be after today.")
+    if (end - date_from).days >= MAX_WINDOW_DAYS:
+        return ("date_to" if date_to else "date_from", f"A range covers at most {MAX_WINDOW_DAYS} days.")
+    return None
 
 
 def window_for(
@@ -410,8 +445,20 @@ def _top_questions(window: Window, *, limit: int = 10) -> list[dict[str, Any]]:
     ]
 
 
+#: Days per UNION query: SQLite refuses a compound SELECT of more than 500 terms, so a long window
+#: (an "all time" report, or a hostile date_from=2000-01-01) is asked for in several round trips.
+QUESTION_CANDIDATE_DAYS_PER_QUERY = 200
+
+
 def _question_candidates(days: list[date], *, per_day: int) -> set[str]:
-    """Each day's `per_day` most asked question keys, in one round trip."""
+    """Each day's `per_day` most asked question keys, in one round trip per 200 days."""
+    candidates: set[str] = set()
+    for start in range(0, len(days), QUESTION_CANDIDATE_DAYS_PER_QUERY):
+        candidates |= _question_candidates_of(days[start : start + QUESTION_CANDIDATE_DAYS_PER_QUERY], per_day=per_day)
+    return candidates
+
+
+def _question_candidates_of(days: list[date], *, per_day: int) -> set[str]:
     if not days:
         return set()
     if connection.features.supports_slicing_ordering_in_compound:  # MongoDB ($unionWith), PostgreSQL

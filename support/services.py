@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 from bisect import bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Count, F, Model, Sum
 from django.utils import timezone
+from pymongo.errors import PyMongoError
 
 from support import knowledge, pricing, rollups
 from support.models import (
@@ -37,7 +40,9 @@ from support.models import (
     Status,
     TicketEvent,
 )
-from support.selectors import model_price_in_effect, spend_cache_key, token_hash
+from support.selectors import models_prices_in_effect, spend_cache_key, token_hash
+
+logger = logging.getLogger(__name__)
 
 WIDGET = "widget"
 BOT = "bot"
@@ -72,10 +77,14 @@ def model_price_ensure_defaults(*, using: str = "default") -> int:
 
 def price_resolve(*, model: str, at: datetime) -> tuple[ModelPrice | None, bool]:
     """The price row for `model` at `at`; falls back to the default model's row (second item True)."""
-    price = model_price_in_effect(model=model, at=at)
-    if price is not None:
-        return price, False
-    return model_price_in_effect(model=settings.SUPPORT_DEFAULT_MODEL, at=at), True
+    return prices_resolve(models={model}, at=at)[model]
+
+
+def prices_resolve(*, models: set[str], at: datetime) -> dict[str, tuple[ModelPrice | None, bool]]:
+    """price_resolve for several models (and the default model) in one query."""
+    in_effect = models_prices_in_effect(models={*models, settings.SUPPORT_DEFAULT_MODEL}, at=at)
+    default = in_effect.get(settings.SUPPORT_DEFAULT_MODEL)
+    return {model: (in_effect[model], False) if model in in_effect else (default, True) for model in models}
 
 
 # --- Knowledge base --------------------------------------------------------------------------
@@ -381,13 +390,34 @@ def message_log(
 
     For callers on a hot path: `refresh=False` skips re-reading the conversation afterwards (its counters
     stay as they were in memory; escalation fields are still updated), and `counters=False` leaves the
-    counters to a later conversation_counters_add(messages=...) call, outside this transaction."""
+    counters and usage rollups to a later conversation_counters_add(messages=...) call."""
+    messages = messages_build(conversation=conversation, turns=turns, is_escalation=is_escalation)
+    return messages_store(
+        conversation=conversation,
+        messages=messages,
+        is_escalation=is_escalation,
+        escalation_reason=escalation_reason,
+        escalation_detail=escalation_detail,
+        actor=actor,
+        actor_label=actor_label,
+        refresh=refresh,
+        counters=counters,
+    )
+
+
+def messages_build(*, conversation: Conversation, turns: Sequence[Turn], is_escalation: bool = False) -> list[Message]:
+    """Priced, unsaved Message rows for `turns` (reads only, so it runs before any write lock is taken)."""
     now = timezone.now()
     messages: list[Message] = []
+    # One query for the prices of every model in the batch whose price was not looked up already.
+    unpriced = {
+        turn.model or settings.SUPPORT_DEFAULT_MODEL for turn in turns if turn.priced and not turn.resolved_price
+    }
+    prices = prices_resolve(models=unpriced, at=now) if unpriced else {}
     for turn in turns:
         if turn.priced:
             model = turn.model or settings.SUPPORT_DEFAULT_MODEL
-            price, fallback = turn.resolved_price or price_resolve(model=model, at=now)
+            price, fallback = turn.resolved_price or prices[model]
         else:
             model, price, fallback = "", None, False
         usage = pricing.Usage(
@@ -420,10 +450,27 @@ def message_log(
         )
     if is_escalation and not any(m.is_escalation for m in messages) and messages:
         messages[-1].is_escalation = True
+    return messages
 
-    with transaction.atomic():
-        for message in messages:
-            message.save(force_insert=True)
+
+def messages_store(
+    *,
+    conversation: Conversation,
+    messages: list[Message],
+    is_escalation: bool = False,
+    escalation_reason: str = EscalationReason.WIDGET_FLAG,
+    escalation_detail: str = "",
+    actor: Any = None,
+    actor_label: str = WIDGET,
+    refresh: bool = True,
+    counters: bool = True,
+) -> list[Message]:
+    """Insert messages_build()'s rows, add them to the conversation's counters and the daily rollups."""
+    now = messages[0].created_at if messages else timezone.now()
+    # savepoint=False: inside message_log_once's transaction a failure rolls the whole request back.
+    with transaction.atomic(savepoint=False):
+        # One INSERT for the turns; both databases hand the new primary keys back.
+        Message.objects.bulk_create(messages)
         if counters:
             conversation_counters_add(conversation=conversation, messages=messages)
         first_user = next((m for m in messages if m.role == Role.USER), None)
@@ -470,13 +517,15 @@ def conversation_counters_add(*, conversation: Conversation, messages: Sequence[
 
 def _usage_rollups_add(*, conversation: Conversation, messages: Sequence[Message]) -> None:
     models_used = {m.model for m in messages}
+    new_pks = [m.pk for m in messages]
     # A model counts a conversation once: did the conversation use it before these messages?
-    seen_models = set(
-        Message.objects.filter(conversation=conversation, model__in=models_used)
-        .exclude(pk__in=[m.pk for m in messages])
-        .values_list("model", flat=True)
-        .distinct()
-    )
+    # One EXISTS (LIMIT 1) per model, usually one or two: a DISTINCT over the conversation's messages
+    # grew with the conversation (measured by `make bench`).
+    seen_models = {
+        model
+        for model in models_used
+        if Message.objects.filter(conversation=conversation, model=model).exclude(pk__in=new_pks).exists()
+    }
     day = rollups.utc_day(conversation.created_at)
     for model in sorted(models_used):
         of_model = [m for m in messages if m.model == model]
@@ -531,6 +580,88 @@ def conversation_recount(*, conversation: Conversation) -> Conversation:
     return conversation
 
 
+def message_log_once(
+    *,
+    conversation: Conversation,
+    key: str,
+    fingerprint: str,
+    turns: Sequence[Turn],
+    render: Callable[[list[Message]], Any],
+    **options: Any,
+) -> tuple[Any, IdempotencyRecord | None]:
+    """message_log at most once per (conversation, Idempotency-Key), all or nothing where the database allows.
+
+    Returns (response body, None) when this request logged the turns, or (None, the existing record)
+    when the key was already used: the caller replays its response, or answers 409 while it runs.
+    `render(messages)` builds the response body, which is stored in the same transaction as the turns,
+    so a key is never marked done without its turns, nor turns stored under a key left running.
+
+    SQLite: claim, turns, counters and stored response are one IMMEDIATE transaction: one write lock
+    per request, and a failure (database gone mid-request) leaves nothing behind. MongoDB: the claim
+    comes first, on its own (a duplicate-key error would abort a transaction), then the rest runs in a
+    transaction on a replica set; on a standalone server there are no transactions (README).
+    """
+    messages = messages_build(conversation=conversation, turns=turns, is_escalation=options.get("is_escalation", False))
+    claim_first = connection.vendor == "mongodb"
+    record: IdempotencyRecord | None = None
+    if claim_first:
+        record, first = idempotency_claim(
+            conversation=conversation, key=key, fingerprint=fingerprint, take_over_stale=True
+        )
+        if not first:
+            return None, record
+    try:
+        with write_transaction():
+            if not claim_first:
+                record, first = idempotency_claim(
+                    conversation=conversation, key=key, fingerprint=fingerprint, take_over_stale=True
+                )
+                if not first:
+                    return None, record
+            messages = messages_store(conversation=conversation, messages=messages, **options)
+            body = render(messages)
+            idempotency_complete(record=record, response=body)
+    except BaseException:
+        if claim_first and record is not None:
+            idempotency_release(record=record)
+        raise
+    return body, None
+
+
+def writes_are_atomic() -> bool:
+    """Whether write_transaction() really is all or nothing on this database."""
+    return connection.vendor != "mongodb" or bool(connection.features._supports_transactions)
+
+
+@contextmanager
+def write_transaction() -> Iterator[None]:
+    """All or nothing: a transaction on SQLite, and on MongoDB when the server is a replica set.
+
+    django.db.transaction.atomic() is a no-op on django-mongodb-backend; its own atomic() needs a
+    replica set (or sharded cluster), so a standalone MongoDB server gets no transaction at all.
+    """
+    if connection.vendor != "mongodb":
+        with transaction.atomic():
+            yield
+    elif writes_are_atomic():
+        from django_mongodb_backend.transaction import atomic as mongo_atomic
+
+        try:
+            with mongo_atomic():
+                yield
+        except BaseException:
+            # The backend ends its session only on DatabaseError; a driver error (the server gone
+            # during commit) would leave the dead session on this thread's connection, and the
+            # next request would run inside it.
+            if connection.session is not None:
+                with suppress(Exception):
+                    connection.session.end_session()
+                connection.session = None
+            raise
+    else:
+        yield
+
+
 # --- Daily rollups ---------------------------------------------------------------------------
 def _rollup_add(model: type[Model], *, key: dict[str, Any], **amounts: int) -> None:
     """Add `amounts` to the rollup row for `key`, creating it if needed; safe under concurrent writers.
@@ -540,6 +671,12 @@ def _rollup_add(model: type[Model], *, key: dict[str, Any], **amounts: int) -> N
     """
     amounts = {name: value for name, value in amounts.items() if value}
     if not amounts:
+        return
+    if connection.vendor == "mongodb" and connection.in_atomic_block_mongo:
+        # A rollup row is shared by every conversation of its day: inside MongoDB transactions two
+        # writers updating it would abort each other (WriteConflict), so it is updated right after
+        # the commit instead. A crash in between leaves it one turn short (`rebuild_rollups`).
+        connection.on_commit(lambda: _rollup_add(model, key=key, **amounts))
         return
     increments = {name: F(name) + value for name, value in amounts.items()}
     if model.objects.filter(**key).update(**increments):
@@ -804,20 +941,57 @@ def request_fingerprint(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def idempotency_claim(*, conversation: Conversation, key: str, fingerprint: str) -> tuple[IdempotencyRecord, bool]:
-    """Reserve `key` for this conversation. Returns (record, True) for the first request, else the existing one."""
+class IdempotencyLeaseLost(Exception):
+    """Another request took over this Idempotency-Key (ours looked dead); this one must not store its turns."""
+
+
+def idempotency_claim(
+    *, conversation: Conversation, key: str, fingerprint: str, take_over_stale: bool = False
+) -> tuple[IdempotencyRecord, bool]:
+    """Reserve `key` for this conversation. Returns (record, True) for the first request, else the existing one.
+
+    With `take_over_stale` (message_log_once only): a claim still unfinished after
+    SUPPORT_IDEMPOTENCY_LEASE_S belongs to a request that died (the database went away under it and
+    the claim could not even be released). Where the turns and the stored response are written in
+    one transaction, such a claim proves nothing of that request was stored, so the retry takes it
+    over instead of answering 409 for ever. Its created_at is the lease. The chat proxy stores the
+    customer's turn before Claude answers, so it must not take over.
+    """
     try:
         with transaction.atomic():  # a savepoint, so the IntegrityError leaves an outer transaction usable
             record = IdempotencyRecord.objects.create(conversation=conversation, key=key, fingerprint=fingerprint)
         return record, True
     except IntegrityError:
-        return IdempotencyRecord.objects.get(conversation=conversation, key=key), False
+        existing = IdempotencyRecord.objects.get(conversation=conversation, key=key)
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.SUPPORT_IDEMPOTENCY_LEASE_S)
+    if take_over_stale and existing.response is None and existing.fingerprint == fingerprint:
+        if existing.created_at < stale and writes_are_atomic():
+            # Compare-and-set on the old lease: of several retries, exactly one takes it over.
+            taken = IdempotencyRecord.objects.filter(
+                pk=existing.pk, response__isnull=True, created_at=existing.created_at
+            ).update(created_at=now)
+            if taken:
+                existing.created_at = now
+                return existing, True
+    return existing, False
 
 
 def idempotency_complete(*, record: IdempotencyRecord, response: Any) -> None:
-    IdempotencyRecord.objects.filter(pk=record.pk).update(response=response)
+    """Store the answer to replay; refuses (IdempotencyLeaseLost) if the claim was taken over meanwhile."""
+    done = IdempotencyRecord.objects.filter(pk=record.pk, response__isnull=True, created_at=record.created_at).update(
+        response=response
+    )
+    if not done:
+        raise IdempotencyLeaseLost(record.key)
 
 
 def idempotency_release(*, record: IdempotencyRecord) -> None:
     """Forget a claim whose request failed, so the client's retry runs it again."""
-    IdempotencyRecord.objects.filter(pk=record.pk).delete()
+    try:
+        # Only an unfinished claim still ours: if the commit went through although the client saw an
+        # error (the database died before answering), the stored response must stay for the replay.
+        IdempotencyRecord.objects.filter(pk=record.pk, response__isnull=True, created_at=record.created_at).delete()
+    except (DatabaseError, PyMongoError) as exc:
+        # The failure that got us here is usually the database itself; report that one, not this.
+        logger.warning("could not release idempotency key %s: %s", record.key, exc)

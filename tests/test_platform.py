@@ -105,7 +105,8 @@ def test_health_is_503_with_a_reason_when_the_database_is_down(
     response = anon.get("/health")
     assert response.status_code == 503
     assert response.json()["database"] == "unavailable"
-    assert "connection refused" in response.json()["reason"]
+    assert response.json()["reason"] == "ConnectionError"
+    assert "connection refused" not in response.content.decode()  # public: no driver text
 
 
 @pytest.mark.django_db
@@ -172,3 +173,25 @@ def test_swagger_ui_loads_its_assets_from_this_server(anon: APIClient) -> None:
 def test_the_tests_run_on_the_database_the_leg_asks_for() -> None:
     expected = "mongodb" if os.environ.get("MONGODB_URI") else "sqlite"
     assert connection.vendor == expected
+
+
+@pytest.mark.django_db
+def test_the_schema_documents_pages_errors_and_the_widgets_shape(anon: APIClient) -> None:
+    schema = anon.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    operations = {op["operationId"]: op for path in schema["paths"].values() for op in path.values()}
+    listed = operations["conversation_list"]["responses"]["200"]["content"]["application/json"]["schema"]
+    page = schema["components"]["schemas"][listed["$ref"].rsplit("/", 1)[1]]
+    assert {"count", "next", "previous", "results"} <= set(page["properties"])
+    for operation in operations.values():
+        for status in ("401", "403", "503"):
+            error = operation["responses"][status]["content"]["application/json"]["schema"]
+            assert error == {"$ref": "#/components/schemas/Error"}
+    assert {"409", "413", "415", "429"} <= set(operations["message_create"]["responses"])
+    assert "409" in operations["chat"]["responses"]
+    event = operations["chat"]["responses"]["200"]["content"]["text/event-stream"]["schema"]
+    assert event["properties"]["event"]["enum"] == ["start", "delta", "done"]
+    detail = operations["conversation_detail"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert [ref["$ref"].rsplit("/", 1)[1] for ref in detail["anyOf"]] == [
+        "ConversationWithMessagesOutput",
+        "ConversationDetailWidgetOutput",
+    ]

@@ -14,7 +14,6 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.http import StreamingHttpResponse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
@@ -36,6 +35,18 @@ SSE_HEADERS = {
     "Cache-Control": "no-cache",
     # nginx and similar proxies buffer responses unless told not to; the reply must flow as it is written.
     "X-Accel-Buffering": "no",
+}
+
+
+#: The schema of one server-sent event (what clients and schemathesis check each event against):
+#: `data` is a JSON document whose shape depends on `event`.
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["start", "delta", "done"]},
+        "data": {"type": "string", "description": "JSON: {user_message_id} | {text} | the 201 body"},
+    },
 }
 
 
@@ -92,7 +103,7 @@ class ChatApi(WidgetApi):
         request=InputSerializer,
         responses={
             (200, "text/event-stream"): OpenApiResponse(
-                OpenApiTypes.STR,
+                SSE_EVENT_SCHEMA,
                 description="stream=true: events `start` {user_message_id}, `delta` {text} (0..n), "
                 "`done` (the same object as the 201 body).",
             ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from django.conf import settings
@@ -11,6 +12,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from support.api.access import is_staff
 
 logger = logging.getLogger(__name__)
+_UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
 
 class WidgetThrottle(SimpleRateThrottle):
@@ -49,4 +51,6 @@ class PerConversationThrottle(WidgetThrottle):
     setting_name = "SUPPORT_THROTTLE_CONVERSATION_RATE"
 
     def get_cache_key(self, request: Any, view: Any) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": str(view.kwargs.get("conversation_id", ""))[:64]}
+        # The id comes straight from the URL: keep cache keys to plain characters (a real id is one).
+        ident = _UNSAFE_KEY_CHARS.sub("_", str(view.kwargs.get("conversation_id", ""))[:64])
+        return self.cache_format % {"scope": self.scope, "ident": ident}

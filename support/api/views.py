@@ -190,34 +190,45 @@ class MessageCreateApi(WidgetApi):
         data.is_valid(raise_exception=True)
         values = data.validated_data
 
-        key = request.headers.get(IDEMPOTENCY_HEADER, "")
-        record = None
-        if key:
-            if len(key) > 255:
-                raise exceptions.ValidationError({IDEMPOTENCY_HEADER: ["At most 255 characters."]})
-            fingerprint = services.request_fingerprint(values)
-            record, first = services.idempotency_claim(conversation=conversation, key=key, fingerprint=fingerprint)
-            if not first:
-                return self._replay(record, fingerprint)
+        staff = is_staff(request)
+        options: dict[str, Any] = {
+            "turns": self._turns(values),
+            "is_escalation": values["is_escalation"],
+            "escalation_reason": EscalationReason.STAFF if staff else EscalationReason.WIDGET_FLAG,
+            "actor": request.user if staff else None,
+            "actor_label": request.user.get_username() if staff else services.WIDGET,
+        }
+        serializer = self.OutputSerializer if staff else self.WidgetOutputSerializer
 
+        def render(messages: list[Any]) -> Any:
+            return serializer({"conversation": conversation, "messages": messages}).data
+
+        key = request.headers.get(IDEMPOTENCY_HEADER, "")
+        if not key:
+            body = render(services.message_log(conversation=conversation, **options))
+            return Response(body, status=status.HTTP_201_CREATED)
+        if len(key) > 255:
+            raise exceptions.ValidationError({IDEMPOTENCY_HEADER: ["At most 255 characters."]})
+        fingerprint = services.request_fingerprint(values)
         try:
-            messages = services.message_log(
-                conversation=conversation,
-                turns=self._turns(values),
-                is_escalation=values["is_escalation"],
-                escalation_reason=EscalationReason.STAFF if is_staff(request) else EscalationReason.WIDGET_FLAG,
-                actor=request.user if is_staff(request) else None,
-                actor_label=request.user.get_username() if is_staff(request) else services.WIDGET,
+            body, existing = services.message_log_once(
+                conversation=conversation, key=key, fingerprint=fingerprint, render=render, **options
             )
-        except BaseException:
-            if record is not None:
-                services.idempotency_release(record=record)
-            raise
-        serializer = self.OutputSerializer if is_staff(request) else self.WidgetOutputSerializer
-        body = serializer({"conversation": conversation, "messages": messages}).data
-        if record is not None:
-            services.idempotency_complete(record=record, response=body)
+        except services.IdempotencyLeaseLost:
+            # A retry took the key over while this request was stalled; that one stores the turn.
+            return self._in_progress()
+        if existing is not None:
+            return self._replay(existing, fingerprint)
         return Response(body, status=status.HTTP_201_CREATED)
+
+    @staticmethod
+    def _in_progress() -> Response:
+        response = Response(
+            {"detail": "A request with this Idempotency-Key is still being processed; retry shortly."},
+            status=status.HTTP_409_CONFLICT,
+        )
+        response["Retry-After"] = "1"
+        return response
 
     @staticmethod
     def _replay(record: Any, fingerprint: str) -> Response:
@@ -226,12 +237,7 @@ class MessageCreateApi(WidgetApi):
                 {IDEMPOTENCY_HEADER: ["This key was already used with a different request body."]}
             )
         if record.response is None:
-            response = Response(
-                {"detail": "A request with this Idempotency-Key is still being processed; retry shortly."},
-                status=status.HTTP_409_CONFLICT,
-            )
-            response["Retry-After"] = "1"
-            return response
+            return MessageCreateApi._in_progress()
         response = Response(record.response, status=status.HTTP_201_CREATED)
         response["Idempotent-Replayed"] = "true"
         return response
@@ -340,6 +346,7 @@ def _read_filters(request: Request) -> ConversationFilters:
 
 class ConversationListApi(APIView):
     permission_classes = [IsAdminUser]
+    pagination_class = Pagination  # also tells the schema the response is a page, not a bare list
 
     @extend_schema(
         parameters=[FilterSerializer],
@@ -348,7 +355,7 @@ class ConversationListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         queryset = selectors.conversation_list(filters=_read_filters(request))
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(ConversationOutputSerializer(page, many=True).data)
 
@@ -377,6 +384,7 @@ class ConversationDetailApi(WidgetApi):
 # --- 6. GET tickets --------------------------------------------------------------------------
 class TicketListApi(APIView):
     permission_classes = [IsAdminUser]
+    pagination_class = Pagination
 
     @extend_schema(
         parameters=[FilterSerializer],
@@ -385,7 +393,7 @@ class TicketListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         queryset = selectors.ticket_list(filters=_read_filters(request))
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = list(paginator.paginate_queryset(queryset, request, view=self) or [])
         grouped = selectors.messages_by_conversation(conversation_ids=[c.pk for c in page])
         for conversation in page:
@@ -404,12 +412,9 @@ class AnalyticsApi(APIView):
         date_to = serializers.DateField(required=False, help_text="Last day (UTC) of a range, included.")
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-            start, end = attrs.get("date_from"), attrs.get("date_to")
-            if start and end:
-                if start > end:
-                    raise serializers.ValidationError({"date_from": ["Must not be after date_to."]})
-                if (end - start).days >= 366:
-                    raise serializers.ValidationError({"date_to": ["A range covers at most 366 days."]})
+            problem = selectors.window_error(date_from=attrs.get("date_from"), date_to=attrs.get("date_to"))
+            if problem:
+                raise serializers.ValidationError({problem[0]: [problem[1]]})
             return attrs
 
     @extend_schema(

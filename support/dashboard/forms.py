@@ -98,12 +98,9 @@ class AnalyticsWindowForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        start, end = data.get("date_from"), data.get("date_to")
-        if start and end:
-            if start > end:
-                self.add_error("date_from", "Must not be after the end date.")
-            elif (end - start).days >= 366:
-                self.add_error("date_to", "A range covers at most 366 days.")
+        problem = selectors.window_error(date_from=data.get("date_from"), date_to=data.get("date_to"))
+        if problem:
+            self.add_error(problem[0], problem[1].replace("date_to", "the end date"))
         return data
 
     def window(self) -> selectors.Window:
