@@ -53,6 +53,21 @@ def parse_pk(model: type, raw: object) -> Any:
     return value
 
 
+def message_usage_sums() -> dict[str, Any]:
+    """Aggregates over messages: turns (n), tokens by kind (inp, out, cr, cw) and cost in micro-USD.
+
+    Shared by the cost report, the rollup rebuild and the counter repair so they always agree.
+    """
+    return {
+        "n": Count("pk"),
+        "inp": Sum("input_tokens"),
+        "out": Sum("output_tokens"),
+        "cr": Sum("cache_read_tokens"),
+        "cw": Sum("cache_write_tokens"),
+        "cost": Sum("cost_micros"),
+    }
+
+
 def conversation_get(*, conversation_id: object) -> Conversation:
     pk = parse_pk(Conversation, conversation_id)
     try:
@@ -561,12 +576,7 @@ def cost_report(
                 .values("model")
                 .annotate(
                     conv=Count("conversation_id", distinct=True),
-                    n=Count("pk"),
-                    inp=Sum("input_tokens"),
-                    out=Sum("output_tokens"),
-                    cr=Sum("cache_read_tokens"),
-                    cw=Sum("cache_write_tokens"),
-                    cost=Sum("cost_micros"),
+                    **message_usage_sums(),
                 )
             )
             for row in per_model:

@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import Count, F, Model, Sum
+from django.db.models import F, Model
 from django.utils import timezone
 from pymongo.errors import PyMongoError
 
@@ -40,7 +40,7 @@ from support.models import (
     Status,
     TicketEvent,
 )
-from support.selectors import models_prices_in_effect, spend_cache_key, token_hash
+from support.selectors import message_usage_sums, models_prices_in_effect, spend_cache_key, token_hash
 
 logger = logging.getLogger(__name__)
 
@@ -558,16 +558,7 @@ def _spend_add(*, day: Any, micros: int) -> None:
 
 def conversation_recount(*, conversation: Conversation) -> Conversation:
     """Recompute counters and cost from the stored messages (repairs drift after an outage)."""
-    from django.db.models import Count, Sum
-
-    totals = Message.objects.filter(conversation=conversation).aggregate(
-        n=Count("pk"),
-        inp=Sum("input_tokens"),
-        out=Sum("output_tokens"),
-        cr=Sum("cache_read_tokens"),
-        cw=Sum("cache_write_tokens"),
-        cost=Sum("cost_micros"),
-    )
+    totals = Message.objects.filter(conversation=conversation).aggregate(**message_usage_sums())
     Conversation.objects.filter(pk=conversation.pk).update(
         message_count=totals["n"] or 0,
         total_input_tokens=totals["inp"] or 0,
@@ -776,14 +767,7 @@ def rollups_rebuild(*, batch_size: int = 2000, progress: ProgressCallback | None
         per_model = (
             Message.objects.filter(conversation_id__in=list(where))
             .values("conversation_id", "model")
-            .annotate(
-                n=Count("pk"),
-                inp=Sum("input_tokens"),
-                out=Sum("output_tokens"),
-                cr=Sum("cache_read_tokens"),
-                cw=Sum("cache_write_tokens"),
-                cost=Sum("cost_micros"),
-            )
+            .annotate(**message_usage_sums())
         )
         for row in per_model:
             day, source = where[row["conversation_id"]]

@@ -1,13 +1,12 @@
 """The staff pages in headless Chromium (Debian's `chromium`, driven by Playwright).
 
-`make browser-deps` installs chromium; without it these tests skip. With REZVO_SCREENSHOTS set to a
+`make browser-deps` installs chromium (`make test` runs it first). With REZVO_SCREENSHOTS set to a
 folder (`make screenshots` sets docs/screenshots) they also save the README's screenshots.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,43 +16,17 @@ import pytest
 from support.models import Conversation, Status
 from tests.desk import build_showcase
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "correct-horse-battery"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"{CHROMIUM} missing: run `make browser-deps`"),
 ]
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop running on this thread while the browser is open;
-    # the ORM calls the tests and fixtures make here are plain synchronous ones, so Django's
-    # async-context guard does not apply to them.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+def chromium(browser: Any) -> Any:
+    """The shared headless browser from tests/conftest.py."""
+    return browser
 
 
 @pytest.fixture
