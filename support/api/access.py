@@ -28,3 +28,12 @@ def conversation_for_request(request: Any, conversation_id: str) -> Conversation
     if not conversation_token_matches(conversation=conversation, token=token):
         raise exceptions.PermissionDenied(f"The {TOKEN_HEADER} header does not match this conversation.")
     return conversation
+
+
+def acting_as(request: Any) -> dict[str, Any]:
+    """Who a ticket event names for this request: the staff user, or the widget (no user)."""
+    if is_staff(request):
+        return {"actor": request.user, "actor_label": request.user.get_username()}
+    from support.services import WIDGET
+
+    return {"actor": None, "actor_label": WIDGET}

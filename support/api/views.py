@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from support import selectors, services
-from support.api.access import TOKEN_HEADER, conversation_for_request, is_staff
+from support.api.access import TOKEN_HEADER, acting_as, conversation_for_request, is_staff
 from support.api.serializers import (
     ConversationOutputSerializer,
     ConversationWithMessagesOutputSerializer,
@@ -195,8 +195,7 @@ class MessageCreateApi(WidgetApi):
             "turns": self._turns(values),
             "is_escalation": values["is_escalation"],
             "escalation_reason": EscalationReason.STAFF if staff else EscalationReason.WIDGET_FLAG,
-            "actor": request.user if staff else None,
-            "actor_label": request.user.get_username() if staff else services.WIDGET,
+            **acting_as(request),
         }
         serializer = self.OutputSerializer if staff else self.WidgetOutputSerializer
 
@@ -500,13 +499,8 @@ class ConversationRateApi(WidgetApi):
             if message is None:
                 error = "No assistant reply in this conversation has this id."
                 raise exceptions.ValidationError({"message_id": [error]})
-        staff = is_staff(request)
         conversation = services.conversation_rate(
-            conversation=conversation,
-            rating=values["rating"],
-            message=message,
-            actor=request.user if staff else None,
-            actor_label=request.user.get_username() if staff else services.WIDGET,
+            conversation=conversation, rating=values["rating"], message=message, **acting_as(request)
         )
         return Response(self.OutputSerializer(conversation).data)
 
@@ -528,12 +522,8 @@ class ConversationContactApi(WidgetApi):
         conversation = conversation_for_request(request, conversation_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        staff = is_staff(request)
         conversation = services.conversation_contact_set(
-            conversation=conversation,
-            email=data.validated_data["email"],
-            actor=request.user if staff else None,
-            actor_label=request.user.get_username() if staff else services.WIDGET,
+            conversation=conversation, email=data.validated_data["email"], **acting_as(request)
         )
         return Response(WidgetConversationOutputSerializer(conversation).data)
 
