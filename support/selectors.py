@@ -501,6 +501,8 @@ def _question_candidates_of(days: list[date], *, per_day: int) -> set[str]:
 # --- Cost report (manage.py cost_report) -----------------------------------------------------
 COST_REPORT_GROUPS = ("day", "model", "source", "status")
 _TOKEN_KINDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+#: The figures of a usage row, in report order: cost_report's columns and DailyUsageRollup's counters.
+USAGE_COLUMNS = ("conversations", "messages", *_TOKEN_KINDS, "cost_micros")
 
 
 @dataclass

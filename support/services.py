@@ -40,7 +40,7 @@ from support.models import (
     Status,
     TicketEvent,
 )
-from support.selectors import message_usage_sums, models_prices_in_effect, spend_cache_key, token_hash
+from support.selectors import USAGE_COLUMNS, message_usage_sums, models_prices_in_effect, spend_cache_key, token_hash
 
 logger = logging.getLogger(__name__)
 
@@ -708,16 +708,6 @@ class RebuildResult:
 
 ProgressCallback = Callable[[int, int], None]
 
-_USAGE_FIELDS = (
-    "conversations",
-    "messages",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cost_micros",
-)
-
 
 def _batched_by_pk(queryset: Any, *, fields: Sequence[str], batch_size: int) -> Iterable[list[tuple[Any, ...]]]:
     """Rows in primary-key order, a batch at a time (keyset paging: no OFFSET, no open cursor)."""
@@ -742,7 +732,7 @@ def rollups_rebuild(*, batch_size: int = 2000, progress: ProgressCallback | None
     state: Counter[tuple[Any, ...]] = Counter()
     closes: Counter[tuple[date, int]] = Counter()
     questions: Counter[tuple[date, str]] = Counter()
-    usage: defaultdict[tuple[date, str, str], list[int]] = defaultdict(lambda: [0] * len(_USAGE_FIELDS))
+    usage: defaultdict[tuple[date, str, str], list[int]] = defaultdict(lambda: [0] * len(USAGE_COLUMNS))
     done = messages_seen = 0
     fields = (
         "created_at",
@@ -788,7 +778,7 @@ def rollups_rebuild(*, batch_size: int = 2000, progress: ProgressCallback | None
         DailyQuestionRollup(day=day, question_key=key, conversations=n) for (day, key), n in questions.items()
     ]
     usage_rows = [
-        DailyUsageRollup(day=day, source=source, model=model, **dict(zip(_USAGE_FIELDS, values, strict=True)))
+        DailyUsageRollup(day=day, source=source, model=model, **dict(zip(USAGE_COLUMNS, values, strict=True)))
         for (day, source, model), values in usage.items()
     ]
     # Not one transaction: MongoDB may not roll back, and a half-written rebuild is repaired by rerunning.

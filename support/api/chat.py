@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -22,8 +22,9 @@ from rest_framework.response import Response
 
 from support import chat, services
 from support.api.access import conversation_for_request
+from support.api.idempotency import idempotency_key, idempotency_parameter, replay_refusal
 from support.api.throttles import ClientIPThrottle, PerConversationThrottle
-from support.api.views import IDEMPOTENCY_HEADER, TOKEN_PARAMETER, WidgetApi
+from support.api.views import TOKEN_PARAMETER, WidgetApi
 from support.models import IdempotencyRecord
 from support.pricing import micros_to_usd
 
@@ -111,13 +112,9 @@ class ChatApi(WidgetApi):
         },
         parameters=[
             TOKEN_PARAMETER,
-            OpenApiParameter(
-                IDEMPOTENCY_HEADER,
-                str,
-                OpenApiParameter.HEADER,
-                required=False,
-                description="The client's id for this turn: a retry replays the stored reply without calling "
-                "Claude again; 409 while the first request is still running.",
+            idempotency_parameter(
+                "The client's id for this turn: a retry replays the stored reply without calling "
+                "Claude again; 409 while the first request is still running."
             ),
         ],
         operation_id="chat",
@@ -128,9 +125,7 @@ class ChatApi(WidgetApi):
         data.is_valid(raise_exception=True)
         text, stream = data.validated_data["message"], data.validated_data["stream"]
 
-        key = request.headers.get(IDEMPOTENCY_HEADER, "")
-        if len(key) > 255:
-            raise exceptions.ValidationError({IDEMPOTENCY_HEADER: ["At most 255 characters."]})
+        key = idempotency_key(request)
         record = None
         try:
             # One commit for the key's claim and the customer's turn: the customer waits for this one.
@@ -169,17 +164,9 @@ class ChatApi(WidgetApi):
         return _sse_response(outcome.encode(events), status_code=status.HTTP_200_OK)
 
     def _replay(self, record: IdempotencyRecord, fingerprint: str, *, stream: bool) -> Any:
-        if record.fingerprint != fingerprint:
-            raise exceptions.ValidationError(
-                {IDEMPOTENCY_HEADER: ["This key was already used with a different request body."]}
-            )
-        if record.response is None:
-            response = Response(
-                {"detail": "A request with this Idempotency-Key is still being processed; retry shortly."},
-                status=status.HTTP_409_CONFLICT,
-            )
-            response["Retry-After"] = "1"
-            return response
+        refusal = replay_refusal(record, fingerprint)
+        if refusal is not None:
+            return refusal
         if stream:
             frames = (_sse(name, payload) for name, payload in chat.replay_events(data=record.response))
             response = _sse_response(frames, status_code=status.HTTP_200_OK)

@@ -16,6 +16,12 @@ from rest_framework.views import APIView
 
 from support import selectors, services
 from support.api.access import TOKEN_HEADER, acting_as, conversation_for_request, is_staff
+from support.api.idempotency import (
+    idempotency_key,
+    idempotency_parameter,
+    in_progress_response,
+    replay_refusal,
+)
 from support.api.serializers import (
     ConversationOutputSerializer,
     ConversationWithMessagesOutputSerializer,
@@ -29,7 +35,6 @@ from support.selectors import ConversationFilters
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 MAX_TOKENS_PER_TURN = 10_000_000
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 TOKEN_PARAMETER = OpenApiParameter(
     TOKEN_HEADER,
@@ -174,12 +179,8 @@ class MessageCreateApi(WidgetApi):
         responses={201: OutputSerializer},
         parameters=[
             TOKEN_PARAMETER,
-            OpenApiParameter(
-                IDEMPOTENCY_HEADER,
-                str,
-                OpenApiParameter.HEADER,
-                required=False,
-                description="Send the same key when retrying: the turn is logged once and the first answer replayed.",
+            idempotency_parameter(
+                "Send the same key when retrying: the turn is logged once and the first answer replayed."
             ),
         ],
         operation_id="message_create",
@@ -202,12 +203,10 @@ class MessageCreateApi(WidgetApi):
         def render(messages: list[Any]) -> Any:
             return serializer({"conversation": conversation, "messages": messages}).data
 
-        key = request.headers.get(IDEMPOTENCY_HEADER, "")
+        key = idempotency_key(request)
         if not key:
             body = render(services.message_log(conversation=conversation, **options))
             return Response(body, status=status.HTTP_201_CREATED)
-        if len(key) > 255:
-            raise exceptions.ValidationError({IDEMPOTENCY_HEADER: ["At most 255 characters."]})
         fingerprint = services.request_fingerprint(values)
         try:
             body, existing = services.message_log_once(
@@ -215,28 +214,16 @@ class MessageCreateApi(WidgetApi):
             )
         except services.IdempotencyLeaseLost:
             # A retry took the key over while this request was stalled; that one stores the turn.
-            return self._in_progress()
+            return in_progress_response()
         if existing is not None:
             return self._replay(existing, fingerprint)
         return Response(body, status=status.HTTP_201_CREATED)
 
     @staticmethod
-    def _in_progress() -> Response:
-        response = Response(
-            {"detail": "A request with this Idempotency-Key is still being processed; retry shortly."},
-            status=status.HTTP_409_CONFLICT,
-        )
-        response["Retry-After"] = "1"
-        return response
-
-    @staticmethod
     def _replay(record: Any, fingerprint: str) -> Response:
-        if record.fingerprint != fingerprint:
-            raise exceptions.ValidationError(
-                {IDEMPOTENCY_HEADER: ["This key was already used with a different request body."]}
-            )
-        if record.response is None:
-            return MessageCreateApi._in_progress()
+        refusal = replay_refusal(record, fingerprint)
+        if refusal is not None:
+            return refusal
         response = Response(record.response, status=status.HTTP_201_CREATED)
         response["Idempotent-Replayed"] = "true"
         return response

@@ -12,15 +12,7 @@ from support import selectors
 from support.management.commands._progress import Progress
 from support.pricing import micros_to_usd
 
-COLUMNS = (
-    "conversations",
-    "messages",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cost_micros",
-)
+COLUMNS = selectors.USAGE_COLUMNS
 
 
 def _day(value: str, option: str) -> date:
