@@ -3,36 +3,105 @@ write ticket events and keep the rollups right, exactly as the API and the dashb
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from support import selectors, services
-from support.models import Conversation, KnowledgeArticle, Message, ModelPrice, Status, TicketEvent
-from support.pricing import micros_to_usd
+from support.models import MICROS_PER_USD, Conversation, KnowledgeArticle, Message, ModelPrice, Status, TicketEvent
+from support.pricing import micros_to_usd, usd_per_mtok_label
 
 admin.site.site_header = "Rezvo Support admin"
 admin.site.site_title = "Rezvo Support"
 admin.site.site_url = "/dashboard/"  # "View site" goes to the staff dashboard
 
 
+PRICE_FIELDS = (
+    "input_per_mtok_micros",
+    "output_per_mtok_micros",
+    "cache_write_5m_per_mtok_micros",
+    "cache_write_1h_per_mtok_micros",
+    "cache_read_per_mtok_micros",
+)
+
+
+class ModelPriceForm(forms.ModelForm):
+    """Prices are edited in dollars per million tokens and stored as integer micro-USD."""
+
+    class Meta:
+        model = ModelPrice
+        fields = ["model", *PRICE_FIELDS, "effective_from"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in PRICE_FIELDS:
+            self.fields[name] = forms.DecimalField(
+                min_value=Decimal(0),
+                max_digits=12,
+                decimal_places=6,
+                label=f"{name.removesuffix('_per_mtok_micros').replace('_', ' ').capitalize()} ($ / MTok)",
+                help_text="US dollars per million tokens, e.g. 1.25 (stored as integer micro-USD).",
+            )
+            if self.instance.pk is not None:
+                self.initial[name] = Decimal(getattr(self.instance, name)) / MICROS_PER_USD
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for name in PRICE_FIELDS:
+            if cleaned.get(name) is not None:
+                cleaned[name] = int((cleaned[name] * MICROS_PER_USD).to_integral_value(ROUND_HALF_UP))
+        return cleaned
+
+
+def _price_column(name: str, title: str) -> Any:
+    @admin.display(description=title, ordering=name)
+    def column(obj: ModelPrice) -> str:
+        return usd_per_mtok_label(getattr(obj, name))
+
+    return column
+
+
 @admin.register(ModelPrice)
 class ModelPriceAdmin(admin.ModelAdmin):
+    form = ModelPriceForm
     list_display = [
         "model",
         "effective_from",
-        "input_per_mtok_micros",
-        "output_per_mtok_micros",
-        "cache_write_5m_per_mtok_micros",
-        "cache_write_1h_per_mtok_micros",
-        "cache_read_per_mtok_micros",
+        "input_price",
+        "output_price",
+        "cache_write_5m_price",
+        "cache_write_1h_price",
+        "cache_read_price",
     ]
     list_filter = ["model"]
     date_hierarchy = "effective_from"
     ordering = ["model", "-effective_from"]
+    input_price = _price_column("input_per_mtok_micros", "Input")
+    output_price = _price_column("output_per_mtok_micros", "Output")
+    cache_write_5m_price = _price_column("cache_write_5m_per_mtok_micros", "Cache write 5m")
+    cache_write_1h_price = _price_column("cache_write_1h_per_mtok_micros", "Cache write 1h")
+    cache_read_price = _price_column("cache_read_per_mtok_micros", "Cache read")
+
+
+class ConversationAdminForm(forms.ModelForm):
+    """`notes` here is one new entry for the timeline (services.ticket_note_add), so it starts empty."""
+
+    notes = forms.CharField(
+        required=False,
+        max_length=20000,
+        label="Add a note",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Appended to the notes timeline above with your name and the time; earlier notes stay.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial["notes"] = ""
 
 
 # Fields staff may change; each goes through services.conversation_update.
@@ -56,11 +125,12 @@ class ConversationAdmin(admin.ModelAdmin):
     list_select_related = ["assigned_to"]
     search_fields = ["summary", "page_url", "contact_email"]
     search_help_text = "Summary, message content, page URL or contact email."
+    form = ConversationAdminForm
     date_hierarchy = "created_at"
     actions = ["close", "mark_needs_review", "mark_in_progress", "assign_to_me"]
     fieldsets = [
-        (None, {"fields": ["summary", "status", "escalated", "escalation_reason", "escalation_detail"]}),
-        ("Staff", {"fields": ["assigned_to", "notes", "contact_email"]}),
+        (None, {"fields": ["summary", "status", "escalated", "escalation_reason", "bot_note"]}),
+        ("Staff", {"fields": ["assigned_to", "notes_timeline", "notes", "contact_email"]}),
         (
             "Origin and usage",
             {
@@ -68,8 +138,8 @@ class ConversationAdmin(admin.ModelAdmin):
                     "source",
                     "page_url",
                     "user_agent",
-                    "user_id",
-                    "business_id",
+                    "user_id_unverified",
+                    "business_id_unverified",
                     "message_count",
                     "cost_display",
                     "created_at",
@@ -87,7 +157,35 @@ class ConversationAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         every = [f.name for f in Conversation._meta.fields]
-        return [name for name in every if name not in EDITABLE] + ["cost_display", "transcript", "history"]
+        shown = ["cost_display", "transcript", "history", "bot_note", "notes_timeline"]
+        return (
+            [name for name in every if name not in EDITABLE] + shown + ["user_id_unverified", "business_id_unverified"]
+        )
+
+    # The bot's escalate_to_human text and the widget's ids are claims, never shown as facts.
+    @admin.display(description="The bot's note (not verified)")
+    def bot_note(self, obj: Conversation) -> str:
+        return obj.escalation_detail or "—"
+
+    @admin.display(description="User id (unverified)")
+    def user_id_unverified(self, obj: Conversation) -> str:
+        return f"{obj.user_id} (unverified: sent by the widget's page)" if obj.user_id else "—"
+
+    @admin.display(description="Business id (unverified)")
+    def business_id_unverified(self, obj: Conversation) -> str:
+        return f"{obj.business_id} (unverified: sent by the widget's page)" if obj.business_id else "—"
+
+    @admin.display(description="Notes timeline")
+    def notes_timeline(self, obj: Conversation) -> str:
+        items = format_html_join(
+            "",
+            "<li>{} — <strong>{}</strong>: {}</li>",
+            (
+                (n.created_at.strftime("%Y-%m-%d %H:%M"), n.author_label, n.text)
+                for n in selectors.ticket_note_list(conversation=obj)
+            ),
+        )
+        return format_html("<ol>{}</ol>", items) if items else "No notes yet."
 
     @admin.display(description="Cost (USD)", ordering="cost_micros")
     def cost_display(self, obj: Conversation) -> str:
@@ -128,14 +226,11 @@ class ConversationAdmin(admin.ModelAdmin):
         return format_html("<ul>{}</ul>", items) if items else "No changes yet."
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
-        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        # The dashboard's search (selectors.conversation_search), so both find the same tickets.
         term = search_term.strip()
-        if term:
-            # Message content, without a join: the MongoDB backend cannot nest the query (see selectors).
-            by_content = selectors.conversation_list(filters=selectors.ConversationFilters(q=term))
-            ids = list(by_content.values_list("pk", flat=True))
-            queryset |= self.model.objects.filter(pk__in=ids)
-        return queryset, may_have_duplicates
+        if not term:
+            return queryset, False
+        return queryset.filter(selectors.conversation_search(term)), False
 
     def save_model(self, request: HttpRequest, obj: Conversation, form: Any, change: bool) -> None:
         stored = selectors.conversation_get(conversation_id=obj.pk)

@@ -113,7 +113,11 @@ class Conversation(models.Model):
         related_name="assigned_conversations",
         limit_choices_to={"is_staff": True},
     )
-    notes = models.TextField(blank=True, help_text="Staff-only notes; never shown to the customer.")
+    notes = models.TextField(
+        blank=True,
+        help_text="Staff-only notes; never shown to the customer. A copy of the TicketNote timeline's texts, "
+        "oldest first, kept by services.ticket_note_add for the API's `notes` field.",
+    )
     contact_email = models.EmailField(blank=True, help_text="Where the customer asked to be answered.")
     rating = models.CharField(
         max_length=8,
@@ -260,6 +264,7 @@ class EventField(models.TextChoices):
     ESCALATION_REASON = "escalation_reason", "Escalation reason"
     CONTACT_EMAIL = "contact_email", "Contact email"
     RATING = "rating", "Customer rating"
+    ESCALATION_DETAIL = "escalation_detail", "The bot's note"
 
 
 class TicketEvent(models.Model):
@@ -295,6 +300,39 @@ class TicketEvent(models.Model):
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise ValueError("Ticket events are append-only.")
+
+
+class TicketNote(models.Model):
+    """One staff note on a ticket. Append-only: a correction is a new note, so the timeline is the record."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="ticket_notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="ticket_notes",
+        help_text="The staff user who wrote it; empty once that user is deleted (author_label remains).",
+    )
+    author_label = models.CharField(max_length=150, help_text="The author's username when the note was written.")
+    text = models.TextField(help_text="The note, as written; staff only, never shown to the customer.")
+    created_at = models.DateTimeField(default=timezone.now, help_text="When the note was added (UTC).")
+
+    class Meta:
+        db_table = "support_ticket_notes"
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["conversation", "created_at"], name="note_conversation_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.author_label}: {self.text[:60]}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise ValueError("Ticket notes are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise ValueError("Ticket notes are append-only.")
 
 
 # --- Daily rollups ---------------------------------------------------------------------------

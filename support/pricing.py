@@ -33,6 +33,13 @@ def micros_to_usd(micros: int) -> float:
     return round(micros / 1_000_000, 6)
 
 
+def usd_per_mtok_label(micros: int) -> str:
+    """A per-million-token price as staff read it: 1000000 -> "$1.00 / MTok", 100000 -> "$0.10 / MTok"."""
+    dollars = f"{micros / 1_000_000:.6f}".rstrip("0")
+    whole, _, cents = dollars.partition(".")
+    return f"${whole}.{cents.ljust(2, '0')} / MTok"
+
+
 @dataclass(frozen=True)
 class Usage:
     input_tokens: int = 0

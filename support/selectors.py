@@ -27,6 +27,7 @@ from support.models import (
     DailyQuestionRollup,
     DailyUsageRollup,
     EscalationReason,
+    EventField,
     KnowledgeArticle,
     Message,
     ModelPrice,
@@ -34,6 +35,7 @@ from support.models import (
     Role,
     Status,
     TicketEvent,
+    TicketNote,
 )
 from support.pricing import micros_to_usd
 
@@ -158,6 +160,55 @@ def event_list(*, conversation: Conversation) -> QuerySet[TicketEvent]:
     return TicketEvent.objects.filter(conversation=conversation).select_related("actor").order_by("created_at", "pk")
 
 
+def ticket_note_list(*, conversation: Conversation) -> QuerySet[TicketNote]:
+    return TicketNote.objects.filter(conversation=conversation).order_by("created_at", "pk")
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """One time the ticket was flagged for a person: when, why, by whom, and on which question."""
+
+    at: datetime
+    reason: str
+    label: str
+    actor_label: str
+    question: str  # the customer's last message before it
+    detail: str = ""  # the bot's own words (escalate_to_human); never verified
+
+
+def escalation_list(*, conversation: Conversation, events: list[TicketEvent], turns: list[Message]) -> list[Escalation]:
+    """Every escalation of a ticket, newest first, from its history (already read: no query).
+
+    conversation_escalate writes an escalation-reason event on every escalation and, when the bot gave
+    one, its note right after; a ticket from before that has its latest note on the conversation only.
+    """
+    labels = dict(EscalationReason.choices)
+    found: list[dict[str, Any]] = []
+    for event in events:
+        if event.field == EventField.ESCALATION_REASON and event.new_value:
+            found.append({"event": event, "detail": ""})
+        elif event.field == EventField.ESCALATION_DETAIL and found:
+            found[-1]["detail"] = event.new_value
+    if found and not any(item["detail"] for item in found) and conversation.escalation_detail:
+        found[-1]["detail"] = conversation.escalation_detail
+    customer = [turn for turn in turns if turn.role == Role.USER]
+    escalations = []
+    for item in reversed(found):
+        event = item["event"]
+        asked = [turn.content for turn in customer if turn.created_at <= event.created_at]
+        escalations.append(
+            Escalation(
+                at=event.created_at,
+                reason=event.new_value,
+                label=labels.get(event.new_value, event.new_value),
+                actor_label=event.actor_label,
+                question=asked[-1] if asked else "",
+                detail=item["detail"],
+            )
+        )
+    return escalations
+
+
 @dataclass
 class ConversationFilters:
     status: list[str] = field(default_factory=list)
@@ -211,10 +262,21 @@ def conversation_list(*, filters: ConversationFilters | None = None, oldest_firs
             turns &= Q(created_at__gte=utc_midnight(filters.created_from))
         qs = qs.filter(pk__in=_conversation_ids_with(turns))
     if filters.q:
-        matching = _conversation_ids_with(Q(content__icontains=filters.q))
-        qs = qs.filter(Q(summary__icontains=filters.q) | Q(pk__in=matching))
+        qs = qs.filter(conversation_search(filters.q))
     order = ("created_at", "pk") if oldest_first else ("-created_at", "-pk")
     return qs.order_by(*order)
+
+
+def conversation_search(term: str) -> Q:
+    """Conversations whose summary, contact email, page URL or any message contains `term` (any case).
+
+    One filter on conversations, shared by the dashboard's search box and the admin's, so both find the
+    same tickets; message content is matched first as a list of conversation ids (see below).
+    """
+    matching = _conversation_ids_with(Q(content__icontains=term))
+    return (
+        Q(summary__icontains=term) | Q(contact_email__icontains=term) | Q(page_url__icontains=term) | Q(pk__in=matching)
+    )
 
 
 def _conversation_ids_with(message_filter: Q) -> list[Any]:

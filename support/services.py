@@ -39,6 +39,7 @@ from support.models import (
     Source,
     Status,
     TicketEvent,
+    TicketNote,
 )
 from support.selectors import USAGE_COLUMNS, message_usage_sums, models_prices_in_effect, spend_cache_key, token_hash
 
@@ -146,11 +147,16 @@ def conversation_update(
     The write is guarded on the state it was computed from, so a concurrent change (an escalation from
     the widget) makes it recompute rather than count the ticket in the wrong rollup row.
     """
+    note = str(changes.get("notes") or "").strip()
+    # Notes are a timeline: the text is one more entry (ticket_note_add), never a replacement.
+    changes = {name: value for name, value in changes.items() if name != "notes"}
     for _attempt in range(5):
         applied = _conversation_update_once(
             conversation=conversation, actor=actor, changes=changes, actor_label=actor_label
         )
         if applied:
+            if note:
+                ticket_note_add(conversation=conversation, author=actor, text=note, author_label=actor_label)
             return conversation
         conversation.refresh_from_db()
     raise RuntimeError(f"Conversation {conversation.pk} kept changing under an update; try again.")
@@ -164,7 +170,7 @@ def _conversation_update_once(
     events: list[TicketEvent] = []
     updates: dict[str, Any] = {}
 
-    for field_name in ("status", "escalated", "escalation_reason", "notes", "contact_email"):
+    for field_name in ("status", "escalated", "escalation_reason", "contact_email"):
         if field_name not in changes:
             continue
         new = changes[field_name]
@@ -232,6 +238,34 @@ def _conversation_update_once(
     return True
 
 
+#: Between two notes in Conversation.notes, the joined copy of the timeline the API returns as `notes`.
+NOTES_SEPARATOR = "\n\n"
+
+
+def ticket_note_add(
+    *, conversation: Conversation, author: Any, text: str, author_label: str | None = None
+) -> TicketNote:
+    """Append a staff note to the ticket's timeline, with a history event and the API's joined copy.
+
+    The joined copy (Conversation.notes) is extended with a compare-and-set on its current value, so
+    concurrent notes each land once and none overwrites another.
+    """
+    label = author_label or _user_label(author) or SYSTEM
+    note = TicketNote.objects.create(conversation=conversation, author=author, author_label=label, text=text)
+    TicketEvent.objects.create(
+        conversation=conversation, actor=author, actor_label=label, field=EventField.NOTES, old_value="", new_value=text
+    )
+    for _attempt in range(50):
+        current = Conversation.objects.filter(pk=conversation.pk).values_list("notes", flat=True).get()
+        joined = f"{current}{NOTES_SEPARATOR}{text}" if current else text
+        if Conversation.objects.filter(pk=conversation.pk, notes=current).update(
+            notes=joined, updated_at=timezone.now()
+        ):
+            conversation.notes = joined
+            return note
+    raise RuntimeError(f"Conversation {conversation.pk} kept changing under a note; the note is kept.")
+
+
 def conversation_escalate(
     *,
     conversation: Conversation,
@@ -286,8 +320,21 @@ def conversation_escalate(
             (EventField.STATUS, Status.NEEDS_REVIEW),
             (EventField.ESCALATION_REASON, reason),
         )
-        if current[name] != new
+        # The reason is written on every escalation, changed or not: each one is an entry in the
+        # ticket's list of escalations (selectors.escalation_list), not only the first.
+        if current[name] != new or name == EventField.ESCALATION_REASON
     ]
+    if detail:
+        events.append(
+            _event(
+                conversation=conversation,
+                actor=actor,
+                actor_label=actor_label,
+                field=EventField.ESCALATION_DETAIL,
+                old="",
+                new=detail[:500],
+            )
+        )
     TicketEvent.objects.bulk_create(events)
     for name, value in updates.items():
         setattr(conversation, name, value)

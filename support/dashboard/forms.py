@@ -132,7 +132,11 @@ class AssignForm(forms.Form):
 
 
 class NotesForm(forms.Form):
-    notes = forms.CharField(required=False, max_length=20000, widget=forms.Textarea(attrs={"rows": 4}))
+    """One more entry on the ticket's notes timeline (services.ticket_note_add); earlier ones stay."""
+
+    notes = forms.CharField(
+        max_length=20000, label="Add a note", widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Add a note"})
+    )
 
 
 class ContactForm(forms.Form):

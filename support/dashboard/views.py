@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from support import rollups, selectors, services
-from support.dashboard import charts
+from support.dashboard import charts, markdown
 from support.dashboard.forms import (
     TICKET_ACTIONS,
     AnalyticsWindowForm,
@@ -239,14 +239,28 @@ def ticket(request: HttpRequest, conversation_id: str) -> HttpResponse:
             return redirect("dashboard:ticket", conversation_id=conversation.pk)
         failed[action] = form
     turns = list(selectors.message_list(conversation=conversation))
+    for turn in turns:
+        turn.html = markdown.render(turn.content)
+        turn.has_usage = bool(
+            turn.input_tokens
+            or turn.output_tokens
+            or turn.cache_read_tokens
+            or turn.cache_write_tokens
+            or turn.cost_micros
+        )
+    events = list(selectors.event_list(conversation=conversation))
+    escalations = selectors.escalation_list(conversation=conversation, events=events, turns=turns)
     context = {
         "conversation": conversation,
         "turns": turns,
-        "events": list(selectors.event_list(conversation=conversation)),
+        "events": events,
+        "escalations": escalations,
+        "latest_escalation": escalations[0] if escalations and conversation.escalated else None,
+        "notes": list(selectors.ticket_note_list(conversation=conversation)),
         "status_form": failed.get("status") or StatusForm(initial={"status": conversation.status}),
         "assign_form": failed.get("assign")
         or AssignForm(initial={"assigned_to": str(conversation.assigned_to_id or "")}),
-        "notes_form": failed.get("notes") or NotesForm(initial={"notes": conversation.notes}),
+        "notes_form": failed.get("notes") or NotesForm(),
         "contact_form": failed.get("contact") or ContactForm(initial={"contact_email": conversation.contact_email}),
         "waited": rollups.humanize_seconds(_waited(conversation, timezone.now()).total_seconds()),
         "statuses": Status.choices,
