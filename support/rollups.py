@@ -148,3 +148,18 @@ def humanize_seconds(seconds: float | None) -> str:
     if seconds < 36 * 3600:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} d"
+
+
+#: The usage row (rollups, analytics' by_model, cost_report --by model) of the offline responder's
+#: replies: they are stored with no model, and a blank row hid the conversations the knowledge base answered.
+KNOWLEDGE_BASE = "knowledge base (offline)"
+
+
+def usage_model_key(model: str, role: str) -> str:
+    """The usage row a turn counts in: its model; an unpriced bot reply is the knowledge base's.
+
+    Customer turns logged without a model stay under "" (no Claude usage; analytics leave them out).
+    """
+    if model:
+        return model
+    return KNOWLEDGE_BASE if role == "assistant" else ""

@@ -55,6 +55,15 @@ def parse_pk(model: type, raw: object) -> Any:
     return value
 
 
+def usage_model_filter(key: str) -> Q:
+    """The turns counted in usage row `key` (rollups.usage_model_key), as a message filter."""
+    if key == rollups.KNOWLEDGE_BASE:
+        return Q(model="", role=Role.ASSISTANT)
+    if not key:
+        return Q(model="") & ~Q(role=Role.ASSISTANT)
+    return Q(model=key)
+
+
 def message_usage_sums() -> dict[str, Any]:
     """Aggregates over messages: turns (n), tokens by kind (inp, out, cr, cw) and cost in micro-USD.
 
@@ -101,6 +110,12 @@ def staff_user_list() -> QuerySet:
 
 def model_price_in_effect(*, model: str, at: datetime) -> ModelPrice | None:
     return ModelPrice.objects.filter(model=model, effective_from__lte=at).order_by("-effective_from").first()
+
+
+def model_is_known(*, model: str) -> bool:
+    """Whether `model` has a price row or any logged turns (read from the small usage rollups, which
+    name every model a turn was logged with, rather than scanning messages)."""
+    return ModelPrice.objects.filter(model=model).exists() or DailyUsageRollup.objects.filter(model=model).exists()
 
 
 def models_prices_in_effect(*, models: set[str], at: datetime) -> dict[str, ModelPrice]:
@@ -256,7 +271,7 @@ def conversation_list(*, filters: ConversationFilters | None = None, oldest_firs
         # The conversations behind the escalation-to-close median (see rollups.close_bucket).
         qs = qs.filter(status=Status.CLOSED, escalated=True, escalated_at__isnull=False, closed_at__isnull=False)
     if filters.model:
-        turns = Q(model=filters.model)
+        turns = usage_model_filter(filters.model)
         if filters.created_from:
             # A conversation's turns come after it starts: this keeps the id list to the window.
             turns &= Q(created_at__gte=utc_midnight(filters.created_from))
@@ -635,25 +650,35 @@ def cost_report(
                 conversations=1, messages=message_count, tokens=tuple(tokens), cost_micros=cost
             )
         if by == "model":
-            per_model = (
-                Message.objects.filter(conversation_id__in=[row[0] for row in rows])
-                .values("model")
-                .annotate(
-                    conv=Count("conversation_id", distinct=True),
-                    **message_usage_sums(),
-                )
-            )
-            for row in per_model:
-                groups.setdefault(row["model"], CostRow(row["model"])).add(
-                    conversations=row["conv"],
-                    messages=row["n"],
-                    tokens=(row["inp"], row["out"], row["cr"], row["cw"]),
-                    cost_micros=row["cost"],
-                )
+            _cost_rows_by_model(groups, conversation_ids=[row[0] for row in rows])
         done += len(rows)
         if progress is not None:
             progress(done, total_count)
     return CostReport(window=window, by=by, rows=[groups[key] for key in sorted(groups)], total=grand)
+
+
+#: cost_report's name for customer turns logged without a model (no Claude usage of their own).
+NO_MODEL = "(customer turns, no model)"
+
+
+def _cost_rows_by_model(groups: dict[str, CostRow], *, conversation_ids: list[Any]) -> None:
+    """Add one batch of conversations' turns to the per-model rows (rollups.usage_model_key names them)."""
+    per_model = (
+        Message.objects.filter(conversation_id__in=conversation_ids)
+        .values("conversation_id", "model", "role")
+        .annotate(**message_usage_sums())
+    )
+    counted: set[tuple[Any, str]] = set()
+    for row in per_model:
+        key = rollups.usage_model_key(row["model"], row["role"]) or NO_MODEL
+        first = (row["conversation_id"], key) not in counted
+        counted.add((row["conversation_id"], key))
+        groups.setdefault(key, CostRow(key)).add(
+            conversations=int(first),
+            messages=row["n"],
+            tokens=(row["inp"], row["out"], row["cr"], row["cw"]),
+            cost_micros=row["cost"],
+        )
 
 
 _CONVERSATION_TOKENS = (

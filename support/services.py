@@ -41,7 +41,14 @@ from support.models import (
     TicketEvent,
     TicketNote,
 )
-from support.selectors import USAGE_COLUMNS, message_usage_sums, models_prices_in_effect, spend_cache_key, token_hash
+from support.selectors import (
+    USAGE_COLUMNS,
+    message_usage_sums,
+    models_prices_in_effect,
+    spend_cache_key,
+    token_hash,
+    usage_model_filter,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -563,7 +570,7 @@ def conversation_counters_add(*, conversation: Conversation, messages: Sequence[
 
 
 def _usage_rollups_add(*, conversation: Conversation, messages: Sequence[Message]) -> None:
-    models_used = {m.model for m in messages}
+    models_used = {rollups.usage_model_key(m.model, m.role) for m in messages}
     new_pks = [m.pk for m in messages]
     # A model counts a conversation once: did the conversation use it before these messages?
     # One EXISTS (LIMIT 1) per model, usually one or two: a DISTINCT over the conversation's messages
@@ -571,11 +578,11 @@ def _usage_rollups_add(*, conversation: Conversation, messages: Sequence[Message
     seen_models = {
         model
         for model in models_used
-        if Message.objects.filter(conversation=conversation, model=model).exclude(pk__in=new_pks).exists()
+        if Message.objects.filter(usage_model_filter(model), conversation=conversation).exclude(pk__in=new_pks).exists()
     }
     day = rollups.utc_day(conversation.created_at)
     for model in sorted(models_used):
-        of_model = [m for m in messages if m.model == model]
+        of_model = [m for m in messages if rollups.usage_model_key(m.model, m.role) == model]
         _rollup_add(
             DailyUsageRollup,
             key={"day": day, "source": conversation.source, "model": model},
@@ -791,9 +798,13 @@ def rollups_rebuild(*, batch_size: int = 2000, progress: ProgressCallback | None
         "closed_at",
         "rating",
     )
-    for rows in _batched_by_pk(Conversation.objects.all(), fields=(*fields, "question_key"), batch_size=batch_size):
+    for rows in _batched_by_pk(
+        Conversation.objects.all(), fields=(*fields, "question_key", "summary"), batch_size=batch_size
+    ):
         where: dict[Any, tuple[date, str]] = {}
-        for pk, *values, question_key in rows:
+        fresh_keys = _question_keys_refresh(rows)
+        for pk, *values, question_key, _summary in rows:
+            question_key = fresh_keys.get(pk, question_key)
             key = rollups.state_key(**dict(zip(fields, values, strict=True)))
             state[tuple(key.as_filter().values())] += 1
             if key.close_bucket != rollups.NO_BUCKET:
@@ -803,13 +814,18 @@ def rollups_rebuild(*, batch_size: int = 2000, progress: ProgressCallback | None
                 questions[(key.day, question_key)] += 1
         per_model = (
             Message.objects.filter(conversation_id__in=list(where))
-            .values("conversation_id", "model")
+            .values("conversation_id", "model", "role")
             .annotate(**message_usage_sums())
         )
+        counted: set[tuple[Any, str]] = set()  # (conversation, usage row): a conversation counts once per row
         for row in per_model:
             day, source = where[row["conversation_id"]]
-            totals = usage[(day, source, row["model"])]
-            for index, value in enumerate((1, row["n"], row["inp"], row["out"], row["cr"], row["cw"], row["cost"])):
+            key = rollups.usage_model_key(row["model"], row["role"])
+            totals = usage[(day, source, key)]
+            first = (row["conversation_id"], key) not in counted
+            counted.add((row["conversation_id"], key))
+            figures = (int(first), row["n"], row["inp"], row["out"], row["cr"], row["cw"], row["cost"])
+            for index, value in enumerate(figures):
                 totals[index] += value or 0
             messages_seen += row["n"]
         done += len(rows)
@@ -843,6 +859,29 @@ def rollups_rebuild(*, batch_size: int = 2000, progress: ProgressCallback | None
         messages=messages_seen,
         rows=len(state_rows) + len(close_rows) + len(question_rows) + len(usage_rows),
     )
+
+
+def _question_keys_refresh(rows: list[tuple[Any, ...]]) -> dict[Any, str]:
+    """Recompute the question keys of a batch (pk first, question_key and summary last) with today's
+    pricing.normalise_question, store those that changed, and return them by pk.
+
+    Keys written by an older normalisation (say "i can t log in") are regrouped by the next rebuild.
+    The summary is the whole first message unless it was cut at 255: those read the message itself.
+    """
+    changed: dict[Any, str] = {}
+    for pk, *_values, question_key, summary in rows:
+        if not summary:
+            continue
+        text = summary
+        if len(summary) >= 255:
+            first = Message.objects.filter(conversation_id=pk, role=Role.USER).order_by("created_at", "pk").first()
+            text = first.content if first is not None else summary
+        key = pricing.normalise_question(text)
+        if key != question_key:
+            changed[pk] = key
+    for pk, key in changed.items():
+        Conversation.objects.filter(pk=pk).update(question_key=key)
+    return changed
 
 
 # --- Repricing -------------------------------------------------------------------------------

@@ -68,9 +68,11 @@ class Command(BaseCommand):
             writer.writerow([row.key, *self._cells(row)])
 
     def _json(self, report: selectors.CostReport) -> None:
+        # Every row, the total too, has the same keys: the group's name (as in the CSV header) holds
+        # the day, model, source or status, and "total" in the total row, as in the CSV and table.
         def as_dict(row: selectors.CostRow) -> dict[str, Any]:
-            data = asdict(row)
-            data[report.by if row is not report.total else "key"] = data.pop("key")
+            data = {report.by: row.key, **asdict(row)}
+            del data["key"]
             data["cost_usd"] = micros_to_usd(row.cost_micros)
             return data
 

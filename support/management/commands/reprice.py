@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from support import services
+from support import selectors, services
 from support.management.commands._progress import Progress
 from support.pricing import micros_to_usd
 
@@ -28,6 +28,11 @@ class Command(BaseCommand):
             since_day = date.fromisoformat(since)
         except ValueError:
             raise CommandError(f"--since must be a date like 2026-01-31, got {since!r}") from None
+        if not selectors.model_is_known(model=model):
+            raise CommandError(
+                f"Unknown model {model!r}: it has no ModelPrice rows and no logged turns "
+                "(check the spelling; after an import run rebuild_rollups first)."
+            )
         result = services.messages_reprice(
             model=model,
             since=since_day,
