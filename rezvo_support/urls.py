@@ -6,10 +6,11 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from support.health import health
-from support.views import widget_demo
+from support.views import favicon, widget_demo
 
 urlpatterns = [
     path("health", health, name="health"),
+    path("favicon.ico", favicon, name="favicon"),
     path("widget/demo/", widget_demo, name="widget-demo"),
     path("api/support/", include("support.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

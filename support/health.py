@@ -5,7 +5,7 @@ import logging
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def database_ping() -> None:
 
 
 @never_cache
-@require_GET
+@require_safe  # GET and HEAD: uptime checkers and load balancers often probe with HEAD
 def health(request: HttpRequest) -> JsonResponse:
     try:
         database_ping()

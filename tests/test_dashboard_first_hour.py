@@ -202,3 +202,46 @@ def test_concurrent_notes_are_all_kept(staff_user: Any, make_conversation: Any, 
     stored = Conversation.objects.get(pk=conversation.pk)
     assert conversation.ticket_notes.count() == 12
     assert sorted(stored.notes.split("\n\n")) == sorted(f"note {i}" for i in range(12))
+
+
+# --- Platform: HEAD /health, a favicon, styled error pages ----------------------------------------
+def test_health_answers_head_as_well_as_get() -> None:
+    client = Client()
+    assert client.head("/health").status_code == 200
+    assert client.get("/health").json() == {"status": "ok", "database": "ok"}
+
+
+def test_the_favicon_is_served() -> None:
+    response = Client().get("/favicon.ico", follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain and response.redirect_chain[0][0].endswith("favicon.ico")
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    assert body[:4] == b"\x00\x00\x01\x00", "an ICO file"
+
+
+def test_a_missing_page_is_a_styled_404_and_an_api_path_gets_json(browser: Client) -> None:
+    page = browser.get("/dashboard/no-such-page/")
+    assert page.status_code == 404
+    html = page.content.decode()
+    assert "Page not found" in html and "/static/dashboard.css" in html and "/dashboard/no-such-page/" in html
+
+    api = browser.get("/api/support/no-such-endpoint")
+    assert api.status_code == 404
+    assert api.json() == {"detail": "Not found."}
+
+
+def test_a_server_error_is_a_styled_500_page_without_internals(
+    browser: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from support import selectors
+
+    def boom(**kwargs: Any) -> None:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(selectors, "analytics_summary", boom)
+    browser.raise_request_exception = False
+    response = browser.get("/dashboard/analytics/")
+    assert response.status_code == 500
+    html = response.content.decode()
+    assert "Something went wrong" in html and "/static/dashboard.css" in html
+    assert "secret internal detail" not in html

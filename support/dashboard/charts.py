@@ -59,6 +59,21 @@ def _nice_max(value: float) -> float:
     return 10 * magnitude  # pragma: no cover
 
 
+#: Widths of the 11px axis labels' characters (CSS px), a little generous, for sizing the margins.
+_NARROW = frozenset(".,:;' ")
+_CHAR_PX, _NARROW_PX = 7.0, 3.5
+
+
+def _text_width(text: str) -> float:
+    return sum(_NARROW_PX if ch in _NARROW else _CHAR_PX for ch in text)
+
+
+def _inside(centre: float, text_width: float, width: int) -> float:
+    """A centred label's x, moved in so the whole label stays within 0..width."""
+    half = text_width / 2 + 1
+    return round(min(max(centre, half), width - half), 2)
+
+
 def bar_chart(
     *,
     title: str,
@@ -67,9 +82,12 @@ def bar_chart(
     width: int = 400,
     height: int = 210,
 ) -> Chart:
-    left, right, top, bottom = 48, 4, 10, 24
-    plot_w, plot_h = width - left - right, height - top - bottom
     top_value = _nice_max(max((p.value for p in points), default=0))
+    y_labels = [(f, value_label(top_value * f)) for f in (0, 0.5, 1)]
+    # The plot starts right of the widest y label ("$0.0025"), so no label runs off the viewport.
+    left = max(28, math.ceil(max(_text_width(label) for _, label in y_labels)) + 10)
+    right, top, bottom = 4, 10, 24
+    plot_w, plot_h = width - left - right, height - top - bottom
     slot = plot_w / max(len(points), 1)
     gap = min(slot * 0.2, 6)
     bars = []
@@ -88,9 +106,12 @@ def bar_chart(
                 value=point.value,
             )
         )
-    y_ticks = [Tick(round(top + plot_h - plot_h * f, 2), value_label(top_value * f)) for f in (0, 0.5, 1)]
+    y_ticks = [Tick(round(top + plot_h - plot_h * f, 2), label) for f, label in y_labels]
     step = max(1, -(-len(points) // 5))  # at most five date labels
-    x_ticks = [Tick(round(left + i * slot + slot / 2, 2), points[i].label) for i in range(0, len(points), step)]
+    x_ticks = [
+        Tick(_inside(left + i * slot + slot / 2, _text_width(points[i].label), width), points[i].label)
+        for i in range(0, len(points), step)
+    ]
     return Chart(
         title=title,
         width=width,
