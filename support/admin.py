@@ -60,7 +60,7 @@ class ModelPriceForm(forms.ModelForm):
 
 def _price_column(name: str, title: str) -> Any:
     @admin.display(description=title, ordering=name)
-    def column(obj: ModelPrice) -> str:
+    def column(admin_: Any, obj: ModelPrice) -> str:
         return usd_per_mtok_label(getattr(obj, name))
 
     return column

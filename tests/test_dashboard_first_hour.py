@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from support import services
-from support.models import Conversation, EscalationReason, Role
+from support.models import Conversation, EscalationReason, ModelPrice, Role
 from tests.desk import turn_pair
 
 pytestmark = pytest.mark.django_db
@@ -202,6 +202,37 @@ def test_concurrent_notes_are_all_kept(staff_user: Any, make_conversation: Any, 
     stored = Conversation.objects.get(pk=conversation.pk)
     assert conversation.ticket_notes.count() == 12
     assert sorted(stored.notes.split("\n\n")) == sorted(f"note {i}" for i in range(12))
+
+
+# --- Prices in the admin read and edit in dollars ----------------------------------------------
+def test_the_admin_shows_and_edits_prices_in_dollars_per_million_tokens(boss: Client) -> None:
+    haiku = ModelPrice.objects.get(model="claude-haiku-4-5")
+    listing = boss.get("/admin/support/modelprice/").content.decode()
+    assert "$1.00 / MTok" in listing and "$5.00 / MTok" in listing and "$0.10 / MTok" in listing
+    assert "1000000" not in listing
+
+    form = boss.get(f"/admin/support/modelprice/{haiku.pk}/change/").content.decode()
+    assert 'name="input_per_mtok_micros" value="1.000000"' in form or 'value="1"' in form
+    response = boss.post(
+        f"/admin/support/modelprice/{haiku.pk}/change/",
+        {
+            "model": "claude-haiku-4-5",
+            "input_per_mtok_micros": "0.8",
+            "output_per_mtok_micros": "4",
+            "cache_write_5m_per_mtok_micros": "1",
+            "cache_write_1h_per_mtok_micros": "1.6",
+            "cache_read_per_mtok_micros": "0.08",
+            "effective_from_0": "2025-01-01",
+            "effective_from_1": "00:00:00",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    haiku.refresh_from_db()
+    assert (haiku.input_per_mtok_micros, haiku.output_per_mtok_micros, haiku.cache_read_per_mtok_micros) == (
+        800_000,
+        4_000_000,
+        80_000,
+    )
 
 
 # --- Platform: HEAD /health, a favicon, styled error pages ----------------------------------------
