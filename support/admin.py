@@ -13,7 +13,16 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from support import selectors, services
-from support.models import MICROS_PER_USD, Conversation, KnowledgeArticle, Message, ModelPrice, Status, TicketEvent
+from support.models import (
+    MICROS_PER_USD,
+    Conversation,
+    KnowledgeArticle,
+    Message,
+    ModelPrice,
+    Status,
+    TicketEvent,
+    TicketNote,
+)
 from support.pricing import micros_to_usd, usd_per_mtok_label
 
 admin.site.site_header = "Rezvo Support admin"
@@ -219,7 +228,13 @@ class ConversationAdmin(admin.ModelAdmin):
             "",
             "<li>{} — {} changed {} from “{}” to “{}”</li>",
             (
-                (e.created_at.strftime("%Y-%m-%d %H:%M"), e.actor_label, e.field, e.old_value, e.new_value)
+                (
+                    e.created_at.strftime("%Y-%m-%d %H:%M"),
+                    e.actor_label,
+                    e.get_field_display().lower(),
+                    e.old_value,
+                    e.new_value,
+                )
                 for e in events
             ),
         )
@@ -284,6 +299,13 @@ class MessageAdmin(ReadOnlyAdmin):
 class TicketEventAdmin(ReadOnlyAdmin):
     list_display = ["conversation", "actor_label", "field", "old_value", "new_value", "created_at"]
     list_filter = ["field"]
+
+
+@admin.register(TicketNote)
+class TicketNoteAdmin(ReadOnlyAdmin):
+    list_display = ["conversation", "author_label", "text", "created_at"]
+    list_select_related = ["conversation"]
+    search_fields = ["text"]
 
 
 @admin.register(KnowledgeArticle)

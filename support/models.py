@@ -264,7 +264,7 @@ class EventField(models.TextChoices):
     ESCALATION_REASON = "escalation_reason", "Escalation reason"
     CONTACT_EMAIL = "contact_email", "Contact email"
     RATING = "rating", "Customer rating"
-    ESCALATION_DETAIL = "escalation_detail", "The bot's note"
+    ESCALATION_DETAIL = "escalation_detail", "The bot's note (not verified)"
 
 
 class TicketEvent(models.Model):

@@ -60,7 +60,9 @@ class ConversationOutputSerializer(serializers.Serializer):
     cost_micros = serializers.IntegerField()
     estimated_cost_usd = serializers.SerializerMethodField()
     assigned_to = UserRefSerializer(allow_null=True)
-    notes = serializers.CharField()
+    notes = serializers.CharField(
+        help_text="Staff notes: the texts of the ticket's notes timeline, oldest first, joined by a blank line."
+    )
     contact_email = serializers.CharField()
     rating = serializers.CharField(help_text="The customer's thumbs: up, down, or empty.")
     rated_at = serializers.DateTimeField(allow_null=True)

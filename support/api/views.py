@@ -238,7 +238,12 @@ class ConversationUpdateApi(APIView):
         escalated = serializers.BooleanField(required=False)
         escalation_reason = serializers.ChoiceField(choices=EscalationReason.choices, required=False, allow_blank=True)
         assigned_to = serializers.CharField(required=False, allow_null=True, help_text="A staff user's id, or null.")
-        notes = serializers.CharField(required=False, allow_blank=True, max_length=20000)
+        notes = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            max_length=20000,
+            help_text="Adds one entry to the ticket's notes timeline (earlier notes stay); blank adds nothing.",
+        )
         contact_email = serializers.EmailField(required=False, allow_blank=True)
 
         def validate_assigned_to(self, value: str | None) -> Any:
