@@ -258,10 +258,16 @@ def ticket_note_add(
     concurrent notes each land once and none overwrites another.
     """
     label = author_label or _user_label(author) or SYSTEM
-    note = TicketNote.objects.create(conversation=conversation, author=author, author_label=label, text=text)
-    TicketEvent.objects.create(
-        conversation=conversation, actor=author, actor_label=label, field=EventField.NOTES, old_value="", new_value=text
-    )
+    with transaction.atomic():
+        note = TicketNote.objects.create(conversation=conversation, author=author, author_label=label, text=text)
+        TicketEvent.objects.create(
+            conversation=conversation,
+            actor=author,
+            actor_label=label,
+            field=EventField.NOTES,
+            old_value="",
+            new_value=text,
+        )
     for _attempt in range(50):
         current = Conversation.objects.filter(pk=conversation.pk).values_list("notes", flat=True).get()
         joined = f"{current}{NOTES_SEPARATOR}{text}" if current else text
