@@ -253,8 +253,8 @@ def _transition_write(*, conversation: Conversation, updates: dict[str, Any], ac
             old=_user_label(conversation.assigned_to) if name == "assigned_to" else getattr(conversation, name),
             new=_user_label(updates[name]) if name == "assigned_to" else updates[name],
         )
-        for name in EVENT_FIELDS
-        if name in updates
+        for name in updates  # in the caller's order: an escalation reads "escalated", then "status"
+        if name in EVENT_FIELDS
     ]
     old_key = rollups.state_key_of(conversation)
     for name, value in updates.items():
@@ -272,7 +272,7 @@ def conversation_update(
     Each field that really changes writes one ticket event. Closing stamps closed_at; reopening clears it.
     Raises ConversationConflict when concurrent changes outlast the retries (conversation_transition).
     """
-    allowed = ("status", "escalated", "escalation_reason", "assigned_to", "notes", "contact_email")
+    allowed = ("status", "escalated", "escalation_reason", "notes", "contact_email", "assigned_to")
     wanted = {name: changes[name] for name in allowed if name in changes}
     conversation_transition(conversation=conversation, changes=wanted, actor=actor, actor_label=actor_label)
     return conversation
