@@ -115,9 +115,10 @@ def test_a_random_concurrent_mix_of_state_changes_keeps_the_rollups_equal_to_a_r
     assert statuses[409] <= THREADS * OPS_PER_THREAD // 10, statuses
     assert not DailyConversationRollup.objects.filter(conversations__lt=0).exists()
     assert not DailyCloseRollup.objects.filter(conversations__lt=0).exists()
-    live = snapshot()
+    # The rows a state change moves. (Usage rows are message logging's: not compared here.)
+    live = {name: rows for name, rows in snapshot().items() if name in ("state", "closes")}
     services.rollups_rebuild()
-    assert snapshot() == live
+    assert {name: rows for name, rows in snapshot().items() if name in ("state", "closes")} == live
     assert sum(row[-1] for row in live["state"]) == len(conversations)
 
 
