@@ -128,7 +128,8 @@ if USE_MONGODB:
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            # Django's SQLite, but a missing or replaced file is an error, never a new empty database.
+            "ENGINE": "rezvo_support.sqlite_file",
             "NAME": env_str("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
             "OPTIONS": {
                 # WAL lets readers proceed while a worker writes; IMMEDIATE takes the write lock

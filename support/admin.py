@@ -113,6 +113,8 @@ class ConversationAdminForm(forms.ModelForm):
         self.initial["notes"] = ""
 
 
+CONFLICT_MESSAGE = "The ticket kept changing while it was saved; it was left as it was. Reload it and try again."
+
 # Fields staff may change; each goes through services.conversation_update.
 EDITABLE = ("status", "escalated", "escalation_reason", "assigned_to", "notes", "contact_email")
 
@@ -250,14 +252,24 @@ class ConversationAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Conversation, form: Any, change: bool) -> None:
         stored = selectors.conversation_get(conversation_id=obj.pk)
         changes = {name: form.cleaned_data[name] for name in form.changed_data if name in EDITABLE}
-        services.conversation_update(conversation=stored, actor=request.user, changes=changes)
+        try:
+            services.conversation_update(conversation=stored, actor=request.user, changes=changes)
+        except services.ConversationConflict:
+            self.message_user(request, CONFLICT_MESSAGE, messages.ERROR)
 
     def _bulk(self, request: HttpRequest, queryset: QuerySet, changes: dict[str, Any], done: str) -> None:
-        count = 0
+        count = conflicts = 0
         for conversation in queryset:
-            services.conversation_update(conversation=conversation, actor=request.user, changes=changes)
+            try:
+                services.conversation_update(conversation=conversation, actor=request.user, changes=changes)
+            except services.ConversationConflict:
+                conflicts += 1
+                continue
             count += 1
         self.message_user(request, f"{count} ticket(s) {done}.", messages.SUCCESS)
+        if conflicts:
+            left = f"{conflicts} ticket(s) kept changing and were left as they were."
+            self.message_user(request, left, messages.ERROR)
 
     @admin.action(description="Close selected tickets")
     def close(self, request: HttpRequest, queryset: QuerySet) -> None:

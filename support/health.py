@@ -11,7 +11,11 @@ logger = logging.getLogger(__name__)
 
 
 def database_ping() -> None:
-    """Raise when the database cannot answer a trivial round trip."""
+    """Raise when the database cannot answer a trivial round trip.
+
+    On SQLite the backend (rezvo_support/sqlite_file) also raises DatabaseFileMissing or
+    DatabaseFileReplaced when the file at SQLITE_PATH is gone or is not the one this process opened,
+    closing the stale connection; the class name is the 503's reason."""
     if connection.vendor == "mongodb":
         connection.ensure_connection()
         connection.connection.admin.command("ping")

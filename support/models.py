@@ -40,6 +40,7 @@ class EscalationReason(models.TextChoices):
     BUDGET = "budget", "Daily budget spent"
     NO_ANSWER = "no_answer", "Knowledge base had no answer"
     STAFF = "staff", "Flagged by staff"
+    THUMBS_DOWN = "thumbs_down", "Customer gave a thumbs-down"
 
 
 class Rating(models.TextChoices):

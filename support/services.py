@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
 import secrets
 from bisect import bisect_right
 from collections import Counter, defaultdict
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from time import sleep
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +25,7 @@ from pymongo.errors import PyMongoError
 
 from support import knowledge, pricing, rollups
 from support.models import (
+    QUEUE_STATUSES,
     Conversation,
     DailyCloseRollup,
     DailyConversationRollup,
@@ -145,104 +148,169 @@ def _user_label(user: Any) -> str:
     return "" if user is None else user.get_username()
 
 
+class ConversationConflict(Exception):
+    """A state change kept losing the race to concurrent changes of the same conversation; nothing was written.
+
+    The API answers 409 and the dashboard shows a message: the caller may simply try again."""
+
+    def __init__(self, conversation_id: object) -> None:
+        super().__init__(f"Conversation {conversation_id} kept changing under this change; try again.")
+        self.conversation_id = conversation_id
+
+
+#: Every field the rollup rows read (rollups.state_key). A change is written only if none of them moved
+#: since it was computed, so the conversation leaves exactly the rollup rows it was counted in.
+STATE_FIELDS = (
+    "created_at",
+    "source",
+    "status",
+    "escalated",
+    "escalation_reason",
+    "escalated_at",
+    "closed_at",
+    "rating",
+)
+#: Fields whose change writes a ticket event; they are compared too, so each event's old value is the real one.
+EVENT_FIELDS: tuple[str, ...] = (
+    EventField.STATUS,
+    EventField.ESCALATED,
+    EventField.ESCALATION_REASON,
+    EventField.ESCALATION_DETAIL,
+    EventField.CONTACT_EMAIL,
+    EventField.ASSIGNED_TO,
+    EventField.RATING,
+)
+TRANSITION_ATTEMPTS = 8
+
+#: The changes to make, or a function of the conversation as just read that returns them (None: nothing to do).
+Changes = dict[str, Any] | Callable[[Conversation], dict[str, Any] | None]
+
+
+def conversation_transition(
+    *, conversation: Conversation, changes: Changes, actor: Any = None, actor_label: str | None = None
+) -> bool:
+    """The one way to change a conversation's status, escalation, assignment, rating, notes or contact.
+
+    Compare-and-set on the state the change was computed from, one ticket event per field that really
+    changes, and the rollup move, in one place. On a lost race it reads the row again by pk and recomputes,
+    up to TRANSITION_ATTEMPTS times, then raises ConversationConflict. On SQLite the re-read happens under
+    the write lock (IMMEDIATE transactions), so the second attempt cannot lose. Returns False when there
+    was nothing to change; `conversation` is updated in memory either way.
+    """
+    label = actor_label or _user_label(actor) or SYSTEM
+    lost = False
+    for attempt in range(TRANSITION_ATTEMPTS):
+        if lost and connection.vendor == "mongodb":
+            # No write lock to queue on: spread the retries so racing writers stop colliding.
+            sleep(random.uniform(0, 0.002 * 2**attempt))
+        with transaction.atomic():
+            if attempt:
+                conversation.refresh_from_db()
+            wanted = changes(conversation) if callable(changes) else changes
+            updates = _transition_updates(conversation=conversation, wanted=wanted or {}, now=timezone.now())
+            if not updates:
+                if attempt:
+                    return False
+                # "Nothing to do" judged on the caller's copy, which may be stale: confirm on the stored row.
+                lost = False
+                continue
+            lost = not _transition_write(conversation=conversation, updates=updates, actor=actor, label=label)
+            if not lost:
+                return True
+    raise ConversationConflict(conversation.pk)
+
+
+def _transition_updates(*, conversation: Conversation, wanted: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The field values to write: the wanted ones that differ, plus the stamps they imply."""
+    updates: dict[str, Any] = {}
+    for name, value in wanted.items():
+        current = conversation.assigned_to_id if name == "assigned_to" else getattr(conversation, name)
+        new = value.pk if name == "assigned_to" and value is not None else value
+        if name not in EVENT_FIELDS or new != current or _escalation_entry(name, value, wanted):
+            updates[name] = value
+    if "rated_at" not in updates and not any(name in EVENT_FIELDS for name in updates):
+        return {}  # only stamps left (escalation_detail...): no change worth a write; a re-rate is one
+    if updates.get("escalated") is True and not conversation.escalated:
+        updates.setdefault("escalated_at", now)
+        if not (updates.get("escalation_reason") or conversation.escalation_reason):
+            updates["escalation_reason"] = EscalationReason.STAFF
+    if "status" in updates and "closed_at" not in updates:
+        if updates["status"] == Status.CLOSED:
+            updates["closed_at"] = now
+        elif conversation.status == Status.CLOSED:
+            updates["closed_at"] = None
+    updates["updated_at"] = now
+    return updates
+
+
+def _escalation_entry(name: str, value: Any, wanted: dict[str, Any]) -> bool:
+    """Every escalation is an entry in the ticket's list of escalations (selectors.escalation_list):
+    its reason, and its detail when there is one, are written even when unchanged."""
+    if "escalated_at" not in wanted:
+        return False
+    return name == EventField.ESCALATION_REASON or (name == EventField.ESCALATION_DETAIL and bool(value))
+
+
+def _transition_write(*, conversation: Conversation, updates: dict[str, Any], actor: Any, label: str) -> bool:
+    """Compare-and-set `updates` on the state in memory; on success write the events and move the rollups."""
+    guard = {name: getattr(conversation, name) for name in STATE_FIELDS}
+    for name in EVENT_FIELDS:
+        if name in updates and name not in guard:
+            key = "assigned_to_id" if name == "assigned_to" else name
+            guard[key] = getattr(conversation, key)
+    if not Conversation.objects.filter(pk=conversation.pk, **guard).update(**updates):
+        return False
+    events = [
+        _event(
+            conversation=conversation,
+            actor=actor,
+            actor_label=label,
+            field=name,
+            old=_user_label(conversation.assigned_to) if name == "assigned_to" else getattr(conversation, name),
+            new=_user_label(updates[name]) if name == "assigned_to" else updates[name],
+        )
+        for name in updates  # in the caller's order: an escalation reads "escalated", then "status"
+        if name in EVENT_FIELDS and (name != EventField.ESCALATION_DETAIL or updates[name])
+    ]
+    old_key = rollups.state_key_of(conversation)
+    for name, value in updates.items():
+        setattr(conversation, name, value)
+    TicketEvent.objects.bulk_create(events)
+    rollup_state_move(old=old_key, new=rollups.state_key_of(conversation))
+    return True
+
+
 def conversation_update(
     *, conversation: Conversation, actor: Any, changes: dict[str, Any], actor_label: str | None = None
 ) -> Conversation:
     """Apply staff changes (status, escalated, escalation_reason, assigned_to, notes, contact_email).
 
     Each field that really changes writes one ticket event. Closing stamps closed_at; reopening clears it.
-    The write is guarded on the state it was computed from, so a concurrent change (an escalation from
-    the widget) makes it recompute rather than count the ticket in the wrong rollup row.
+    Raises ConversationConflict when concurrent changes outlast the retries (conversation_transition).
     """
     note = str(changes.get("notes") or "").strip()
     # Notes are a timeline: the text is one more entry (ticket_note_add), never a replacement.
-    changes = {name: value for name, value in changes.items() if name != "notes"}
-    for _attempt in range(5):
-        applied = _conversation_update_once(
-            conversation=conversation, actor=actor, changes=changes, actor_label=actor_label
-        )
-        if applied:
-            if note:
-                ticket_note_add(conversation=conversation, author=actor, text=note, author_label=actor_label)
-            return conversation
-        conversation.refresh_from_db()
-    raise RuntimeError(f"Conversation {conversation.pk} kept changing under an update; try again.")
+    allowed = ("status", "escalated", "escalation_reason", "contact_email", "assigned_to")
+    wanted = {name: changes[name] for name in allowed if name in changes}
+    conversation_transition(conversation=conversation, changes=wanted, actor=actor, actor_label=actor_label)
+    if note:
+        ticket_note_add(conversation=conversation, author=actor, text=note, author_label=actor_label)
+    return conversation
 
 
-def _conversation_update_once(
-    *, conversation: Conversation, actor: Any, changes: dict[str, Any], actor_label: str | None
-) -> bool:
-    label = actor_label or _user_label(actor) or SYSTEM
-    now = timezone.now()
-    events: list[TicketEvent] = []
-    updates: dict[str, Any] = {}
+def _escalation(*, reason: str, detail: str, now: datetime) -> dict[str, Any]:
+    return {
+        "escalated": True,
+        "status": Status.NEEDS_REVIEW,
+        "escalation_reason": reason,
+        "escalation_detail": detail[:500],
+        "escalated_at": now,
+        "closed_at": None,
+    }
 
-    for field_name in ("status", "escalated", "escalation_reason", "contact_email"):
-        if field_name not in changes:
-            continue
-        new = changes[field_name]
-        old = getattr(conversation, field_name)
-        if new == old:
-            continue
-        updates[field_name] = new
-        events.append(
-            _event(conversation=conversation, actor=actor, actor_label=label, field=field_name, old=old, new=new)
-        )
 
-    if "assigned_to" in changes:
-        new_user = changes["assigned_to"]
-        if (new_user.pk if new_user else None) != conversation.assigned_to_id:
-            updates["assigned_to"] = new_user
-            events.append(
-                _event(
-                    conversation=conversation,
-                    actor=actor,
-                    actor_label=label,
-                    field=EventField.ASSIGNED_TO,
-                    old=_user_label(conversation.assigned_to),
-                    new=_user_label(new_user),
-                )
-            )
-
-    if updates.get("escalated") is True:
-        updates["escalated_at"] = now
-        if not (updates.get("escalation_reason") or conversation.escalation_reason):
-            updates["escalation_reason"] = EscalationReason.STAFF
-            events.append(
-                _event(
-                    conversation=conversation,
-                    actor=actor,
-                    actor_label=label,
-                    field=EventField.ESCALATION_REASON,
-                    old="",
-                    new=EscalationReason.STAFF,
-                )
-            )
-    if "status" in updates:
-        if updates["status"] == Status.CLOSED:
-            updates["closed_at"] = now
-        elif conversation.status == Status.CLOSED:
-            updates["closed_at"] = None
-
-    if not updates:
-        return True
-    updates["updated_at"] = now
-    old_key = rollups.state_key_of(conversation)
-    with transaction.atomic():
-        claimed = Conversation.objects.filter(
-            pk=conversation.pk,
-            status=conversation.status,
-            escalated=conversation.escalated,
-            escalation_reason=conversation.escalation_reason,
-            rating=conversation.rating,
-        ).update(**updates)
-        if not claimed:
-            return False
-        TicketEvent.objects.bulk_create(events)
-        for name, value in updates.items():
-            setattr(conversation, name, value)
-        rollup_state_move(old=old_key, new=rollups.state_key_of(conversation))
-    return True
+def _awaits_review(conversation: Conversation) -> bool:
+    return conversation.escalated and conversation.status == Status.NEEDS_REVIEW
 
 
 #: Between two notes in Conversation.notes, the joined copy of the timeline the API returns as `notes`.
@@ -288,70 +356,11 @@ def conversation_escalate(
     actor_label: str = WIDGET,
 ) -> bool:
     """Flag a conversation for human review. Returns False when it was already waiting for review."""
-    current = (
-        Conversation.objects.filter(pk=conversation.pk)
-        .values(
-            "status", "escalated", "escalation_reason", "created_at", "source", "escalated_at", "closed_at", "rating"
-        )
-        .get()
-    )
-    if current["escalated"] and current["status"] == Status.NEEDS_REVIEW:
-        return False
-    now = timezone.now()
-    updates: dict[str, Any] = {
-        "escalated": True,
-        "status": Status.NEEDS_REVIEW,
-        "escalation_reason": reason,
-        "escalation_detail": detail[:500],
-        "escalated_at": now,
-        "closed_at": None,
-        "updated_at": now,
-    }
-    # Guarded on the state just read so two concurrent escalations write one set of events.
-    claimed = Conversation.objects.filter(
-        pk=conversation.pk, status=current["status"], escalated=current["escalated"]
-    ).update(**updates)
-    if not claimed:
-        return False
-    rollup_state_move(
-        old=rollups.state_key(**current),
-        new=rollups.state_key(
-            created_at=current["created_at"],
-            source=current["source"],
-            status=Status.NEEDS_REVIEW,
-            escalated=True,
-            escalation_reason=reason,
-            escalated_at=now,
-            closed_at=None,
-            rating=current["rating"],
-        ),
-    )
-    events = [
-        _event(conversation=conversation, actor=actor, actor_label=actor_label, field=name, old=current[name], new=new)
-        for name, new in (
-            (EventField.ESCALATED, True),
-            (EventField.STATUS, Status.NEEDS_REVIEW),
-            (EventField.ESCALATION_REASON, reason),
-        )
-        # The reason is written on every escalation, changed or not: each one is an entry in the
-        # ticket's list of escalations (selectors.escalation_list), not only the first.
-        if current[name] != new or name == EventField.ESCALATION_REASON
-    ]
-    if detail:
-        events.append(
-            _event(
-                conversation=conversation,
-                actor=actor,
-                actor_label=actor_label,
-                field=EventField.ESCALATION_DETAIL,
-                old="",
-                new=detail[:500],
-            )
-        )
-    TicketEvent.objects.bulk_create(events)
-    for name, value in updates.items():
-        setattr(conversation, name, value)
-    return True
+
+    def escalation(current: Conversation) -> dict[str, Any] | None:
+        return None if _awaits_review(current) else _escalation(reason=reason, detail=detail, now=timezone.now())
+
+    return conversation_transition(conversation=conversation, changes=escalation, actor=actor, actor_label=actor_label)
 
 
 # --- Widget: the customer's rating and contact address --------------------------------------
@@ -363,43 +372,24 @@ def conversation_rate(
     actor: Any = None,
     actor_label: str = WIDGET,
 ) -> Conversation:
-    """Store the customer's thumbs up/down; a re-rate overwrites. A changed rating writes a ticket event."""
+    """Store the customer's thumbs up/down; a re-rate overwrites. A changed rating writes a ticket event.
+
+    A new thumbs-down on a conversation nobody is working on (auto-resolved or closed) flags it for
+    review with the reason `thumbs_down`, in the same write as the rating.
+    """
     if rating not in Rating.values:
         raise ValueError(f"rating must be one of {', '.join(Rating.values)}, got {rating!r}")
     if message is not None and (message.conversation_id != conversation.pk or message.role != Role.ASSISTANT):
         raise ValueError("Only an assistant reply of this conversation can be rated.")
-    now = timezone.now()
-    updates: dict[str, Any] = {"rating": rating, "rated_at": now, "rated_message": message, "updated_at": now}
-    for _attempt in range(5):
-        conversation.refresh_from_db()
-        old = conversation.rating
-        old_key = rollups.state_key_of(conversation)
-        # Guarded on the state just read, so a concurrent status change or re-rate cannot leave the
-        # conversation counted in the wrong CSAT rollup row; on a lost race, read again.
-        claimed = Conversation.objects.filter(
-            pk=conversation.pk,
-            status=conversation.status,
-            escalated=conversation.escalated,
-            escalation_reason=conversation.escalation_reason,
-            rating=old,
-        ).update(**updates)
-        if claimed:
-            break
-    else:
-        raise RuntimeError("The conversation kept changing while it was being rated; try again.")
-    for name, value in updates.items():
-        setattr(conversation, name, value)
-    rollup_state_move(old=old_key, new=rollups.state_key_of(conversation))
-    if old != rating:
-        event = _event(
-            conversation=conversation,
-            actor=actor,
-            actor_label=actor_label,
-            field=EventField.RATING,
-            old=old,
-            new=rating,
-        )
-        event.save()
+
+    def rated(current: Conversation) -> dict[str, Any]:
+        now = timezone.now()
+        wanted: dict[str, Any] = {"rating": rating, "rated_at": now, "rated_message": message}
+        if rating == Rating.DOWN and current.rating != Rating.DOWN and current.status not in QUEUE_STATUSES:
+            wanted |= _escalation(reason=EscalationReason.THUMBS_DOWN, detail="", now=now)
+        return wanted
+
+    conversation_transition(conversation=conversation, changes=rated, actor=actor, actor_label=actor_label)
     return conversation
 
 
@@ -407,9 +397,10 @@ def conversation_contact_set(
     *, conversation: Conversation, email: str, actor: Any = None, actor_label: str = WIDGET
 ) -> Conversation:
     """Record where the customer wants the human reply (the widget's form after an escalation)."""
-    return conversation_update(
-        conversation=conversation, actor=actor, actor_label=actor_label, changes={"contact_email": email.strip()}
+    conversation_transition(
+        conversation=conversation, changes={"contact_email": email.strip()}, actor=actor, actor_label=actor_label
     )
+    return conversation
 
 
 # --- Messages --------------------------------------------------------------------------------

@@ -234,7 +234,12 @@ def ticket(request: HttpRequest, conversation_id: str) -> HttpResponse:
             return HttpResponse("Unknown action.", status=400, content_type="text/plain")
         form = form_class(request.POST)
         if form.is_valid():
-            services.conversation_update(conversation=conversation, actor=request.user, changes=form.cleaned_data)
+            try:
+                services.conversation_update(conversation=conversation, actor=request.user, changes=form.cleaned_data)
+            except services.ConversationConflict:
+                # Reload the page so staff see what changed meanwhile before trying again.
+                messages.error(request, "The ticket kept changing while it was saved; nothing was changed. Try again.")
+                return redirect("dashboard:ticket", conversation_id=conversation.pk)
             messages.success(request, "Ticket updated.")
             return redirect("dashboard:ticket", conversation_id=conversation.pk)
         failed[action] = form
