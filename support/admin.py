@@ -83,6 +83,10 @@ class ConversationAdmin(admin.ModelAdmin):
         ("History", {"fields": ["history"]}),
     ]
 
+    class Media:
+        # Classes, not style attributes, for the transcript: the Content-Security-Policy allows no inline styles.
+        css = {"all": ["support/admin.css"]}
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # conversations start from the widget
 
@@ -107,8 +111,8 @@ class ConversationAdmin(admin.ModelAdmin):
         turns = selectors.message_list(conversation=obj)
         rows = format_html_join(
             "",
-            '<tr><td style="white-space:nowrap">{}</td><td><strong>{}</strong></td>'
-            '<td style="white-space:pre-wrap">{}</td><td style="white-space:nowrap">{} in / {} out · ${}</td></tr>',
+            '<tr><td class="nowrap">{}</td><td><strong>{}</strong></td>'
+            '<td class="prewrap">{}</td><td class="nowrap">{} in / {} out · ${}</td></tr>',
             (
                 (
                     m.created_at.strftime("%Y-%m-%d %H:%M:%S"),
