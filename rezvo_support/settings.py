@@ -89,6 +89,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "rezvo_support.security.NoStoreMiddleware",
     # Last, as django-axes asks: turns a login refused for a locked-out username+IP into its lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -370,6 +371,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},
+        # django-axes logs every reset at INFO; lockouts come at WARNING and stay.
+        "axes": {"level": "WARNING"},
         # One JSON line per request on stdout; REQUEST_LOG=false silences it (e.g. behind a proxy that logs).
         "rezvo.request": {
             "handlers": ["request_json"],
