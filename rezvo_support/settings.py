@@ -161,13 +161,25 @@ else:
 
 # --- Cache (shared by all workers: DRF throttles live here) ---------------------------------
 REDIS_URL = env_str("REDIS_URL")
+# A Redis that is down or stuck must not slow every request: each call waits at most these timeouts,
+# and after a failure the cache skips Redis for REDIS_BREAKER_S seconds (rezvo_support/cache.py), so
+# callers fall back at once (throttles let traffic through, the spend figure is read from the database).
+# Anything else that talks to Redis should use the same two timeouts.
+REDIS_CONNECT_TIMEOUT_S = env_float("REDIS_CONNECT_TIMEOUT_S", 0.05, minimum=0.001)
+REDIS_SOCKET_TIMEOUT_S = env_float("REDIS_SOCKET_TIMEOUT_S", 0.05, minimum=0.001)
+REDIS_BREAKER_S = env_float("REDIS_BREAKER_S", 5.0, minimum=0)
+REDIS_CACHE_OPTIONS = {
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
+    "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
+    "breaker_seconds": REDIS_BREAKER_S,
+}
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "rezvo_support.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "rezvo"),
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            "OPTIONS": REDIS_CACHE_OPTIONS,
         }
     }
 else:
