@@ -62,7 +62,7 @@ format: venv
 
 migrations: venv ## Regenerate both migration sets (SQLite: support/migrations, MongoDB: mongo_migrations/)
 	$(TEST_ENV) $(PY) manage.py makemigrations support
-	$(TEST_ENV) $(PY) tests/mongo_server.py -- $(PY) manage.py makemigrations admin auth contenttypes sessions authtoken support
+	$(TEST_ENV) $(PY) tests/mongo_server.py -- $(PY) manage.py makemigrations admin auth contenttypes sessions authtoken axes support
 
 check-migrations: venv ## Fail when either migration set is stale
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run

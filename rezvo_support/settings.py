@@ -6,8 +6,10 @@ SQLite default to MongoDB (django-mongodb-backend, ObjectId primary keys, `mongo
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from rezvo_support.env import (
@@ -46,12 +48,14 @@ if USE_MONGODB:
         "rezvo_support.mongo_apps.MongoAdminConfig",
         "rezvo_support.mongo_apps.MongoAuthConfig",
         "rezvo_support.mongo_apps.MongoContentTypesConfig",
+        "rezvo_support.mongo_apps.MongoAxesConfig",
     ]
 else:
     _CONTRIB_APPS = [
         "django.contrib.admin",
         "django.contrib.auth",
         "django.contrib.contenttypes",
+        "axes",
     ]
 
 INSTALLED_APPS = [
@@ -61,6 +65,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "corsheaders",
+    "csp",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -75,6 +80,8 @@ MIDDLEWARE = [
     "rezvo_support.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After WhiteNoise: static files (widget.js, widget.css) are embedded on customers' pages and need none.
+    "csp.middleware.CSPMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -82,6 +89,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "rezvo_support.security.NoStoreMiddleware",
+    # Last, as django-axes asks: turns a login refused for a locked-out username+IP into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # Only the benchmark swaps this (bench/urls.py adds its ceiling view); production never sets it.
@@ -123,6 +133,7 @@ if USE_MONGODB:
         "contenttypes": "mongo_migrations.contenttypes",
         "sessions": "mongo_migrations.sessions",
         "authtoken": "mongo_migrations.authtoken",
+        "axes": "mongo_migrations.axes",
         "support": "mongo_migrations.support",
     }
 else:
@@ -151,13 +162,25 @@ else:
 
 # --- Cache (shared by all workers: DRF throttles live here) ---------------------------------
 REDIS_URL = env_str("REDIS_URL")
+# A Redis that is down or stuck must not slow every request: each call waits at most these timeouts,
+# and after a failure the cache skips Redis for REDIS_BREAKER_S seconds (rezvo_support/cache.py), so
+# callers fall back at once (throttles let traffic through, the spend figure is read from the database).
+# Anything else that talks to Redis should use the same two timeouts.
+REDIS_CONNECT_TIMEOUT_S = env_float("REDIS_CONNECT_TIMEOUT_S", 0.05, minimum=0.001)
+REDIS_SOCKET_TIMEOUT_S = env_float("REDIS_SOCKET_TIMEOUT_S", 0.05, minimum=0.001)
+REDIS_BREAKER_S = env_float("REDIS_BREAKER_S", 5.0, minimum=0)
+REDIS_CACHE_OPTIONS = {
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
+    "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
+    "breaker_seconds": REDIS_BREAKER_S,
+}
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "rezvo_support.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "rezvo"),
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            "OPTIONS": REDIS_CACHE_OPTIONS,
         }
     }
 else:
@@ -196,6 +219,24 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# --- Login lockout (django-axes) -------------------------------------------------------------
+# Every staff login (/accounts/login/, /admin/login/) passes through axes first: after
+# AXES_FAILURE_LIMIT failed attempts for one username from one IP, that pair is refused (429, even with
+# the right password) until AXES_COOLOFF_MINUTES have passed since the last failure. Other accounts and
+# the same account from elsewhere are unaffected, so a guesser cannot lock staff out from afar.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The client IP as the rate limits see it (REMOTE_ADDR, or X-Forwarded-For behind NUM_PROXIES proxies).
+AXES_CLIENT_IP_CALLABLE = "rezvo_support.security.client_ip"
+AXES_VERBOSE = False
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/dashboard/"
 LOGOUT_REDIRECT_URL = "login"
@@ -212,6 +253,25 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", defa
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 if env_bool("BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Content-Security-Policy (django-csp) on every page we render: the dashboard, login, admin and the widget
+# demo. Scripts and styles come only from our own files (no inline code, no 'unsafe-inline'), so an
+# injected <script> or style attribute does nothing. Swagger UI (/api/docs/) boots from an inline script
+# and is left out; it shows only the public schema.
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/api/docs/"],
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 # Paths a load balancer probes over plain HTTP.
 SECURE_REDIRECT_EXEMPT = [r"^health$"]
 # Bodies beyond this are refused before parsing (413 from Django's request limits).
@@ -324,6 +384,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},
+        # django-axes logs every reset at INFO; lockouts come at WARNING and stay.
+        "axes": {"level": "WARNING"},
         # One JSON line per request on stdout; REQUEST_LOG=false silences it (e.g. behind a proxy that logs).
         "rezvo.request": {
             "handlers": ["request_json"],

@@ -49,6 +49,21 @@ class Usage:
     cache_write_1h_tokens: int = 0
 
 
+PRICE_FIELDS = (
+    "input_per_mtok_micros",
+    "output_per_mtok_micros",
+    "cache_write_5m_per_mtok_micros",
+    "cache_write_1h_per_mtok_micros",
+    "cache_read_per_mtok_micros",
+)
+
+
+def price_usable(price: ModelPrice) -> bool:
+    """False for a row with a negative price (written before the model validated them): it would make
+    every turn's cost negative, which the cost columns refuse, so pricing skips it."""
+    return all(getattr(price, name) >= 0 for name in PRICE_FIELDS)
+
+
 def cost_micros(price: ModelPrice | None, usage: Usage) -> int:
     """Cost of one turn, rounded half-up to a whole micro-USD once, at the end."""
     if price is None:

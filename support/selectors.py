@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -37,7 +38,9 @@ from support.models import (
     TicketEvent,
     TicketNote,
 )
-from support.pricing import micros_to_usd
+from support.pricing import micros_to_usd, price_usable
+
+logger = logging.getLogger(__name__)
 
 
 def parse_pk(model: type, raw: object) -> Any:
@@ -125,7 +128,10 @@ def models_prices_in_effect(*, models: set[str], at: datetime) -> dict[str, Mode
         "model", "-effective_from"
     )
     for row in rows:
-        in_effect.setdefault(row.model, row)
+        if price_usable(row):
+            in_effect.setdefault(row.model, row)
+        else:
+            logger.error("price row %s has a negative price; using the row in effect before it", row.pk)
     return in_effect
 
 

@@ -886,7 +886,8 @@ def _price_resolver(*, model: str) -> Callable[[datetime], tuple[ModelPrice | No
     """price_resolve for many moments with two queries in all: the model's rows and the default's."""
 
     def rows_for(name: str) -> list[ModelPrice]:
-        return list(ModelPrice.objects.filter(model=name).order_by("effective_from"))
+        rows = ModelPrice.objects.filter(model=name).order_by("effective_from")
+        return [row for row in rows if pricing.price_usable(row)]
 
     own, default = rows_for(model), rows_for(settings.SUPPORT_DEFAULT_MODEL)
 

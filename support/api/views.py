@@ -30,8 +30,9 @@ from support.api.serializers import (
     WidgetMessageOutputSerializer,
 )
 from support.api.throttles import ClientIPThrottle, ConversationCreateThrottle, PerConversationThrottle
-from support.models import EscalationReason, Rating, Role, Source, Status
+from support.models import Conversation, EscalationReason, Rating, Role, Source, Status
 from support.selectors import ConversationFilters
+from support.validators import validate_end_date
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 MAX_TOKENS_PER_TURN = 10_000_000
@@ -244,7 +245,9 @@ class ConversationUpdateApi(APIView):
             max_length=20000,
             help_text="Adds one entry to the ticket's notes timeline (earlier notes stay); blank adds nothing.",
         )
-        contact_email = serializers.EmailField(required=False, allow_blank=True)
+        contact_email = serializers.EmailField(
+            required=False, allow_blank=True, max_length=Conversation._meta.get_field("contact_email").max_length
+        )
 
         def validate_assigned_to(self, value: str | None) -> Any:
             if value in (None, ""):
@@ -290,7 +293,7 @@ class FilterSerializer(serializers.Serializer):
     escalation_reason = serializers.ChoiceField(choices=EscalationReason.choices, required=False)
     assigned_to = serializers.CharField(required=False)
     created_from = serializers.DateField(required=False)
-    created_to = serializers.DateField(required=False)
+    created_to = serializers.DateField(required=False, validators=[validate_end_date])
     q = serializers.CharField(required=False, max_length=200, allow_blank=True)
     model = serializers.CharField(required=False, max_length=100)
     rating = serializers.ChoiceField(

@@ -7,8 +7,9 @@ from typing import Any
 from django import forms
 
 from support import selectors
-from support.models import QUEUE_STATUSES, EscalationReason, Source, Status
+from support.models import QUEUE_STATUSES, Conversation, EscalationReason, Source, Status
 from support.selectors import ConversationFilters
+from support.validators import validate_end_date
 
 ORDER_CHOICES = [("newest", "Newest first"), ("oldest", "Oldest first")]
 YES_NO = [("", "Any"), ("true", "Yes"), ("false", "No")]
@@ -28,7 +29,9 @@ class ConversationFilterForm(forms.Form):
     escalation_reason = forms.ChoiceField(choices=[("", "Any"), *EscalationReason.choices], required=False)
     assigned_to = forms.ChoiceField(required=False)
     created_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    created_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    created_to = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_end_date]
+    )
     q = forms.CharField(required=False, max_length=200, label="Search")
     model = forms.CharField(required=False, max_length=100)
     question = forms.CharField(required=False, max_length=255, widget=forms.HiddenInput)
@@ -140,7 +143,9 @@ class NotesForm(forms.Form):
 
 
 class ContactForm(forms.Form):
-    contact_email = forms.EmailField(required=False, label="Contact email")
+    contact_email = forms.EmailField(
+        required=False, label="Contact email", max_length=Conversation._meta.get_field("contact_email").max_length
+    )
 
 
 TICKET_ACTIONS: dict[str, type[forms.Form]] = {
