@@ -19,11 +19,13 @@ from rezvo_support.env import (
     env_int,
     env_list,
     env_str,
+    dotenv_skipped,
     load_dotenv,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-load_dotenv(BASE_DIR / ".env")
+if not dotenv_skipped():
+    load_dotenv(BASE_DIR / ".env")
 
 DEBUG = env_bool("DEBUG", default=False)
 SECRET_KEY = env_str("SECRET_KEY")

@@ -16,6 +16,10 @@ from support.models import Conversation
 
 ON_SECANTUS = os.environ.get("MONGODB_SERVER_KIND") == "secantus"
 
+# Settings already skipped the developer's .env in this process (pytest is loaded); servers and
+# commands the tests start inherit this and skip it too.
+os.environ["REZVO_SKIP_DOTENV"] = "true"
+
 # The SQLite test database is a file under var/ (see settings); a clean clone has no var/ yet.
 (Path(__file__).resolve().parent.parent / "var").mkdir(exist_ok=True)
 
