@@ -263,8 +263,11 @@ SPECTACULAR_SETTINGS = {
 SUPPORT_DEFAULT_MODEL = env_str("SUPPORT_DEFAULT_MODEL", "claude-haiku-4-5")
 SUPPORT_MAX_MESSAGE_CHARS = env_int("SUPPORT_MAX_MESSAGE_CHARS", 32000, minimum=1)
 SUPPORT_EMAIL = env_str("SUPPORT_EMAIL", "support@rezvo.co.uk")
-SUPPORT_THROTTLE_IP_RATE = env_str("SUPPORT_THROTTLE_IP_RATE", "120/min")
-SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE = env_str("SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE", "30/hour")
+# Per client IP, and one IP is often a whole office or thousands of phones behind a carrier's NAT, so these
+# are sized for a shared address (Chatwoot moved its widget's new-conversation limit from 6 per 12 hours per IP
+# to 30 a minute after blocking real visitors). Spend is bounded per conversation and by the daily budget.
+SUPPORT_THROTTLE_IP_RATE = env_str("SUPPORT_THROTTLE_IP_RATE", "600/min")
+SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE = env_str("SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE", "30/min")
 SUPPORT_THROTTLE_CONVERSATION_RATE = env_str("SUPPORT_THROTTLE_CONVERSATION_RATE", "30/min")
 SUPPORT_DAILY_BUDGET_USD = env_decimal("SUPPORT_DAILY_BUDGET_USD", "0")
 SUPPORT_IDEMPOTENCY_TTL_HOURS = env_int("SUPPORT_IDEMPOTENCY_TTL_HOURS", 24, minimum=1)

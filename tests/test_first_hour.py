@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +16,7 @@ from support import services
 pytestmark = pytest.mark.django_db
 
 BASE = "/api/support"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -82,3 +87,37 @@ def test_an_accept_that_admits_neither_json_nor_the_stream_is_still_refused(anon
         HTTP_ACCEPT="image/png",
     )
     assert response.status_code == 406
+
+
+# --- Default limits fit a shared IP ----------------------------------------------------------
+def _per_hour(rate: str) -> float:
+    count, _, period = rate.partition("/")
+    return int(count) * 3600 / {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
+
+
+def _default(name: str) -> str:
+    """The setting's default: read by a fresh process with no such variable (nor .env) in its environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORT_THROTTLE_")}
+    code = f"from django.conf import settings; print(settings.{name})"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env={**env, "DEBUG": "true", "SECRET_KEY": "x"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_the_default_limits_leave_room_for_an_office_or_a_mobile_carrier_behind_one_ip() -> None:
+    # A morning of an office's staff, or a carrier's NAT, opening chats: hundreds of new conversations an
+    # hour from one address (Chatwoot allows 30 a minute), and several at once.
+    create = _default("SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE")
+    assert _per_hour(create) >= 1000 and _per_hour(create) / 60 >= 20, create
+    calls = _default("SUPPORT_THROTTLE_IP_RATE")
+    assert _per_hour(calls) / 60 >= 300, calls
+    for name in ("SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE", "SUPPORT_THROTTLE_IP_RATE"):
+        line = next(x for x in (ROOT / ".env.example").read_text().splitlines() if x.startswith(f"{name}="))
+        assert line == f"{name}={_default(name)}", ".env.example must show the default"
