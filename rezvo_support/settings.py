@@ -11,6 +11,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from rezvo_support.env import (
+    dotenv_skipped,
     env_bool,
     env_choice,
     env_decimal,
@@ -19,7 +20,6 @@ from rezvo_support.env import (
     env_int,
     env_list,
     env_str,
-    dotenv_skipped,
     load_dotenv,
 )
 

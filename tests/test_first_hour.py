@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
-from support import services
+from support import colours, services
 
 pytestmark = pytest.mark.django_db
 
@@ -121,3 +123,22 @@ def test_the_default_limits_leave_room_for_an_office_or_a_mobile_carrier_behind_
     for name in ("SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE", "SUPPORT_THROTTLE_IP_RATE"):
         line = next(x for x in (ROOT / ".env.example").read_text().splitlines() if x.startswith(f"{name}="))
         assert line == f"{name}={_default(name)}", ".env.example must show the default"
+
+
+# --- One brand colour for the widget and the dashboard ---------------------------------------
+@pytest.mark.parametrize("colour", ["#fde047", "#0f766e", "#1e1b4b", "#fff", "#777777"])
+def test_the_dashboard_accent_comes_from_the_brand_colour_with_readable_text(settings: Any, colour: str) -> None:
+    settings.SUPPORT_WIDGET_PRIMARY_COLOUR = colour
+    response = Client().get("/brand.css")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/css")
+    css = dict(re.findall(r"--([\w-]+): (#[0-9a-f]{6}|#[0-9a-f]{3});", response.content.decode()))
+    assert css["brand"] == colour
+    brand = colours.rgb(colour)
+    assert colours.contrast(colours.rgb(css["brand-ink"]), brand) >= 4.5
+    for surface in ("#ffffff", "#f5f6f8", css["brand-soft"]):  # links and chips: page, cards, the tint
+        assert colours.contrast(colours.rgb(css["brand-text"]), colours.rgb(surface)) >= 4.5
+
+
+def test_every_dashboard_page_links_the_brand_stylesheet() -> None:
+    html = Client().get("/accounts/login/").content.decode()
+    assert html.index("dashboard.css") < html.index('href="/brand.css"')  # after, so it wins

@@ -284,3 +284,17 @@ def test_italic_renders_without_breaking_bold_bullets_or_arithmetic(
     assert reply.locator("strong").all_inner_texts() == ["bold"]
     assert reply.locator("li").all_inner_texts() == ["first", "second"]
     assert "2 * 3 = 6 or a*b*c." in reply.inner_text()
+
+
+@pytest.mark.parametrize(("colour", "rendered"), [("#fde047", "rgb(253, 224, 71)"), ("#1e1b4b", "rgb(30, 27, 75)")])
+def test_the_dashboard_wears_the_brand_colour_with_readable_text(
+    live_server: Any, page: Any, settings: Any, colour: str, rendered: str
+) -> None:
+    settings.SUPPORT_WIDGET_PRIMARY_COLOUR = colour
+    page.goto(f"{live_server.url}/accounts/login/")
+    button = page.get_by_role("button", name="Log in")
+    assert button.evaluate("el => getComputedStyle(el).backgroundColor") == rendered
+    assert button.evaluate(CONTRAST)["ratio"] >= 4.5
+    logo = page.locator(".logo")
+    assert logo.evaluate("el => getComputedStyle(el).backgroundColor") == rendered
+    assert logo.evaluate(CONTRAST)["ratio"] >= 4.5
