@@ -9,7 +9,7 @@ PORT ?= 8000
 # Tests run with DEBUG on so no production-only redirects apply; Django's runner still turns DEBUG off per test.
 TEST_ENV := DEBUG=true SECRET_KEY=test-only-not-secret
 
-.PHONY: help venv install env migrate run serve test test-mongo test-all lint format migrations check-migrations check-deploy fuzz bench bench-proxy bench-analytics superuser clean browser-deps screenshots
+.PHONY: help venv dev install env migrate run serve try-production test test-mongo test-all lint format migrations check-migrations check-deploy fuzz bench bench-proxy bench-analytics superuser clean browser-deps screenshots
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -17,12 +17,19 @@ help:
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
+# Two stamps: `make run` installs the runtime set only; tests, lint, fuzz and bench add the dev tools.
 $(VENV)/.installed: requirements.txt | $(BIN)/activate
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-venv: $(VENV)/.installed ## Create .venv and install requirements.txt
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed ## Create .venv and install the runtime requirements (requirements.txt)
+
+dev: $(VENV)/.installed-dev ## Add the test, lint, fuzz and bench tools (requirements-dev.txt)
 
 install: venv
 
@@ -37,34 +44,50 @@ migrate: env ## Apply migrations to the configured database
 	$(PY) manage.py migrate --no-input
 
 run: migrate ## Create the venv, install, migrate and serve at http://127.0.0.1:8000 on SQLite
-	@echo "Serving on http://$(HOST):$(PORT)/  (staff: \`$(PY) manage.py createsuperuser\`, then /dashboard/ and /admin/)"
+	@echo "Serving on http://$(HOST):$(PORT)/  (staff: \`make superuser\`, then /dashboard/ and /admin/)"
 	@echo "Chat widget demo: http://$(HOST):$(PORT)/widget/demo/"
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 serve: migrate ## Serve with gunicorn and the production config (needs collectstatic under DEBUG=false)
 	$(BIN)/gunicorn -c gunicorn.conf.py rezvo_support.wsgi
 
-test: venv browser-deps ## The whole suite on SQLite
+# Production settings (DEBUG off, collected static files, gunicorn.conf.py) but plain HTTP on loopback:
+# the HTTPS redirect, HSTS and secure-only cookies are off, so this is for a look on your own machine only.
+TRY_ENV := DEBUG=false SECURE_SSL_REDIRECT=false SECURE_HSTS_SECONDS=0 SESSION_COOKIE_SECURE=false \
+  CSRF_COOKIE_SECURE=false ALLOWED_HOSTS=127.0.0.1,localhost
+# Collected (hashed, compressed) once, and again only when a static file or the requirements change.
+staticfiles/staticfiles.json: $(shell find static -type f 2>/dev/null) requirements.txt | $(VENV)/.installed
+	$(TRY_ENV) SECRET_KEY=collectstatic-only $(PY) manage.py collectstatic --no-input --verbosity 0
+
+try-production: migrate staticfiles/staticfiles.json ## NOT FOR THE INTERNET: production mode on plain HTTP, http://127.0.0.1:8000 (collectstatic + gunicorn)
+	@echo "=========================================================================================="
+	@echo " try-production: DEBUG=false with gunicorn.conf.py, on PLAIN HTTP at http://127.0.0.1:$(PORT)/"
+	@echo " The HTTPS redirect, HSTS and secure cookies are OFF. NOT FOR THE INTERNET: a real host puts"
+	@echo " TLS in front and runs \`make serve\` with the production settings of .env.example."
+	@echo "=========================================================================================="
+	$(TRY_ENV) GUNICORN_BIND=127.0.0.1:$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py rezvo_support.wsgi
+
+test: dev browser-deps ## The whole suite on SQLite
 	$(TEST_ENV) $(PY) -m pytest
 
-test-mongo: venv browser-deps ## The whole suite on MongoDB: $$MONGODB_URI, else a SecantusDB server started for the run
+test-mongo: dev browser-deps ## The whole suite on MongoDB: MONGODB_URI if set, else a SecantusDB server started for the run
 	$(TEST_ENV) $(PY) tests/mongo_server.py -- $(PY) -m pytest
 
 test-all: test test-mongo
 
-lint: venv ## ruff lint + format check
+lint: dev ## ruff lint + format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: venv
+format: dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-migrations: venv ## Regenerate both migration sets (SQLite: support/migrations, MongoDB: mongo_migrations/)
+migrations: dev ## Regenerate both migration sets (SQLite: support/migrations, MongoDB: mongo_migrations/)
 	$(TEST_ENV) $(PY) manage.py makemigrations support
 	$(TEST_ENV) $(PY) tests/mongo_server.py -- $(PY) manage.py makemigrations admin auth contenttypes sessions authtoken axes support
 
-check-migrations: venv ## Fail when either migration set is stale
+check-migrations: dev ## Fail when either migration set is stale
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
 	$(TEST_ENV) $(PY) tests/mongo_server.py -- $(PY) manage.py makemigrations --check --dry-run
 
@@ -74,13 +97,13 @@ check-deploy: venv ## `manage.py check --deploy` under production settings
 
 # CI size: fixed seed, bounded examples (well under 3 minutes). The long run is part of `make bench`.
 FUZZ_SEED ?= 20260220
-fuzz: venv ## Schemathesis against /api/schema/ as staff and as the widget (CI size, SQLite)
+fuzz: dev ## Schemathesis against /api/schema/ as staff and as the widget (CI size, SQLite)
 	$(PY) bench/fuzz.py --max-examples 25 --seed $(FUZZ_SEED)
 
-bench: venv ## Load, ceiling, integrity, query counts and RSS on SQLite and MongoDB + the long fuzz run -> docs/benchmarks.md
+bench: dev ## Load, ceiling, integrity, query counts and RSS on SQLite and MongoDB + the long fuzz run -> docs/benchmarks.md
 	$(PY) bench/load.py --output docs/benchmarks.md
 
-bench-proxy: venv ## Chat proxy overhead under gunicorn vs the SDK direct, against a local fake Claude (< 2 min)
+bench-proxy: dev ## Chat proxy overhead under gunicorn vs the SDK direct, against a local fake Claude (< 2 min)
 	$(PY) bench/proxy_overhead.py
 
 # Debian's chromium for the browser tests (Playwright drives it; never `playwright install`). Needs root.
@@ -90,14 +113,14 @@ browser-deps: ## Install Debian's chromium (and fonts) for the browser tests whe
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	    chromium fonts-dejavu-core fonts-liberation; fi
 
-screenshots: venv browser-deps ## Re-take docs/screenshots/{queue,ticket,analytics,widget}.png for the README
+screenshots: dev browser-deps ## Re-take docs/screenshots/{queue,ticket,analytics,widget}.png for the README
 	$(TEST_ENV) REZVO_SCREENSHOTS=docs/screenshots $(PY) -m pytest -m browser -q tests/test_browser.py
 	WIDGET_SCREENSHOT=docs/screenshots/widget.png $(TEST_ENV) $(PY) -m pytest tests/test_widget_e2e.py -k screenshot -q
 
-bench-analytics: venv ## Analytics latency at 10k and 1M messages on SQLite, side by side (a few minutes)
+bench-analytics: dev ## Analytics latency at 10k and 1M messages on SQLite, side by side (a few minutes)
 	$(PY) bench/analytics_scale.py
 
-superuser: env
+superuser: env ## Create a staff login for /dashboard/ and /admin/
 	$(PY) manage.py createsuperuser
 
 clean:

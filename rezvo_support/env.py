@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_FALSE = {"0", "false", "no", "off"}
 
 
 def _raw(name: str) -> str | None:
+    """The variable's value, or None when it is unset OR empty: `KEY=` in a .env means "use the default"."""
     value = os.environ.get(name)
-    return None if value is None else value.strip()
+    if value is None or not value.strip():
+        return None
+    return value.strip()
 
 
 def env_str(name: str, default: str = "") -> str:
@@ -104,6 +108,15 @@ def env_hex_colour(name: str, default: str) -> str:
     if not _HEX_COLOUR.fullmatch(value):
         raise ImproperlyConfigured(f"{name} must be a hex colour like #0f766e, got {value!r}")
     return value.lower()
+
+
+SKIP_DOTENV = "REZVO_SKIP_DOTENV"
+
+
+def dotenv_skipped() -> bool:
+    """True under pytest (and in every process a test run starts, via REZVO_SKIP_DOTENV, which
+    tests/conftest.py sets): a developer's .env must never change what the tests see."""
+    return "pytest" in sys.modules or env_bool(SKIP_DOTENV, default=False)
 
 
 def load_dotenv(path: Path) -> None:

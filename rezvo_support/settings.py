@@ -13,6 +13,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from rezvo_support.env import (
+    dotenv_skipped,
     env_bool,
     env_choice,
     env_decimal,
@@ -25,7 +26,8 @@ from rezvo_support.env import (
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-load_dotenv(BASE_DIR / ".env")
+if not dotenv_skipped():
+    load_dotenv(BASE_DIR / ".env")
 
 DEBUG = env_bool("DEBUG", default=False)
 SECRET_KEY = env_str("SECRET_KEY")
@@ -322,8 +324,11 @@ SPECTACULAR_SETTINGS = {
 SUPPORT_DEFAULT_MODEL = env_str("SUPPORT_DEFAULT_MODEL", "claude-haiku-4-5")
 SUPPORT_MAX_MESSAGE_CHARS = env_int("SUPPORT_MAX_MESSAGE_CHARS", 32000, minimum=1)
 SUPPORT_EMAIL = env_str("SUPPORT_EMAIL", "support@rezvo.co.uk")
-SUPPORT_THROTTLE_IP_RATE = env_str("SUPPORT_THROTTLE_IP_RATE", "120/min")
-SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE = env_str("SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE", "30/hour")
+# Per client IP, and one IP is often a whole office or thousands of phones behind a carrier's NAT, so these
+# are sized for a shared address (Chatwoot moved its widget's new-conversation limit from 6 per 12 hours per IP
+# to 30 a minute after blocking real visitors). Spend is bounded per conversation and by the daily budget.
+SUPPORT_THROTTLE_IP_RATE = env_str("SUPPORT_THROTTLE_IP_RATE", "600/min")
+SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE = env_str("SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE", "30/min")
 SUPPORT_THROTTLE_CONVERSATION_RATE = env_str("SUPPORT_THROTTLE_CONVERSATION_RATE", "30/min")
 SUPPORT_DAILY_BUDGET_USD = env_decimal("SUPPORT_DAILY_BUDGET_USD", "0")
 SUPPORT_IDEMPOTENCY_TTL_HOURS = env_int("SUPPORT_IDEMPOTENCY_TTL_HOURS", 24, minimum=1)

@@ -7,12 +7,13 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from support.health import health
-from support.views import favicon, widget_demo
+from support.views import brand_css, favicon, widget_demo
 
 urlpatterns = [
     path("health", health, name="health"),
     path("favicon.ico", favicon, name="favicon"),
     path("widget/demo/", widget_demo, name="widget-demo"),
+    path("brand.css", brand_css, name="brand-css"),
     path("api/support/", include("support.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

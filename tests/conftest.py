@@ -17,6 +17,10 @@ from support.models import Conversation
 
 ON_SECANTUS = os.environ.get("MONGODB_SERVER_KIND") == "secantus"
 
+# Settings already skipped the developer's .env in this process (pytest is loaded); servers and
+# commands the tests start inherit this and skip it too.
+os.environ["REZVO_SKIP_DOTENV"] = "true"
+
 # Production waits at most 50 ms for Redis (REDIS_SOCKET_TIMEOUT_S) and then skips it for a few seconds.
 # The suite shares two cores with browsers and servers, where a healthy local Redis can miss 50 ms, and a
 # miss would skip a throttle that a test counts on; so the suite waits up to 1 s. The 50 ms behaviour is

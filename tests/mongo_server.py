@@ -83,7 +83,7 @@ def find_secantusd() -> str:
         return found
     raise SecantusStartError(
         f"{EXECUTABLE} not found next to {sys.executable} or on PATH; "
-        "install the SecantusDB package (see requirements.txt)."
+        "install the SecantusDB package (see requirements-dev.txt)."
     )
 
 

@@ -50,6 +50,56 @@ def test_env_decimal_and_list(monkeypatch: pytest.MonkeyPatch) -> None:
     assert env.env_list("ORIGINS") == ["https://a.io", "https://b.io"]
 
 
+def test_an_empty_value_means_the_default_for_every_helper(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("S", "B", "L", "I", "C", "H"):
+        monkeypatch.setenv(name, "  ")
+    assert env.env_str("S", "fallback") == "fallback"
+    assert env.env_bool("B", default=True) is True
+    assert env.env_list("L", ["127.0.0.1", "localhost"]) == ["127.0.0.1", "localhost"]
+    assert env.env_int("I", 7) == 7
+    assert env.env_choice("C", "right", ("right", "left")) == "right"
+    assert env.env_hex_colour("H", "#0f766e") == "#0f766e"
+
+
+def test_the_dotenv_file_is_skipped_under_pytest_and_in_what_the_tests_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(env.SKIP_DOTENV)
+    assert env.dotenv_skipped()  # this process: pytest is loaded
+    assert os.environ.get("REZVO_PROBE") is None
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("REZVO_PROBE=from-dotenv\n")
+    probe = (
+        "from pathlib import Path; from rezvo_support import env\n"
+        f"if not env.dotenv_skipped(): env.load_dotenv(Path({str(dotenv)!r}))\n"
+        "import os; print(os.environ.get('REZVO_PROBE'))"
+    )
+    base = {k: v for k, v in os.environ.items() if k != env.SKIP_DOTENV}
+
+    def run(**extra: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-c", probe], cwd=ROOT, env={**base, **extra}, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    assert run() == "from-dotenv"  # a plain process (runserver, gunicorn) reads it
+    assert run(REZVO_SKIP_DOTENV="true") == "None"  # one a test run starts does not
+
+
+def test_processes_started_by_the_tests_are_told_to_skip_the_dotenv_file() -> None:
+    result = _manage("shell", "-c", "from rezvo_support import env; print(env.dotenv_skipped())")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_an_empty_allowed_hosts_as_make_run_writes_it_keeps_the_debug_default() -> None:
+    code = "from django.conf import settings; print(','.join(settings.ALLOWED_HOSTS))"
+    result = _manage("shell", "-c", code, DEBUG="true", SECRET_KEY="x", ALLOWED_HOSTS="")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "127.0.0.1,localhost"
+
+
 def _manage(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "MONGODB_URI"}}
     base.update(extra_env)

@@ -299,6 +299,7 @@ def test_a_customer_asks_sees_the_reply_stream_in_reloads_asks_for_a_person_and_
 
     # Start again: the old conversation is forgotten by this browser (not deleted on the server).
     page.get_by_role("button", name="Start a new conversation").click()
+    page.get_by_role("button", name="Start new", exact=True).click()  # confirmed: it would discard this one
     assert page.locator(".rz-row--user").count() == 0
     assert page.get_by_role("button", name="How much does Rezvo cost?").is_visible()
     assert page.evaluate("key => localStorage.getItem(key)", storage_key(live_server)) is None

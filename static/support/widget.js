@@ -72,9 +72,11 @@
     return svg;
   }
 
-  // --- Safe minimal markdown: paragraphs, **bold**, `code`, lists, links (http/https/mailto) ----
+  // --- Safe minimal markdown: paragraphs, **bold**, *italic*, `code`, lists, links (http/https/mailto) ----
+  // *italic* needs a non-space just inside each star and no word character or star just outside,
+  // so "2 * 3", "a*b*c" and list bullets ("* item", handled per line first) stay as written.
   const INLINE =
-    /\*\*(.+?)\*\*|\[([^\]\n]+)\]\(\s*([^()\s]+)\s*\)|`([^`\n]+)`|((?:https?:\/\/|mailto:)[^\s<>"'`]+)|([\w.+-]+@[\w-]+(?:\.[\w-]+)+)/g;
+    /\*\*(.+?)\*\*|\[([^\]\n]+)\]\(\s*([^()\s]+)\s*\)|`([^`\n]+)`|((?:https?:\/\/|mailto:)[^\s<>"'`]+)|([\w.+-]+@[\w-]+(?:\.[\w-]+)+)|(?<![\w*])\*(?![\s*])([^*\n]*?[^\s*])\*(?![\w*])/g;
 
   function safeLink(href, label) {
     let url;
@@ -100,6 +102,10 @@
         parent.append(safeLink(m[3], m[2]) || m[0]);
       } else if (m[4] != null) {
         parent.append(h("code", { text: m[4] }));
+      } else if (m[7] != null) {
+        const em = h("em");
+        inline(em, m[7]);
+        parent.append(em);
       } else if (m[5] != null) {
         const tail = (/[.,;:!?)\]]+$/.exec(m[5]) || [""])[0];
         const url = m[5].slice(0, m[5].length - tail.length);
@@ -215,6 +221,8 @@
     loaded: false, // the stored conversation's transcript is on screen
     busy: false,
     escalated: false,
+    contactEmail: "", // given in the hand-off form (or restored): later hand-offs confirm it, not ask again
+    userScrolled: false, // the visitor scrolled the transcript since their last message: don't yank it
   };
   let ui = null;
 
@@ -242,14 +250,44 @@
     return c;
   }
 
-  // White or near-black text on the primary colour, whichever reads better (WCAG relative luminance).
-  function onColour(hex) {
+  // --- Colours: readable whatever the brand colour (WCAG 2 contrast; AA is 4.5:1 for text) ------
+  const rgbOf = (hex) => {
     const v = hex.length === 4 ? hex.replace(/[0-9a-f]/gi, "$&$&").slice(1) : hex.slice(1);
-    const [r, g, b] = [0, 2, 4].map((i) => {
-      const c = parseInt(v.slice(i, i + 2), 16) / 255;
+    return [0, 2, 4].map((i) => parseInt(v.slice(i, i + 2), 16));
+  };
+  const hexOf = (rgb) => "#" + rgb.map((c) => Math.round(c).toString(16).padStart(2, "0")).join("");
+  const mix = (a, b, t) => a.map((c, i) => c + (b[i] - c) * t); // t of b into a
+  function luminance(rgb) {
+    const [r, g, b] = rgb.map((v) => {
+      const c = v / 255;
       return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
     });
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.45 ? "#111827" : "#ffffff";
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  }
+  function contrast(a, b) {
+    const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+    return (hi + 0.05) / (lo + 0.05);
+  }
+  const WHITE = [255, 255, 255];
+  const BLACK = [0, 0, 0];
+
+  // Text and icons on the brand colour: white or black, whichever contrasts more. One of the two
+  // always reaches 4.58:1, where near-black (#111827) can fall to 4.2:1 on mid tones.
+  function onColour(hex) {
+    const rgb = rgbOf(hex);
+    return contrast(rgb, WHITE) >= contrast(rgb, BLACK) ? "#ffffff" : "#000000";
+  }
+
+  // The brand colour as text on the widget's light surfaces (chips, links, pressed thumbs): darkened
+  // just enough to reach 4.5:1 on the darkest of them (the grey bot bubble, a 10% brand tint).
+  function textColour(hex) {
+    const rgb = rgbOf(hex);
+    const surfaces = [[243, 244, 246], mix(WHITE, rgb, 0.1)];
+    for (let t = 0; t <= 1; t += 0.05) {
+      const candidate = mix(rgb, BLACK, t);
+      if (surfaces.every((bg) => contrast(candidate, bg) >= 4.6)) return hexOf(candidate);
+    }
+    return "#000000";
   }
 
   function build() {
@@ -260,6 +298,7 @@
     const wrap = h("div", { class: `rz rz--${c.position}`, hidden: true, onkeydown: onKey });
     wrap.style.setProperty("--rz-primary", c.primary_colour);
     wrap.style.setProperty("--rz-on-primary", onColour(c.primary_colour));
+    wrap.style.setProperty("--rz-primary-text", textColour(c.primary_colour));
     // Shown once the stylesheet is in, so the page never flashes an unstyled button.
     link.addEventListener("load", () => (wrap.hidden = false));
     link.addEventListener("error", () => console.warn("Rezvo Support: could not load", CSS_URL));
@@ -299,9 +338,17 @@
     const alert = h("div", { class: "rz-alert", role: "alert", hidden: true });
     const newButton = h(
       "button",
-      { type: "button", class: "rz-new", onclick: startNew, hidden: true },
+      { type: "button", class: "rz-new", onclick: askNew, hidden: true },
       icon("refresh"),
       "Start a new conversation",
+    );
+    // Starting over forgets this conversation on this device, so it is confirmed first.
+    const confirmNew = h(
+      "div",
+      { class: "rz-confirm", role: "group", "aria-labelledby": "rz-confirm-text", hidden: true },
+      h("p", { id: "rz-confirm-text", text: "Start a new conversation? This one will be closed on this device." }),
+      h("button", { type: "button", class: "rz-confirm-yes", text: "Start new", onclick: startNew }),
+      h("button", { type: "button", class: "rz-confirm-no", text: "Keep this one", onclick: keepConversation }),
     );
     const panel = h(
       "div",
@@ -330,7 +377,7 @@
         ),
       ),
       log,
-      h("div", { class: "rz-footer" }, alert, form, newButton),
+      h("div", { class: "rz-footer" }, alert, form, newButton, confirmNew),
     );
     wrap.append(panel, launcher);
     root.append(link, wrap);
@@ -341,8 +388,11 @@
       }
     });
     input.addEventListener("input", autoGrow);
+    for (const type of ["wheel", "touchmove", "keydown"]) {
+      log.addEventListener(type, () => (state.userScrolled = true), { passive: true });
+    }
     document.body.append(host);
-    ui = { host, root, wrap, panel, launcher, log, input, sendButton, form, alert, newButton };
+    ui = { host, root, wrap, panel, launcher, log, input, sendButton, form, alert, newButton, confirmNew };
     renderFresh();
     if (state.openWhenReady) open();
   }
@@ -405,6 +455,8 @@
     }
   }
 
+  // force: scroll even when the visitor is not near the end (they just sent a message, or a reply landed
+  // and they have not scrolled away since sending).
   function scrollToEnd(force) {
     const log = ui.log;
     if (force || log.scrollHeight - log.scrollTop - log.clientHeight < 120) {
@@ -437,6 +489,7 @@
       ui.log.append(h("div", { class: "rz-quick", role: "group", "aria-label": "Suggested questions" }, chips));
     }
     ui.newButton.hidden = !state.conv;
+    ui.confirmNew.hidden = true;
   }
 
   function setBusy(busy) {
@@ -448,7 +501,9 @@
 
   function showAlert(message, retry, waitSeconds) {
     const button = retry && h("button", { type: "button", class: "rz-retry", text: "Retry", onclick: retry });
-    ui.alert.replaceChildren(h("span", { text: message }), button || "");
+    const text = h("span");
+    inline(text, message); // text nodes, with the support email as a mailto: link
+    ui.alert.replaceChildren(text, button || "");
     ui.alert.hidden = false;
     if (button && waitSeconds > 0) {
       button.disabled = true;
@@ -467,9 +522,26 @@
     return `Please wait about ${Math.ceil(seconds / 60)} minutes and try again.`;
   }
 
+  function orEmail() {
+    const email = state.config.support_email;
+    return email ? ` Or email us at ${email}.` : "";
+  }
+
   function describe(error) {
     if (error instanceof ApiError) {
-      if (error.status === 429 && error.body.reason === "max_turns") return error.body.detail;
+      const reason = error.status === 429 ? error.body.reason : "";
+      if (reason === "max_turns") return error.body.detail;
+      if (reason === "conversation_create") {
+        // The per-IP limit on NEW conversations: an office or a mobile network shares one IP.
+        return (
+          "We can't start a new conversation from your network right now: many were started from it recently. " +
+          waitText(error.retryAfter) +
+          orEmail()
+        );
+      }
+      if (reason === "widget_ip") {
+        return "Support is busy with many messages from your network right now. " + waitText(error.retryAfter) + orEmail();
+      }
       if (error.status === 429) return "You're sending messages faster than we can answer. " + waitText(error.retryAfter);
       if (error.status >= 400 && error.status < 500 && error.body.detail) return error.body.detail;
       return "Support is having trouble right now. Please try again.";
@@ -506,6 +578,7 @@
 
   function forgetConversation() {
     state.conv = null;
+    state.contactEmail = "";
     state.loaded = false;
     saveConversation(null);
   }
@@ -541,6 +614,18 @@
     }
   }
 
+  function askNew() {
+    ui.newButton.hidden = true;
+    ui.confirmNew.hidden = false;
+    ui.confirmNew.querySelector(".rz-confirm-no").focus();
+  }
+
+  function keepConversation() {
+    ui.confirmNew.hidden = true;
+    ui.newButton.hidden = !state.conv;
+    ui.newButton.focus();
+  }
+
   function startNew() {
     forgetConversation();
     clearAlert();
@@ -562,6 +647,7 @@
     if (state.busy) return;
     const quick = ui.log.querySelector(".rz-quick");
     if (quick) quick.remove();
+    state.userScrolled = false;
     // One key per customer turn: every retry of this turn reuses it, so the server stores it once.
     const turn = { text, key: uuid(), row: addMessage("user", text) };
     runTurn(turn);
@@ -592,6 +678,7 @@
       finishReply(row, done);
     } catch (error) {
       row.remove();
+      if (!(error instanceof ApiError)) diagnoseCors();
       if (final(error)) {
         // The message was refused (too long, conversation full...): give it back to edit, no retry.
         turn.row.remove();
@@ -686,15 +773,17 @@
     }
     bubble.classList.toggle("rz-streaming", streaming);
     bubble.replaceChildren(markdown(text));
-    scrollToEnd(false);
+    scrollToEnd(!state.userScrolled);
   }
 
   function finishReply(row, done) {
     showText(row, done.text || "", false);
     if (done.message_id != null) row.dataset.id = String(done.message_id);
     addRating(row, "");
-    if (done.escalated && !state.escalated) showHandoff(done.escalation_reason, "");
-    scrollToEnd(false);
+    // Every hand-off brings the email form (or its confirmation) back under the reply that made it.
+    if (done.escalated) showHandoff(done.escalation_reason, state.contactEmail);
+    // A one-shot (JSON) reply lands in one piece, often taller than the 120 px "near the end" margin.
+    scrollToEnd(!state.userScrolled);
   }
 
   // --- Rating and hand-off -----------------------------------------------------------------
@@ -741,7 +830,9 @@
   function showHandoff(reason, contactEmail) {
     state.escalated = true;
     const old = ui.log.querySelector(".rz-handoff");
+    const typed = old && old.querySelector(".rz-email") ? old.querySelector(".rz-email").value : "";
     if (old) old.remove();
+    if (contactEmail) state.contactEmail = contactEmail;
     const box = h(
       "div",
       { class: "rz-handoff" },
@@ -763,6 +854,7 @@
         autocomplete: "email",
         placeholder: "you@example.com",
         maxlength: "254",
+        value: typed || null,
       });
       const error = h("p", { class: "rz-field-error", "aria-live": "polite" });
       const button = h("button", { type: "submit", class: "rz-email-send", text: "Send" });
@@ -782,7 +874,8 @@
               });
               if (!res.ok) throw await apiError(res);
               const saved = await res.json();
-              form.replaceWith(confirm(saved.contact_email || value));
+              state.contactEmail = saved.contact_email || value;
+              form.replaceWith(confirm(state.contactEmail));
             } catch (err) {
               const fieldError = err instanceof ApiError && err.body.errors && err.body.errors.email;
               error.textContent = fieldError ? fieldError[0] : describe(err);
@@ -806,13 +899,31 @@
   }
 
   // --- Start -------------------------------------------------------------------------------
+  // A fetch refused by CORS fails exactly like a network error. An opaque (no-cors) request tells the
+  // two apart: if it goes through, the server is up and refuses this page's origin. Say so, once.
+  let corsChecked = false;
+  async function diagnoseCors() {
+    const origin = location.origin;
+    if (corsChecked || new URL(API, location.href).origin === origin) return;
+    corsChecked = true;
+    try {
+      await fetch(`${API}/api/support/widget/config`, { mode: "no-cors", credentials: "omit" });
+    } catch {
+      return; // unreachable: a network problem, not CORS
+    }
+    console.error(
+      `Rezvo Support: ${API} is up but does not allow this page's origin, ${origin}. ` +
+        `Add ${origin} to CORS_ALLOWED_ORIGINS in the support server's settings (.env) and restart it.`,
+    );
+  }
+
   async function start() {
     let server = null;
     try {
       const res = await fetch(`${API}/api/support/widget/config`, { credentials: "omit" });
       if (res.ok) server = await res.json();
     } catch {
-      /* offline or blocked: the defaults and data attributes still make a working widget */
+      diagnoseCors(); // offline or blocked: the defaults and data attributes still make a working widget
     }
     state.config = mergeConfig(server);
     build();

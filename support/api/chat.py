@@ -17,8 +17,10 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.mediatypes import media_type_matches
 
 from support import chat, services
 from support.api.access import conversation_for_request
@@ -162,6 +164,18 @@ class ChatApi(WidgetApi):
                 outcome.remember()
             return Response(outcome.data, status=status.HTTP_201_CREATED)
         return _sse_response(outcome.encode(events), status_code=status.HTTP_200_OK)
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[BaseRenderer, str]:
+        # The stream is written by hand (never by a renderer) and everything else, errors included, is
+        # JSON; so an Accept that admits the stream but not JSON (`text/event-stream`) still gets the
+        # answer the body's `stream` flag picks, with errors as JSON.
+        try:
+            return super().perform_content_negotiation(request, force)
+        except exceptions.NotAcceptable:
+            accept = request.META.get("HTTP_ACCEPT", "")
+            if any(media_type_matches("text/event-stream", part.strip()) for part in accept.split(",")):
+                return JSONRenderer(), JSONRenderer.media_type
+            raise
 
     def _replay(self, record: IdempotencyRecord, fingerprint: str, *, stream: bool) -> Any:
         refusal = replay_refusal(record, fingerprint)
