@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from support import selectors, services
-from support.models import Conversation, KnowledgeArticle, Message, ModelPrice, Status, TicketEvent
+from support.models import Conversation, KnowledgeArticle, Message, MessageOrigin, ModelPrice, Status, TicketEvent
 from support.pricing import micros_to_usd
 
 admin.site.site_header = "Rezvo Support admin"
@@ -99,7 +99,7 @@ class ConversationAdmin(admin.ModelAdmin):
         rows = format_html_join(
             "",
             '<tr><td style="white-space:nowrap">{}</td><td><strong>{}</strong></td>'
-            '<td style="white-space:pre-wrap">{}</td><td style="white-space:nowrap">{} in / {} out · ${}</td></tr>',
+            '<td style="white-space:pre-wrap">{}</td><td style="white-space:nowrap">{} in / {} out · ${}{}</td></tr>',
             (
                 (
                     m.created_at.strftime("%Y-%m-%d %H:%M:%S"),
@@ -108,6 +108,8 @@ class ConversationAdmin(admin.ModelAdmin):
                     m.input_tokens,
                     m.output_tokens,
                     f"{micros_to_usd(m.cost_micros):.6f}",
+                    # The widget's own figures are unverified: staff must be able to tell them apart.
+                    f" · {m.get_origin_display()}" if m.origin == MessageOrigin.CLIENT else "",
                 )
                 for m in turns
             ),
@@ -179,8 +181,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdmin):
-    list_display = ["conversation", "role", "model", "input_tokens", "output_tokens", "cost_micros", "created_at"]
-    list_filter = ["role", "model", "is_escalation"]
+    list_display = [
+        "conversation",
+        "role",
+        "origin",
+        "model",
+        "input_tokens",
+        "output_tokens",
+        "cost_micros",
+        "created_at",
+    ]
+    list_filter = ["role", "origin", "model", "is_escalation"]
     list_select_related = ["conversation"]
     date_hierarchy = "created_at"
 
