@@ -628,7 +628,9 @@ def cost_report(
     return CostReport(window=window, by=by, rows=[groups[key] for key in sorted(groups)], total=grand)
 
 
-def _cost_report_client_share(rows: list[tuple[Any, ...]], *, by: str, groups: dict[str, CostRow], grand: CostRow) -> None:
+def _cost_report_client_share(
+    rows: list[tuple[Any, ...]], *, by: str, groups: dict[str, CostRow], grand: CostRow
+) -> None:
     """Add the widget-reported turns of one batch of conversations to their rows (one query)."""
     owners = {row[0]: row for row in rows}
     reported = (

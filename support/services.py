@@ -41,7 +41,14 @@ from support.models import (
     Status,
     TicketEvent,
 )
-from support.selectors import CLIENT_COLUMNS, USAGE_COLUMNS, message_usage_sums, models_prices_in_effect, spend_cache_key, token_hash
+from support.selectors import (
+    CLIENT_COLUMNS,
+    USAGE_COLUMNS,
+    message_usage_sums,
+    models_prices_in_effect,
+    spend_cache_key,
+    token_hash,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -749,7 +756,9 @@ def _batched_by_pk(queryset: Any, *, fields: Sequence[str], batch_size: int) -> 
         last = rows[-1][0]
 
 
-def _usage_rebuild_batch(usage: defaultdict[tuple[date, str, str], list[int]], where: dict[Any, tuple[date, str]]) -> int:
+def _usage_rebuild_batch(
+    usage: defaultdict[tuple[date, str, str], list[int]], where: dict[Any, tuple[date, str]]
+) -> int:
     """Add one batch of conversations' messages to `usage` (USAGE_COLUMNS, then CLIENT_COLUMNS); returns turns seen."""
     per_model = (
         Message.objects.filter(conversation_id__in=list(where))
