@@ -20,6 +20,7 @@ from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from support import pricing, selectors, services
+from support.api.chat import ChatApi
 from support.models import Conversation, DailyUsageRollup, Message, MessageOrigin
 from tests.fake_claude import FakeClaude, Reply
 
@@ -205,6 +206,7 @@ def test_the_done_event_gives_the_widget_no_usage_or_cost_but_staff_still_get_th
     assert streamed["text"] == "One." and not USAGE_FIELDS & set(streamed)
     as_json = client.post(url, {"message": "Again", "stream": False}, format="json").json()
     assert as_json["text"] == "Two." and not USAGE_FIELDS & set(as_json)
+    assert dict(ChatApi.WidgetOutputSerializer(as_json).data) == as_json, "the documented widget shape"
 
     staff_body = staff.post(url, {"message": "From staff", "stream": False}, format="json").json()
     assert USAGE_FIELDS <= set(staff_body)
