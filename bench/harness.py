@@ -82,6 +82,8 @@ def leg_environment(workdir: Path, *, mongodb_uri: str = "", redis_url: str = ""
         SUPPORT_THROTTLE_IP_RATE=UNLIMITED,
         SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE=UNLIMITED,
         SUPPORT_THROTTLE_CONVERSATION_RATE=UNLIMITED,
+        # The benches and the fault tests drive the seed widget's own logging (POST .../messages with its token).
+        SUPPORT_CLIENT_LOGGING="seed",
         ROOT_URLCONF="bench.urls",
         LOG_LEVEL="WARNING",
     )

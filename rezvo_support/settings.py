@@ -331,6 +331,10 @@ SUPPORT_THROTTLE_IP_RATE = env_str("SUPPORT_THROTTLE_IP_RATE", "600/min")
 SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE = env_str("SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE", "30/min")
 SUPPORT_THROTTLE_CONVERSATION_RATE = env_str("SUPPORT_THROTTLE_CONVERSATION_RATE", "30/min")
 SUPPORT_DAILY_BUDGET_USD = env_decimal("SUPPORT_DAILY_BUDGET_USD", "0")
+# Whether the widget may log turns itself (POST conversations/{id}/messages with its conversation token):
+# "off" (403; only the chat proxy and staff write turns) or "seed" (the seed widget's flow, for sites that
+# call Claude from the browser: its usage is unverified, capped at the model's limits and reported apart).
+SUPPORT_CLIENT_LOGGING = env_choice("SUPPORT_CLIENT_LOGGING", "off", ("off", "seed"))
 SUPPORT_IDEMPOTENCY_TTL_HOURS = env_int("SUPPORT_IDEMPOTENCY_TTL_HOURS", 24, minimum=1)
 # A request holding an Idempotency-Key longer than this is taken to be dead, and a retry with the
 # key runs it again (only where turns are written in one transaction: SQLite, a MongoDB replica set).

@@ -19,6 +19,7 @@ from support.models import (
     Conversation,
     KnowledgeArticle,
     Message,
+    MessageOrigin,
     ModelPrice,
     Status,
     TicketEvent,
@@ -221,7 +222,7 @@ class ConversationAdmin(admin.ModelAdmin):
         rows = format_html_join(
             "",
             '<tr><td class="nowrap">{}</td><td><strong>{}</strong></td>'
-            '<td class="prewrap">{}</td><td class="nowrap">{} in / {} out · ${}</td></tr>',
+            '<td class="prewrap">{}</td><td class="nowrap">{} in / {} out · ${}{}</td></tr>',
             (
                 (
                     m.created_at.strftime("%Y-%m-%d %H:%M:%S"),
@@ -230,6 +231,8 @@ class ConversationAdmin(admin.ModelAdmin):
                     m.input_tokens,
                     m.output_tokens,
                     f"{micros_to_usd(m.cost_micros):.6f}",
+                    # The widget's own figures are unverified: staff must be able to tell them apart.
+                    f" · {m.get_origin_display()}" if m.origin == MessageOrigin.CLIENT else "",
                 )
                 for m in turns
             ),
@@ -314,8 +317,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdmin):
-    list_display = ["conversation", "role", "model", "input_tokens", "output_tokens", "cost_micros", "created_at"]
-    list_filter = ["role", "model", "is_escalation"]
+    list_display = [
+        "conversation",
+        "role",
+        "origin",
+        "model",
+        "input_tokens",
+        "output_tokens",
+        "cost_micros",
+        "created_at",
+    ]
+    list_filter = ["role", "origin", "model", "is_escalation"]
     list_select_related = ["conversation"]
     date_hierarchy = "created_at"
 

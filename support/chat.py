@@ -28,7 +28,15 @@ from django.conf import settings
 from django.utils import timezone
 
 from support import claude, knowledge, selectors, services
-from support.models import MICROS_PER_USD, Conversation, EscalationReason, KnowledgeArticle, Message, Role
+from support.models import (
+    MICROS_PER_USD,
+    Conversation,
+    EscalationReason,
+    KnowledgeArticle,
+    Message,
+    MessageOrigin,
+    Role,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +116,16 @@ def system_prompt(*, articles: Sequence[KnowledgeArticle]) -> str:
 def history_messages(*, conversation: Conversation) -> list[dict[str, str]]:
     """The conversation so far for Claude: the last SUPPORT_CHAT_HISTORY_TURNS turns within about
     SUPPORT_CHAT_HISTORY_TOKENS tokens (the newest turn always), starting with the customer, roles
-    alternating (neighbours of one role are joined, as after a reply that was never stored)."""
-    recent = selectors.message_recent(conversation=conversation, limit=settings.SUPPORT_CHAT_HISTORY_TURNS)
+    alternating (neighbours of one role are joined, as after a reply that was never stored).
+
+    An assistant turn the widget logged itself (MessageOrigin.CLIENT) is never put in Claude's mouth:
+    anyone holding the conversation's token could write it. The customer's own turns are kept, whoever
+    logged them: they are the customer's words either way."""
+    recent = [
+        message
+        for message in selectors.message_recent(conversation=conversation, limit=settings.SUPPORT_CHAT_HISTORY_TURNS)
+        if not (message.role == Role.ASSISTANT and message.origin == MessageOrigin.CLIENT)
+    ]
     kept: list[Message] = []
     used = 0
     for message in reversed(recent):
@@ -182,7 +198,7 @@ def chat_turn_begin(*, conversation: Conversation, text: str) -> ChatTurn:
     asks_for_human = customer_asks_for_human(text)
     [user_message] = services.message_log(
         conversation=conversation,
-        turns=[services.Turn(role=Role.USER, content=text, priced=False)],
+        turns=[services.Turn(role=Role.USER, content=text, priced=False, origin=MessageOrigin.PROXY)],
         is_escalation=asks_for_human,
         escalation_reason=EscalationReason.HUMAN_REQUESTED,
         escalation_detail=text[:500] if asks_for_human else "",
@@ -388,6 +404,7 @@ def _store(turn: ChatTurn, reply: _Reply, *, counters: bool) -> ChatResult:
             priced=False,
             latency_ms=latency_ms,
             first_token_ms=reply.first_token_ms,
+            origin=MessageOrigin.PROXY,
         )
     else:
         output_tokens = stream.output_tokens
@@ -408,6 +425,7 @@ def _store(turn: ChatTurn, reply: _Reply, *, counters: bool) -> ChatResult:
             is_partial=reply.partial or reply.disconnected,
             latency_ms=latency_ms,
             first_token_ms=reply.first_token_ms,
+            origin=MessageOrigin.PROXY,
         )
     escalation = _escalation(turn, reply)
     flags: dict[str, Any] = {}

@@ -32,6 +32,15 @@ class Role(models.TextChoices):
     ASSISTANT = "assistant", "Assistant"
 
 
+class MessageOrigin(models.TextChoices):
+    """Who wrote a turn, and so how far its text and usage are trusted."""
+
+    PROXY = "proxy", "Chat proxy"  # support/chat.py: Claude's usage as Claude reported it to us
+    CLIENT = "client", "Reported by the widget"  # POST messages with a widget token: unverified
+    STAFF = "staff", "Logged by staff"  # POST messages by a staff user or API token
+    AGENT = "agent", "Staff reply"  # reserved: a person answering in the conversation
+
+
 class EscalationReason(models.TextChoices):
     WIDGET_FLAG = "widget_flag", "Flagged by the widget"
     BOT_TOOL = "bot_tool", "Bot asked for a human"
@@ -172,6 +181,13 @@ class Message(models.Model):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     role = models.CharField(max_length=10, choices=Role.choices)
     content = models.TextField()
+    origin = models.CharField(
+        max_length=10,
+        choices=MessageOrigin.choices,
+        default=MessageOrigin.CLIENT,
+        help_text="Who wrote the turn: the chat proxy, the widget (its usage is unverified), staff, or an agent. "
+        "Widget turns are reported apart and never sent to Claude as its own replies.",
+    )
     model = models.CharField(max_length=100, blank=True)
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
@@ -207,6 +223,8 @@ class Message(models.Model):
             models.Index(fields=["conversation", "created_at"], name="msg_conversation_created_idx"),
             # Today's spend (the daily budget) and analytics sum messages by time across conversations.
             models.Index(fields=["created_at"], name="msg_created_idx"),
+            # The analytics drill-down to conversations with widget-reported turns.
+            models.Index(fields=["origin", "created_at"], name="msg_origin_created_idx"),
         ]
 
     def __str__(self) -> str:
@@ -405,6 +423,16 @@ class DailyUsageRollup(models.Model):
     cache_read_tokens = models.BigIntegerField(default=0)
     cache_write_tokens = models.BigIntegerField(default=0)
     cost_micros = models.BigIntegerField(default=0)
+    # The part of the figures above that the widget reported itself (MessageOrigin.CLIENT): unverified.
+    client_conversations = models.BigIntegerField(
+        default=0, help_text="Conversations whose first widget-reported turn used this model."
+    )
+    client_messages = models.BigIntegerField(default=0)
+    client_input_tokens = models.BigIntegerField(default=0)
+    client_output_tokens = models.BigIntegerField(default=0)
+    client_cache_read_tokens = models.BigIntegerField(default=0)
+    client_cache_write_tokens = models.BigIntegerField(default=0)
+    client_cost_micros = models.BigIntegerField(default=0)
 
     class Meta:
         db_table = "support_rollup_usage"

@@ -22,6 +22,58 @@ DEFAULT_PRICES_USD: dict[str, tuple[str, str, str, str, str]] = {
 DEFAULT_PRICES_EFFECTIVE_FROM = datetime(2025, 1, 1, tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class ModelLimits:
+    """What one Claude call can really use: prompt tokens (context window) and reply tokens (max output)."""
+
+    context_window: int
+    max_output_tokens: int
+
+
+#: Per-turn limits of the models we know, from Anthropic's model pages (platform.claude.com/docs/models/...,
+#: "Context window" and "Max output"; e.g. models/haiku-4-5/overview: "Context window: 200K tokens · Max
+#: output: 64K tokens"; sonnet-4-5 and opus-4-5: the same; sonnet-5 and opus-5: 1M and 128K). Usage the
+#: widget reports beyond them cannot have happened (SUPPORT_CLIENT_LOGGING=seed refuses it).
+MODEL_LIMITS: dict[str, ModelLimits] = {
+    "claude-haiku-4-5": ModelLimits(200_000, 64_000),
+    "claude-sonnet-4-5": ModelLimits(200_000, 64_000),
+    "claude-opus-4-5": ModelLimits(200_000, 64_000),
+    "claude-sonnet-5": ModelLimits(1_000_000, 128_000),
+    "claude-opus-5": ModelLimits(1_000_000, 128_000),
+}
+#: Any other model: the smallest limits of a current model, so an invented name buys no headroom.
+DEFAULT_MODEL_LIMITS = ModelLimits(200_000, 64_000)
+_DATED_MODEL = re.compile(r"-\d{8}$")
+
+
+def model_limits(model: str) -> ModelLimits:
+    """The limits of `model`; a dated id (claude-haiku-4-5-20251001) has its alias's limits."""
+    return MODEL_LIMITS.get(_DATED_MODEL.sub("", model.strip()), DEFAULT_MODEL_LIMITS)
+
+
+def usage_beyond_limits(
+    *, model: str, input_tokens: int, output_tokens: int, cache_read_tokens: int, cache_write_tokens: int
+) -> tuple[str, str] | None:
+    """(field, message) for the first figure one turn of `model` could not have used, else None."""
+    limits = model_limits(model)
+    window, most = limits.context_window, limits.max_output_tokens
+    for name, value in (
+        ("input_tokens", input_tokens),
+        ("cache_read_tokens", cache_read_tokens),
+        ("cache_write_tokens", cache_write_tokens),
+    ):
+        if value > window:
+            return name, f"At most {window} tokens: the context window of {model}."
+    if input_tokens + cache_read_tokens + cache_write_tokens > window:
+        return "input_tokens", (
+            f"input_tokens, cache_read_tokens and cache_write_tokens together exceed {window}, "
+            f"the context window of {model}."
+        )
+    if output_tokens > most:
+        return "output_tokens", f"At most {most} tokens: the longest reply {model} can write."
+    return None
+
+
 def usd_to_micros(amount: str) -> int:
     whole, _, fraction = amount.partition(".")
     fraction = (fraction + "000000")[:6]

@@ -31,6 +31,7 @@ from support.models import (
     EventField,
     KnowledgeArticle,
     Message,
+    MessageOrigin,
     ModelPrice,
     Rating,
     Role,
@@ -245,6 +246,8 @@ class ConversationFilters:
     #: "up", "down", or "rated" (either); drills CSAT down to its conversations.
     rating: str = ""
     question: str = ""  # exact question_key (the normalised first message)
+    #: A MessageOrigin: conversations with at least one turn of that origin (e.g. reported by the widget).
+    origin: str = ""
     closed_after_escalation: bool = False
 
 
@@ -280,6 +283,11 @@ def conversation_list(*, filters: ConversationFilters | None = None, oldest_firs
         turns = usage_model_filter(filters.model)
         if filters.created_from:
             # A conversation's turns come after it starts: this keeps the id list to the window.
+            turns &= Q(created_at__gte=utc_midnight(filters.created_from))
+        qs = qs.filter(pk__in=_conversation_ids_with(turns))
+    if filters.origin:
+        turns = Q(origin=filters.origin)
+        if filters.created_from:
             turns &= Q(created_at__gte=utc_midnight(filters.created_from))
         qs = qs.filter(pk__in=_conversation_ids_with(turns))
     if filters.q:
@@ -397,7 +405,10 @@ def analytics_summary(
         )
     }
     cost_per_day = {
-        row["day"]: row for row in usage.values("day").annotate(cost=Sum("cost_micros"), messages=Sum("messages"))
+        row["day"]: row
+        for row in usage.values("day").annotate(
+            cost=Sum("cost_micros"), messages=Sum("messages"), **{name: Sum(name) for name in CLIENT_COLUMNS}
+        )
     }
     by_status: dict[str, int] = {}
     by_rating: dict[str, int] = {}
@@ -514,6 +525,22 @@ def analytics_summary(
         "closed_after_escalation": sum(n for n in buckets.values() if n > 0),
         "median_escalation_to_close_seconds": None if median is None else round(median),
         **_csat(by_rating),
+        **_client_reported(cost_per_day.values()),
+    }
+
+
+def _client_reported(per_day: Any) -> dict[str, Any]:
+    """The share of the window's usage the widget reported itself (SUPPORT_CLIENT_LOGGING=seed): unverified.
+
+    Already included in the totals above. Drill down with GET conversations?origin=client."""
+    sums = {name: sum((row[name] or 0) for row in per_day) for name in CLIENT_COLUMNS}
+    return {
+        "client_reported_conversations": sums["client_conversations"],
+        "client_reported_messages": sums["client_messages"],
+        "client_reported_input_tokens": sums["client_input_tokens"],
+        "client_reported_output_tokens": sums["client_output_tokens"],
+        "client_reported_cost_micros": sums["client_cost_micros"],
+        "client_reported_cost_usd": micros_to_usd(sums["client_cost_micros"]),
     }
 
 
@@ -586,6 +613,10 @@ COST_REPORT_GROUPS = ("day", "model", "source", "status")
 _TOKEN_KINDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 #: The figures of a usage row, in report order: cost_report's columns and DailyUsageRollup's counters.
 USAGE_COLUMNS = ("conversations", "messages", *_TOKEN_KINDS, "cost_micros")
+#: DailyUsageRollup's counters of the widget-reported share (MessageOrigin.CLIENT), in the same order.
+CLIENT_COLUMNS = tuple(f"client_{name}" for name in USAGE_COLUMNS)
+#: cost_report's extra columns: the widget-reported share of each row (already in its totals).
+CLIENT_REPORT_COLUMNS = ("client_messages", "client_cost_micros")
 
 
 @dataclass
@@ -598,6 +629,8 @@ class CostRow:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     cost_micros: int = 0
+    client_messages: int = 0
+    client_cost_micros: int = 0
 
     def add(self, *, conversations: int, messages: int, tokens: tuple[int, ...], cost_micros: int) -> None:
         self.conversations += conversations
@@ -655,6 +688,7 @@ def cost_report(
             groups.setdefault(key, CostRow(key)).add(
                 conversations=1, messages=message_count, tokens=tuple(tokens), cost_micros=cost
             )
+        _cost_report_client_share(rows, by=by, groups=groups, grand=grand)
         if by == "model":
             _cost_rows_by_model(groups, conversation_ids=[row[0] for row in rows])
         done += len(rows)
@@ -685,6 +719,29 @@ def _cost_rows_by_model(groups: dict[str, CostRow], *, conversation_ids: list[An
             tokens=(row["inp"], row["out"], row["cr"], row["cw"]),
             cost_micros=row["cost"],
         )
+
+
+def _cost_report_client_share(
+    rows: list[tuple[Any, ...]], *, by: str, groups: dict[str, CostRow], grand: CostRow
+) -> None:
+    """Add the widget-reported turns of one batch of conversations to their rows (one query)."""
+    owners = {row[0]: row for row in rows}
+    reported = (
+        Message.objects.filter(conversation_id__in=list(owners), origin=MessageOrigin.CLIENT)
+        .values("conversation_id", "model")
+        .annotate(n=Count("pk"), cost=Sum("cost_micros"))
+    )
+    for row in reported:
+        _pk, created_at, source, status, *_rest = owners[row["conversation_id"]]
+        key = {
+            "day": rollups.utc_day(created_at).isoformat(),
+            "source": source,
+            "status": status,
+            "model": row["model"],
+        }[by]
+        for target in (grand, groups.setdefault(key, CostRow(key))):
+            target.client_messages += row["n"] or 0
+            target.client_cost_micros += row["cost"] or 0
 
 
 _CONVERSATION_TOKENS = (

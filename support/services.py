@@ -19,7 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import F, Model
+from django.db.models import F, Min, Model
 from django.utils import timezone
 from pymongo.errors import PyMongoError
 
@@ -36,6 +36,7 @@ from support.models import (
     IdempotencyRecord,
     KnowledgeArticle,
     Message,
+    MessageOrigin,
     ModelPrice,
     Rating,
     Role,
@@ -45,6 +46,7 @@ from support.models import (
     TicketNote,
 )
 from support.selectors import (
+    CLIENT_COLUMNS,
     USAGE_COLUMNS,
     message_usage_sums,
     models_prices_in_effect,
@@ -423,6 +425,8 @@ class Turn:
     #: price_resolve()'s answer for this turn's model, when the caller looked it up ahead (the chat proxy
     #: does it while Claude is still writing, so storing the reply costs one query less).
     resolved_price: tuple[ModelPrice | None, bool] | None = None
+    #: Who wrote the turn. The default is the untrusted one: a writer that does not say is the widget.
+    origin: str = MessageOrigin.CLIENT
 
 
 def message_log(
@@ -483,6 +487,7 @@ def messages_build(*, conversation: Conversation, turns: Sequence[Turn], is_esca
                 conversation=conversation,
                 role=turn.role,
                 content=turn.content,
+                origin=turn.origin,
                 model=model,
                 input_tokens=turn.input_tokens,
                 output_tokens=turn.output_tokens,
@@ -577,20 +582,44 @@ def _usage_rollups_add(*, conversation: Conversation, messages: Sequence[Message
         for model in models_used
         if Message.objects.filter(usage_model_filter(model), conversation=conversation).exclude(pk__in=new_pks).exists()
     }
+    first_client_model = _first_client_model(conversation=conversation, messages=messages, new_pks=new_pks)
     day = rollups.utc_day(conversation.created_at)
     for model in sorted(models_used):
         of_model = [m for m in messages if rollups.usage_model_key(m.model, m.role) == model]
+        client = [m for m in of_model if m.origin == MessageOrigin.CLIENT]
         _rollup_add(
             DailyUsageRollup,
             key={"day": day, "source": conversation.source, "model": model},
             conversations=0 if model in seen_models else 1,
-            messages=len(of_model),
-            input_tokens=sum(m.input_tokens for m in of_model),
-            output_tokens=sum(m.output_tokens for m in of_model),
-            cache_read_tokens=sum(m.cache_read_tokens for m in of_model),
-            cache_write_tokens=sum(m.cache_write_tokens for m in of_model),
-            cost_micros=sum(m.cost_micros for m in of_model),
+            **_usage_amounts(of_model),
+            client_conversations=1 if model == first_client_model else 0,
+            **{f"client_{name}": value for name, value in _usage_amounts(client).items()},
         )
+
+
+def _usage_amounts(messages: Sequence[Message]) -> dict[str, int]:
+    return {
+        "messages": len(messages),
+        "input_tokens": sum(m.input_tokens for m in messages),
+        "output_tokens": sum(m.output_tokens for m in messages),
+        "cache_read_tokens": sum(m.cache_read_tokens for m in messages),
+        "cache_write_tokens": sum(m.cache_write_tokens for m in messages),
+        "cost_micros": sum(m.cost_micros for m in messages),
+    }
+
+
+def _first_client_model(*, conversation: Conversation, messages: Sequence[Message], new_pks: list[Any]) -> str | None:
+    """The model of the conversation's first widget-reported turn, if it is among `messages`.
+
+    A conversation counts once in the client share (client_conversations), on the model of that turn,
+    so the share sums over models to exactly the conversations the drill-down lists."""
+    # One call's turns share one timestamp, so "first" is the earliest model name among them, exactly as
+    # rollups_rebuild picks it (earliest turn, then model name).
+    client_models = [m.model for m in messages if m.origin == MessageOrigin.CLIENT]
+    if not client_models:
+        return None
+    earlier = Message.objects.filter(conversation=conversation, origin=MessageOrigin.CLIENT).exclude(pk__in=new_pks)
+    return None if earlier.exists() else min(client_models)
 
 
 def _spend_add(*, day: Any, micros: int) -> None:
@@ -772,6 +801,41 @@ def _batched_by_pk(queryset: Any, *, fields: Sequence[str], batch_size: int) -> 
         last = rows[-1][0]
 
 
+def _usage_rebuild_batch(
+    usage: defaultdict[tuple[date, str, str], list[int]], where: dict[Any, tuple[date, str]]
+) -> int:
+    """Add one batch of conversations' messages to `usage` (USAGE_COLUMNS, then CLIENT_COLUMNS); returns turns seen."""
+    per_model = (
+        Message.objects.filter(conversation_id__in=list(where))
+        .values("conversation_id", "model", "role", "origin")
+        .annotate(**message_usage_sums(), first=Min("created_at"))
+    )
+    seen = 0
+    counted: set[tuple[Any, str]] = set()
+    first_client: dict[Any, tuple[Any, str]] = {}
+    offset = len(USAGE_COLUMNS)
+    for row in per_model:
+        conversation_id, model = row["conversation_id"], rollups.usage_model_key(row["model"], row["role"])
+        day, source = where[conversation_id]
+        totals = usage[(day, source, model)]
+        new_model = (conversation_id, model) not in counted
+        counted.add((conversation_id, model))
+        figures = (int(new_model), row["n"], row["inp"], row["out"], row["cr"], row["cw"], row["cost"])
+        for index, value in enumerate(figures):
+            totals[index] += value or 0
+        if row["origin"] == MessageOrigin.CLIENT:
+            for index, value in enumerate(figures[1:], start=offset + 1):
+                totals[index] += value or 0
+            candidate = (row["first"], model)
+            if conversation_id not in first_client or candidate < first_client[conversation_id]:
+                first_client[conversation_id] = candidate
+        seen += row["n"]
+    for conversation_id, (_first, model) in first_client.items():
+        day, source = where[conversation_id]
+        usage[(day, source, model)][offset] += 1
+    return seen
+
+
 def rollups_rebuild(*, batch_size: int = 2000, progress: ProgressCallback | None = None) -> RebuildResult:
     """Recompute every rollup row from conversations and messages.
 
@@ -783,7 +847,8 @@ def rollups_rebuild(*, batch_size: int = 2000, progress: ProgressCallback | None
     state: Counter[tuple[Any, ...]] = Counter()
     closes: Counter[tuple[date, int]] = Counter()
     questions: Counter[tuple[date, str]] = Counter()
-    usage: defaultdict[tuple[date, str, str], list[int]] = defaultdict(lambda: [0] * len(USAGE_COLUMNS))
+    columns = (*USAGE_COLUMNS, *CLIENT_COLUMNS)
+    usage: defaultdict[tuple[date, str, str], list[int]] = defaultdict(lambda: [0] * len(columns))
     done = messages_seen = 0
     fields = (
         "created_at",
@@ -809,22 +874,7 @@ def rollups_rebuild(*, batch_size: int = 2000, progress: ProgressCallback | None
             where[pk] = (key.day, key.source)
             if question_key:
                 questions[(key.day, question_key)] += 1
-        per_model = (
-            Message.objects.filter(conversation_id__in=list(where))
-            .values("conversation_id", "model", "role")
-            .annotate(**message_usage_sums())
-        )
-        counted: set[tuple[Any, str]] = set()  # (conversation, usage row): a conversation counts once per row
-        for row in per_model:
-            day, source = where[row["conversation_id"]]
-            key = rollups.usage_model_key(row["model"], row["role"])
-            totals = usage[(day, source, key)]
-            first = (row["conversation_id"], key) not in counted
-            counted.add((row["conversation_id"], key))
-            figures = (int(first), row["n"], row["inp"], row["out"], row["cr"], row["cw"], row["cost"])
-            for index, value in enumerate(figures):
-                totals[index] += value or 0
-            messages_seen += row["n"]
+        messages_seen += _usage_rebuild_batch(usage, where)
         done += len(rows)
         if progress is not None:
             progress(done, total)
@@ -838,7 +888,7 @@ def rollups_rebuild(*, batch_size: int = 2000, progress: ProgressCallback | None
         DailyQuestionRollup(day=day, question_key=key, conversations=n) for (day, key), n in questions.items()
     ]
     usage_rows = [
-        DailyUsageRollup(day=day, source=source, model=model, **dict(zip(USAGE_COLUMNS, values, strict=True)))
+        DailyUsageRollup(day=day, source=source, model=model, **dict(zip(columns, values, strict=True)))
         for (day, source, model), values in usage.items()
     ]
     # Not one transaction: MongoDB may not roll back, and a half-written rebuild is repaired by rerunning.
@@ -930,6 +980,7 @@ def messages_reprice(
     total = messages.count()
     resolve = _price_resolver(model=model)
     conversation_delta: Counter[Any] = Counter()
+    client_delta: Counter[Any] = Counter()
     old_total = new_total = changed = done = 0
     fields = (
         "conversation_id",
@@ -942,9 +993,10 @@ def messages_reprice(
         "cost_micros",
         "price_id",
         "price_fallback",
+        "origin",
     )
     for rows in _batched_by_pk(messages, fields=fields, batch_size=batch_size):
-        for pk, conversation_id, created_at, inp, out, cr, cw, cw1h, cost, price_id, fallback in rows:
+        for pk, conversation_id, created_at, inp, out, cr, cw, cw1h, cost, price_id, fallback, origin in rows:
             price, new_fallback = resolve(created_at)
             usage = pricing.Usage(
                 input_tokens=inp,
@@ -961,6 +1013,8 @@ def messages_reprice(
                 continue
             changed += 1
             conversation_delta[conversation_id] += new_cost - cost
+            if origin == MessageOrigin.CLIENT:
+                client_delta[conversation_id] += new_cost - cost
             if not dry_run:
                 Message.objects.filter(pk=pk).update(
                     cost_micros=new_cost, price_id=new_price_id, price_fallback=new_fallback
@@ -969,7 +1023,7 @@ def messages_reprice(
         if progress is not None:
             progress(done, total)
 
-    moved = {pk: delta for pk, delta in conversation_delta.items() if delta}
+    moved = {pk: delta for pk, delta in conversation_delta.items() if delta or client_delta[pk]}
     if not dry_run and moved:
         owners = {
             pk: (rollups.utc_day(created_at), source)
@@ -978,13 +1032,19 @@ def messages_reprice(
             )
         }
         usage_delta: Counter[tuple[date, str]] = Counter()
+        usage_client_delta: Counter[tuple[date, str]] = Counter()
         for pk, delta in moved.items():
             Conversation.objects.filter(pk=pk).update(cost_micros=F("cost_micros") + delta)
             if pk in owners:
                 usage_delta[owners[pk]] += delta
+                usage_client_delta[owners[pk]] += client_delta[pk]
         for (day, source), delta in usage_delta.items():
-            if delta:
-                _rollup_add(DailyUsageRollup, key={"day": day, "source": source, "model": model}, cost_micros=delta)
+            _rollup_add(
+                DailyUsageRollup,
+                key={"day": day, "source": source, "model": model},
+                cost_micros=delta,
+                client_cost_micros=usage_client_delta[(day, source)],
+            )
     return RepriceResult(
         messages=total,
         changed=changed,

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -18,6 +19,8 @@ from support.models import Conversation, Message, Status, TicketEvent
 pytestmark = pytest.mark.django_db
 
 BASE = "/api/support"
+#: The seed widget logs its own turns; that flow is off unless the deployment turns it on.
+SEED_WIDGET = override_settings(SUPPORT_CLIENT_LOGGING="seed")
 
 
 def create(client: APIClient, **body: Any) -> dict[str, Any]:
@@ -39,6 +42,7 @@ def log_pair(client: APIClient, conversation_id: str, **body: Any) -> Any:
 
 
 # --- The seed's own test sequence ------------------------------------------------------------
+@SEED_WIDGET
 def test_the_seed_sequence_costs_0_00057_and_is_escalated(anon: APIClient, widget: Any, staff: APIClient) -> None:
     created = create(anon, source="web", page_url="https://rezvo.co.uk/pricing")
     client = widget(created["token"])
@@ -128,6 +132,7 @@ def test_it_rejects_a_body_that_is_not_json(anon: APIClient) -> None:
 
 
 # --- 2. Log messages -------------------------------------------------------------------------
+@SEED_WIDGET
 def test_it_logs_a_single_turn_with_role_and_content(anon: APIClient, widget: Any) -> None:
     created = create(anon)
     response = widget(created["token"]).post(
@@ -167,6 +172,7 @@ def test_staff_can_log_without_a_token(anon: APIClient, staff: APIClient) -> Non
     assert response.json()["messages"][1]["cost_micros"] == 300
 
 
+@SEED_WIDGET
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -191,6 +197,7 @@ def test_it_rejects_bad_message_fields_without_storing_anything(
     assert Message.objects.count() == 2
 
 
+@SEED_WIDGET
 def test_it_requires_role_and_content_when_not_sending_a_pair(anon: APIClient, widget: Any) -> None:
     created = create(anon)
     response = widget(created["token"]).post(
@@ -200,6 +207,7 @@ def test_it_requires_role_and_content_when_not_sending_a_pair(anon: APIClient, w
     assert "role" in response.json()["errors"]
 
 
+@SEED_WIDGET
 def test_content_of_exactly_32000_characters_is_accepted(anon: APIClient, widget: Any) -> None:
     created = create(anon)
     response = widget(created["token"]).post(
@@ -208,6 +216,7 @@ def test_content_of_exactly_32000_characters_is_accepted(anon: APIClient, widget
     assert response.status_code == 201
 
 
+@SEED_WIDGET
 def test_an_idempotency_key_makes_a_retry_log_once(anon: APIClient, widget: Any) -> None:
     created = create(anon)
     client = widget(created["token"])
@@ -222,6 +231,7 @@ def test_an_idempotency_key_makes_a_retry_log_once(anon: APIClient, widget: Any)
     assert Message.objects.count() == 4
 
 
+@SEED_WIDGET
 def test_a_reused_idempotency_key_with_another_body_is_refused(anon: APIClient, widget: Any) -> None:
     created = create(anon)
     client = widget(created["token"])
@@ -232,6 +242,7 @@ def test_a_reused_idempotency_key_with_another_body_is_refused(anon: APIClient, 
     assert Message.objects.count() == 2
 
 
+@SEED_WIDGET
 def test_an_escalation_flags_the_conversation_and_writes_history(anon: APIClient, widget: Any) -> None:
     created = create(anon)
     log_pair(widget(created["token"]), created["id"], is_escalation=True)
@@ -384,6 +395,7 @@ def test_a_page_past_the_end_is_404(staff: APIClient) -> None:
 
 
 # --- 5. Detail -------------------------------------------------------------------------------
+@SEED_WIDGET
 def test_the_widget_reads_its_transcript_without_staff_fields(anon: APIClient, widget: Any) -> None:
     created = create(anon)
     client = widget(created["token"])
@@ -393,6 +405,7 @@ def test_the_widget_reads_its_transcript_without_staff_fields(anon: APIClient, w
     assert "notes" not in detail and "assigned_to" not in detail and "cost_micros" not in detail
 
 
+@SEED_WIDGET
 def test_staff_read_the_transcript_with_costs(anon: APIClient, widget: Any, staff: APIClient) -> None:
     created = create(anon)
     log_pair(widget(created["token"]), created["id"])

@@ -111,6 +111,11 @@ def stored(conversation: dict[str, Any]) -> Conversation:
     return Conversation.objects.get(pk=Conversation._meta.pk.to_python(conversation["id"]))
 
 
+def reply_of(done: dict[str, Any]) -> Message:
+    """The stored reply behind a `done` event (the widget's `done` carries no model, usage or cost)."""
+    return Message.objects.get(pk=Message._meta.pk.to_python(done["message_id"]))
+
+
 def messages_of(conversation: dict[str, Any]) -> list[Message]:
     return list(Message.objects.filter(conversation=stored(conversation)).order_by("created_at", "pk"))
 
@@ -134,8 +139,8 @@ def test_it_streams_claudes_deltas_in_order_then_the_stored_reply(
     assert (user.role, user.content, assistant.role) == (Role.USER, "How much is it?", Role.ASSISTANT)
     assert done["partial"] is False and done["fallback"] is False and done["escalated"] is False
     assert done["escalation_reason"] == ""
-    assert done["model"] == MODEL == assistant.model
-    assert done["usage"] == {"input_tokens": 30, "output_tokens": 8, "cache_read_tokens": 0, "cache_write_tokens": 0}
+    assert assistant.model == MODEL and (assistant.input_tokens, assistant.output_tokens) == (30, 8)
+    assert not {"model", "usage", "cost_micros", "cost_usd"} & set(done), "the widget is told no usage or cost"
     assert done["latency_ms"] >= done["first_token_ms"] >= 0
     assert assistant.latency_ms == done["latency_ms"] and assistant.first_token_ms == done["first_token_ms"]
     assert claude.last_request.stream is True
@@ -184,13 +189,10 @@ def test_stream_false_returns_the_done_object_as_json(
         "escalation_reason",
         "partial",
         "fallback",
-        "model",
-        "usage",
-        "cost_micros",
-        "cost_usd",
         "latency_ms",
         "first_token_ms",
     }
+    assert not {"model", "usage", "cost_micros", "cost_usd"} & set(body)
     assert claude.last_request.stream is True, "one code path: Claude's reply is streamed and collected"
 
 
@@ -203,10 +205,10 @@ def test_stream_false_returns_the_done_object_as_json(
     ],
 )
 def test_the_done_object_matches_its_documented_serializer(
-    claude: FakeClaude, client: APIClient, conversation: dict, reply: Reply
+    claude: FakeClaude, staff: APIClient, conversation: dict, reply: Reply
 ) -> None:
     claude.enqueue(reply)
-    response = post_chat(client, conversation["id"], "Hello", stream=False)
+    response = post_chat(staff, conversation["id"], "Hello", stream=False)
     body = response.json()
     message = Message.objects.get(pk=Message._meta.pk.to_python(body["message_id"]))
     user_message = Message.objects.get(pk=Message._meta.pk.to_python(body["user_message_id"]))
@@ -272,13 +274,14 @@ def test_a_history_that_ends_in_two_customer_turns_is_joined(
 
 
 # --- Usage and cost --------------------------------------------------------------------------
-def test_usage_and_cost_with_cache_tokens_are_stored(claude: FakeClaude, client: APIClient, conversation: dict) -> None:
+def test_usage_and_cost_with_cache_tokens_are_stored(claude: FakeClaude, staff: APIClient, conversation: dict) -> None:
     claude.enqueue(
         Reply(text="First.", input_tokens=100, output_tokens=50, cache_creation_input_tokens=2000),
         Reply(text="Second.", input_tokens=120, output_tokens=40, cache_read_input_tokens=2000),
     )
-    first = done_of(chat_stream(client, conversation["id"], "one"))
-    second = done_of(chat_stream(client, conversation["id"], "two"))
+    # Staff see the usage and cost in `done`; the widget does not.
+    first = done_of(chat_stream(staff, conversation["id"], "one"))
+    second = done_of(chat_stream(staff, conversation["id"], "two"))
 
     # Haiku: $1 input, $5 output, $1.25 5-minute cache write, $0.10 cache read per million tokens.
     first_cost = 100 * 1 + 50 * 5 + 2000 * 1.25
@@ -343,7 +346,7 @@ def test_an_empty_reply_is_answered_from_the_knowledge_base_and_still_costed(
     done = done_of(chat_stream(client, conversation["id"], "How do I get started?"))
     assert done["fallback"] is True
     assert done["text"] == KnowledgeArticle.objects.get(title="Getting started").answer
-    assert done["model"] == MODEL and done["cost_micros"] == 40 * 1 + 1 * 5, "Claude billed the call"
+    assert reply_of(done).model == MODEL and reply_of(done).cost_micros == 40 * 1 + 1 * 5, "Claude billed the call"
 
 
 def test_a_reply_that_gives_out_the_support_email_is_flagged(
@@ -446,7 +449,7 @@ def test_a_failure_before_any_text_falls_back_to_the_knowledge_base(
     assert done["fallback"] is True and done["partial"] is False
     assert done["text"] == pricing.answer == deltas_of(events)
     assert (done["escalated"], done["escalation_reason"]) == (True, "claude_unavailable")
-    assert done["model"] == "" and done["cost_micros"] == 0
+    assert reply_of(done).model == "" and reply_of(done).cost_micros == 0
     assert len(claude.requests) == len(replies), "the SDK retried as configured"
 
 
@@ -537,7 +540,7 @@ def test_without_a_key_the_knowledge_base_answers(
     assert done["fallback"] is True
     assert done["text"] == KnowledgeArticle.objects.get(title="Getting started").answer
     assert done["escalated"] is False
-    assert done["model"] == "" and done["cost_micros"] == 0
+    assert reply_of(done).model == "" and reply_of(done).cost_micros == 0
     assert messages_of(conversation)[-1].price is None
     assert fake.requests == []
 
@@ -750,7 +753,10 @@ def test_the_openapi_schema_documents_the_chat_operation(anon: APIClient) -> Non
     operation = schema["paths"]["/api/support/conversations/{conversation_id}/chat"]["post"]
     assert operation["operationId"] == "chat"
     assert "text/event-stream" in operation["responses"]["200"]["content"]
-    assert operation["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith("/ChatOutput")
+    shapes = operation["responses"]["201"]["content"]["application/json"]["schema"]["anyOf"]
+    assert [shape["$ref"].rsplit("/", 1)[-1] for shape in shapes] == ["ChatOutput", "ChatWidgetOutput"]
+    widget = schema["components"]["schemas"]["ChatWidgetOutput"]["properties"]
+    assert "text" in widget and not {"model", "usage", "cost_micros", "cost_usd"} & set(widget)
 
 
 def test_the_shipped_gunicorn_config_streams_on_threads_and_never_queues_behind_them(

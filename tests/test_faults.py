@@ -364,6 +364,7 @@ def fail_the_counter_update(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+@override_settings(SUPPORT_CLIENT_LOGGING="seed")  # the seed widget logs its own turns
 def test_a_failure_between_a_requests_writes_leaves_nothing_and_the_retry_logs_once(
     make_conversation: Any, widget: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -23,6 +23,14 @@ BASE = "/api/support"
 TURN = {"role": "user", "content": "hello"}
 
 
+@pytest.fixture(autouse=True)
+def _seed_widget_logging() -> Iterator[None]:
+    """Hostile bodies go to the seed widget's logging endpoint, so that flow is on (it is off by default,
+    and then every widget body there is a 403 before it is read)."""
+    with override_settings(SUPPORT_CLIENT_LOGGING="seed"):
+        yield
+
+
 @pytest.fixture
 def convo(make_conversation: Any) -> tuple[Conversation, str]:
     return make_conversation()

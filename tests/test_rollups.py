@@ -18,6 +18,7 @@ from support.models import (
     DailyQuestionRollup,
     DailyUsageRollup,
     EscalationReason,
+    MessageOrigin,
     Status,
 )
 from tests.desk import build_desk, turn_pair
@@ -46,6 +47,7 @@ def snapshot() -> dict[str, set[tuple[Any, ...]]]:
                 r.cache_read_tokens,
                 r.cache_write_tokens,
                 r.cost_micros,
+                *(getattr(r, name) for name in selectors.CLIENT_COLUMNS),
             )
             for r in DailyUsageRollup.objects.all()
             if r.messages or r.cost_micros
@@ -60,6 +62,8 @@ def test_rollups_kept_by_the_services_equal_a_rebuild_from_scratch(staff_user: A
     first, _ = services.conversation_create(source="web")
     services.message_log(conversation=first, turns=turn_pair("How much is it?", "From £0."))
     services.message_log(conversation=first, turns=turn_pair("And for teams?", "£10.", model="claude-sonnet-4-5"))
+    proxied = [services.Turn(role="assistant", content="Ours.", output_tokens=9, origin=MessageOrigin.PROXY)]
+    services.message_log(conversation=first, turns=proxied)
     second, _ = services.conversation_create(source="app_owner")
     services.message_log(
         conversation=second,

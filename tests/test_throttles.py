@@ -28,7 +28,7 @@ def test_conversation_creation_is_limited_per_client_ip(anon: APIClient) -> None
     assert Conversation.objects.count() == 3
 
 
-@override_settings(SUPPORT_THROTTLE_CONVERSATION_RATE="3/min")
+@override_settings(SUPPORT_THROTTLE_CONVERSATION_RATE="3/min", SUPPORT_CLIENT_LOGGING="seed")
 def test_message_logging_is_limited_per_conversation(make_conversation: Any, widget: Any) -> None:
     first, first_token = make_conversation()
     second, second_token = make_conversation()

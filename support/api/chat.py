@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.utils.mediatypes import media_type_matches
 
 from support import chat, services
-from support.api.access import conversation_for_request
+from support.api.access import conversation_for_request, is_staff
 from support.api.idempotency import idempotency_key, idempotency_parameter, replay_refusal
 from support.api.throttles import ClientIPThrottle, PerConversationThrottle
 from support.api.views import TOKEN_PARAMETER, WidgetApi
@@ -64,8 +64,8 @@ class ChatApi(WidgetApi):
     """Send the customer's message; the bot's reply streams back as Server-Sent Events (or JSON).
 
     The customer's turn is stored first. The reply comes from Claude, or from the knowledge base when no
-    API key is set, the daily budget is spent or Claude fails; the `done` event carries the stored reply,
-    its usage and cost, and whether the conversation is now escalated and why.
+    API key is set, the daily budget is spent or Claude fails; the `done` event carries the stored reply
+    and whether the conversation is now escalated and why, and for staff also the model, usage and cost.
     """
 
     permission_classes = [AllowAny]  # staff or the conversation's token, checked per conversation
@@ -102,13 +102,26 @@ class ChatApi(WidgetApi):
         def get_cost_usd(self, result: chat.ChatResult) -> float:
             return micros_to_usd(result.message.cost_micros)
 
+    class WidgetOutputSerializer(serializers.Serializer):
+        """What the widget gets in `done`: the reply, never its model, usage or cost."""
+
+        message_id = serializers.CharField()
+        user_message_id = serializers.CharField()
+        text = serializers.CharField()
+        escalated = serializers.BooleanField()
+        escalation_reason = serializers.CharField()
+        partial = serializers.BooleanField()
+        fallback = serializers.BooleanField()
+        latency_ms = serializers.IntegerField(allow_null=True)
+        first_token_ms = serializers.IntegerField(allow_null=True)
+
     @extend_schema(
         request=InputSerializer,
         responses={
             (200, "text/event-stream"): OpenApiResponse(
                 SSE_EVENT_SCHEMA,
                 description="stream=true: events `start` {user_message_id}, `delta` {text} (0..n), "
-                "`done` (the same object as the 201 body).",
+                "`done` (the same object as the 201 body; the widget's has no model, usage or cost).",
             ),
             201: OutputSerializer,
         },
@@ -126,6 +139,7 @@ class ChatApi(WidgetApi):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         text, stream = data.validated_data["message"], data.validated_data["stream"]
+        staff = is_staff(request)
 
         key = idempotency_key(request)
         record = None
@@ -139,7 +153,7 @@ class ChatApi(WidgetApi):
                         conversation=conversation, key=key, fingerprint=fingerprint
                     )
                     if not first:
-                        return self._replay(record, fingerprint, stream=stream)
+                        return self._replay(record, fingerprint, stream=stream, staff=staff)
                 if conversation.message_count + 2 > settings.SUPPORT_CHAT_MAX_TURNS:
                     exc = exceptions.Throttled(
                         wait=MAX_TURNS_RETRY_AFTER_S,
@@ -154,7 +168,7 @@ class ChatApi(WidgetApi):
                 services.idempotency_release(record=record)
             raise
 
-        outcome = _Outcome(record)
+        outcome = _Outcome(record, staff=staff)
         events = chat.chat_turn_events(turn=turn, on_stored=outcome.stored)
         if not stream:
             try:
@@ -162,7 +176,7 @@ class ChatApi(WidgetApi):
                     pass
             finally:
                 outcome.remember()
-            return Response(outcome.data, status=status.HTTP_201_CREATED)
+            return Response(for_caller(outcome.data, staff=staff), status=status.HTTP_201_CREATED)
         return _sse_response(outcome.encode(events), status_code=status.HTTP_200_OK)
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[BaseRenderer, str]:
@@ -177,15 +191,16 @@ class ChatApi(WidgetApi):
                 return JSONRenderer(), JSONRenderer.media_type
             raise
 
-    def _replay(self, record: IdempotencyRecord, fingerprint: str, *, stream: bool) -> Any:
+    def _replay(self, record: IdempotencyRecord, fingerprint: str, *, stream: bool, staff: bool) -> Any:
         refusal = replay_refusal(record, fingerprint)
         if refusal is not None:
             return refusal
+        data = for_caller(record.response, staff=staff)
         if stream:
-            frames = (_sse(name, payload) for name, payload in chat.replay_events(data=record.response))
+            frames = (_sse(name, payload) for name, payload in chat.replay_events(data=data))
             response = _sse_response(frames, status_code=status.HTTP_200_OK)
         else:
-            response = Response(record.response, status=status.HTTP_201_CREATED)
+            response = Response(data, status=status.HTTP_201_CREATED)
         response["Idempotent-Replayed"] = "true"
         return response
 
@@ -193,8 +208,9 @@ class ChatApi(WidgetApi):
 class _Outcome:
     """Turns chat events into SSE frames and keeps the stored reply for the idempotency record."""
 
-    def __init__(self, record: IdempotencyRecord | None) -> None:
+    def __init__(self, record: IdempotencyRecord | None, *, staff: bool) -> None:
         self.record = record
+        self.staff = staff
         self.data: dict[str, Any] | None = None
         self.remembered = False
 
@@ -220,7 +236,7 @@ class _Outcome:
                 elif event.name == "start":
                     yield _sse("start", {"user_message_id": str(event.user_message.pk)})
                 elif event.name == "done" and self.data is not None:
-                    yield _sse("done", self.data)
+                    yield _sse("done", for_caller(self.data, staff=self.staff))
         finally:
             # Also on a client disconnect (GeneratorExit): closing the chat events stores the partial turn.
             # The record is written after `done` has gone out, so the customer never waits for it.
@@ -252,6 +268,18 @@ def done_data(result: chat.ChatResult) -> dict[str, Any]:
         "latency_ms": message.latency_ms,
         "first_token_ms": message.first_token_ms,
     }
+
+
+#: What only staff see of a turn: the widget is told nothing about usage or cost.
+STAFF_ONLY_FIELDS = ("model", "usage", "cost_micros", "cost_usd")
+
+
+def for_caller(data: dict[str, Any] | None, *, staff: bool) -> dict[str, Any] | None:
+    """done_data() as the caller may see it. The full data is what is stored for a replay, so a retry by
+    staff still gets everything and one by the widget gets no more than the widget's shape."""
+    if staff or data is None:
+        return data
+    return {name: value for name, value in data.items() if name not in STAFF_ONLY_FIELDS}
 
 
 def _sse(name: str, payload: dict[str, Any]) -> bytes:

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from support import selectors, services
+from support import pricing, selectors, services
 from support.api.access import TOKEN_HEADER, acting_as, conversation_for_request, is_staff
 from support.api.idempotency import (
     idempotency_key,
@@ -30,7 +30,7 @@ from support.api.serializers import (
     WidgetMessageOutputSerializer,
 )
 from support.api.throttles import ClientIPThrottle, ConversationCreateThrottle, PerConversationThrottle
-from support.models import Conversation, EscalationReason, Rating, Role, Source, Status
+from support.models import Conversation, EscalationReason, MessageOrigin, Rating, Role, Source, Status
 from support.selectors import ConversationFilters
 from support.validators import validate_end_date
 
@@ -127,12 +127,28 @@ class MessageCreateApi(WidgetApi):
                     raise serializers.ValidationError(
                         {f: ["This field is required with the pair form."] for f in missing}
                     )
-                return attrs
+                return self._within_model_limits(attrs)
             missing = [f for f in ("role", "content") if f not in attrs]
             if missing:
                 raise serializers.ValidationError(
                     {f: ["Send role and content, or user_message and assistant_message."] for f in missing}
                 )
+            return self._within_model_limits(attrs)
+
+        def _within_model_limits(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            # The widget's own figures (SUPPORT_CLIENT_LOGGING=seed) are held to what one call of the model
+            # could use. Staff are trusted to back-fill real usage, also of models newer than the table.
+            if not self.context.get("client"):
+                return attrs
+            problem = pricing.usage_beyond_limits(
+                model=attrs["model"] or settings.SUPPORT_DEFAULT_MODEL,
+                input_tokens=attrs["input_tokens"],
+                output_tokens=attrs["output_tokens"],
+                cache_read_tokens=attrs["cache_read_tokens"],
+                cache_write_tokens=attrs["cache_write_tokens"],
+            )
+            if problem:
+                raise serializers.ValidationError({problem[0]: [problem[1]]})
             return attrs
 
     class OutputSerializer(serializers.Serializer):
@@ -144,7 +160,7 @@ class MessageCreateApi(WidgetApi):
         messages = WidgetMessageOutputSerializer(many=True)
 
     @staticmethod
-    def _turns(values: dict[str, Any]) -> list[services.Turn]:
+    def _turns(values: dict[str, Any], *, origin: str) -> list[services.Turn]:
         model = values["model"]
         if "user_message" in values:
             return [
@@ -155,12 +171,14 @@ class MessageCreateApi(WidgetApi):
                     input_tokens=values["input_tokens"],
                     cache_read_tokens=values["cache_read_tokens"],
                     cache_write_tokens=values["cache_write_tokens"],
+                    origin=origin,
                 ),
                 services.Turn(
                     role=Role.ASSISTANT,
                     content=values["assistant_message"],
                     model=model,
                     output_tokens=values["output_tokens"],
+                    origin=origin,
                 ),
             ]
         return [
@@ -172,6 +190,7 @@ class MessageCreateApi(WidgetApi):
                 output_tokens=values["output_tokens"],
                 cache_read_tokens=values["cache_read_tokens"],
                 cache_write_tokens=values["cache_write_tokens"],
+                origin=origin,
             )
         ]
 
@@ -188,13 +207,19 @@ class MessageCreateApi(WidgetApi):
     )
     def post(self, request: Request, conversation_id: str) -> Response:
         conversation = conversation_for_request(request, conversation_id)
-        data = self.InputSerializer(data=request.data)
+        staff = is_staff(request)
+        if not staff and settings.SUPPORT_CLIENT_LOGGING != "seed":
+            raise exceptions.PermissionDenied(
+                "The widget may not log turns here (SUPPORT_CLIENT_LOGGING=off): send the customer's message "
+                "to POST conversations/{id}/chat, which stores both turns itself."
+            )
+        data = self.InputSerializer(data=request.data, context={"client": not staff})
         data.is_valid(raise_exception=True)
         values = data.validated_data
 
-        staff = is_staff(request)
+        origin = MessageOrigin.STAFF if staff else MessageOrigin.CLIENT
         options: dict[str, Any] = {
-            "turns": self._turns(values),
+            "turns": self._turns(values, origin=origin),
             "is_escalation": values["is_escalation"],
             "escalation_reason": EscalationReason.STAFF if staff else EscalationReason.WIDGET_FLAG,
             **acting_as(request),
@@ -208,7 +233,8 @@ class MessageCreateApi(WidgetApi):
         if not key:
             body = render(services.message_log(conversation=conversation, **options))
             return Response(body, status=status.HTTP_201_CREATED)
-        fingerprint = services.request_fingerprint(values)
+        # The caller's kind is part of the request: a key staff used is not replayed to the widget.
+        fingerprint = services.request_fingerprint({**values, "origin": origin})
         try:
             body, existing = services.message_log_once(
                 conversation=conversation, key=key, fingerprint=fingerprint, render=render, **options
@@ -300,6 +326,11 @@ class FilterSerializer(serializers.Serializer):
         choices=[*Rating.choices, ("rated", "Either")], required=False, help_text="The customer's thumbs (CSAT)."
     )
     page = serializers.IntegerField(required=False, min_value=1)
+    origin = serializers.ChoiceField(
+        choices=MessageOrigin.choices,
+        required=False,
+        help_text="Conversations with at least one turn of this origin; `client`: usage reported by the widget.",
+    )
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=Pagination.max_page_size)
 
     def validate_assigned_to(self, value: str) -> Any:
@@ -325,6 +356,7 @@ class FilterSerializer(serializers.Serializer):
             q=values.get("q", ""),
             model=values.get("model", ""),
             rating=values.get("rating", ""),
+            origin=values.get("origin", ""),
         )
 
 
@@ -444,6 +476,14 @@ class AnalyticsApi(APIView):
                     "escalations_by_reason": serializers.ListField(child=serializers.DictField()),
                     "closed_after_escalation": serializers.IntegerField(),
                     "median_escalation_to_close_seconds": serializers.IntegerField(allow_null=True),
+                    **{
+                        f"client_reported_{name}": serializers.IntegerField(
+                            help_text="Of the totals, what the widget reported itself (unverified); "
+                            "drill down with GET conversations?origin=client."
+                        )
+                        for name in ("conversations", "messages", "input_tokens", "output_tokens", "cost_micros")
+                    },
+                    "client_reported_cost_usd": serializers.FloatField(),
                 },
             )
         },

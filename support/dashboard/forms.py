@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 from support import selectors
-from support.models import QUEUE_STATUSES, Conversation, EscalationReason, Source, Status
+from support.models import QUEUE_STATUSES, Conversation, EscalationReason, MessageOrigin, Source, Status
 from support.selectors import ConversationFilters
 from support.validators import validate_end_date
 
@@ -36,6 +36,7 @@ class ConversationFilterForm(forms.Form):
     model = forms.CharField(required=False, max_length=100)
     question = forms.CharField(required=False, max_length=255, widget=forms.HiddenInput)
     closed_after_escalation = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    origin = forms.ChoiceField(choices=[("", "Any"), *MessageOrigin.choices], required=False, widget=forms.HiddenInput)
     rating = forms.ChoiceField(
         choices=[("", "Any"), ("rated", "Rated"), ("up", "Thumbs up"), ("down", "Thumbs down")],
         required=False,
@@ -78,6 +79,7 @@ class ConversationFilterForm(forms.Form):
             question=data.get("question") or "",
             closed_after_escalation=bool(data.get("closed_after_escalation")),
             rating=data.get("rating") or "",
+            origin=data.get("origin") or "",
         )
 
     @property

@@ -35,7 +35,7 @@ from support.dashboard.forms import (
     QueueFilterForm,
     StatusForm,
 )
-from support.models import QUEUE_STATUSES, EscalationReason, Source, Status
+from support.models import QUEUE_STATUSES, EscalationReason, MessageOrigin, Source, Status
 from support.pricing import micros_to_usd
 
 PAGE_SIZE = 50
@@ -309,6 +309,13 @@ def analytics_figures(data: dict[str, Any]) -> dict[str, Any]:
             "count": total,
         },
         {"label": "Total cost", "value": _usd(data["total_cost_usd"]), "url": every, "count": total},
+        {
+            # Part of the total: usage the widget logged itself (SUPPORT_CLIENT_LOGGING=seed), unverified.
+            "label": "of which reported by the widget",
+            "value": _usd(data["client_reported_cost_usd"]),
+            "url": list_url(**window, origin=MessageOrigin.CLIENT),
+            "count": data["client_reported_conversations"],
+        },
         {
             "label": "Cost / conversation",
             "value": _usd(data["cost_per_conversation_usd"] or 0),

@@ -12,7 +12,8 @@ from support import selectors
 from support.management.commands._progress import Progress
 from support.pricing import micros_to_usd
 
-COLUMNS = selectors.USAGE_COLUMNS
+#: The usage columns, then the part of them the widget reported itself (unverified, already in the totals).
+COLUMNS = (*selectors.USAGE_COLUMNS, *selectors.CLIENT_REPORT_COLUMNS)
 
 
 def _day(value: str, option: str) -> date:
@@ -25,7 +26,8 @@ def _day(value: str, option: str) -> date:
 class Command(BaseCommand):
     help = (
         "Claude usage and cost of the conversations started in a window, grouped by day, model, source "
-        "or status, with a totals row. Read from conversations and messages (not the rollups)."
+        "or status, with a totals row. Read from conversations and messages (not the rollups). The client_ "
+        "columns are the part of each row the widget reported itself (SUPPORT_CLIENT_LOGGING=seed): unverified."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -86,7 +88,19 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(body, indent=2))
 
     def _table(self, report: selectors.CostReport) -> None:
-        headers = [report.by, "conv", "msgs", "input", "output", "cache_read", "cache_write", "micro-USD", "USD"]
+        headers = [
+            report.by,
+            "conv",
+            "msgs",
+            "input",
+            "output",
+            "cache_read",
+            "cache_write",
+            "micro-USD",
+            "client_msgs",
+            "client_micro-USD",
+            "USD",
+        ]
         lines = [[row.key, *(f"{v:,}" if isinstance(v, int) else v for v in self._cells(row))] for row in report.rows]
         total = [report.total.key, *(f"{v:,}" if isinstance(v, int) else v for v in self._cells(report.total))]
         widths = [max(len(str(r[i])) for r in [headers, *lines, total]) for i in range(len(headers))]
