@@ -264,6 +264,11 @@ SUPPORT_EMAIL = env_str("SUPPORT_EMAIL", "support@rezvo.co.uk")
 SUPPORT_THROTTLE_IP_RATE = env_str("SUPPORT_THROTTLE_IP_RATE", "120/min")
 SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE = env_str("SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE", "30/hour")
 SUPPORT_THROTTLE_CONVERSATION_RATE = env_str("SUPPORT_THROTTLE_CONVERSATION_RATE", "30/min")
+# Where the throttles count (a `limits` storage URI): Redis when REDIS_URL is set, else a SQLite file under
+# var/ that every worker process on this machine shares (support/limiter.py says why not memory://).
+SUPPORT_RATE_LIMIT_STORAGE = env_str(
+    "SUPPORT_RATE_LIMIT_STORAGE", REDIS_URL or f"sqlite:///{BASE_DIR / 'var' / 'ratelimits.sqlite3'}"
+)
 SUPPORT_DAILY_BUDGET_USD = env_decimal("SUPPORT_DAILY_BUDGET_USD", "0")
 SUPPORT_IDEMPOTENCY_TTL_HOURS = env_int("SUPPORT_IDEMPOTENCY_TTL_HOURS", 24, minimum=1)
 # A request holding an Idempotency-Key longer than this is taken to be dead, and a retry with the

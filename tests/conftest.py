@@ -12,6 +12,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from support import services
+from support.limiter import rate_limits_reset
 from support.models import Conversation
 
 ON_SECANTUS = os.environ.get("MONGODB_SERVER_KIND") == "secantus"
@@ -31,10 +32,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
-    """Throttle counters live in the cache; no test inherits another's."""
+    """Throttle counters live in the rate-limit store, the spend figure in the cache; no test inherits another's."""
     cache.clear()
+    rate_limits_reset()
     yield
     cache.clear()
+    rate_limits_reset()
 
 
 @pytest.fixture(autouse=True)

@@ -21,9 +21,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from support import chat, services
-from support.api.access import conversation_for_request
 from support.api.idempotency import idempotency_key, idempotency_parameter, replay_refusal
-from support.api.throttles import ClientIPThrottle, PerConversationThrottle
+from support.api.throttles import PerConversationThrottle
 from support.api.views import TOKEN_PARAMETER, WidgetApi
 from support.models import IdempotencyRecord
 from support.pricing import micros_to_usd
@@ -67,7 +66,7 @@ class ChatApi(WidgetApi):
     """
 
     permission_classes = [AllowAny]  # staff or the conversation's token, checked per conversation
-    throttle_classes = [ClientIPThrottle, PerConversationThrottle]
+    conversation_throttle_classes = [PerConversationThrottle]
 
     class InputSerializer(serializers.Serializer):
         message = serializers.CharField(help_text="The customer's message, 1 to SUPPORT_MAX_MESSAGE_CHARS characters.")
@@ -120,7 +119,7 @@ class ChatApi(WidgetApi):
         operation_id="chat",
     )
     def post(self, request: Request, conversation_id: str) -> Any:
-        conversation = conversation_for_request(request, conversation_id)
+        conversation = self.conversation_checked(request, conversation_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         text, stream = data.validated_data["message"], data.validated_data["stream"]

@@ -30,7 +30,7 @@ from support.api.serializers import (
     WidgetMessageOutputSerializer,
 )
 from support.api.throttles import ClientIPThrottle, ConversationCreateThrottle, PerConversationThrottle
-from support.models import EscalationReason, Rating, Role, Source, Status
+from support.models import Conversation, EscalationReason, Rating, Role, Source, Status
 from support.selectors import ConversationFilters
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
@@ -57,16 +57,32 @@ class Pagination(PageNumberPagination):
 
 
 class WidgetApi(APIView):
-    """Base for endpoints the public widget calls: throttled, reason named on 429."""
+    """Base for endpoints the public widget calls: throttled, reason named on 429.
+
+    `throttle_classes` run before the view (per client IP); `conversation_throttle_classes` run in
+    conversation_checked(), once the caller has shown the conversation's token: a request that fails the
+    check counts against its own IP only, never against the conversation it named."""
 
     throttle_classes = [ClientIPThrottle]
+    conversation_throttle_classes: list[type[PerConversationThrottle]] = []
+    checked_conversation: Conversation | None = None
 
     def check_throttles(self, request: Request) -> None:
         for throttle in self.get_throttles():
-            if not throttle.allow_request(request, self):
-                exc = exceptions.Throttled(wait=throttle.wait())
-                exc.reason = throttle.scope
-                raise exc
+            self._throttle(request, throttle)
+
+    def _throttle(self, request: Request, throttle: Any) -> None:
+        if not throttle.allow_request(request, self):
+            exc = exceptions.Throttled(wait=throttle.wait())
+            exc.reason = throttle.scope
+            raise exc
+
+    def conversation_checked(self, request: Request, conversation_id: str) -> Conversation:
+        """conversation_for_request(), then the per-conversation limits."""
+        self.checked_conversation = conversation_for_request(request, conversation_id)
+        for throttle_class in self.conversation_throttle_classes:
+            self._throttle(request, throttle_class())
+        return self.checked_conversation
 
 
 # --- 1. POST conversations -------------------------------------------------------------------
@@ -104,7 +120,7 @@ class ConversationCreateApi(WidgetApi):
 # --- 2. POST conversations/{id}/messages -----------------------------------------------------
 class MessageCreateApi(WidgetApi):
     permission_classes = [AllowAny]  # staff or the conversation's token, checked per conversation
-    throttle_classes = [ClientIPThrottle, PerConversationThrottle]
+    conversation_throttle_classes = [PerConversationThrottle]
 
     class InputSerializer(serializers.Serializer):
         role = serializers.ChoiceField(choices=Role.choices, required=False)
@@ -186,7 +202,7 @@ class MessageCreateApi(WidgetApi):
         operation_id="message_create",
     )
     def post(self, request: Request, conversation_id: str) -> Response:
-        conversation = conversation_for_request(request, conversation_id)
+        conversation = self.conversation_checked(request, conversation_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
