@@ -312,7 +312,7 @@ SUPPORT_CLAUDE_TIMEOUT_S = env_float("SUPPORT_CLAUDE_TIMEOUT_S", 30.0, minimum=0
 SUPPORT_CLAUDE_STALL_TIMEOUT_S = env_float("SUPPORT_CLAUDE_STALL_TIMEOUT_S", 20.0, minimum=0.1)
 # History sent with each message: at most this many recent turns (a turn is one message, either side)...
 SUPPORT_CHAT_HISTORY_TURNS = env_int("SUPPORT_CHAT_HISTORY_TURNS", 20, minimum=1)
-# ...and at most about this many tokens of them (estimated at 4 characters a token); the newest are kept.
+# ...and at most this many tokens of them, counted as UTF-8 bytes (never fewer than tokens); the newest are kept.
 SUPPORT_CHAT_HISTORY_TOKENS = env_int("SUPPORT_CHAT_HISTORY_TOKENS", 8000, minimum=1)
 # Turns (messages, either side) one conversation may hold; each chat call adds two. Past it: 429 max_turns.
 SUPPORT_CHAT_MAX_TURNS = env_int("SUPPORT_CHAT_MAX_TURNS", 100, minimum=2)

@@ -258,7 +258,7 @@ def test_the_history_sent_is_the_last_turns_within_the_token_budget(
     assert [m["content"] for m in sent if m["role"] == "user"] == ["third question", "fourth question"]
 
     settings.SUPPORT_CHAT_HISTORY_TURNS = 20
-    settings.SUPPORT_CHAT_HISTORY_TOKENS = chat.estimate_tokens("fifth question") + chat.estimate_tokens(Reply.text)
+    settings.SUPPORT_CHAT_HISTORY_TOKENS = chat.token_bound("fifth question") + chat.token_bound(Reply.text)
     chat_stream(client, conversation["id"], "fifth question")
     assert claude.last_request.body["messages"] == [{"role": "user", "content": "fifth question"}]
 

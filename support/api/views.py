@@ -45,6 +45,21 @@ TOKEN_PARAMETER = OpenApiParameter(
 )
 
 
+#: Retry-After for a conversation at its turn limit. The limit never lifts for that conversation
+#: (start a new one); the header is there because every 429 of this API carries one.
+MAX_TURNS_RETRY_AFTER_S = 24 * 60 * 60
+
+
+def max_turns_refusal() -> exceptions.Throttled:
+    exc = exceptions.Throttled(
+        wait=MAX_TURNS_RETRY_AFTER_S,
+        detail=f"This conversation has reached its limit of {settings.SUPPORT_CHAT_MAX_TURNS} "
+        "turns; start a new conversation.",
+    )
+    exc.reason = "max_turns"
+    return exc
+
+
 def _single_line(value: str) -> str:
     """Header-like values (user agent) lose control characters so they cannot forge log or header lines."""
     return _CONTROL_CHARS.sub(" ", value).strip()
@@ -220,20 +235,40 @@ class MessageCreateApi(WidgetApi):
             return serializer({"conversation": conversation, "messages": messages}).data
 
         key = idempotency_key(request)
-        if not key:
-            body = render(services.message_log(conversation=conversation, **options))
-            return Response(body, status=status.HTTP_201_CREATED)
-        fingerprint = services.request_fingerprint(values)
+        fingerprint = services.request_fingerprint(values) if key else ""
+        # The widget's turns count against SUPPORT_CHAT_MAX_TURNS, claimed before they are stored.
+        turns = 0 if staff else len(options["turns"])
+        if turns and not services.conversation_turns_reserve(
+            conversation=conversation, turns=turns, limit=settings.SUPPORT_CHAT_MAX_TURNS
+        ):
+            existing = selectors.idempotency_record_get(conversation=conversation, key=key) if key else None
+            if existing is not None:  # the retry of a turn that was stored: replay it, even at the limit
+                return self._replay(existing, fingerprint)
+            raise max_turns_refusal()
         try:
-            body, existing = services.message_log_once(
+            body, existing = self._log(conversation, key, fingerprint, render, options)
+        except BaseException:
+            services.conversation_turns_release(conversation=conversation, turns=turns)
+            raise
+        if body is None:  # nothing stored by this request
+            services.conversation_turns_release(conversation=conversation, turns=turns)
+            return self._replay(existing, fingerprint) if existing is not None else in_progress_response()
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @staticmethod
+    def _log(
+        conversation: Conversation, key: str, fingerprint: str, render: Any, options: dict[str, Any]
+    ) -> tuple[Any, Any]:
+        """(response body, None) when this request stored the turns; (None, record or None) when it did not."""
+        if not key:
+            return render(services.message_log(conversation=conversation, **options)), None
+        try:
+            return services.message_log_once(
                 conversation=conversation, key=key, fingerprint=fingerprint, render=render, **options
             )
         except services.IdempotencyLeaseLost:
             # A retry took the key over while this request was stalled; that one stores the turn.
-            return in_progress_response()
-        if existing is not None:
-            return self._replay(existing, fingerprint)
-        return Response(body, status=status.HTTP_201_CREATED)
+            return None, None
 
     @staticmethod
     def _replay(record: Any, fingerprint: str) -> Response:
