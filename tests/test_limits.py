@@ -218,7 +218,9 @@ def test_the_history_is_bounded_by_bytes_so_emoji_cannot_smuggle_in_4x_the_token
     fake: FakeClaude, make_conversation: Any
 ) -> None:
     conversation, token = make_conversation()
-    emoji = "\U0001f600" * 32_000  # 32,000 characters, 128,000 UTF-8 bytes
+    # 20,000 characters: "5,000 tokens" at 4 characters a token, within the 8,000 allowed; but 80,000
+    # UTF-8 bytes, and each emoji is a token or more.
+    emoji = "\U0001f600" * 20_000
     services.message_log(
         conversation=conversation,
         turns=[
