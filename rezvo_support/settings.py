@@ -269,7 +269,9 @@ SUPPORT_THROTTLE_CONVERSATION_RATE = env_str("SUPPORT_THROTTLE_CONVERSATION_RATE
 SUPPORT_RATE_LIMIT_STORAGE = env_str(
     "SUPPORT_RATE_LIMIT_STORAGE", REDIS_URL or f"sqlite:///{BASE_DIR / 'var' / 'ratelimits.sqlite3'}"
 )
-SUPPORT_DAILY_BUDGET_USD = env_decimal("SUPPORT_DAILY_BUDGET_USD", "0")
+# $25 a day: about 6,000 ordinary Haiku turns (a few tenths of a cent each), far above what a small venue
+# platform's widget uses, and at most ~$750 a month if someone scripts it. README "Limits" says more.
+SUPPORT_DAILY_BUDGET_USD = env_decimal("SUPPORT_DAILY_BUDGET_USD", "25")
 SUPPORT_IDEMPOTENCY_TTL_HOURS = env_int("SUPPORT_IDEMPOTENCY_TTL_HOURS", 24, minimum=1)
 # A request holding an Idempotency-Key longer than this is taken to be dead, and a retry with the
 # key runs it again (only where turns are written in one transaction: SQLite, a MongoDB replica set).

@@ -121,10 +121,11 @@ def test_a_chat_that_fails_before_storing_gives_its_turns_back(
     settings.ANTHROPIC_API_KEY = ""
     conversation, token = make_conversation()
 
-    def broken(**kwargs: Any) -> Any:
-        raise RuntimeError("the knowledge base is unreadable")
+    def broken(text: str) -> bool:
+        raise RuntimeError("the escalation rules could not run")
 
-    monkeypatch.setattr(selectors, "knowledge_article_list_active", broken)
+    # Fails before the customer's turn is stored, so on both databases nothing is.
+    monkeypatch.setattr(chat, "customer_asks_for_human", broken)
     with pytest.raises(RuntimeError):
         chat_json(token, conversation.pk, "one")
     monkeypatch.undo()
