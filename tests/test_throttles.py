@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from rest_framework.test import APIClient
 
+from bench import harness
 from support.limiter import rate_limits_reset
 from support.models import Conversation, Message
 
@@ -199,3 +201,29 @@ def test_an_unknown_id_and_someone_elses_id_get_the_same_answer(
         answers.append((response.status_code, response.json()))
     assert answers[0] == answers[1] == answers[2]
     assert answers[0] == (404, {"detail": "No conversation with this id for this token."})
+
+
+# --- The production server: gunicorn's worker processes share one count ----------------------
+@pytest.mark.skipif(bool(os.environ.get("MONGODB_URI")), reason="the store is the same on both legs; run once")
+@pytest.mark.parametrize("store", _stores(), indirect=True)
+def test_100_concurrent_creates_against_gunicorn_with_3_workers_get_exactly_the_limit(store: str) -> None:
+    with tempfile.TemporaryDirectory(prefix="rezvo-limits-") as tmp:
+        workdir = Path(tmp)
+        env = harness.leg_environment(workdir, redis_url=os.environ["REDIS_URL"] if store == "redis" else "")
+        env.update(
+            ROOT_URLCONF="rezvo_support.urls",
+            GUNICORN_WORKERS="3",
+            GUNICORN_THREADS="8",
+            SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE="30/hour",
+        )
+        harness.prepare_database(env)
+        with harness.gunicorn(env, workdir) as server:
+            assert len(server.worker_pids()) == 3
+            url = f"{server.url}{BASE}/conversations"
+            # As many at once as the server has threads (3 workers x 8), so none waits long in a queue.
+            with ThreadPoolExecutor(max_workers=24) as pool:
+                results = list(pool.map(lambda _: harness.http_json("POST", url, {}), range(100)))
+    statuses = [status for status, _ in results]
+    assert statuses.count(201) == 30, sorted(statuses)
+    assert statuses.count(429) == 70
+    assert {body["reason"] for status, body in results if status == 429} == {"conversation_create"}
