@@ -29,8 +29,7 @@ BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 # Only this Redis database is used, under a per-run key prefix, so nothing else in it is touched.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
-# High enough that the load generator (one client IP) measures the code path, not the limit; per
-# second, so DRF's throttle history (a list of timestamps per key) stays as short as in production.
+# High enough that the load generator (one client IP) measures the code path, not the limit.
 UNLIMITED = "1000000/s"
 
 
@@ -61,6 +60,7 @@ def leg_environment(workdir: Path, *, mongodb_uri: str = "", redis_url: str = ""
     inherited = {
         "MONGODB_URI",
         "REDIS_URL",
+        "SUPPORT_RATE_LIMIT_STORAGE",
         "SQLITE_PATH",
         "DJANGO_SETTINGS_MODULE",
         "ROOT_URLCONF",
@@ -92,6 +92,9 @@ def leg_environment(workdir: Path, *, mongodb_uri: str = "", redis_url: str = ""
         env["MONGODB_NAME"] = f"bench_{secrets.token_hex(4)}"
     if redis_url:
         env["REDIS_URL"] = redis_url
+    else:
+        # The embedded rate-limit store (support/limiter.py), in this run's folder like its cache.
+        env["SUPPORT_RATE_LIMIT_STORAGE"] = f"sqlite:///{workdir / 'ratelimits.sqlite3'}"
     return env
 
 

@@ -330,7 +330,14 @@ SUPPORT_EMAIL = env_str("SUPPORT_EMAIL", "support@rezvo.co.uk")
 SUPPORT_THROTTLE_IP_RATE = env_str("SUPPORT_THROTTLE_IP_RATE", "600/min")
 SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE = env_str("SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE", "30/min")
 SUPPORT_THROTTLE_CONVERSATION_RATE = env_str("SUPPORT_THROTTLE_CONVERSATION_RATE", "30/min")
-SUPPORT_DAILY_BUDGET_USD = env_decimal("SUPPORT_DAILY_BUDGET_USD", "0")
+# Where the throttles count (a `limits` storage URI): Redis when REDIS_URL is set, else a SQLite file under
+# var/ that every worker process on this machine shares (support/limiter.py says why not memory://).
+SUPPORT_RATE_LIMIT_STORAGE = env_str(
+    "SUPPORT_RATE_LIMIT_STORAGE", REDIS_URL or f"sqlite:///{BASE_DIR / 'var' / 'ratelimits.sqlite3'}"
+)
+# $25 a day: about 6,000 ordinary Haiku turns (a few tenths of a cent each), far above what a small venue
+# platform's widget uses, and at most ~$750 a month if someone scripts it. README "Limits" says more.
+SUPPORT_DAILY_BUDGET_USD = env_decimal("SUPPORT_DAILY_BUDGET_USD", "25")
 # Whether the widget may log turns itself (POST conversations/{id}/messages with its conversation token):
 # "off" (403; only the chat proxy and staff write turns) or "seed" (the seed widget's flow, for sites that
 # call Claude from the browser: its usage is unverified, capped at the model's limits and reported apart).
@@ -377,7 +384,7 @@ SUPPORT_CLAUDE_TIMEOUT_S = env_float("SUPPORT_CLAUDE_TIMEOUT_S", 30.0, minimum=0
 SUPPORT_CLAUDE_STALL_TIMEOUT_S = env_float("SUPPORT_CLAUDE_STALL_TIMEOUT_S", 20.0, minimum=0.1)
 # History sent with each message: at most this many recent turns (a turn is one message, either side)...
 SUPPORT_CHAT_HISTORY_TURNS = env_int("SUPPORT_CHAT_HISTORY_TURNS", 20, minimum=1)
-# ...and at most about this many tokens of them (estimated at 4 characters a token); the newest are kept.
+# ...and at most this many tokens of them, counted as UTF-8 bytes (never fewer than tokens); the newest are kept.
 SUPPORT_CHAT_HISTORY_TOKENS = env_int("SUPPORT_CHAT_HISTORY_TOKENS", 8000, minimum=1)
 # Turns (messages, either side) one conversation may hold; each chat call adds two. Past it: 429 max_turns.
 SUPPORT_CHAT_MAX_TURNS = env_int("SUPPORT_CHAT_MAX_TURNS", 100, minimum=2)

@@ -21,15 +21,13 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
 
-from support import claude, knowledge, selectors, services
+from support import budget, claude, knowledge, selectors, services
 from support.models import (
-    MICROS_PER_USD,
     Conversation,
     EscalationReason,
     KnowledgeArticle,
@@ -77,6 +75,12 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
+def token_bound(text: str) -> int:
+    """At most this many tokens, whatever the text: no tokenizer makes more tokens than UTF-8 bytes (an
+    emoji is one character but four bytes, and can be several tokens)."""
+    return len(text.encode("utf-8"))
+
+
 # --- The explicit escalation rules ----------------------------------------------------------
 _HUMAN_REQUEST = re.compile(
     r"""
@@ -114,9 +118,10 @@ def system_prompt(*, articles: Sequence[KnowledgeArticle]) -> str:
 
 
 def history_messages(*, conversation: Conversation) -> list[dict[str, str]]:
-    """The conversation so far for Claude: the last SUPPORT_CHAT_HISTORY_TURNS turns within about
-    SUPPORT_CHAT_HISTORY_TOKENS tokens (the newest turn always), starting with the customer, roles
-    alternating (neighbours of one role are joined, as after a reply that was never stored).
+    """The conversation so far for Claude: the last SUPPORT_CHAT_HISTORY_TURNS turns within
+    SUPPORT_CHAT_HISTORY_TOKENS tokens counted as UTF-8 bytes (token_bound; the newest turn always, cut to
+    SUPPORT_MAX_MESSAGE_CHARS), starting with the customer, roles alternating (neighbours of one role are
+    joined, as after a reply that was never stored).
 
     An assistant turn the widget logged itself (MessageOrigin.CLIENT) is never put in Claude's mouth:
     anyone holding the conversation's token could write it. The customer's own turns are kept, whoever
@@ -129,7 +134,9 @@ def history_messages(*, conversation: Conversation) -> list[dict[str, str]]:
     kept: list[Message] = []
     used = 0
     for message in reversed(recent):
-        cost = estimate_tokens(message.content)
+        if not kept:
+            message.content = message.content[: settings.SUPPORT_MAX_MESSAGE_CHARS]
+        cost = token_bound(message.content)
         if kept and used + cost > settings.SUPPORT_CHAT_HISTORY_TOKENS:
             break
         kept.append(message)
@@ -148,12 +155,11 @@ def history_messages(*, conversation: Conversation) -> list[dict[str, str]]:
 
 
 # --- Budget ----------------------------------------------------------------------------------
-def budget_spent() -> bool:
-    """True once today's (UTC) Claude spend reached SUPPORT_DAILY_BUDGET_USD; a cap of 0 means none."""
-    cap: Decimal = settings.SUPPORT_DAILY_BUDGET_USD
-    if cap <= 0:
-        return False
-    return selectors.spend_today_micros() >= int(cap * MICROS_PER_USD)
+def budget_reserve(*, system: str, messages: list[dict[str, str]]) -> budget.Reservation | None:
+    """Reserve this call's worst case in today's budget (support.budget); None once the budget is spent."""
+    tokens = budget.request_token_bound(system=system, messages=messages, tools=[claude.ESCALATE_TOOL])
+    micros = budget.call_worst_case_micros(model=settings.SUPPORT_CLAUDE_MODEL, input_tokens=tokens)
+    return budget.daily_spend_reserve(micros=micros)
 
 
 # --- One turn --------------------------------------------------------------------------------
@@ -173,6 +179,8 @@ class ChatTurn:
     articles: list[KnowledgeArticle]
     system: str = ""
     messages: list[dict[str, str]] = field(default_factory=list)
+    #: This call's worst case, held in today's budget until the reply is stored (then settled).
+    reservation: budget.Reservation | None = None
 
 
 @dataclass
@@ -206,23 +214,19 @@ def chat_turn_begin(*, conversation: Conversation, text: str) -> ChatTurn:
         refresh=False,  # before Claude is called, every millisecond is the customer's wait
     )
     articles = list(selectors.knowledge_article_list_active())
-    if not claude.claude_configured():
-        responder = Responder.OFFLINE
-    elif budget_spent():
-        responder = Responder.BUDGET
-    else:
-        responder = Responder.CLAUDE
     turn = ChatTurn(
         conversation=conversation,
         user_message=user_message,
         question=text,
         asks_for_human=asks_for_human,
-        responder=responder,
+        responder=Responder.OFFLINE,
         articles=articles,
     )
-    if responder is Responder.CLAUDE:
+    if claude.claude_configured():
         turn.system = system_prompt(articles=articles)
         turn.messages = history_messages(conversation=conversation)
+        turn.reservation = budget_reserve(system=turn.system, messages=turn.messages)
+        turn.responder = Responder.CLAUDE if turn.reservation is not None else Responder.BUDGET
     return turn
 
 
@@ -280,12 +284,22 @@ def chat_turn_events(*, turn: ChatTurn, on_stored: Callable[[ChatResult], None] 
             logger.exception("could not store the assistant turn of conversation %s", turn.conversation.pk)
             if not reply.disconnected:
                 raise
+        finally:
+            _budget_settle(turn, result)
     try:
         yield ChatEvent("done", result=result)
     finally:
         # The conversation's counters (turns, tokens, cost) are added once `done` is on its way: the
         # customer does not wait for them. Also when the client leaves right at `done`.
         services.conversation_counters_add(conversation=turn.conversation, messages=[result.message])
+
+
+def _budget_settle(turn: ChatTurn, result: ChatResult | None) -> None:
+    """The stored turn's real cost replaces the reservation (0 when Claude failed); a turn that could not
+    be stored keeps its worst case, since Claude may have billed it."""
+    if turn.reservation is not None:
+        cost = result.message.cost_micros if result is not None else turn.reservation.micros
+        budget.daily_spend_settle(reservation=turn.reservation, micros=cost)
 
 
 def _from_claude(turn: ChatTurn, reply: _Reply) -> Iterator[ChatEvent]:

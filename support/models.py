@@ -116,6 +116,11 @@ class Conversation(models.Model):
         help_text="The first message normalised (lower case, no punctuation) to group top questions.",
     )
     message_count = models.PositiveIntegerField(default=0)
+    turns_reserved = models.PositiveIntegerField(
+        default=0,
+        help_text="Turns the widget and the chat proxy claimed against SUPPORT_CHAT_MAX_TURNS, before storing "
+        "them (one conditional update, so parallel requests cannot overshoot); message_count is what is stored.",
+    )
     total_input_tokens = models.PositiveBigIntegerField(default=0)
     total_output_tokens = models.PositiveBigIntegerField(default=0)
     total_cache_read_tokens = models.PositiveBigIntegerField(default=0)
@@ -464,3 +469,19 @@ class DailyQuestionRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.question_key[:40]}: {self.conversations}"
+
+
+class DailySpend(models.Model):
+    """Today's Claude budget (SUPPORT_DAILY_BUDGET_USD), one row per UTC day, changed only by conditional
+    F() updates: a chat reserves its worst-case cost before calling Claude (refused if the reservation would
+    pass the cap) and settles to the real cost afterwards, so parallel chats cannot overspend."""
+
+    day = models.DateField(unique=True, help_text="The UTC day.")
+    spent_micros = models.BigIntegerField(default=0, help_text="Settled cost of the chat proxy's Claude calls.")
+    reserved_micros = models.BigIntegerField(
+        default=0, help_text="Worst-case cost of the Claude calls under way (reserved, not yet settled)."
+    )
+    warned = models.BooleanField(default=False, help_text="The 80%-spent warning was logged for this day.")
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.spent_micros} spent, {self.reserved_micros} reserved"

@@ -12,7 +12,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
@@ -26,9 +25,11 @@ from support.models import (
     DailyCloseRollup,
     DailyConversationRollup,
     DailyQuestionRollup,
+    DailySpend,
     DailyUsageRollup,
     EscalationReason,
     EventField,
+    IdempotencyRecord,
     KnowledgeArticle,
     Message,
     MessageOrigin,
@@ -774,29 +775,12 @@ def knowledge_article_list_active() -> QuerySet[KnowledgeArticle]:
     return KnowledgeArticle.objects.filter(active=True).order_by("order", "title", "pk")
 
 
+def idempotency_record_get(*, conversation: Conversation, key: str) -> IdempotencyRecord | None:
+    return IdempotencyRecord.objects.filter(conversation=conversation, key=key).first()
+
+
 # --- Daily budget ----------------------------------------------------------------------------
-#: Seconds a computed daily spend is reused; new turns add their cost to the cached figure meanwhile.
-SPEND_CACHE_SECONDS = 30
-
-
-def spend_cache_key(day: date) -> str:
-    return f"support:spend:{day.isoformat()}"
-
-
-def spend_today_micros(*, now: datetime | None = None) -> int:
-    """Claude spend since UTC midnight in micro-USD: one aggregate query, reused briefly from the shared cache."""
-    now = now or timezone.now()
-    key = spend_cache_key(now.date())
-    try:
-        cached = cache.get(key)
-    except Exception:  # noqa: BLE001 - a broken cache must not stop the bot; the database has the answer
-        cached = None
-    if cached is not None:
-        return int(cached)
-    total = Message.objects.filter(created_at__gte=utc_midnight(now.date())).aggregate(total=Sum("cost_micros"))
-    spent = int(total["total"] or 0)
-    try:
-        cache.set(key, spent, SPEND_CACHE_SECONDS)
-    except Exception:  # noqa: BLE001
-        pass
-    return spent
+def daily_spend_today(*, now: datetime | None = None) -> DailySpend | None:
+    """Today's (UTC) budget row: what the chat proxy spent and holds reserved; None before the first call."""
+    day = (now or timezone.now()).date()
+    return DailySpend.objects.filter(day=day).first()

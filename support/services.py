@@ -17,7 +17,6 @@ from time import sleep
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Min, Model
 from django.utils import timezone
@@ -50,7 +49,6 @@ from support.selectors import (
     USAGE_COLUMNS,
     message_usage_sums,
     models_prices_in_effect,
-    spend_cache_key,
     token_hash,
     usage_model_filter,
 )
@@ -522,7 +520,6 @@ def messages_store(
     counters: bool = True,
 ) -> list[Message]:
     """Insert messages_build()'s rows, add them to the conversation's counters and the daily rollups."""
-    now = messages[0].created_at if messages else timezone.now()
     # savepoint=False: inside message_log_once's transaction a failure rolls the whole request back.
     with transaction.atomic(savepoint=False):
         # One INSERT for the turns; both databases hand the new primary keys back.
@@ -542,7 +539,6 @@ def messages_store(
                     key={"day": rollups.utc_day(conversation.created_at), "question_key": question_key},
                     conversations=1,
                 )
-    _spend_add(day=now.date(), micros=sum(m.cost_micros for m in messages))
     if is_escalation:
         conversation_escalate(
             conversation=conversation,
@@ -569,6 +565,34 @@ def conversation_counters_add(*, conversation: Conversation, messages: Sequence[
         updated_at=max((m.created_at for m in messages), default=timezone.now()),
     )
     _usage_rollups_add(conversation=conversation, messages=messages)
+
+
+def conversation_turns_reserve(*, conversation: Conversation, turns: int, limit: int) -> bool:
+    """Claim `turns` of the conversation's turn limit before they are stored; False once it is reached.
+
+    One conditional update checks and claims (turns_reserved and the stored message_count both leave room),
+    so parallel requests cannot all pass a check of the same stale count. Counted apart from message_count,
+    which stays the sum of the stored messages."""
+    room = limit - turns
+    if room < 0:
+        return False
+    claimed = Conversation.objects.filter(pk=conversation.pk, turns_reserved__lte=room, message_count__lte=room).update(
+        turns_reserved=F("turns_reserved") + turns
+    )
+    return bool(claimed)
+
+
+def conversation_turns_release(*, conversation: Conversation, turns: int) -> None:
+    """Give back turns claimed by a request that stored nothing."""
+    if turns <= 0:
+        return
+    try:
+        Conversation.objects.filter(pk=conversation.pk, turns_reserved__gte=turns).update(
+            turns_reserved=F("turns_reserved") - turns
+        )
+    except (DatabaseError, PyMongoError) as exc:
+        # The failure that got us here is usually the database itself; report that one, not this.
+        logger.warning("could not release %d turns of conversation %s: %s", turns, conversation.pk, exc)
 
 
 def _usage_rollups_add(*, conversation: Conversation, messages: Sequence[Message]) -> None:
@@ -620,20 +644,6 @@ def _first_client_model(*, conversation: Conversation, messages: Sequence[Messag
         return None
     earlier = Message.objects.filter(conversation=conversation, origin=MessageOrigin.CLIENT).exclude(pk__in=new_pks)
     return None if earlier.exists() else min(client_models)
-
-
-def _spend_add(*, day: Any, micros: int) -> None:
-    """Keep the briefly cached daily spend (selectors.spend_today_micros) current between recomputes.
-
-    Only with a budget cap: without one nothing reads the figure, so no turn pays for a cache write."""
-    if micros <= 0 or settings.SUPPORT_DAILY_BUDGET_USD <= 0:
-        return
-    try:
-        cache.incr(spend_cache_key(day), micros)
-    except ValueError:
-        pass  # not cached: the next read sums the database, this turn included
-    except Exception:  # noqa: BLE001 - the cache is an optimisation; the stored turn is what counts
-        pass
 
 
 def conversation_recount(*, conversation: Conversation) -> Conversation:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from support import services
+from support.limiter import rate_limits_reset
 from support.models import Conversation
 
 ON_SECANTUS = os.environ.get("MONGODB_SERVER_KIND") == "secantus"
@@ -47,10 +49,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
-    """Throttle counters live in the cache; no test inherits another's."""
+    """Throttle counters live in the rate-limit store, the spend figure in the cache; no test inherits another's."""
     cache.clear()
+    with suppress(Exception):  # a test of an unreachable store must not break the others' setup
+        rate_limits_reset()
     yield
     cache.clear()
+    with suppress(Exception):
+        rate_limits_reset()
 
 
 @pytest.fixture(autouse=True)

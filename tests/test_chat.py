@@ -20,10 +20,10 @@ from django.db import close_old_connections
 from django.utils import timezone
 from rest_framework.test import APIClient, APIRequestFactory
 
-from support import chat, services
+from support import budget, chat, services
 from support.api.chat import ChatApi
-from support.models import Conversation, IdempotencyRecord, KnowledgeArticle, Message, Role, TicketEvent
-from support.selectors import utc_midnight
+from support.claude import ESCALATE_TOOL
+from support.models import Conversation, DailySpend, IdempotencyRecord, KnowledgeArticle, Message, Role, TicketEvent
 from tests.fake_claude import FakeClaude, Reply
 
 pytestmark = pytest.mark.django_db
@@ -260,7 +260,7 @@ def test_the_history_sent_is_the_last_turns_within_the_token_budget(
     assert [m["content"] for m in sent if m["role"] == "user"] == ["third question", "fourth question"]
 
     settings.SUPPORT_CHAT_HISTORY_TURNS = 20
-    settings.SUPPORT_CHAT_HISTORY_TOKENS = chat.estimate_tokens("fifth question") + chat.estimate_tokens(Reply.text)
+    settings.SUPPORT_CHAT_HISTORY_TOKENS = chat.token_bound("fifth question") + chat.token_bound(Reply.text)
     chat_stream(client, conversation["id"], "fifth question")
     assert claude.last_request.body["messages"] == [{"role": "user", "content": "fifth question"}]
 
@@ -555,14 +555,10 @@ def test_without_a_key_an_unanswerable_question_goes_to_a_person(
 
 
 def test_past_the_daily_budget_the_knowledge_base_answers_and_the_conversation_is_flagged(
-    claude: FakeClaude, kb: None, client: APIClient, conversation: dict, settings: Any, make_conversation: Any
+    claude: FakeClaude, kb: None, client: APIClient, conversation: dict, settings: Any
 ) -> None:
-    settings.SUPPORT_DAILY_BUDGET_USD = Decimal("0.001")
-    earlier, _ = make_conversation()
-    # 200 output tokens on Haiku at $5/MTok = $0.001: the whole budget.
-    services.message_log(
-        conversation=earlier, turns=[services.Turn(role=Role.ASSISTANT, content="x", model=MODEL, output_tokens=200)]
-    )
+    settings.SUPPORT_DAILY_BUDGET_USD = Decimal("1")
+    DailySpend.objects.create(day=timezone.now().date(), spent_micros=1_000_000)  # the chat proxy spent $1 today
     done = done_of(chat_stream(client, conversation["id"], "How much does it cost?"))
     assert done["fallback"] is True
     assert done["text"] == KnowledgeArticle.objects.get(title="Pricing and plans").answer
@@ -571,21 +567,26 @@ def test_past_the_daily_budget_the_knowledge_base_answers_and_the_conversation_i
 
 
 def test_the_budget_counts_only_todays_utc_spend_and_includes_new_turns(
-    claude: FakeClaude, client: APIClient, conversation: dict, settings: Any, make_conversation: Any
+    claude: FakeClaude, client: APIClient, conversation: dict, settings: Any
 ) -> None:
-    settings.SUPPORT_DAILY_BUDGET_USD = Decimal("0.001")
-    earlier, _ = make_conversation()
-    [old] = services.message_log(
-        conversation=earlier, turns=[services.Turn(role=Role.ASSISTANT, content="x", model=MODEL, output_tokens=400)]
+    tokens = budget.request_token_bound(
+        system=chat.system_prompt(articles=list(KnowledgeArticle.objects.filter(active=True))),
+        messages=[{"role": "user", "content": "one"}],
+        tools=[ESCALATE_TOOL],
     )
-    Message.objects.filter(pk=old.pk).update(created_at=utc_midnight(timezone.now().date()) - timedelta(minutes=1))
+    worst = budget.call_worst_case_micros(model=MODEL, input_tokens=tokens)
+    settings.SUPPORT_DAILY_BUDGET_USD = Decimal(2 * worst) / 1_000_000
+    yesterday = timezone.now().date() - timedelta(days=1)
+    DailySpend.objects.create(day=yesterday, spent_micros=100 * worst)
 
-    claude.enqueue(Reply(text="Fine.", output_tokens=150), Reply(text="Still fine.", output_tokens=60))
-    assert done_of(chat_stream(client, conversation["id"], "one"))["fallback"] is False  # spent today: 0
-    assert done_of(chat_stream(client, conversation["id"], "two"))["fallback"] is False  # 0.00078 < 0.001
-    third = done_of(chat_stream(client, conversation["id"], "three"))  # 0.00111 >= 0.001
-    assert third["fallback"] is True and third["escalation_reason"] == "budget"
-    assert len(claude.requests) == 2
+    # A third of the worst case each: after three calls the next worst case no longer fits in the cap.
+    claude.default = Reply(text="Fine.", input_tokens=worst // 3, output_tokens=1)
+    answers = [done_of(chat_stream(client, conversation["id"], q)) for q in ("one", "two", "three", "four")]
+    assert [a["fallback"] for a in answers] == [False, False, False, True]
+    assert answers[-1]["escalation_reason"] == "budget"
+    assert len(claude.requests) == 3
+    today = DailySpend.objects.get(day=timezone.now().date())
+    assert (today.spent_micros, today.reserved_micros) == (sum(a["cost_micros"] for a in answers), 0)
 
 
 # --- Limits ----------------------------------------------------------------------------------
@@ -663,9 +664,9 @@ def test_bad_input_is_refused_naming_the_field_and_nothing_is_stored(
 def test_it_needs_the_conversations_token(
     anon: APIClient, widget: Any, conversation: dict, make_conversation: Any
 ) -> None:
-    assert post_chat(anon, conversation["id"], "hi").status_code == 401
+    assert post_chat(anon, conversation["id"], "hi").status_code == 404
     _, other_token = make_conversation()
-    assert post_chat(widget(other_token), conversation["id"], "hi").status_code == 403
+    assert post_chat(widget(other_token), conversation["id"], "hi").status_code == 404
     assert post_chat(anon, "no-such-id", "hi").status_code == 404
     assert Message.objects.count() == 0
 

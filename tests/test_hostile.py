@@ -236,8 +236,8 @@ def test_a_token_only_opens_its_own_conversation(make_conversation: Any, widget:
     mine, my_token = make_conversation()
     theirs, their_token = make_conversation()
     client = widget(my_token)
-    assert_json_error(client.get(f"{BASE}/conversations/{theirs.pk}"), 403)
-    assert_json_error(client.post(f"{BASE}/conversations/{theirs.pk}/messages", TURN, format="json"), 403)
+    assert_json_error(client.get(f"{BASE}/conversations/{theirs.pk}"), 404)
+    assert_json_error(client.post(f"{BASE}/conversations/{theirs.pk}/messages", TURN, format="json"), 404)
     assert Message.objects.filter(conversation=theirs).count() == 0
     assert client.get(f"{BASE}/conversations/{mine.pk}").status_code == 200
     assert widget(their_token).get(f"{BASE}/conversations/{theirs.pk}").status_code == 200
@@ -263,8 +263,8 @@ def test_near_misses_of_a_token_are_refused(forge: Any, convo: tuple[Conversatio
     if forged == token:
         pytest.skip("the forgery equals the token for this value")
     client = widget(forged)
-    assert_json_error(client.get(f"{BASE}/conversations/{conversation.pk}"), 403)
-    assert_json_error(client.post(f"{BASE}/conversations/{conversation.pk}/messages", TURN, format="json"), 403)
+    assert_json_error(client.get(f"{BASE}/conversations/{conversation.pk}"), 404)
+    assert_json_error(client.post(f"{BASE}/conversations/{conversation.pk}/messages", TURN, format="json"), 404)
     assert Message.objects.count() == 0
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import exceptions
+from django.http import Http404
 
 from support.models import Conversation
 from support.selectors import conversation_get, conversation_token_matches
 
 TOKEN_HEADER = "X-Conversation-Token"
+#: One answer for an unknown id, a missing token and a wrong one: a caller without the token cannot
+#: tell which ids exist.
+NO_SUCH_CONVERSATION = "No conversation with this id for this token."
 
 
 def is_staff(request: Any) -> bool:
@@ -18,15 +21,17 @@ def is_staff(request: Any) -> bool:
 
 
 def conversation_for_request(request: Any, conversation_id: str) -> Conversation:
-    """The conversation, if the caller is staff or sent its token; 404 / 401 / 403 otherwise."""
-    conversation = conversation_get(conversation_id=conversation_id)
+    """The conversation, if the caller is staff or sent its token; otherwise the same 404 whether the id
+    exists or not."""
     if is_staff(request):
-        return conversation
+        return conversation_get(conversation_id=conversation_id)
     token = request.headers.get(TOKEN_HEADER, "")
-    if not token:
-        raise exceptions.NotAuthenticated(f"Send the conversation's token in the {TOKEN_HEADER} header.")
+    try:
+        conversation = conversation_get(conversation_id=conversation_id)
+    except Http404:
+        raise Http404(NO_SUCH_CONVERSATION) from None
     if not conversation_token_matches(conversation=conversation, token=token):
-        raise exceptions.PermissionDenied(f"The {TOKEN_HEADER} header does not match this conversation.")
+        raise Http404(NO_SUCH_CONVERSATION)
     return conversation
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
@@ -23,16 +23,12 @@ from rest_framework.response import Response
 from rest_framework.utils.mediatypes import media_type_matches
 
 from support import chat, services
-from support.api.access import conversation_for_request, is_staff
+from support.api.access import is_staff
 from support.api.idempotency import idempotency_key, idempotency_parameter, replay_refusal
-from support.api.throttles import ClientIPThrottle, PerConversationThrottle
-from support.api.views import TOKEN_PARAMETER, WidgetApi
+from support.api.throttles import PerConversationThrottle
+from support.api.views import TOKEN_PARAMETER, WidgetApi, max_turns_refusal
 from support.models import IdempotencyRecord
 from support.pricing import micros_to_usd
-
-#: Retry-After for a conversation at its turn limit. The limit never lifts for that conversation
-#: (start a new one); the header is there because every 429 of this API carries one.
-MAX_TURNS_RETRY_AFTER_S = 24 * 60 * 60
 
 SSE_HEADERS = {
     "Cache-Control": "no-cache",
@@ -69,7 +65,7 @@ class ChatApi(WidgetApi):
     """
 
     permission_classes = [AllowAny]  # staff or the conversation's token, checked per conversation
-    throttle_classes = [ClientIPThrottle, PerConversationThrottle]
+    conversation_throttle_classes = [PerConversationThrottle]
 
     class InputSerializer(serializers.Serializer):
         message = serializers.CharField(help_text="The customer's message, 1 to SUPPORT_MAX_MESSAGE_CHARS characters.")
@@ -135,7 +131,7 @@ class ChatApi(WidgetApi):
         operation_id="chat",
     )
     def post(self, request: Request, conversation_id: str) -> Any:
-        conversation = conversation_for_request(request, conversation_id)
+        conversation = self.conversation_checked(request, conversation_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         text, stream = data.validated_data["message"], data.validated_data["stream"]
@@ -143,9 +139,10 @@ class ChatApi(WidgetApi):
 
         key = idempotency_key(request)
         record = None
+        reserved = False
         try:
             # One commit for the key's claim and the customer's turn: the customer waits for this one.
-            # (A no-op on MongoDB, hence the explicit release below.)
+            # (A no-op on MongoDB, hence the explicit releases below.)
             with transaction.atomic():
                 if key:
                     fingerprint = services.request_fingerprint({"message": text})
@@ -154,18 +151,19 @@ class ChatApi(WidgetApi):
                     )
                     if not first:
                         return self._replay(record, fingerprint, stream=stream, staff=staff)
-                if conversation.message_count + 2 > settings.SUPPORT_CHAT_MAX_TURNS:
-                    exc = exceptions.Throttled(
-                        wait=MAX_TURNS_RETRY_AFTER_S,
-                        detail=f"This conversation has reached its limit of {settings.SUPPORT_CHAT_MAX_TURNS} "
-                        "turns; start a new conversation.",
-                    )
-                    exc.reason = "max_turns"
-                    raise exc
+                # The customer's turn and the reply, claimed in one conditional update (a parallel chat
+                # cannot pass on the same count).
+                reserved = services.conversation_turns_reserve(
+                    conversation=conversation, turns=2, limit=settings.SUPPORT_CHAT_MAX_TURNS
+                )
+                if not reserved:
+                    raise max_turns_refusal()
                 turn = chat.chat_turn_begin(conversation=conversation, text=text)
         except BaseException:
             if record is not None and first:
                 services.idempotency_release(record=record)
+            if reserved and connection.vendor == "mongodb":  # SQLite rolled the claim back with the rest
+                services.conversation_turns_release(conversation=conversation, turns=2)
             raise
 
         outcome = _Outcome(record, staff=staff)

@@ -1,44 +1,46 @@
-"""Widget rate limits, kept in the shared cache so every gunicorn worker counts together."""
+"""Widget rate limits: atomic counters (support.limiter) that every gunicorn worker shares."""
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any
 
 from django.conf import settings
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle
 
 from support.api.access import is_staff
+from support.limiter import rate_limit_hit
 
-logger = logging.getLogger(__name__)
-_UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9_-]")
+_UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9_.:-]")
 
 
-class WidgetThrottle(SimpleRateThrottle):
-    """Base: staff are never throttled; a broken cache lets traffic through with a warning."""
+class WidgetThrottle(BaseThrottle):
+    """Base: staff are never throttled; a broken store lets traffic through with a warning."""
 
+    scope = ""
     setting_name = ""
 
-    def get_rate(self) -> str:
-        return getattr(settings, self.setting_name)
+    def __init__(self) -> None:
+        self.retry_after_s = 0
+
+    def ident_for(self, request: Any, view: Any) -> str:
+        return self.get_ident(request)
 
     def allow_request(self, request: Any, view: Any) -> bool:
         if is_staff(request):
             return True
-        try:
-            return super().allow_request(request, view)
-        except Exception as exc:  # noqa: BLE001 - any cache failure must not become a 500
-            logger.warning("throttle %s skipped, cache unavailable: %s", self.scope, exc)
-            return True
+        ident = _UNSAFE_KEY_CHARS.sub("_", str(self.ident_for(request, view))[:64])
+        verdict = rate_limit_hit(rate=getattr(settings, self.setting_name), scope=self.scope, ident=ident)
+        self.retry_after_s = verdict.retry_after_s
+        return verdict.allowed
+
+    def wait(self) -> float | None:
+        return self.retry_after_s or None
 
 
 class ClientIPThrottle(WidgetThrottle):
     scope = "widget_ip"
     setting_name = "SUPPORT_THROTTLE_IP_RATE"
-
-    def get_cache_key(self, request: Any, view: Any) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
 class ConversationCreateThrottle(ClientIPThrottle):
@@ -47,10 +49,11 @@ class ConversationCreateThrottle(ClientIPThrottle):
 
 
 class PerConversationThrottle(WidgetThrottle):
+    """Keyed by the conversation the caller proved it holds (WidgetApi.conversation_checked): run only
+    after the token check, so requests without the token never use up a stranger's conversation."""
+
     scope = "conversation"
     setting_name = "SUPPORT_THROTTLE_CONVERSATION_RATE"
 
-    def get_cache_key(self, request: Any, view: Any) -> str:
-        # The id comes straight from the URL: keep cache keys to plain characters (a real id is one).
-        ident = _UNSAFE_KEY_CHARS.sub("_", str(view.kwargs.get("conversation_id", ""))[:64])
-        return self.cache_format % {"scope": self.scope, "ident": ident}
+    def ident_for(self, request: Any, view: Any) -> str:
+        return str(view.checked_conversation.pk)

@@ -46,6 +46,21 @@ TOKEN_PARAMETER = OpenApiParameter(
 )
 
 
+#: Retry-After for a conversation at its turn limit. The limit never lifts for that conversation
+#: (start a new one); the header is there because every 429 of this API carries one.
+MAX_TURNS_RETRY_AFTER_S = 24 * 60 * 60
+
+
+def max_turns_refusal() -> exceptions.Throttled:
+    exc = exceptions.Throttled(
+        wait=MAX_TURNS_RETRY_AFTER_S,
+        detail=f"This conversation has reached its limit of {settings.SUPPORT_CHAT_MAX_TURNS} "
+        "turns; start a new conversation.",
+    )
+    exc.reason = "max_turns"
+    return exc
+
+
 def _single_line(value: str) -> str:
     """Header-like values (user agent) lose control characters so they cannot forge log or header lines."""
     return _CONTROL_CHARS.sub(" ", value).strip()
@@ -58,16 +73,32 @@ class Pagination(PageNumberPagination):
 
 
 class WidgetApi(APIView):
-    """Base for endpoints the public widget calls: throttled, reason named on 429."""
+    """Base for endpoints the public widget calls: throttled, reason named on 429.
+
+    `throttle_classes` run before the view (per client IP); `conversation_throttle_classes` run in
+    conversation_checked(), once the caller has shown the conversation's token: a request that fails the
+    check counts against its own IP only, never against the conversation it named."""
 
     throttle_classes = [ClientIPThrottle]
+    conversation_throttle_classes: list[type[PerConversationThrottle]] = []
+    checked_conversation: Conversation | None = None
 
     def check_throttles(self, request: Request) -> None:
         for throttle in self.get_throttles():
-            if not throttle.allow_request(request, self):
-                exc = exceptions.Throttled(wait=throttle.wait())
-                exc.reason = throttle.scope
-                raise exc
+            self._throttle(request, throttle)
+
+    def _throttle(self, request: Request, throttle: Any) -> None:
+        if not throttle.allow_request(request, self):
+            exc = exceptions.Throttled(wait=throttle.wait())
+            exc.reason = throttle.scope
+            raise exc
+
+    def conversation_checked(self, request: Request, conversation_id: str) -> Conversation:
+        """conversation_for_request(), then the per-conversation limits."""
+        self.checked_conversation = conversation_for_request(request, conversation_id)
+        for throttle_class in self.conversation_throttle_classes:
+            self._throttle(request, throttle_class())
+        return self.checked_conversation
 
 
 # --- 1. POST conversations -------------------------------------------------------------------
@@ -105,7 +136,7 @@ class ConversationCreateApi(WidgetApi):
 # --- 2. POST conversations/{id}/messages -----------------------------------------------------
 class MessageCreateApi(WidgetApi):
     permission_classes = [AllowAny]  # staff or the conversation's token, checked per conversation
-    throttle_classes = [ClientIPThrottle, PerConversationThrottle]
+    conversation_throttle_classes = [PerConversationThrottle]
 
     class InputSerializer(serializers.Serializer):
         role = serializers.ChoiceField(choices=Role.choices, required=False)
@@ -206,7 +237,7 @@ class MessageCreateApi(WidgetApi):
         operation_id="message_create",
     )
     def post(self, request: Request, conversation_id: str) -> Response:
-        conversation = conversation_for_request(request, conversation_id)
+        conversation = self.conversation_checked(request, conversation_id)
         staff = is_staff(request)
         if not staff and settings.SUPPORT_CLIENT_LOGGING != "seed":
             raise exceptions.PermissionDenied(
@@ -230,21 +261,41 @@ class MessageCreateApi(WidgetApi):
             return serializer({"conversation": conversation, "messages": messages}).data
 
         key = idempotency_key(request)
-        if not key:
-            body = render(services.message_log(conversation=conversation, **options))
-            return Response(body, status=status.HTTP_201_CREATED)
         # The caller's kind is part of the request: a key staff used is not replayed to the widget.
-        fingerprint = services.request_fingerprint({**values, "origin": origin})
+        fingerprint = services.request_fingerprint({**values, "origin": origin}) if key else ""
+        # The widget's turns count against SUPPORT_CHAT_MAX_TURNS, claimed before they are stored.
+        turns = 0 if staff else len(options["turns"])
+        if turns and not services.conversation_turns_reserve(
+            conversation=conversation, turns=turns, limit=settings.SUPPORT_CHAT_MAX_TURNS
+        ):
+            existing = selectors.idempotency_record_get(conversation=conversation, key=key) if key else None
+            if existing is not None:  # the retry of a turn that was stored: replay it, even at the limit
+                return self._replay(existing, fingerprint)
+            raise max_turns_refusal()
         try:
-            body, existing = services.message_log_once(
+            body, existing = self._log(conversation, key, fingerprint, render, options)
+        except BaseException:
+            services.conversation_turns_release(conversation=conversation, turns=turns)
+            raise
+        if body is None:  # nothing stored by this request
+            services.conversation_turns_release(conversation=conversation, turns=turns)
+            return self._replay(existing, fingerprint) if existing is not None else in_progress_response()
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @staticmethod
+    def _log(
+        conversation: Conversation, key: str, fingerprint: str, render: Any, options: dict[str, Any]
+    ) -> tuple[Any, Any]:
+        """(response body, None) when this request stored the turns; (None, record or None) when it did not."""
+        if not key:
+            return render(services.message_log(conversation=conversation, **options)), None
+        try:
+            return services.message_log_once(
                 conversation=conversation, key=key, fingerprint=fingerprint, render=render, **options
             )
         except services.IdempotencyLeaseLost:
             # A retry took the key over while this request was stalled; that one stores the turn.
-            return in_progress_response()
-        if existing is not None:
-            return self._replay(existing, fingerprint)
-        return Response(body, status=status.HTTP_201_CREATED)
+            return None, None
 
     @staticmethod
     def _replay(record: Any, fingerprint: str) -> Response:

@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from support import rollups, selectors, services
+from support import budget, rollups, selectors, services
 from support.dashboard import charts, markdown
 from support.dashboard.forms import (
     TICKET_ACTIONS,
@@ -118,7 +118,8 @@ def queue(request: HttpRequest) -> HttpResponse:
                 "active": selected == [status.value],
             }
         )
-    return render(request, "dashboard/queue.html", {"form": form, "page": page, "tabs": tabs})
+    context = {"form": form, "page": page, "tabs": tabs, "budget_warning": budget.budget_warning()}
+    return render(request, "dashboard/queue.html", context)
 
 
 # --- Ticket list (drill-down target) and CSV -------------------------------------------------
@@ -423,5 +424,6 @@ def analytics(request: HttpRequest) -> HttpResponse:
         "selected_days": selected_days,
         "windows": [7, 30, 90],
         **analytics_figures(data),
+        "budget_warning": budget.budget_warning(),
     }
     return render(request, "dashboard/analytics.html", context)
