@@ -180,7 +180,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdmin):
     list_display = ["conversation", "role", "model", "input_tokens", "output_tokens", "cost_micros", "created_at"]
-    list_filter = ["role", "model", "is_escalation"]
+    list_filter = ["role", "model", "is_escalation", "is_partial", "is_truncated"]
     list_select_related = ["conversation"]
     date_hierarchy = "created_at"
 

@@ -8,6 +8,8 @@ StreamingHttpResponse, so gunicorn's threaded workers write each event as it is 
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,12 +23,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from support import chat, services
-from support.api.access import conversation_for_request
+from support.api.access import conversation_for_request, is_staff
 from support.api.idempotency import idempotency_key, idempotency_parameter, replay_refusal
+from support.api.stream_slots import StreamSlot, stream_slot_acquire
 from support.api.throttles import ClientIPThrottle, PerConversationThrottle
 from support.api.views import TOKEN_PARAMETER, WidgetApi
 from support.models import IdempotencyRecord
 from support.pricing import micros_to_usd
+
+logger = logging.getLogger(__name__)
 
 #: Retry-After for a conversation at its turn limit. The limit never lifts for that conversation
 #: (start a new one); the header is there because every 429 of this API carries one.
@@ -45,8 +50,13 @@ SSE_EVENT_SCHEMA = {
     "type": "object",
     "required": ["event", "data"],
     "properties": {
-        "event": {"type": "string", "enum": ["start", "delta", "done"]},
-        "data": {"type": "string", "description": "JSON: {user_message_id} | {text} | the 201 body"},
+        "event": {"type": "string", "enum": ["start", "delta", "done", "error"]},
+        "data": {
+            "type": "string",
+            "description": "JSON: {user_message_id} | {text} | the 201 body | {retry, message}. Every stream ends "
+            "with `done` or `error`; `error` means the reply was not stored: with retry=true send the same "
+            "message again with the same Idempotency-Key (the customer's turn is not stored twice).",
+        },
     },
 }
 
@@ -105,8 +115,8 @@ class ChatApi(WidgetApi):
         responses={
             (200, "text/event-stream"): OpenApiResponse(
                 SSE_EVENT_SCHEMA,
-                description="stream=true: events `start` {user_message_id}, `delta` {text} (0..n), "
-                "`done` (the same object as the 201 body).",
+                description="stream=true: events `start` {user_message_id}, `delta` {text} (0..n), then "
+                "`done` (the same object as the 201 body) or `error` {retry, message}.",
             ),
             201: OutputSerializer,
         },
@@ -124,9 +134,26 @@ class ChatApi(WidgetApi):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         text, stream = data.validated_data["message"], data.validated_data["stream"]
-
         key = idempotency_key(request)
+        # A reply holds this thread while Claude writes: capped per worker and per client IP (429 beyond).
+        slot = stream_slot_acquire(ip=None if is_staff(request) else ClientIPThrottle().get_ident(request))
+        try:
+            begun = self._begin(conversation, text, key=key, stream=stream)
+        except BaseException:
+            slot.release()
+            raise
+        if not isinstance(begun, tuple):  # a replay
+            slot.release()
+            return begun
+        turn, record = begun
+        return self._answer(turn, record, stream=stream, slot=slot)
+
+    def _begin(
+        self, conversation: Any, text: str, *, key: str, stream: bool
+    ) -> Any | tuple[chat.ChatTurn, IdempotencyRecord | None]:
+        """Claim the key and store the customer's turn: (turn, record), or a replay response."""
         record = None
+        first = False
         try:
             # One commit for the key's claim and the customer's turn: the customer waits for this one.
             # (A no-op on MongoDB, hence the explicit release below.)
@@ -137,7 +164,7 @@ class ChatApi(WidgetApi):
                         conversation=conversation, key=key, fingerprint=fingerprint
                     )
                     if not first:
-                        return self._replay(record, fingerprint, stream=stream)
+                        return self._replay_or_resume(record, fingerprint, conversation, stream=stream)
                 if conversation.message_count + 2 > settings.SUPPORT_CHAT_MAX_TURNS:
                     exc = exceptions.Throttled(
                         wait=MAX_TURNS_RETRY_AFTER_S,
@@ -147,21 +174,48 @@ class ChatApi(WidgetApi):
                     exc.reason = "max_turns"
                     raise exc
                 turn = chat.chat_turn_begin(conversation=conversation, text=text)
+                if record is not None:
+                    services.idempotency_turn_attach(record=record, user_message=turn.user_message)
         except BaseException:
-            if record is not None and first:
+            # Free the key unless the customer's turn may be stored (no transactions on a standalone MongoDB):
+            # a key whose turn is stored must stay, so the retry resumes instead of storing the turn twice.
+            if record is not None and first and (record.user_message_id is None or services.writes_are_atomic()):
                 services.idempotency_release(record=record)
             raise
+        return turn, record
 
+    def _answer(self, turn: chat.ChatTurn, record: IdempotencyRecord | None, *, stream: bool, slot: StreamSlot) -> Any:
         outcome = _Outcome(record)
         events = chat.chat_turn_events(turn=turn, on_stored=outcome.stored)
-        if not stream:
-            try:
-                for _ in events:
-                    pass
-            finally:
-                outcome.remember()
-            return Response(outcome.data, status=status.HTTP_201_CREATED)
-        return _sse_response(outcome.encode(events), status_code=status.HTTP_200_OK)
+        if stream:
+            return _sse_response(outcome.encode(events), status_code=status.HTTP_200_OK, slot=slot)
+        try:
+            for _ in events:
+                pass
+        finally:
+            outcome.remember()
+            slot.release()
+        if outcome.data is None:
+            response = Response({"detail": chat.STORE_FAILED_TEXT, "retry": True}, status=503)
+            response["Retry-After"] = "1"
+            return response
+        return Response(outcome.data, status=status.HTTP_201_CREATED)
+
+    def _replay_or_resume(
+        self, record: IdempotencyRecord, fingerprint: str, conversation: Any, *, stream: bool
+    ) -> Any | tuple[chat.ChatTurn, IdempotencyRecord]:
+        """A key seen before: replay its stored reply, or resume a turn whose reply was never stored."""
+        if not services.idempotency_resume(record=record, fingerprint=fingerprint):
+            return self._replay(record, fingerprint, stream=stream)
+        resumed = chat.chat_turn_resume(conversation=conversation, user_message=record.user_message)
+        if isinstance(resumed, chat.ChatTurn):
+            return resumed, record
+        # The reply was stored but the key never completed: complete it now and replay.
+        outcome = _Outcome(record)
+        outcome.stored(resumed)
+        outcome.remember()
+        record.response = outcome.data
+        return self._replay(record, fingerprint, stream=stream)
 
     def _replay(self, record: IdempotencyRecord, fingerprint: str, *, stream: bool) -> Any:
         refusal = replay_refusal(record, fingerprint)
@@ -189,14 +243,26 @@ class _Outcome:
         self.data = done_data(result)
 
     def remember(self) -> None:
-        """Complete the Idempotency-Key's record (a retry replays the reply), or free it when nothing was stored."""
+        """Complete the Idempotency-Key's record (a retry replays the reply). When no reply was stored, the
+        customer's turn was: keep the key, and let a same-key retry resume the turn at once."""
         if self.record is None or self.remembered:
             return
         self.remembered = True
         if self.data is None:
-            services.idempotency_release(record=self.record)
-        else:
-            services.idempotency_complete(record=self.record, response=self.data)
+            services.idempotency_abandon(record=self.record)
+            return
+        record, data = self.record, self.data
+        deadline = time.monotonic() + settings.SUPPORT_CHAT_STORE_RETRY_S
+        try:
+            chat.db_retry(
+                lambda: services.idempotency_complete(record=record, response=data),
+                deadline=deadline,
+                what="completing the Idempotency-Key",
+            )
+        except Exception:
+            # The reply is stored; a same-key retry finds it (chat_turn_resume) and replays it.
+            logger.exception("could not complete idempotency key %s", record.key)
+            services.idempotency_abandon(record=record)
 
     def encode(self, events: Iterator[chat.ChatEvent]) -> Iterator[bytes]:
         try:
@@ -207,6 +273,12 @@ class _Outcome:
                     yield _sse("start", {"user_message_id": str(event.user_message.pk)})
                 elif event.name == "done" and self.data is not None:
                     yield _sse("done", self.data)
+                elif event.name == "error":
+                    yield _sse("error", {"retry": True, "message": event.text})
+        except Exception:
+            # Whatever went wrong, the stream ends with a terminal event the client can act on.
+            logger.exception("the chat stream failed")
+            yield _sse("error", {"retry": True, "message": chat.STORE_FAILED_TEXT})
         finally:
             # Also on a client disconnect (GeneratorExit): closing the chat events stores the partial turn.
             # The record is written after `done` has gone out, so the customer never waits for it.
@@ -245,8 +317,30 @@ def _sse(name: str, payload: dict[str, Any]) -> bytes:
     return f"event: {name}\ndata: {json.dumps(payload, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()
 
 
-def _sse_response(frames: Iterator[bytes], *, status_code: int) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(frames, status=status_code, content_type="text/event-stream")
+class _SlotBody:
+    """The SSE frames; closing it (the WSGI server does, also when the client went away before the first
+    frame) frees the stream slot."""
+
+    def __init__(self, frames: Iterator[bytes], slot: StreamSlot) -> None:
+        self.frames, self.slot = frames, slot
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.frames
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.frames, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self.slot.release()
+
+
+def _sse_response(
+    frames: Iterator[bytes], *, status_code: int, slot: StreamSlot | None = None
+) -> StreamingHttpResponse:
+    body = frames if slot is None else _SlotBody(frames, slot)
+    response = StreamingHttpResponse(body, status=status_code, content_type="text/event-stream")
     for name, value in SSE_HEADERS.items():
         response[name] = value
     return response
