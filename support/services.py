@@ -991,7 +991,7 @@ def idempotency_abandon(*, record: IdempotencyRecord) -> None:
 
 
 def _abandoned_cache_key(record: IdempotencyRecord) -> str:
-    return f"idempotency-abandoned:{record.pk}:{record.created_at.timestamp()}"
+    return f"idempotency-abandoned:{record.pk}"
 
 
 def idempotency_resume(*, record: IdempotencyRecord, fingerprint: str) -> bool:
@@ -1014,6 +1014,8 @@ def idempotency_resume(*, record: IdempotencyRecord, fingerprint: str) -> bool:
     )
     if taken:
         record.created_at = now
+        with suppress(Exception):  # the note is spent; a later failure writes a new one
+            cache.delete(_abandoned_cache_key(record))
     return bool(taken)
 
 
