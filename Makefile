@@ -9,7 +9,7 @@ PORT ?= 8000
 # Tests run with DEBUG on so no production-only redirects apply; Django's runner still turns DEBUG off per test.
 TEST_ENV := DEBUG=true SECRET_KEY=test-only-not-secret
 
-.PHONY: help venv install env migrate run serve test test-mongo test-all lint format migrations check-migrations check-deploy fuzz bench bench-proxy bench-analytics superuser clean browser-deps screenshots
+.PHONY: help venv install env migrate run serve test test-mongo test-all lint format migrations check-migrations check-deploy fuzz bench bench-proxy bench-starvation bench-analytics superuser clean browser-deps screenshots
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -82,6 +82,9 @@ bench: venv ## Load, ceiling, integrity, query counts and RSS on SQLite and Mong
 
 bench-proxy: venv ## Chat proxy overhead under gunicorn vs the SDK direct, against a local fake Claude (< 2 min)
 	$(PY) bench/proxy_overhead.py
+
+bench-starvation: venv ## 175 slow chat streams from 7 IPs vs a new visitor, /health and staff API, side by side (~1 min)
+	$(PY) bench/starvation.py --output docs/benchmarks.md
 
 # Debian's chromium for the browser tests (Playwright drives it; never `playwright install`). Needs root.
 CHROMIUM ?= /usr/bin/chromium

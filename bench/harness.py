@@ -82,6 +82,8 @@ def leg_environment(workdir: Path, *, mongodb_uri: str = "", redis_url: str = ""
         SUPPORT_THROTTLE_IP_RATE=UNLIMITED,
         SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE=UNLIMITED,
         SUPPORT_THROTTLE_CONVERSATION_RATE=UNLIMITED,
+        # The load generator is one client IP; the per-IP stream cap is measured by bench/starvation.py.
+        SUPPORT_STREAMS_PER_IP="1000000",
         ROOT_URLCONF="bench.urls",
         LOG_LEVEL="WARNING",
     )
