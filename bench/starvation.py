@@ -232,7 +232,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         loaded = probes(services, token, args.probe_seconds, visitor_ips[100:])
         for thread in threads:
             thread.join(timeout=args.stream_seconds + 60)
-        return {"idle": idle, "loaded": loaded, "outcomes": streams.outcomes, "settled": settled}
+        skipped = (services.tmp / "gunicorn.log").read_text(errors="replace").count("stream cap skipped")
+        return {"idle": idle, "loaded": loaded, "outcomes": streams.outcomes, "settled": settled, "skipped": skipped}
     finally:
         services.stop()
 
@@ -269,7 +270,7 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> tuple[list[str],
         f"Samples with the streams: {len(loaded['visitors'])} visitors (attempts: {dict(sorted(attempts.items()))}; "
         f"all answered by Claude: {all_ok}), {len(loaded['health'])} /health, {len(loaded['staff'])} staff calls.",
         f"Stream outcomes: {dict(sorted(result['outcomes'].items()))} ({result['settled']} of {args.streams} "
-        "streaming or refused before the probes began).",
+        f"streaming or refused before the probes began; per-IP cap skipped for a store error: {result['skipped']}).",
         "",
     ]
     checks.append((f"every new visitor answered within {TARGET_VISITOR_S:.0f} s", max(vis_loaded) < TARGET_VISITOR_S))

@@ -108,7 +108,9 @@ class SQLiteSlots:
     def _connect(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = self._local.db = sqlite3.connect(self._path, timeout=2, isolation_level=None)
+            # The lock is held for three statements, but a burst of new streams queues on it: wait long enough
+            # for the burst to pass rather than give up (and skip the cap).
+            db = self._local.db = sqlite3.connect(self._path, timeout=10, isolation_level=None)
         return db
 
     def acquire(self, ip: str, token: str, *, limit: int, lease_s: float) -> bool:
