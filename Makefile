@@ -83,8 +83,9 @@ bench: venv ## Load, ceiling, integrity, query counts and RSS on SQLite and Mong
 bench-proxy: venv ## Chat proxy overhead under gunicorn vs the SDK direct, against a local fake Claude (< 2 min)
 	$(PY) bench/proxy_overhead.py
 
-bench-starvation: venv ## 175 slow chat streams from 7 IPs vs a new visitor, /health and staff API, side by side (~1 min)
+bench-starvation: venv ## Slow chat streams (175 from 7 IPs; 120 from 6 IPs on 2 workers) vs a new visitor, /health, staff API (~8 min)
 	$(PY) bench/starvation.py --output docs/benchmarks.md
+	$(PY) bench/starvation.py --workers 2 --streams 120 --ips 6 --output docs/benchmarks.md
 
 # Debian's chromium for the browser tests (Playwright drives it; never `playwright install`). Needs root.
 CHROMIUM ?= /usr/bin/chromium

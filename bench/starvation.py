@@ -282,11 +282,19 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> tuple[list[str],
     return lines, all(ok for _, ok in checks)
 
 
-def write_section(path: Path, lines: list[str], passed: bool) -> None:
+def write_section(path: Path, args: argparse.Namespace, lines: list[str], passed: bool) -> None:
+    """Replace (or add) this scenario's section: one per streams/IPs/workers/caps combination."""
     text = path.read_text() if path.exists() else ""
-    section = f"{SECTION} ({'PASS' if passed else 'FAIL'})\n\n`make bench-starvation`\n\n" + "\n".join(lines) + "\n"
-    if SECTION in text:
-        head, tail = text.split(SECTION, 1)
+    workers = f", {args.workers} workers" if args.workers else ""
+    title = f"{SECTION}: {args.streams} streams from {args.ips} IPs{workers}{', caps lifted' if args.no_caps else ''}"
+    command = (
+        "make bench-starvation"
+        if not (args.workers or args.no_caps)
+        else "bench/starvation.py " + " ".join(sys.argv[1:])
+    )
+    section = f"{title} ({'PASS' if passed else 'FAIL'})\n\n`{command}`\n\n" + "\n".join(lines) + "\n"
+    if title + " (" in text:
+        head, tail = text.split(title + " (", 1)
         rest = tail.split("\n## ", 1)
         text = head + section + ("\n## " + rest[1] if len(rest) > 1 else "")
     else:
@@ -309,7 +317,7 @@ def main() -> int:
     lines, passed = report(args, result)
     print("\n".join(lines))
     if args.output:
-        write_section(args.output, lines, passed)
+        write_section(args.output, args, lines, passed)
     return 0 if passed else 1
 
 

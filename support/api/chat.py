@@ -25,7 +25,7 @@ from rest_framework.response import Response
 from support import chat, services
 from support.api.access import conversation_for_request, is_staff
 from support.api.idempotency import idempotency_key, idempotency_parameter, replay_refusal
-from support.api.stream_slots import StreamSlot, stream_slot_acquire
+from support.api.stream_slots import StreamSlot, client_ip, stream_slot_acquire
 from support.api.throttles import ClientIPThrottle, PerConversationThrottle
 from support.api.views import TOKEN_PARAMETER, WidgetApi
 from support.models import IdempotencyRecord
@@ -136,7 +136,7 @@ class ChatApi(WidgetApi):
         text, stream = data.validated_data["message"], data.validated_data["stream"]
         key = idempotency_key(request)
         # A reply holds this thread while Claude writes: capped per worker and per client IP (429 beyond).
-        slot = stream_slot_acquire(ip=None if is_staff(request) else ClientIPThrottle().get_ident(request))
+        slot = stream_slot_acquire(ip=None if is_staff(request) else client_ip(request))
         try:
             begun = self._begin(conversation, text, key=key, stream=stream)
         except BaseException:

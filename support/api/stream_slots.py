@@ -24,10 +24,11 @@ import time
 import uuid
 from functools import cache
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
 from rest_framework import exceptions
+from rest_framework.throttling import BaseThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -146,13 +147,15 @@ class StreamSlot:
 
     def __init__(self, ip: str | None, token: str) -> None:
         self.ip, self.token = ip, token
+        self.holds_worker = False
         self._released = False
 
     def release(self) -> None:
         if self._released:
             return
         self._released = True
-        _worker.release()
+        if self.holds_worker:
+            _worker.release()
         if self.ip is not None:
             try:
                 ip_store().release(self.ip, self.token)
@@ -167,29 +170,34 @@ def _busy(detail: str, *, reason: str, wait: int) -> exceptions.Throttled:
 
 
 def stream_slot_acquire(*, ip: str | None) -> StreamSlot:
-    """Hold one stream slot of this worker and of `ip` (None: staff, no per-IP cap), or raise a 429."""
+    """Hold one stream slot of `ip` (None: staff, no per-IP cap) and of this worker, or raise a 429.
+
+    The address first: one address's surplus is refused before it can take this worker's slots from others."""
+    slot = StreamSlot(None, uuid.uuid4().hex)
+    if ip is not None:
+        try:
+            acquired = ip_store().acquire(
+                ip, slot.token, limit=settings.SUPPORT_STREAMS_PER_IP, lease_s=settings.SUPPORT_STREAM_LEASE_S
+            )
+        except Exception as exc:  # noqa: BLE001 - a broken shared store must not stop chat; the worker cap still holds
+            logger.warning("per-IP stream cap skipped, store unavailable: %s", exc)
+        else:
+            if not acquired:
+                limit = settings.SUPPORT_STREAMS_PER_IP
+                detail = f"At most {limit} replies at once from one address; retry when one has finished."
+                raise _busy(detail, reason="streams_per_ip", wait=IP_RETRY_AFTER_S)
+            slot.ip = ip
     if not _worker.try_acquire():
+        slot.release()
         detail = "The server is busy with other replies; retry shortly."
         raise _busy(detail, reason="server_busy", wait=WORKER_RETRY_AFTER_S)
-    slot = StreamSlot(None, uuid.uuid4().hex)
-    if ip is None:
-        return slot
-    try:
-        acquired = ip_store().acquire(
-            ip, slot.token, limit=settings.SUPPORT_STREAMS_PER_IP, lease_s=settings.SUPPORT_STREAM_LEASE_S
-        )
-    except Exception as exc:  # noqa: BLE001 - a broken shared store must not stop chat; the worker cap still holds
-        logger.warning("per-IP stream cap skipped, store unavailable: %s", exc)
-        return slot
-    if not acquired:
-        slot.release()
-        raise _busy(
-            f"At most {settings.SUPPORT_STREAMS_PER_IP} replies at once from one address; retry when one has finished.",
-            reason="streams_per_ip",
-            wait=IP_RETRY_AFTER_S,
-        )
-    slot.ip = ip
+    slot.holds_worker = True
     return slot
+
+
+def client_ip(request: Any) -> str:
+    """The client's address as the rate limits see it (X-Forwarded-For behind NUM_PROXIES proxies)."""
+    return BaseThrottle().get_ident(request)
 
 
 def worker_streams_active() -> int:
