@@ -319,6 +319,8 @@ SUPPORT_STREAMS_PER_WORKER = env_int(
     "SUPPORT_STREAMS_PER_WORKER", max(_GUNICORN_THREADS - max(_GUNICORN_THREADS // 4, 2), 1), minimum=1
 )
 SUPPORT_STREAMS_PER_IP = env_int("SUPPORT_STREAMS_PER_IP", 4, minimum=1)
+# Of a worker's stream slots, this many are kept for addresses with no other reply running (new visitors).
+SUPPORT_STREAMS_FIRST_RESERVE = env_int("SUPPORT_STREAMS_FIRST_RESERVE", SUPPORT_STREAMS_PER_WORKER // 3, minimum=0)
 # A stream's per-IP slot expires after this long even if its worker died holding it (gunicorn timeout + margin).
 SUPPORT_STREAM_LEASE_S = env_int("SUPPORT_STREAM_LEASE_S", 150, minimum=1)
 # Without REDIS_URL the per-IP counts live in this SQLite file, shared by the workers of one host.

@@ -62,6 +62,7 @@ def test_the_cap_answers_429_for_one_stream_more_than_an_ip_may_hold_at_once(
 ) -> None:
     settings.SUPPORT_STREAMS_PER_IP = 3
     settings.SUPPORT_STREAMS_PER_WORKER = 50
+    settings.SUPPORT_STREAMS_FIRST_RESERVE = 0
     settings.SUPPORT_THROTTLE_CONVERSATION_RATE = "1000/min"
     conversation, token = make_conversation()
     ip = f"10.9.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
@@ -90,6 +91,7 @@ def test_a_worker_at_its_stream_cap_answers_429_server_busy_and_health_still_ans
     settings: Any, make_conversation: Any
 ) -> None:
     settings.SUPPORT_STREAMS_PER_WORKER = 2
+    settings.SUPPORT_STREAMS_FIRST_RESERVE = 0
     settings.SUPPORT_STREAMS_PER_IP = 10
     conversation, token = make_conversation()
     responses = open_streams(str(conversation.pk), token, [f"10.8.0.{n}" for n in range(1, 5)])
@@ -105,6 +107,7 @@ def test_a_worker_at_its_stream_cap_answers_429_server_busy_and_health_still_ans
 @pytest.mark.django_db(transaction=True)
 def test_a_refused_stream_stores_nothing(settings: Any, make_conversation: Any) -> None:
     settings.SUPPORT_STREAMS_PER_WORKER = 1
+    settings.SUPPORT_STREAMS_FIRST_RESERVE = 0
     conversation, token = make_conversation()
     responses = open_streams(str(conversation.pk), token, ["10.7.0.1", "10.7.0.2"])
     close_all(responses)
@@ -122,12 +125,12 @@ def test_a_slot_held_by_a_dead_worker_expires_with_its_lease(store: str, setting
     else:
         slots = SQLiteSlots(str(tmp_path / "slots.sqlite3"))
     ip = f"dead-{uuid.uuid4().hex}"
-    assert slots.acquire(ip, "a", limit=1, lease_s=0.3)
-    assert not slots.acquire(ip, "b", limit=1, lease_s=0.3)  # the dead worker never releases "a"
+    assert slots.acquire(ip, "a", limit=1, lease_s=0.3) == 0
+    assert slots.acquire(ip, "b", limit=1, lease_s=0.3) == -1  # the dead worker never releases "a"
     time.sleep(0.4)
-    assert slots.acquire(ip, "c", limit=1, lease_s=0.3)
+    assert slots.acquire(ip, "c", limit=1, lease_s=0.3) == 0
     slots.release(ip, "c")
-    assert slots.acquire(ip, "d", limit=1, lease_s=0.3)
+    assert slots.acquire(ip, "d", limit=1, lease_s=0.3) == 0
 
 
 def test_the_embedded_store_counts_across_processes(tmp_path: Path) -> None:
@@ -143,4 +146,23 @@ def test_the_embedded_store_counts_across_processes(tmp_path: Path) -> None:
         for n in range(2)
     ]
     results = sorted(child.communicate(timeout=30)[0].strip() for child in children)
-    assert results == ["False", "True"]
+    assert results == ["-1", "1"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_workers_last_slots_are_kept_for_addresses_without_a_stream(settings: Any, make_conversation: Any) -> None:
+    settings.SUPPORT_STREAMS_PER_WORKER = 4
+    settings.SUPPORT_STREAMS_FIRST_RESERVE = 2
+    settings.SUPPORT_STREAMS_PER_IP = 10
+    conversation, token = make_conversation()
+    busy = f"10.6.{uuid.uuid4().int % 250}.1"
+    held = open_streams(str(conversation.pk), token, [busy])
+    newcomers: list[Any] = []
+    try:
+        held += open_streams(str(conversation.pk), token, [busy] * 3)
+        assert sorted(r.status_code for r in held) == [200, 200, 429, 429], "one address gets 2 of 4 slots"
+        assert {r.json()["reason"] for r in held if r.status_code == 429} == {"server_busy"}
+        newcomers = open_streams(str(conversation.pk), token, ["10.6.250.1", "10.6.250.2", "10.6.250.3"])
+        assert sorted(r.status_code for r in newcomers) == [200, 200, 429]
+    finally:
+        close_all(held + newcomers)

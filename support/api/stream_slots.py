@@ -4,8 +4,10 @@ A streamed (or `stream: false`) chat reply holds one gunicorn thread for as long
 a cap, enough slow streams take every thread and /health, staff pages and new visitors queue behind them.
 
 - Per worker: at most SUPPORT_STREAMS_PER_WORKER replies at once (the thread count minus a reserve), so
-  the reserve threads stay free for everything else. Beyond it: 429 `server_busy`, Retry-After 1 s (with
-  keep-alive off the retry is a new connection, which the kernel gives to a worker with free threads).
+  the reserve threads stay free for everything else; of those, the last SUPPORT_STREAMS_FIRST_RESERVE are
+  kept for addresses with no other reply running, so a new visitor still gets one while a few addresses
+  hold all they may. Beyond it: 429 `server_busy`, Retry-After 1 s (with keep-alive off the retry is a new
+  connection, which the kernel gives to a worker with free threads).
 - Per client IP, all workers together: at most SUPPORT_STREAMS_PER_IP at once. Beyond it: 429
   `streams_per_ip`. The count lives in Redis (REDIS_URL) or, on the embedded default, in a small SQLite
   file every worker process opens. Each slot is a lease that expires after SUPPORT_STREAM_LEASE_S, so a
@@ -45,9 +47,13 @@ class _WorkerSlots:
         self._lock = threading.Lock()
         self.active = 0
 
-    def try_acquire(self) -> bool:
+    def try_acquire(self, *, first: bool) -> bool:
+        """`first`: the address has no other stream running; only such streams may take the reserved slots."""
+        limit = settings.SUPPORT_STREAMS_PER_WORKER
+        if not first:
+            limit -= settings.SUPPORT_STREAMS_FIRST_RESERVE
         with self._lock:
-            if self.active >= settings.SUPPORT_STREAMS_PER_WORKER:
+            if self.active >= limit:
                 return False
             self.active += 1
             return True
@@ -61,7 +67,10 @@ _worker = _WorkerSlots()
 
 
 class IPSlotStore(Protocol):
-    def acquire(self, ip: str, token: str, *, limit: int, lease_s: float) -> bool: ...
+    def acquire(self, ip: str, token: str, *, limit: int, lease_s: float) -> int:
+        """-1 when `ip` already holds `limit` slots, else how many it held before this one."""
+        ...
+
     def release(self, ip: str, token: str) -> None: ...
 
 
@@ -69,10 +78,11 @@ class IPSlotStore(Protocol):
 _REDIS_ACQUIRE = """
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+local held = redis.call('ZCARD', KEYS[1])
+if held >= tonumber(ARGV[3]) then return -1 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[2])
 redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[4]) * 1000))
-return 1
+return held
 """
 
 
@@ -87,8 +97,8 @@ class RedisSlots:
     def _key(self, ip: str) -> str:
         return f"{self._prefix}:streams:{ip}"
 
-    def acquire(self, ip: str, token: str, *, limit: int, lease_s: float) -> bool:
-        return bool(self._acquire(keys=[self._key(ip)], args=[time.time(), token, limit, lease_s]))
+    def acquire(self, ip: str, token: str, *, limit: int, lease_s: float) -> int:
+        return int(self._acquire(keys=[self._key(ip)], args=[time.time(), token, limit, lease_s]))
 
     def release(self, ip: str, token: str) -> None:
         self._client.zrem(self._key(ip), token)
@@ -114,7 +124,7 @@ class SQLiteSlots:
             db = self._local.db = sqlite3.connect(self._path, timeout=10, isolation_level=None)
         return db
 
-    def acquire(self, ip: str, token: str, *, limit: int, lease_s: float) -> bool:
+    def acquire(self, ip: str, token: str, *, limit: int, lease_s: float) -> int:
         db, now = self._connect(), time.time()
         # IMMEDIATE: the count and the insert happen under one write lock across processes.
         db.execute("BEGIN IMMEDIATE")
@@ -122,9 +132,9 @@ class SQLiteSlots:
             db.execute("DELETE FROM lease WHERE ip = ? AND expires <= ?", (ip, now))
             [(count,)] = db.execute("SELECT COUNT(*) FROM lease WHERE ip = ?", (ip,)).fetchall()
             if count >= limit:
-                return False
+                return -1
             db.execute("INSERT INTO lease (ip, token, expires) VALUES (?, ?, ?)", (ip, token, now + lease_s))
-            return True
+            return int(count)
         finally:
             db.execute("COMMIT")
 
@@ -174,20 +184,22 @@ def stream_slot_acquire(*, ip: str | None) -> StreamSlot:
 
     The address first: one address's surplus is refused before it can take this worker's slots from others."""
     slot = StreamSlot(None, uuid.uuid4().hex)
+    first = True
     if ip is not None:
         try:
-            acquired = ip_store().acquire(
+            held = ip_store().acquire(
                 ip, slot.token, limit=settings.SUPPORT_STREAMS_PER_IP, lease_s=settings.SUPPORT_STREAM_LEASE_S
             )
         except Exception as exc:  # noqa: BLE001 - a broken shared store must not stop chat; the worker cap still holds
             logger.warning("per-IP stream cap skipped, store unavailable: %s", exc)
         else:
-            if not acquired:
+            if held < 0:
                 limit = settings.SUPPORT_STREAMS_PER_IP
                 detail = f"At most {limit} replies at once from one address; retry when one has finished."
                 raise _busy(detail, reason="streams_per_ip", wait=IP_RETRY_AFTER_S)
             slot.ip = ip
-    if not _worker.try_acquire():
+            first = held == 0
+    if not _worker.try_acquire(first=first):
         slot.release()
         detail = "The server is busy with other replies; retry shortly."
         raise _busy(detail, reason="server_busy", wait=WORKER_RETRY_AFTER_S)
