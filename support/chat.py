@@ -25,11 +25,10 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError
 from django.utils import timezone
-from pymongo.errors import PyMongoError
 
 from support import claude, knowledge, selectors, services
+from support.db_retry import db_retry
 from support.models import MICROS_PER_USD, Conversation, EscalationReason, KnowledgeArticle, Message, Role
 
 logger = logging.getLogger(__name__)
@@ -295,33 +294,13 @@ def chat_turn_events(*, turn: ChatTurn, on_stored: Callable[[ChatResult], None] 
         _counters_add(result, deadline=time.monotonic() + settings.SUPPORT_CHAT_STORE_RETRY_S)
 
 
-def db_retry(action: Callable[[], Any], *, deadline: float, what: str) -> Any:
-    """Run a write, retrying with backoff while the database is locked or away, until `deadline`."""
-    delay = 0.05
-    while True:
-        try:
-            return action()
-        except (DatabaseError, PyMongoError) as exc:
-            if time.monotonic() + delay > deadline:
-                raise
-            logger.warning("%s failed, retrying in %.2f s: %s", what, delay, exc)
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
-
-
 def _store_or_none(turn: ChatTurn, reply: _Reply, *, deadline: float) -> ChatResult | None:
     try:
         return _store(turn, reply, deadline=deadline)
     except Exception:
         # Claude's reply (and its cost) is lost: say so loudly, with the figures needed to reconcile it.
-        stream = reply.claude
-        logger.exception(
-            "could not store the assistant turn of conversation %s (model %s, %d input / %d output tokens)",
-            turn.conversation.pk,
-            _reply_model(stream) if stream is not None else "-",
-            stream.input_tokens if stream is not None else 0,
-            stream.output_tokens if stream is not None else 0,
-        )
+        usage = (reply.claude.input_tokens, reply.claude.output_tokens) if reply.claude else (0, 0)
+        logger.exception("could not store the reply of conversation %s (tokens in/out %s)", turn.conversation.pk, usage)
         return None
 
 

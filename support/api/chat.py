@@ -28,6 +28,7 @@ from support.api.idempotency import idempotency_key, idempotency_parameter, repl
 from support.api.stream_slots import StreamSlot, client_ip, stream_slot_acquire
 from support.api.throttles import ClientIPThrottle, PerConversationThrottle
 from support.api.views import TOKEN_PARAMETER, WidgetApi
+from support.db_retry import db_retry
 from support.models import IdempotencyRecord
 from support.pricing import micros_to_usd
 
@@ -254,7 +255,7 @@ class _Outcome:
         record, data = self.record, self.data
         deadline = time.monotonic() + settings.SUPPORT_CHAT_STORE_RETRY_S
         try:
-            chat.db_retry(
+            db_retry(
                 lambda: services.idempotency_complete(record=record, response=data),
                 deadline=deadline,
                 what="completing the Idempotency-Key",
