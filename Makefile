@@ -9,7 +9,7 @@ PORT ?= 8000
 # Tests run with DEBUG on so no production-only redirects apply; Django's runner still turns DEBUG off per test.
 TEST_ENV := DEBUG=true SECRET_KEY=test-only-not-secret
 
-.PHONY: help venv dev install env migrate run serve try-production test test-mongo test-all lint format migrations check-migrations check-deploy fuzz bench bench-proxy bench-analytics superuser clean browser-deps screenshots
+.PHONY: help venv dev install env migrate run serve try-production test test-mongo test-all lint format migrations check-migrations check-deploy fuzz bench bench-proxy bench-starvation bench-analytics superuser clean browser-deps screenshots
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -105,6 +105,10 @@ bench: dev ## Load, ceiling, integrity, query counts and RSS on SQLite and Mongo
 
 bench-proxy: dev ## Chat proxy overhead under gunicorn vs the SDK direct, against a local fake Claude (< 2 min)
 	$(PY) bench/proxy_overhead.py
+
+bench-starvation: venv ## Slow chat streams (175 from 7 IPs; 120 from 6 IPs on 2 workers) vs a new visitor, /health, staff API (~8 min)
+	$(PY) bench/starvation.py --output docs/benchmarks.md
+	$(PY) bench/starvation.py --workers 2 --streams 120 --ips 6 --output docs/benchmarks.md
 
 # Debian's chromium for the browser tests (Playwright drives it; never `playwright install`). Needs root.
 CHROMIUM ?= /usr/bin/chromium

@@ -84,6 +84,8 @@ def leg_environment(workdir: Path, *, mongodb_uri: str = "", redis_url: str = ""
         SUPPORT_THROTTLE_CONVERSATION_RATE=UNLIMITED,
         # The benches and the fault tests drive the seed widget's own logging (POST .../messages with its token).
         SUPPORT_CLIENT_LOGGING="seed",
+        # The load generator is one client IP; the per-IP stream cap is measured by bench/starvation.py.
+        SUPPORT_STREAMS_PER_IP="1000000",
         ROOT_URLCONF="bench.urls",
         LOG_LEVEL="WARNING",
     )

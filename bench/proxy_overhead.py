@@ -150,6 +150,8 @@ def app_env(services: Services) -> dict[str, str]:
         SUPPORT_CHAT_MAX_TURNS="100000",
         GUNICORN_BIND=f"{HOST}:{services.app_port}",
     )
+    # All streams come from one client IP here; the per-IP stream cap is measured by bench/starvation.py.
+    env.setdefault("SUPPORT_STREAMS_PER_IP", "1000000")
     return env
 
 

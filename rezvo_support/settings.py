@@ -388,6 +388,23 @@ SUPPORT_CHAT_HISTORY_TURNS = env_int("SUPPORT_CHAT_HISTORY_TURNS", 20, minimum=1
 SUPPORT_CHAT_HISTORY_TOKENS = env_int("SUPPORT_CHAT_HISTORY_TOKENS", 8000, minimum=1)
 # Turns (messages, either side) one conversation may hold; each chat call adds two. Past it: 429 max_turns.
 SUPPORT_CHAT_MAX_TURNS = env_int("SUPPORT_CHAT_MAX_TURNS", 100, minimum=2)
+# Concurrent chat replies (each holds a thread while Claude writes; support/api/stream_slots.py). Per worker
+# process: the gunicorn thread count minus a reserve (a quarter, at least 2) kept for /health, staff and
+# message logging. Per client IP across all workers: beyond it, 429 `streams_per_ip`.
+_GUNICORN_THREADS = env_int("GUNICORN_THREADS", 16, minimum=1)
+SUPPORT_STREAMS_PER_WORKER = env_int(
+    "SUPPORT_STREAMS_PER_WORKER", max(_GUNICORN_THREADS - max(_GUNICORN_THREADS // 4, 2), 1), minimum=1
+)
+SUPPORT_STREAMS_PER_IP = env_int("SUPPORT_STREAMS_PER_IP", 4, minimum=1)
+# Of a worker's stream slots, this many are kept for addresses with no other reply running (new visitors).
+SUPPORT_STREAMS_FIRST_RESERVE = env_int("SUPPORT_STREAMS_FIRST_RESERVE", SUPPORT_STREAMS_PER_WORKER // 3, minimum=0)
+# A stream's per-IP slot expires after this long even if its worker died holding it (gunicorn timeout + margin).
+SUPPORT_STREAM_LEASE_S = env_int("SUPPORT_STREAM_LEASE_S", 150, minimum=1)
+# Without REDIS_URL the per-IP counts live in this SQLite file, shared by the workers of one host.
+SUPPORT_STREAM_SLOTS_PATH = env_str("SUPPORT_STREAM_SLOTS_PATH", str(BASE_DIR / "var" / "stream-slots.sqlite3"))
+# After Claude has answered, storing the reply is retried (with backoff) for this long while the database
+# is unavailable or locked; past it the stream ends with an `error` event and a same-key retry resumes.
+SUPPORT_CHAT_STORE_RETRY_S = env_float("SUPPORT_CHAT_STORE_RETRY_S", 15.0, minimum=0.0)
 
 LOGGING = {
     "version": 1,

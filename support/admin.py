@@ -327,7 +327,7 @@ class MessageAdmin(ReadOnlyAdmin):
         "cost_micros",
         "created_at",
     ]
-    list_filter = ["role", "origin", "model", "is_escalation"]
+    list_filter = ["role", "origin", "model", "is_escalation", "is_partial", "is_truncated"]
     list_select_related = ["conversation"]
     date_hierarchy = "created_at"
 

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from support import budget, claude, knowledge, selectors, services
+from support.db_retry import db_retry
 from support.models import (
     Conversation,
     EscalationReason,
@@ -47,6 +48,8 @@ NO_ANSWER_TEXT = (
     "I'm not sure about that one, so I've passed your question to our support team and a person will "
     "follow up. You can also email us at {email}."
 )
+#: The `error` event's message when the reply could not be stored (the client should send the turn again).
+STORE_FAILED_TEXT = "Sorry, your message arrived but we could not save the reply. Please send it again."
 CLOSING_LINE = (
     "\n\n(Sorry, my reply was cut off there. I've flagged this conversation so a member of our team can "
     "follow up with the rest.)"
@@ -195,7 +198,7 @@ class ChatResult:
 
 @dataclass
 class ChatEvent:
-    name: str  # "start" | "delta" | "done"
+    name: str  # "start" | "delta" | "done" | "error" (the reply could not be stored; text says why)
     user_message: Message | None = None
     text: str = ""
     result: ChatResult | None = None
@@ -213,6 +216,22 @@ def chat_turn_begin(*, conversation: Conversation, text: str) -> ChatTurn:
         actor_label=services.BOT,
         refresh=False,  # before Claude is called, every millisecond is the customer's wait
     )
+    return _turn_prepare(conversation=conversation, user_message=user_message, asks_for_human=asks_for_human)
+
+
+def chat_turn_resume(*, conversation: Conversation, user_message: Message) -> ChatTurn | ChatResult:
+    """A same-key retry of a turn whose customer message is stored but whose reply was not confirmed: the
+    stored reply when there is one (its key was never completed), else the turn to answer again."""
+    reply = selectors.message_reply_to(message=user_message)
+    if reply is not None:
+        conversation.refresh_from_db()
+        return ChatResult(conversation=conversation, user_message=user_message, message=reply, fallback=False)
+    asks_for_human = customer_asks_for_human(user_message.content)
+    return _turn_prepare(conversation=conversation, user_message=user_message, asks_for_human=asks_for_human)
+
+
+def _turn_prepare(*, conversation: Conversation, user_message: Message, asks_for_human: bool) -> ChatTurn:
+    text = user_message.content
     articles = list(selectors.knowledge_article_list_active())
     turn = ChatTurn(
         conversation=conversation,
@@ -262,8 +281,9 @@ def _ms_since(started: float) -> int:
 
 
 def chat_turn_events(*, turn: ChatTurn, on_stored: Callable[[ChatResult], None] | None = None) -> Iterator[ChatEvent]:
-    """start, delta..., done. The assistant turn is stored before `done`, and also when the consumer
-    stops early (client gone): then `on_stored` is the only one to hear about it."""
+    """start, delta..., then `done` or `error`. The assistant turn is stored before `done` (retried while the
+    database is unavailable, up to SUPPORT_CHAT_STORE_RETRY_S), and also when the consumer stops early
+    (client gone): then `on_stored` is the only one to hear about it. `error` means it could not be stored."""
     yield ChatEvent("start", user_message=turn.user_message)
     reply = _Reply(started=time.monotonic())
     result: ChatResult | None = None
@@ -276,22 +296,46 @@ def chat_turn_events(*, turn: ChatTurn, on_stored: Callable[[ChatResult], None] 
         reply.disconnected = True
         raise
     finally:
+        deadline = time.monotonic() + settings.SUPPORT_CHAT_STORE_RETRY_S
+        result = _store_or_none(turn, reply, deadline=deadline)
         try:
-            result = _store(turn, reply, counters=reply.disconnected)
-            if on_stored is not None:
+            if result is not None and on_stored is not None:
                 on_stored(result)
-        except Exception:
-            logger.exception("could not store the assistant turn of conversation %s", turn.conversation.pk)
-            if not reply.disconnected:
-                raise
+            if result is not None and reply.disconnected:  # no `done` will be sent: count the turn now
+                _counters_add(result, deadline=deadline)
         finally:
             _budget_settle(turn, result)
+    if result is None:
+        yield ChatEvent("error", text=STORE_FAILED_TEXT)
+        return
     try:
         yield ChatEvent("done", result=result)
     finally:
         # The conversation's counters (turns, tokens, cost) are added once `done` is on its way: the
         # customer does not wait for them. Also when the client leaves right at `done`.
-        services.conversation_counters_add(conversation=turn.conversation, messages=[result.message])
+        _counters_add(result, deadline=time.monotonic() + settings.SUPPORT_CHAT_STORE_RETRY_S)
+
+
+def _store_or_none(turn: ChatTurn, reply: _Reply, *, deadline: float) -> ChatResult | None:
+    try:
+        return _store(turn, reply, deadline=deadline)
+    except Exception:
+        # Claude's reply (and its cost) is lost: say so loudly, with the figures needed to reconcile it.
+        usage = (reply.claude.input_tokens, reply.claude.output_tokens) if reply.claude else (0, 0)
+        logger.exception("could not store the reply of conversation %s (tokens in/out %s)", turn.conversation.pk, usage)
+        return None
+
+
+def _counters_add(result: ChatResult, *, deadline: float) -> None:
+    try:
+        db_retry(
+            lambda: services.conversation_counters_add(conversation=result.conversation, messages=[result.message]),
+            deadline=deadline,
+            what="adding the reply to the conversation's counters",
+        )
+    except Exception:
+        # The reply is stored, so `conversation_recount` (and the rollup rebuild) restores the figures.
+        logger.exception("could not add the reply to the counters of conversation %s", result.conversation.pk)
 
 
 def _budget_settle(turn: ChatTurn, result: ChatResult | None) -> None:
@@ -407,7 +451,37 @@ def _escalation(turn: ChatTurn, reply: _Reply) -> tuple[str, str] | None:
     return None
 
 
-def _store(turn: ChatTurn, reply: _Reply, *, counters: bool) -> ChatResult:
+def _store(turn: ChatTurn, reply: _Reply, *, deadline: float) -> ChatResult:
+    assistant = _assistant_turn(reply)
+    escalation = _escalation(turn, reply)
+    built: list[Message] = []
+
+    def insert() -> None:
+        if not built:
+            flagged = escalation is not None
+            conversation = turn.conversation
+            built.extend(services.messages_build(conversation=conversation, turns=[assistant], is_escalation=flagged))
+        # One INSERT, alone in its transaction: once the row has its key it is stored, so a retry never doubles it.
+        if built[0].pk is None:
+            services.messages_store(
+                conversation=turn.conversation, messages=built, actor_label=services.BOT, refresh=False, counters=False
+            )
+
+    db_retry(insert, deadline=deadline, what="storing the reply")
+    if escalation is not None:
+        db_retry(
+            lambda: services.conversation_escalate(
+                conversation=turn.conversation, reason=escalation[0], detail=escalation[1], actor_label=services.BOT
+            ),
+            deadline=deadline,
+            what="flagging the conversation",
+        )
+    return ChatResult(
+        conversation=turn.conversation, user_message=turn.user_message, message=built[0], fallback=reply.fallback
+    )
+
+
+def _assistant_turn(reply: _Reply) -> services.Turn:
     latency_ms = _ms_since(reply.started)
     text = reply.text
     stream = reply.claude
@@ -416,6 +490,7 @@ def _store(turn: ChatTurn, reply: _Reply, *, counters: bool) -> ChatResult:
             role=Role.ASSISTANT,
             content=text,
             priced=False,
+            is_partial=reply.disconnected,
             latency_ms=latency_ms,
             first_token_ms=reply.first_token_ms,
             origin=MessageOrigin.PROXY,
@@ -423,8 +498,10 @@ def _store(turn: ChatTurn, reply: _Reply, *, counters: bool) -> ChatResult:
     else:
         output_tokens = stream.output_tokens
         if not stream.usage_final:
-            # The final usage never came (stream broke or client left): estimate what was generated.
-            output_tokens = max(output_tokens, estimate_tokens(text))
+            # The final usage never came (stream broke or client left): estimate what Claude generated,
+            # which is not our own closing line.
+            generated = text.removesuffix(CLOSING_LINE) if reply.partial else text
+            output_tokens = max(output_tokens, estimate_tokens(generated))
         model = _reply_model(stream)
         assistant = services.Turn(
             role=Role.ASSISTANT,
@@ -437,25 +514,12 @@ def _store(turn: ChatTurn, reply: _Reply, *, counters: bool) -> ChatResult:
             cache_write_tokens=stream.cache_write_tokens,
             cache_write_1h_tokens=stream.cache_write_1h_tokens,
             is_partial=reply.partial or reply.disconnected,
+            is_truncated=stream.stop_reason == "max_tokens",
             latency_ms=latency_ms,
             first_token_ms=reply.first_token_ms,
             origin=MessageOrigin.PROXY,
         )
-    escalation = _escalation(turn, reply)
-    flags: dict[str, Any] = {}
-    if escalation is not None:
-        flags = {"is_escalation": True, "escalation_reason": escalation[0], "escalation_detail": escalation[1]}
-    [message] = services.message_log(
-        conversation=turn.conversation,
-        turns=[assistant],
-        actor_label=services.BOT,
-        refresh=False,
-        counters=counters,
-        **flags,
-    )
-    return ChatResult(
-        conversation=turn.conversation, user_message=turn.user_message, message=message, fallback=reply.fallback
-    )
+    return assistant
 
 
 def replay_events(*, data: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -217,6 +217,10 @@ class Message(models.Model):
     )
     is_escalation = models.BooleanField(default=False)
     is_partial = models.BooleanField(default=False, help_text="The reply stream broke; this is what arrived.")
+    is_truncated = models.BooleanField(
+        default=False,
+        help_text="Claude stopped at its max_tokens limit (SUPPORT_CLAUDE_MAX_TOKENS): the reply is cut short.",
+    )
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     first_token_ms = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -274,6 +278,15 @@ class IdempotencyRecord(models.Model):
         max_length=64, help_text="SHA-256 of the request body; a reused key with another body is refused."
     )
     response = models.JSONField(null=True, blank=True, help_text="Empty while the first request is running.")
+    user_message = models.ForeignKey(
+        Message,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Chat: the customer's turn this key stored. A retry whose reply was never stored answers it "
+        "again instead of storing the turn twice.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

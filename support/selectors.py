@@ -169,6 +169,17 @@ def message_recent(*, conversation: Conversation, limit: int) -> list[Message]:
     return list(reversed(list(newest_first)))
 
 
+def message_reply_to(*, message: Message) -> Message | None:
+    """The bot's reply to a customer's turn: the conversation's next message, when the bot wrote it."""
+    following = (
+        Message.objects.filter(conversation_id=message.conversation_id, created_at__gte=message.created_at)
+        .exclude(pk=message.pk)
+        .order_by("created_at", "pk")
+        .first()
+    )
+    return following if following is not None and following.role == Role.ASSISTANT else None
+
+
 def messages_by_conversation(*, conversation_ids: list[Any]) -> dict[Any, list[Message]]:
     """All messages of many conversations in one query, grouped in order (no prefetch_related on MongoDB)."""
     grouped: dict[Any, list[Message]] = {pk: [] for pk in conversation_ids}

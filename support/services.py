@@ -17,6 +17,7 @@ from time import sleep
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Min, Model
 from django.utils import timezone
@@ -415,6 +416,8 @@ class Turn:
     cache_write_tokens: int = 0
     cache_write_1h_tokens: int = 0
     is_partial: bool = False
+    #: Claude stopped at max_tokens (the reply is cut short).
+    is_truncated: bool = False
     latency_ms: int | None = None
     first_token_ms: int | None = None
     #: False for a turn that is not a Claude call (the chat proxy's customer turns, offline answers):
@@ -497,6 +500,7 @@ def messages_build(*, conversation: Conversation, turns: Sequence[Turn], is_esca
                 price_fallback=fallback,
                 is_escalation=is_escalation and turn.role == Role.ASSISTANT,
                 is_partial=turn.is_partial,
+                is_truncated=turn.is_truncated,
                 latency_ms=turn.latency_ms,
                 first_token_ms=turn.first_token_ms,
                 created_at=now,
@@ -1112,6 +1116,62 @@ def idempotency_complete(*, record: IdempotencyRecord, response: Any) -> None:
     )
     if not done:
         raise IdempotencyLeaseLost(record.key)
+
+
+def idempotency_turn_attach(*, record: IdempotencyRecord, user_message: Message) -> None:
+    """Note the customer's turn a chat key stored: from now on the key is never released (see idempotency_resume)."""
+    IdempotencyRecord.objects.filter(pk=record.pk).update(user_message=user_message)
+    record.user_message = user_message
+
+
+#: A lease start long past: the claim counts as dead at once, so the client's retry resumes it.
+_ABANDONED_AT = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def idempotency_abandon(*, record: IdempotencyRecord) -> None:
+    """Give up a chat claim whose reply could not be stored, so a same-key retry resumes it without waiting
+    for the lease. The customer's turn stays stored and the key stays taken. When the database refuses even
+    this, a note in the shared cache does the same; failing both, the lease runs out on its own."""
+    try:
+        IdempotencyRecord.objects.filter(pk=record.pk, response__isnull=True, created_at=record.created_at).update(
+            created_at=_ABANDONED_AT
+        )
+        return
+    except (DatabaseError, PyMongoError) as exc:
+        logger.warning("could not mark idempotency key %s for resuming: %s", record.key, exc)
+    try:
+        cache.set(_abandoned_cache_key(record), True, settings.SUPPORT_IDEMPOTENCY_LEASE_S)
+    except Exception as exc:  # noqa: BLE001 - the lease is the last resort
+        logger.warning("could not note idempotency key %s for resuming: %s", record.key, exc)
+
+
+def _abandoned_cache_key(record: IdempotencyRecord) -> str:
+    return f"idempotency-abandoned:{record.pk}"
+
+
+def idempotency_resume(*, record: IdempotencyRecord, fingerprint: str) -> bool:
+    """Take over a chat claim whose customer turn is stored but whose request died or gave up (see
+    idempotency_abandon; or its lease ran out). True for exactly one of several concurrent retries."""
+    if record.response is not None or record.user_message_id is None or record.fingerprint != fingerprint:
+        return False
+    stale = record.created_at < timezone.now() - timedelta(seconds=settings.SUPPORT_IDEMPOTENCY_LEASE_S)
+    if not stale:
+        try:
+            stale = bool(cache.get(_abandoned_cache_key(record)))
+        except Exception:  # noqa: BLE001 - without the note, the lease decides
+            stale = False
+    if not stale:
+        return False
+    now = timezone.now()
+    # Compare-and-set on the old lease: of several retries, exactly one resumes.
+    taken = IdempotencyRecord.objects.filter(pk=record.pk, response__isnull=True, created_at=record.created_at).update(
+        created_at=now
+    )
+    if taken:
+        record.created_at = now
+        with suppress(Exception):  # the note is spent; a later failure writes a new one
+            cache.delete(_abandoned_cache_key(record))
+    return bool(taken)
 
 
 def idempotency_release(*, record: IdempotencyRecord) -> None:

@@ -239,7 +239,7 @@ def test_the_schema_documents_pages_errors_and_the_widgets_shape(anon: APIClient
     assert {"409", "413", "415", "429"} <= set(operations["message_create"]["responses"])
     assert "409" in operations["chat"]["responses"]
     event = operations["chat"]["responses"]["200"]["content"]["text/event-stream"]["schema"]
-    assert event["properties"]["event"]["enum"] == ["start", "delta", "done"]
+    assert event["properties"]["event"]["enum"] == ["start", "delta", "done", "error"]
     detail = operations["conversation_detail"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert [ref["$ref"].rsplit("/", 1)[1] for ref in detail["anyOf"]] == [
         "ConversationWithMessagesOutput",

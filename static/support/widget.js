@@ -528,6 +528,7 @@
   }
 
   function describe(error) {
+    if (error.streamMessage) return error.streamMessage;
     if (error instanceof ApiError) {
       const reason = error.status === 429 ? error.body.reason : "";
       if (reason === "max_turns") return error.body.detail;
@@ -703,6 +704,11 @@
         { message: turn.text, stream: true },
         { key: turn.key },
       );
+      if (res.status === 429 && attempt < 3 && res.headers.get("Retry-After") === "1") {
+        // Every reply thread of the worker we reached is busy (`server_busy`): the next try usually lands on another.
+        await sleep(1000);
+        continue;
+      }
       if (res.status === 409 && attempt < 30) {
         // The first try of this turn is still being answered: wait for it, then get its stored reply.
         await sleep(1000 * Math.min(Number(res.headers.get("Retry-After")) || 1, 5));
@@ -755,7 +761,8 @@
         } else if (event === "done") {
           done = payload;
         } else if (event === "error") {
-          throw new Error(payload.detail || "stream error");
+          // The reply was not stored: the Retry button resends this turn with the same key (never stored twice).
+          throw Object.assign(new Error(payload.message || "stream error"), { streamMessage: payload.message });
         }
       }
     }

@@ -8,6 +8,8 @@ StreamingHttpResponse, so gunicorn's threaded workers write each event as it is 
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,10 +27,14 @@ from rest_framework.utils.mediatypes import media_type_matches
 from support import chat, services
 from support.api.access import is_staff
 from support.api.idempotency import idempotency_key, idempotency_parameter, replay_refusal
+from support.api.stream_slots import StreamSlot, client_ip, stream_slot_acquire
 from support.api.throttles import PerConversationThrottle
 from support.api.views import TOKEN_PARAMETER, WidgetApi, max_turns_refusal
+from support.db_retry import db_retry
 from support.models import IdempotencyRecord
 from support.pricing import micros_to_usd
+
+logger = logging.getLogger(__name__)
 
 SSE_HEADERS = {
     "Cache-Control": "no-cache",
@@ -43,8 +49,13 @@ SSE_EVENT_SCHEMA = {
     "type": "object",
     "required": ["event", "data"],
     "properties": {
-        "event": {"type": "string", "enum": ["start", "delta", "done"]},
-        "data": {"type": "string", "description": "JSON: {user_message_id} | {text} | the 201 body"},
+        "event": {"type": "string", "enum": ["start", "delta", "done", "error"]},
+        "data": {
+            "type": "string",
+            "description": "JSON: {user_message_id} | {text} | the 201 body | {retry, message}. Every stream ends "
+            "with `done` or `error`; `error` means the reply was not stored: with retry=true send the same "
+            "message again with the same Idempotency-Key (the customer's turn is not stored twice).",
+        },
     },
 }
 
@@ -98,26 +109,14 @@ class ChatApi(WidgetApi):
         def get_cost_usd(self, result: chat.ChatResult) -> float:
             return micros_to_usd(result.message.cost_micros)
 
-    class WidgetOutputSerializer(serializers.Serializer):
-        """What the widget gets in `done`: the reply, never its model, usage or cost."""
-
-        message_id = serializers.CharField()
-        user_message_id = serializers.CharField()
-        text = serializers.CharField()
-        escalated = serializers.BooleanField()
-        escalation_reason = serializers.CharField()
-        partial = serializers.BooleanField()
-        fallback = serializers.BooleanField()
-        latency_ms = serializers.IntegerField(allow_null=True)
-        first_token_ms = serializers.IntegerField(allow_null=True)
-
     @extend_schema(
         request=InputSerializer,
         responses={
             (200, "text/event-stream"): OpenApiResponse(
                 SSE_EVENT_SCHEMA,
-                description="stream=true: events `start` {user_message_id}, `delta` {text} (0..n), "
-                "`done` (the same object as the 201 body; the widget's has no model, usage or cost).",
+                description="stream=true: events `start` {user_message_id}, `delta` {text} (0..n), then "
+                "`done` (the same object as the 201 body; the widget's has no model, usage or cost) or `error` "
+                "{retry, message}.",
             ),
             201: OutputSerializer,
         },
@@ -135,14 +134,31 @@ class ChatApi(WidgetApi):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         text, stream = data.validated_data["message"], data.validated_data["stream"]
-        staff = is_staff(request)
-
         key = idempotency_key(request)
+        # A reply holds this thread while Claude writes: capped per worker and per client IP (429 beyond).
+        staff = is_staff(request)
+        slot = stream_slot_acquire(ip=None if staff else client_ip(request))
+        try:
+            begun = self._begin(conversation, text, key=key, stream=stream, staff=staff)
+        except BaseException:
+            slot.release()
+            raise
+        if not isinstance(begun, tuple):  # a replay
+            slot.release()
+            return begun
+        turn, record = begun
+        return self._answer(turn, record, stream=stream, slot=slot, staff=staff)
+
+    def _begin(
+        self, conversation: Any, text: str, *, key: str, stream: bool, staff: bool
+    ) -> Any | tuple[chat.ChatTurn, IdempotencyRecord | None]:
+        """Claim the key, the two turns under SUPPORT_CHAT_MAX_TURNS and store the customer's turn:
+        (turn, record), or a replay response."""
         record = None
-        reserved = False
+        first = reserved = False
         try:
             # One commit for the key's claim and the customer's turn: the customer waits for this one.
-            # (A no-op on MongoDB, hence the explicit releases below.)
+            # (A no-op on MongoDB, hence the explicit release below.)
             with transaction.atomic():
                 if key:
                     fingerprint = services.request_fingerprint({"message": text})
@@ -150,7 +166,7 @@ class ChatApi(WidgetApi):
                         conversation=conversation, key=key, fingerprint=fingerprint
                     )
                     if not first:
-                        return self._replay(record, fingerprint, stream=stream, staff=staff)
+                        return self._replay_or_resume(record, fingerprint, conversation, stream=stream, staff=staff)
                 # The customer's turn and the reply, claimed in one conditional update (a parallel chat
                 # cannot pass on the same count).
                 reserved = services.conversation_turns_reserve(
@@ -159,23 +175,55 @@ class ChatApi(WidgetApi):
                 if not reserved:
                     raise max_turns_refusal()
                 turn = chat.chat_turn_begin(conversation=conversation, text=text)
+                if record is not None:
+                    services.idempotency_turn_attach(record=record, user_message=turn.user_message)
         except BaseException:
-            if record is not None and first:
+            # Free the key unless the customer's turn may be stored (no transactions on a standalone MongoDB):
+            # a key whose turn is stored must stay, so the retry resumes instead of storing the turn twice.
+            if record is not None and first and (record.user_message_id is None or services.writes_are_atomic()):
                 services.idempotency_release(record=record)
-            if reserved and connection.vendor == "mongodb":  # SQLite rolled the claim back with the rest
+            stored_turn = record is not None and record.user_message_id is not None
+            if reserved and connection.vendor == "mongodb" and not stored_turn:
+                # SQLite rolled the claim back with the rest. On MongoDB the turns are given back unless the
+                # customer's turn was stored: a same-key retry resumes it within the same claim.
                 services.conversation_turns_release(conversation=conversation, turns=2)
             raise
+        return turn, record
 
+    def _answer(
+        self, turn: chat.ChatTurn, record: IdempotencyRecord | None, *, stream: bool, slot: StreamSlot, staff: bool
+    ) -> Any:
         outcome = _Outcome(record, staff=staff)
         events = chat.chat_turn_events(turn=turn, on_stored=outcome.stored)
-        if not stream:
-            try:
-                for _ in events:
-                    pass
-            finally:
-                outcome.remember()
-            return Response(for_caller(outcome.data, staff=staff), status=status.HTTP_201_CREATED)
-        return _sse_response(outcome.encode(events), status_code=status.HTTP_200_OK)
+        if stream:
+            return _sse_response(outcome.encode(events), status_code=status.HTTP_200_OK, slot=slot)
+        try:
+            for _ in events:
+                pass
+        finally:
+            outcome.remember()
+            slot.release()
+        if outcome.data is None:
+            response = Response({"detail": chat.STORE_FAILED_TEXT, "retry": True}, status=503)
+            response["Retry-After"] = "1"
+            return response
+        return Response(for_caller(outcome.data, staff=staff), status=status.HTTP_201_CREATED)
+
+    def _replay_or_resume(
+        self, record: IdempotencyRecord, fingerprint: str, conversation: Any, *, stream: bool, staff: bool
+    ) -> Any | tuple[chat.ChatTurn, IdempotencyRecord]:
+        """A key seen before: replay its stored reply, or resume a turn whose reply was never stored."""
+        if not services.idempotency_resume(record=record, fingerprint=fingerprint):
+            return self._replay(record, fingerprint, stream=stream, staff=staff)
+        resumed = chat.chat_turn_resume(conversation=conversation, user_message=record.user_message)
+        if isinstance(resumed, chat.ChatTurn):
+            return resumed, record
+        # The reply was stored but the key never completed: complete it now and replay.
+        outcome = _Outcome(record, staff=staff)
+        outcome.stored(resumed)
+        outcome.remember()
+        record.response = outcome.data
+        return self._replay(record, fingerprint, stream=stream, staff=staff)
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[BaseRenderer, str]:
         # The stream is written by hand (never by a renderer) and everything else, errors included, is
@@ -217,14 +265,26 @@ class _Outcome:
         self.data = done_data(result)
 
     def remember(self) -> None:
-        """Complete the Idempotency-Key's record (a retry replays the reply), or free it when nothing was stored."""
+        """Complete the Idempotency-Key's record (a retry replays the reply). When no reply was stored, the
+        customer's turn was: keep the key, and let a same-key retry resume the turn at once."""
         if self.record is None or self.remembered:
             return
         self.remembered = True
         if self.data is None:
-            services.idempotency_release(record=self.record)
-        else:
-            services.idempotency_complete(record=self.record, response=self.data)
+            services.idempotency_abandon(record=self.record)
+            return
+        record, data = self.record, self.data
+        deadline = time.monotonic() + settings.SUPPORT_CHAT_STORE_RETRY_S
+        try:
+            db_retry(
+                lambda: services.idempotency_complete(record=record, response=data),
+                deadline=deadline,
+                what="completing the Idempotency-Key",
+            )
+        except Exception:
+            # The reply is stored; a same-key retry finds it (chat_turn_resume) and replays it.
+            logger.exception("could not complete idempotency key %s", record.key)
+            services.idempotency_abandon(record=record)
 
     def encode(self, events: Iterator[chat.ChatEvent]) -> Iterator[bytes]:
         try:
@@ -235,6 +295,12 @@ class _Outcome:
                     yield _sse("start", {"user_message_id": str(event.user_message.pk)})
                 elif event.name == "done" and self.data is not None:
                     yield _sse("done", for_caller(self.data, staff=self.staff))
+                elif event.name == "error":
+                    yield _sse("error", {"retry": True, "message": event.text})
+        except Exception:
+            # Whatever went wrong, the stream ends with a terminal event the client can act on.
+            logger.exception("the chat stream failed")
+            yield _sse("error", {"retry": True, "message": chat.STORE_FAILED_TEXT})
         finally:
             # Also on a client disconnect (GeneratorExit): closing the chat events stores the partial turn.
             # The record is written after `done` has gone out, so the customer never waits for it.
@@ -285,8 +351,30 @@ def _sse(name: str, payload: dict[str, Any]) -> bytes:
     return f"event: {name}\ndata: {json.dumps(payload, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()
 
 
-def _sse_response(frames: Iterator[bytes], *, status_code: int) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(frames, status=status_code, content_type="text/event-stream")
+class _SlotBody:
+    """The SSE frames; closing it (the WSGI server does, also when the client went away before the first
+    frame) frees the stream slot."""
+
+    def __init__(self, frames: Iterator[bytes], slot: StreamSlot) -> None:
+        self.frames, self.slot = frames, slot
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.frames
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.frames, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self.slot.release()
+
+
+def _sse_response(
+    frames: Iterator[bytes], *, status_code: int, slot: StreamSlot | None = None
+) -> StreamingHttpResponse:
+    body = frames if slot is None else _SlotBody(frames, slot)
+    response = StreamingHttpResponse(body, status=status_code, content_type="text/event-stream")
     for name, value in SSE_HEADERS.items():
         response[name] = value
     return response
