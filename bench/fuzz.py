@@ -67,6 +67,20 @@ def seed_data() -> dict[str, Any]:
     return {"staff_token": token, "ids": ids, "widget_id": str(widget.pk), "widget_token": widget_token}
 
 
+def warm_schema(url: str, requests: int = 12) -> None:
+    """Generate the schema in every worker first: a cold worker takes over schemathesis's fixed 10-second
+    schema-loading timeout on a loaded machine (measured: ~10 s), and the first persona failed on that."""
+    import concurrent.futures
+    import urllib.request
+
+    def fetch(_: int) -> None:
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/api/schema/", timeout=120) as response:
+            response.read()
+
+    with concurrent.futures.ThreadPoolExecutor(requests) as pool:
+        list(pool.map(fetch, range(requests)))
+
+
 def run_persona(
     persona: str, server: harness.Server, data: dict[str, Any], args: argparse.Namespace, workdir: Path
 ) -> int:
@@ -133,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         per_persona: dict[str, dict[int, int]] = {}
         results = {}
         with harness.gunicorn(env, workdir) as server:
+            warm_schema(server.url)
             for persona in ("staff", "widget"):
                 before = len(server.log_lines())
                 results[persona] = run_persona(persona, server, data, args, workdir)
