@@ -67,18 +67,16 @@ def seed_data() -> dict[str, Any]:
     return {"staff_token": token, "ids": ids, "widget_id": str(widget.pk), "widget_token": widget_token}
 
 
-def warm_schema(url: str, requests: int = 12) -> None:
-    """Generate the schema in every worker first: a cold worker takes over schemathesis's fixed 10-second
-    schema-loading timeout on a loaded machine (measured: ~10 s), and the first persona failed on that."""
-    import concurrent.futures
+def warm_schema(url: str, requests: int = 8) -> None:
+    """Generate the schema in the workers first: a cold worker takes over schemathesis's fixed 10-second
+    schema-loading timeout on a loaded machine (measured: ~10 s), and the first persona failed on that.
+    One request at a time: drf-spectacular's extension loading is not thread-safe (concurrent first
+    requests in one worker raised AttributeError in plumbing._load_class)."""
     import urllib.request
 
-    def fetch(_: int) -> None:
+    for _ in range(requests):
         with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/api/schema/", timeout=120) as response:
             response.read()
-
-    with concurrent.futures.ThreadPoolExecutor(requests) as pool:
-        list(pool.map(fetch, range(requests)))
 
 
 def run_persona(
