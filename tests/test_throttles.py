@@ -1,4 +1,4 @@
-"""Widget rate limits: per client IP and per conversation, on a cache every worker shares."""
+"""Widget rate limits: per client IP and per conversation, in a store every worker process shares."""
 
 from __future__ import annotations
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from support import services
+from support.limiter import rate_limits_reset
 from support.models import Conversation, EscalationReason, Message, Role
 from tests.fake_claude import FakeClaude, Reply
 
@@ -378,7 +378,7 @@ def test_a_429_says_to_wait_and_the_retry_goes_through_once_allowed(
     assert retry.is_disabled()
     assert Message.objects.count() == 2  # the refused turn was not stored
 
-    cache.clear()  # the minute passes for the server...
+    rate_limits_reset()  # the minute passes for the server...
     page.clock.fast_forward(61_000)  # ...and for the widget
     retry.click()
     wait_for_reply(page, 2)
