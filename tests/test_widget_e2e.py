@@ -138,6 +138,7 @@ def test_host_page_css_does_not_leak_in(live_server: Any, page: Any) -> None:
         "* { color: red !important; font-family: serif !important; } "
         "button { background: red !important; border-radius: 0 !important; } div { display: none !important; }",
     )
+    assert page.evaluate("getComputedStyle(document.querySelector('h1')).color") == "rgb(255, 0, 0)"  # host styled
     open_widget(page)
     launcher = page.locator(".rz-launcher")
     assert launcher.evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(15, 118, 110)"
