@@ -132,10 +132,13 @@ def test_it_opens_and_closes_from_the_keyboard_with_focus_kept_inside(live_serve
 
 def test_host_page_css_does_not_leak_in(live_server: Any, page: Any) -> None:
     page.goto(demo_url(live_server))
-    page.add_style_tag(
-        content="* { color: red !important; font-family: serif !important; } "
-        "button { background: red !important; border-radius: 0 !important; } div { display: none !important; }"
+    # A constructed stylesheet: the demo's Content-Security-Policy refuses an injected <style> element.
+    page.evaluate(
+        "css => { const s = new CSSStyleSheet(); s.replaceSync(css); document.adoptedStyleSheets = [s]; }",
+        "* { color: red !important; font-family: serif !important; } "
+        "button { background: red !important; border-radius: 0 !important; } div { display: none !important; }",
     )
+    assert page.evaluate("getComputedStyle(document.querySelector('h1')).color") == "rgb(255, 0, 0)"  # host styled
     open_widget(page)
     launcher = page.locator(".rz-launcher")
     assert launcher.evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(15, 118, 110)"
