@@ -740,7 +740,7 @@ def _cost_report_client_share(
     owners = {row[0]: row for row in rows}
     reported = (
         Message.objects.filter(conversation_id__in=list(owners), origin=MessageOrigin.CLIENT)
-        .values("conversation_id", "model")
+        .values("conversation_id", "model", "role")
         .annotate(n=Count("pk"), cost=Sum("cost_micros"))
     )
     for row in reported:
@@ -749,7 +749,7 @@ def _cost_report_client_share(
             "day": rollups.utc_day(created_at).isoformat(),
             "source": source,
             "status": status,
-            "model": row["model"],
+            "model": rollups.usage_model_key(row["model"], row["role"]) or NO_MODEL,
         }[by]
         for target in (grand, groups.setdefault(key, CostRow(key))):
             target.client_messages += row["n"] or 0

@@ -586,7 +586,7 @@ def test_the_budget_counts_only_todays_utc_spend_and_includes_new_turns(
     assert answers[-1]["escalation_reason"] == "budget"
     assert len(claude.requests) == 3
     today = DailySpend.objects.get(day=timezone.now().date())
-    assert (today.spent_micros, today.reserved_micros) == (sum(a["cost_micros"] for a in answers), 0)
+    assert (today.spent_micros, today.reserved_micros) == (sum(reply_of(a).cost_micros for a in answers), 0)
 
 
 # --- Limits ----------------------------------------------------------------------------------

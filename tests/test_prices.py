@@ -96,5 +96,5 @@ def test_a_chat_still_answers_and_is_priced_after_a_negative_row_slipped_in(
     )
     assert response.status_code == 201, response.content[:300]
     # The seeded Haiku row ($1 in, $5 out per MTok): 45 in + 105 out = $0.00057.
-    assert response.json()["cost_micros"] == 570
+    assert Message.objects.get(pk=response.json()["message_id"]).cost_micros == 570
     assert Message.objects.get(role=Role.ASSISTANT).cost_micros == 570

@@ -167,6 +167,7 @@ def test_concurrent_requests_without_the_token_never_use_up_a_strangers_conversa
     make_conversation: Any, widget: Any, settings: Any
 ) -> None:
     settings.SUPPORT_THROTTLE_CONVERSATION_RATE = "3/min"
+    settings.SUPPORT_CLIENT_LOGGING = "seed"
     conversation, token = make_conversation()
     url = f"{BASE}/conversations/{conversation.pk}/messages"
     body = {"role": "user", "content": "spam"}

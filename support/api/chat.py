@@ -109,6 +109,19 @@ class ChatApi(WidgetApi):
         def get_cost_usd(self, result: chat.ChatResult) -> float:
             return micros_to_usd(result.message.cost_micros)
 
+    class WidgetOutputSerializer(serializers.Serializer):
+        """What the widget gets in `done`: the reply, never its model, usage or cost."""
+
+        message_id = serializers.CharField()
+        user_message_id = serializers.CharField()
+        text = serializers.CharField()
+        escalated = serializers.BooleanField()
+        escalation_reason = serializers.CharField()
+        partial = serializers.BooleanField()
+        fallback = serializers.BooleanField()
+        latency_ms = serializers.IntegerField(allow_null=True)
+        first_token_ms = serializers.IntegerField(allow_null=True)
+
     @extend_schema(
         request=InputSerializer,
         responses={
