@@ -13,3 +13,7 @@ class SupportConfig(AppConfig):
         from support.signals import seed_default_prices
 
         post_migrate.connect(seed_default_prices, sender=self)
+
+        from rezvo_support.sqlite_file.base import database_files_pin
+
+        database_files_pin()

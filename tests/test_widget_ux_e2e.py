@@ -72,7 +72,8 @@ def test_every_text_and_icon_meets_wcag_aa_for_a_light_a_mid_and_a_dark_brand_co
     claude.enqueue(
         Reply(text="Of course: *a person* will reply. Meanwhile see https://rezvo.co.uk/help.", chunk_delay=0.01)
     )
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    # Colours are measured at rest: with motion reduced the panel's opening fade is not caught half way.
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, reduced_motion="reduce")
     try:
         page = context.new_page()
         page.set_default_timeout(15_000)

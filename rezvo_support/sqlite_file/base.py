@@ -65,6 +65,21 @@ def file_problem(path: str) -> DatabaseFileMissing | DatabaseFileReplaced | None
     return None
 
 
+def database_files_pin() -> None:
+    """Remember, at start-up, the file each database of this engine uses: a worker process that opens its
+    first connection only after the file was replaced must refuse it too, not take the new file as its own."""
+    from django.conf import settings
+
+    for database in settings.DATABASES.values():
+        name = str(database.get("NAME", ""))
+        if database.get("ENGINE") != __package__ or not name or name == ":memory:" or name.startswith("file:"):
+            continue
+        identity = _identity(name)
+        if identity is not None:
+            with _opened_lock:
+                _opened.setdefault(os.path.abspath(name), identity)
+
+
 def forget_opened_file(path: str) -> None:
     """Accept whatever file is at `path` next (after a restart in-process: tests, management commands)."""
     with _opened_lock:
