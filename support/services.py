@@ -441,6 +441,7 @@ def message_log(
     actor_label: str = WIDGET,
     refresh: bool = True,
     counters: bool = True,
+    turn_limit: int | None = None,
 ) -> list[Message]:
     """Store turns, price them, and add them to the conversation's counters without lost updates.
 
@@ -458,6 +459,7 @@ def message_log(
         actor_label=actor_label,
         refresh=refresh,
         counters=counters,
+        turn_limit=turn_limit,
     )
 
 
@@ -522,10 +524,17 @@ def messages_store(
     actor_label: str = WIDGET,
     refresh: bool = True,
     counters: bool = True,
+    turn_limit: int | None = None,
 ) -> list[Message]:
-    """Insert messages_build()'s rows, add them to the conversation's counters and the daily rollups."""
+    """Insert messages_build()'s rows, add them to the conversation's counters and the daily rollups.
+
+    With `turn_limit` the turns are first claimed under it (TurnLimitReached when there is no room), in
+    the same transaction as the insert: a request that fails after the claim gives its turns back."""
     # savepoint=False: inside message_log_once's transaction a failure rolls the whole request back.
-    with transaction.atomic(savepoint=False):
+    with (
+        transaction.atomic(savepoint=False),
+        _turns_claimed(conversation=conversation, turns=len(messages), limit=turn_limit),
+    ):
         # One INSERT for the turns; both databases hand the new primary keys back.
         Message.objects.bulk_create(messages)
         if counters:
@@ -569,6 +578,34 @@ def conversation_counters_add(*, conversation: Conversation, messages: Sequence[
         updated_at=max((m.created_at for m in messages), default=timezone.now()),
     )
     _usage_rollups_add(conversation=conversation, messages=messages)
+
+
+class TurnLimitReached(Exception):
+    """The conversation holds SUPPORT_CHAT_MAX_TURNS turns already (or they are claimed)."""
+
+
+@contextmanager
+def _turns_claimed(*, conversation: Conversation, turns: int, limit: int | None) -> Iterator[None]:
+    """Claim `turns` under `limit` for the writes inside; give them back if those writes fail where the
+    database does not roll the claim back with them (MongoDB outside a transaction)."""
+    if limit is None:
+        yield
+        return
+    if not conversation_turns_reserve(conversation=conversation, turns=turns, limit=limit):
+        raise TurnLimitReached(conversation.pk)
+    try:
+        yield
+    except BaseException:
+        if not _rolls_back_with_failure():
+            conversation_turns_release(conversation=conversation, turns=turns)
+        raise
+
+
+def _rolls_back_with_failure() -> bool:
+    """Whether a failure now undoes the writes made so far in this block (a real transaction is open)."""
+    if connection.vendor == "mongodb":
+        return bool(getattr(connection, "in_atomic_block_mongo", False))
+    return connection.in_atomic_block
 
 
 def conversation_turns_reserve(*, conversation: Conversation, turns: int, limit: int) -> bool:

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from support import services
-from support.models import Conversation, EscalationReason, ModelPrice, Role
+from support.models import Conversation, EscalationReason, MessageOrigin, ModelPrice, Role
 from tests.desk import turn_pair
 
 pytestmark = pytest.mark.django_db
@@ -84,7 +84,11 @@ def test_the_ticket_shows_usage_only_under_turns_that_have_some(browser: Client)
     conversation = started("Hello", "Hi there")
     services.message_log(
         conversation=conversation,
-        turns=[services.Turn(role=Role.USER, content="Thanks", model="", input_tokens=0, priced=False)],
+        turns=[
+            services.Turn(
+                role=Role.USER, content="Thanks", model="", input_tokens=0, priced=False, origin=MessageOrigin.PROXY
+            )
+        ],
     )
 
     html = ticket_html(browser, conversation)

@@ -263,22 +263,13 @@ class MessageCreateApi(WidgetApi):
         key = idempotency_key(request)
         # The caller's kind is part of the request: a key staff used is not replayed to the widget.
         fingerprint = services.request_fingerprint({**values, "origin": origin}) if key else ""
-        # The widget's turns count against SUPPORT_CHAT_MAX_TURNS, claimed before they are stored.
-        turns = 0 if staff else len(options["turns"])
-        if turns and not services.conversation_turns_reserve(
-            conversation=conversation, turns=turns, limit=settings.SUPPORT_CHAT_MAX_TURNS
-        ):
-            existing = selectors.idempotency_record_get(conversation=conversation, key=key) if key else None
-            if existing is not None:  # the retry of a turn that was stored: replay it, even at the limit
-                return self._replay(existing, fingerprint)
-            raise max_turns_refusal()
+        # The widget's turns count against SUPPORT_CHAT_MAX_TURNS, claimed in the transaction that stores them.
+        options["turn_limit"] = None if staff else settings.SUPPORT_CHAT_MAX_TURNS
         try:
             body, existing = self._log(conversation, key, fingerprint, render, options)
-        except BaseException:
-            services.conversation_turns_release(conversation=conversation, turns=turns)
-            raise
+        except services.TurnLimitReached:
+            raise max_turns_refusal() from None
         if body is None:  # nothing stored by this request
-            services.conversation_turns_release(conversation=conversation, turns=turns)
             return self._replay(existing, fingerprint) if existing is not None else in_progress_response()
         return Response(body, status=status.HTTP_201_CREATED)
 
