@@ -310,7 +310,22 @@ class EventField(models.TextChoices):
     ESCALATION_DETAIL = "escalation_detail", "The bot's note (not verified)"
 
 
-class TicketEvent(models.Model):
+class AppendOnlyModel(models.Model):
+    """A history row: written once, never changed or deleted (a correction is a new row)."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise ValueError(f"{str(self._meta.verbose_name_plural).capitalize()} are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise ValueError(f"{str(self._meta.verbose_name_plural).capitalize()} are append-only.")
+
+
+class TicketEvent(AppendOnlyModel):
     """Append-only history of a ticket: who changed which field from what to what."""
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
@@ -336,16 +351,8 @@ class TicketEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.actor_label} changed {self.field}"
 
-    def save(self, *args: object, **kwargs: object) -> None:
-        if self.pk is not None and not self._state.adding:
-            raise ValueError("Ticket events are append-only.")
-        super().save(*args, **kwargs)
 
-    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
-        raise ValueError("Ticket events are append-only.")
-
-
-class TicketNote(models.Model):
+class TicketNote(AppendOnlyModel):
     """One staff note on a ticket. Append-only: a correction is a new note, so the timeline is the record."""
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="ticket_notes")
@@ -368,14 +375,6 @@ class TicketNote(models.Model):
 
     def __str__(self) -> str:
         return f"{self.author_label}: {self.text[:60]}"
-
-    def save(self, *args: object, **kwargs: object) -> None:
-        if self.pk is not None and not self._state.adding:
-            raise ValueError("Ticket notes are append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
-        raise ValueError("Ticket notes are append-only.")
 
 
 # --- Daily rollups ---------------------------------------------------------------------------

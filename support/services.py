@@ -901,16 +901,7 @@ def rollups_rebuild(*, batch_size: int = 2000, progress: ProgressCallback | None
     columns = (*USAGE_COLUMNS, *CLIENT_COLUMNS)
     usage: defaultdict[tuple[date, str, str], list[int]] = defaultdict(lambda: [0] * len(columns))
     done = messages_seen = 0
-    fields = (
-        "created_at",
-        "source",
-        "status",
-        "escalated",
-        "escalation_reason",
-        "escalated_at",
-        "closed_at",
-        "rating",
-    )
+    fields = STATE_FIELDS
     for rows in _batched_by_pk(
         Conversation.objects.all(), fields=(*fields, "question_key", "summary"), batch_size=batch_size
     ):
