@@ -901,15 +901,14 @@ def rollups_rebuild(*, batch_size: int = 2000, progress: ProgressCallback | None
     columns = (*USAGE_COLUMNS, *CLIENT_COLUMNS)
     usage: defaultdict[tuple[date, str, str], list[int]] = defaultdict(lambda: [0] * len(columns))
     done = messages_seen = 0
-    fields = STATE_FIELDS
     for rows in _batched_by_pk(
-        Conversation.objects.all(), fields=(*fields, "question_key", "summary"), batch_size=batch_size
+        Conversation.objects.all(), fields=(*STATE_FIELDS, "question_key", "summary"), batch_size=batch_size
     ):
         where: dict[Any, tuple[date, str]] = {}
         fresh_keys = _question_keys_refresh(rows)
         for pk, *values, question_key, _summary in rows:
             question_key = fresh_keys.get(pk, question_key)
-            key = rollups.state_key(**dict(zip(fields, values, strict=True)))
+            key = rollups.state_key(**dict(zip(STATE_FIELDS, values, strict=True)))
             state[tuple(key.as_filter().values())] += 1
             if key.close_bucket != rollups.NO_BUCKET:
                 closes[(key.day, key.close_bucket)] += 1
