@@ -87,21 +87,22 @@ def daily_spend_reserve(*, micros: int) -> Reservation | None:
         )
         if taken:
             return Reservation(day=day, micros=micros)
-        if attempt == 0 and not _daily_spend_ensure(day=day):
-            return None  # the row was there already: the cap is what refused
+        if attempt == 0:
+            # No row yet, or the cap refused: make sure the day's row exists and ask once more. (A concurrent
+            # first call may create it between our update and this check, so "it exists" proves nothing.)
+            _daily_spend_ensure(day=day)
     return None
 
 
-def _daily_spend_ensure(*, day: date) -> bool:
-    """Create the day's row; True if this call created it (False: it existed, or another writer won)."""
+def _daily_spend_ensure(*, day: date) -> None:
+    """Create the day's row unless it exists (another writer may create it at the same moment)."""
     if DailySpend.objects.filter(day=day).exists():
-        return False
+        return
     try:
         with transaction.atomic():  # a savepoint: a lost race leaves an outer transaction usable
             DailySpend.objects.create(day=day)
     except IntegrityError:
         pass
-    return True
 
 
 def daily_spend_settle(*, reservation: Reservation, micros: int) -> None:

@@ -251,3 +251,13 @@ def test_the_newest_turn_is_always_sent_whatever_its_size(
     emoji = "\U0001f600" * settings.SUPPORT_MAX_MESSAGE_CHARS
     assert chat_json(token, conversation.pk, emoji).status_code == 201
     assert fake.last_request.body["messages"] == [{"role": "user", "content": emoji}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_first_reservations_of_a_day_made_at_once_all_fit_under_the_cap(settings: Any) -> None:
+    # The day's row does not exist yet: each caller may find it created by another between its update and
+    # its check, which must not read as "the cap refused".
+    settings.SUPPORT_DAILY_BUDGET_USD = Decimal("100")
+    results = in_parallel(24, lambda _i: budget.daily_spend_reserve(micros=1_000))
+    assert all(result is not None for result in results)
+    assert DailySpend.objects.get().reserved_micros == 24 * 1_000
