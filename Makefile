@@ -71,7 +71,7 @@ test: dev browser-deps ## The whole suite on SQLite
 	$(TEST_ENV) $(PY) -m pytest
 
 test-mongo: dev browser-deps ## The whole suite on MongoDB: MONGODB_URI if set, else a SecantusDB server started for the run
-	$(TEST_ENV) $(PY) tests/mongo_server.py -- $(PY) -m pytest
+	$(TEST_ENV) $(PY) -m tests.mongo_server -- $(PY) -m pytest
 
 test-all: test test-mongo
 
@@ -86,13 +86,15 @@ format: dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-migrations: dev ## Regenerate both migration sets (SQLite: support/migrations, MongoDB: mongo_migrations/)
+# One `support` set serves both databases (support.fields.AutoPrimaryKey); on MongoDB the contrib apps
+# use mongo_migrations/ (ObjectId keys), as django-mongodb-backend's docs advise.
+migrations: dev ## Regenerate support/migrations (both databases) and the contrib apps' mongo_migrations/
 	$(TEST_ENV) $(PY) manage.py makemigrations support
-	$(TEST_ENV) $(PY) tests/mongo_server.py -- $(PY) manage.py makemigrations admin auth contenttypes sessions authtoken axes support
+	$(TEST_ENV) $(PY) -m tests.mongo_server -- $(PY) manage.py makemigrations admin auth contenttypes sessions authtoken axes
 
-check-migrations: dev ## Fail when either migration set is stale
+check-migrations: dev ## Fail when a migration is stale on either database
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
-	$(TEST_ENV) $(PY) tests/mongo_server.py -- $(PY) manage.py makemigrations --check --dry-run
+	$(TEST_ENV) $(PY) -m tests.mongo_server -- $(PY) manage.py makemigrations --check --dry-run
 
 check-deploy: venv ## `manage.py check --deploy` under production settings
 	DEBUG=false SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \

@@ -136,7 +136,6 @@ if USE_MONGODB:
         "sessions": "mongo_migrations.sessions",
         "authtoken": "mongo_migrations.authtoken",
         "axes": "mongo_migrations.axes",
-        "support": "mongo_migrations.support",
     }
 else:
     DATABASES = {

@@ -5,6 +5,8 @@ from django.apps import AppConfig
 
 class SupportConfig(AppConfig):
     name = "support"
+    # One migration set for both databases: support/fields.py picks the base class per database.
+    default_auto_field = "support.fields.AutoPrimaryKey"
     verbose_name = "Support desk"
 
     def ready(self) -> None:

@@ -13,7 +13,7 @@ Library use (e.g. from a session-scoped pytest fixture)::
 
 Command-line use::
 
-    python tests/mongo_server.py [--standalone] [--in-memory] -- <command...>
+    python -m tests.mongo_server [--standalone] [--in-memory] -- <command...>
 
 If ``MONGODB_URI`` is already set the command simply runs against that
 server; otherwise a SecantusDB server is started, the command runs with

@@ -4,6 +4,7 @@ import django.db.models.deletion
 import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
+import support.fields
 
 
 class Migration(migrations.Migration):
@@ -18,7 +19,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Conversation',
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('id', support.fields.AutoPrimaryKey(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('source', models.CharField(choices=[('web', 'Website'), ('app_owner', 'App (business owner)'), ('app_diner', 'App (diner)'), ('dashboard', 'Dashboard')], default='web', max_length=20)),
                 ('page_url', models.URLField(blank=True, max_length=2048)),
                 ('user_agent', models.CharField(blank=True, max_length=512)),
@@ -52,7 +53,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='IdempotencyRecord',
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('id', support.fields.AutoPrimaryKey(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('key', models.CharField(max_length=255)),
                 ('fingerprint', models.CharField(help_text='SHA-256 of the request body; a reused key with another body is refused.', max_length=64)),
                 ('response', models.JSONField(blank=True, help_text='Empty while the first request is running.', null=True)),
@@ -66,7 +67,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='ModelPrice',
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('id', support.fields.AutoPrimaryKey(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('model', models.CharField(help_text='Anthropic model id, e.g. claude-haiku-4-5.', max_length=100)),
                 ('input_per_mtok_micros', models.BigIntegerField(help_text='Micro-USD per million input tokens ($1/MTok = 1000000).')),
                 ('output_per_mtok_micros', models.BigIntegerField(help_text='Micro-USD per million output tokens.')),
@@ -86,7 +87,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Message',
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('id', support.fields.AutoPrimaryKey(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('role', models.CharField(choices=[('user', 'User'), ('assistant', 'Assistant')], max_length=10)),
                 ('content', models.TextField()),
                 ('model', models.CharField(blank=True, max_length=100)),
@@ -113,7 +114,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='TicketEvent',
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('id', support.fields.AutoPrimaryKey(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('actor_label', models.CharField(help_text="Username, or 'widget' / 'bot' / 'system'.", max_length=150)),
                 ('field', models.CharField(choices=[('status', 'Status'), ('assigned_to', 'Assigned to'), ('notes', 'Notes'), ('escalated', 'Escalated'), ('escalation_reason', 'Escalation reason'), ('contact_email', 'Contact email')], max_length=32)),
                 ('old_value', models.TextField(blank=True)),

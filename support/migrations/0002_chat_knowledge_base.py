@@ -2,6 +2,7 @@
 
 import django.utils.timezone
 from django.db import migrations, models
+import support.fields
 
 
 class Migration(migrations.Migration):
@@ -14,7 +15,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='KnowledgeArticle',
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('id', support.fields.AutoPrimaryKey(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('title', models.CharField(help_text="What the article answers, e.g. 'Pricing and plans'.", max_length=200)),
                 ('keywords', models.CharField(blank=True, help_text="Comma-separated words or phrases a customer might use, e.g. 'price, cost, how much, plans'. The offline responder scores a question by the keywords and title words it contains.", max_length=1000)),
                 ('answer', models.TextField(help_text='The answer, as the bot should give it.')),

@@ -5,6 +5,7 @@ import django.db.models.deletion
 import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
+import support.fields
 
 
 class Migration(migrations.Migration):
@@ -18,7 +19,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='DailySpend',
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('id', support.fields.AutoPrimaryKey(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('day', models.DateField(help_text='The UTC day.', unique=True)),
                 ('spent_micros', models.BigIntegerField(default=0, help_text="Settled cost of the chat proxy's Claude calls.")),
                 ('reserved_micros', models.BigIntegerField(default=0, help_text='Worst-case cost of the Claude calls under way (reserved, not yet settled).')),
@@ -28,7 +29,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='TicketNote',
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('id', support.fields.AutoPrimaryKey(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('author_label', models.CharField(help_text="The author's username when the note was written.", max_length=150)),
                 ('text', models.TextField(help_text='The note, as written; staff only, never shown to the customer.')),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now, help_text='When the note was added (UTC).')),
