@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,78 +37,91 @@ def log(text: str) -> None:
 
 
 # --- Worker: one size, one database ----------------------------------------------------------
-def worker(messages: int, database: str) -> dict[str, Any]:
-    _setup_django(database)
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
+def _conversation(rng: random.Random, weights: list[float], now: datetime) -> Any:
+    from support.models import Conversation
+
+    created = now - timedelta(seconds=rng.randint(0, SPREAD_DAYS * 86400 - 1))
+    question = rng.choices(QUESTIONS, weights)[0]
+    escalated = rng.random() < 0.3
+    status = "auto_resolved"
+    escalated_at = closed_at = None
+    if escalated:
+        escalated_at = created + timedelta(minutes=2)
+        status = rng.choice(["needs_review", "open", "in_progress", "closed", "closed"])
+        if status == "closed":
+            closed_at = escalated_at + timedelta(minutes=rng.randint(5, 4000))
+    return Conversation(
+        source=rng.choice(["web", "web", "app_owner", "app_diner", "dashboard"]),
+        status=status,
+        escalated=escalated,
+        escalation_reason=rng.choice(["support_email", "human_requested", "widget_flag"]) if escalated else "",
+        escalated_at=escalated_at,
+        closed_at=closed_at,
+        summary=question,
+        question_key=question,
+        message_count=MESSAGES_PER_CONVERSATION,
+        total_input_tokens=2 * 500,
+        total_output_tokens=2 * 300,
+        cost_micros=2 * 2000,
+        token_hash="0" * 64,
+        created_at=created,
+    )
+
+
+def _turns(rng: random.Random, conversations: list[Any]) -> list[Any]:
+    from support.models import Message
+
+    turns = []
+    for conversation in conversations:
+        model = "claude-sonnet-4-5" if rng.random() < 0.2 else "claude-haiku-4-5"
+        for step in range(MESSAGES_PER_CONVERSATION):
+            user = step % 2 == 0
+            turns.append(
+                Message(
+                    conversation_id=conversation.pk,
+                    role="user" if user else "assistant",
+                    content="How do I change my booking?" if user else "Open it in your dashboard.",
+                    model=model,
+                    input_tokens=500 if user else 0,
+                    output_tokens=0 if user else 300,
+                    cost_micros=500 if user else 1500,
+                    created_at=conversation.created_at + timedelta(seconds=30 * step),
+                )
+            )
+    return turns
+
+
+def _seed_rows(messages: int) -> None:
+    """Conversations and their messages in batches of 5000, the same rows for the same size every run."""
     from django.utils import timezone
 
-    from support import services
     from support.models import Conversation, Message
 
-    call_command("migrate", verbosity=0)
     rng = random.Random(42)
     weights = [1 / (rank + 1) for rank in range(len(QUESTIONS))]  # Zipf-like: a few questions dominate
     now = timezone.now()
     conversations = messages // MESSAGES_PER_CONVERSATION
     batch = 5000
-    started = time.perf_counter()
     seeded = 0
     while seeded < conversations:
         size = min(batch, conversations - seeded)
-        rows = []
-        for _ in range(size):
-            created = now - timedelta(seconds=rng.randint(0, SPREAD_DAYS * 86400 - 1))
-            question = rng.choices(QUESTIONS, weights)[0]
-            escalated = rng.random() < 0.3
-            status = "auto_resolved"
-            escalated_at = closed_at = None
-            if escalated:
-                escalated_at = created + timedelta(minutes=2)
-                status = rng.choice(["needs_review", "open", "in_progress", "closed", "closed"])
-                if status == "closed":
-                    closed_at = escalated_at + timedelta(minutes=rng.randint(5, 4000))
-            rows.append(
-                Conversation(
-                    source=rng.choice(["web", "web", "app_owner", "app_diner", "dashboard"]),
-                    status=status,
-                    escalated=escalated,
-                    escalation_reason=rng.choice(["support_email", "human_requested", "widget_flag"])
-                    if escalated
-                    else "",
-                    escalated_at=escalated_at,
-                    closed_at=closed_at,
-                    summary=question,
-                    question_key=question,
-                    message_count=MESSAGES_PER_CONVERSATION,
-                    total_input_tokens=2 * 500,
-                    total_output_tokens=2 * 300,
-                    cost_micros=2 * 2000,
-                    token_hash="0" * 64,
-                    created_at=created,
-                )
-            )
-        made = Conversation.objects.bulk_create(rows)
-        turns = []
-        for conversation in made:
-            model = "claude-sonnet-4-5" if rng.random() < 0.2 else "claude-haiku-4-5"
-            for step in range(MESSAGES_PER_CONVERSATION):
-                user = step % 2 == 0
-                turns.append(
-                    Message(
-                        conversation_id=conversation.pk,
-                        role="user" if user else "assistant",
-                        content="How do I change my booking?" if user else "Open it in your dashboard.",
-                        model=model,
-                        input_tokens=500 if user else 0,
-                        output_tokens=0 if user else 300,
-                        cost_micros=500 if user else 1500,
-                        created_at=conversation.created_at + timedelta(seconds=30 * step),
-                    )
-                )
-        Message.objects.bulk_create(turns, batch_size=2500)
+        made = Conversation.objects.bulk_create([_conversation(rng, weights, now) for _ in range(size)])
+        Message.objects.bulk_create(_turns(rng, made), batch_size=2500)
         seeded += size
         log(f"  [{messages:,}] seeded {seeded * MESSAGES_PER_CONVERSATION:,}/{messages:,} messages")
+
+
+def worker(messages: int, database: str) -> dict[str, Any]:
+    _setup_django(database)
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from support import services
+    from support.models import Message
+
+    call_command("migrate", verbosity=0)
+    started = time.perf_counter()
+    _seed_rows(messages)
     seed_s = time.perf_counter() - started
 
     started = time.perf_counter()

@@ -120,7 +120,7 @@ def run_persona(
     return subprocess.run(command, cwd=harness.ROOT, env=env, timeout=args.timeout).returncode
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max-examples", type=int, default=25, help="per operation and persona")
     parser.add_argument("--seed", type=int, default=20260220)
@@ -128,42 +128,68 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-shrink", action="store_true", help="faster; failures are reported unshrunk")
     parser.add_argument("--timeout", type=int, default=1200, help="seconds per persona")
     parser.add_argument("--json", type=Path, help="write the figures here")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def _fuzz_server(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Both personas against gunicorn on a fresh seeded database: API statuses per persona, exit codes, the log."""
+    env = harness.leg_environment(workdir, mongodb_uri=os.environ.get("MONGODB_URI", ""))
+    env.pop("ROOT_URLCONF")  # the production URLconf: nothing bench-only is fuzzed
+    harness.prepare_database(env)
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    data = seed_data()
+    statuses: collections.Counter[int] = collections.Counter()
+    per_persona: dict[str, dict[int, int]] = {}
+    results = {}
+    with harness.gunicorn(env, workdir) as server:
+        warm_schema(server.url)
+        for persona in ("staff", "widget"):
+            before = len(server.log_lines())
+            results[persona] = run_persona(persona, server, data, args, workdir)
+            lines = server.log_lines()[before:]
+            api = [line for line in lines if line["path"].startswith("/api/support/")]
+            statuses.update(line["status"] for line in api)
+            per_persona[persona] = dict(sorted(collections.Counter(line["status"] for line in api).items()))
+            print(f"{persona}: {len(api)} requests to /api/support/, schemathesis exit {results[persona]}")
+        log_text = server.log_text()
+    return {"statuses": statuses, "per_persona": per_persona, "results": results, "log_text": log_text}
+
+
+def _failures(figures: dict[str, Any], min_requests: int) -> list[str]:
+    server_errors = figures["server_errors"]
+    tracebacks = figures["tracebacks_in_server_log"]
+    total = figures["requests"]
+    return [
+        reason
+        for reason, bad in (
+            ("schemathesis reported failures", any(figures["schemathesis_exit"].values())),
+            (f"{server_errors} responses were 5xx", server_errors),
+            (f"{tracebacks} tracebacks in the server log", tracebacks),
+            (f"only {total} requests (< {min_requests})", total < min_requests),
+            *(
+                (f"no 2xx as {persona}: its credentials never worked", not any(200 <= c < 300 for c in codes))
+                for persona, codes in figures["statuses_by_persona"].items()
+            ),
+        )
+        if bad
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="rezvo-fuzz-") as tmp:
-        workdir = Path(tmp)
-        env = harness.leg_environment(workdir, mongodb_uri=os.environ.get("MONGODB_URI", ""))
-        env.pop("ROOT_URLCONF")  # the production URLconf: nothing bench-only is fuzzed
-        harness.prepare_database(env)
-        os.environ.update(env)
-        import django
-
-        django.setup()
-        data = seed_data()
-        statuses: collections.Counter[int] = collections.Counter()
-        per_persona: dict[str, dict[int, int]] = {}
-        results = {}
-        with harness.gunicorn(env, workdir) as server:
-            warm_schema(server.url)
-            for persona in ("staff", "widget"):
-                before = len(server.log_lines())
-                results[persona] = run_persona(persona, server, data, args, workdir)
-                lines = server.log_lines()[before:]
-                api = [line for line in lines if line["path"].startswith("/api/support/")]
-                statuses.update(line["status"] for line in api)
-                per_persona[persona] = dict(sorted(collections.Counter(line["status"] for line in api).items()))
-                print(f"{persona}: {len(api)} requests to /api/support/, schemathesis exit {results[persona]}")
-            log_text = server.log_text()
-        total = sum(statuses.values())
-        server_errors = sum(n for status, n in statuses.items() if status >= 500)
-        tracebacks = log_text.count("Traceback (most recent call last)")
+        run = _fuzz_server(args, Path(tmp))
+    statuses, results = run["statuses"], run["results"]
     figures = {
-        "requests": total,
-        "server_errors": server_errors,
-        "tracebacks_in_server_log": tracebacks,
+        "requests": sum(statuses.values()),
+        "server_errors": sum(n for status, n in statuses.items() if status >= 500),
+        "tracebacks_in_server_log": run["log_text"].count("Traceback (most recent call last)"),
         "statuses": dict(sorted(statuses.items())),
-        "statuses_by_persona": per_persona,
+        "statuses_by_persona": run["per_persona"],
         "schemathesis_exit": results,
         "max_examples": args.max_examples,
         "seed": args.seed,
@@ -173,20 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
-    failed = [
-        reason
-        for reason, bad in (
-            ("schemathesis reported failures", any(results.values())),
-            (f"{server_errors} responses were 5xx", server_errors),
-            (f"{tracebacks} tracebacks in the server log", tracebacks),
-            (f"only {total} requests (< {args.min_requests})", total < args.min_requests),
-            *(
-                (f"no 2xx as {persona}: its credentials never worked", not any(200 <= c < 300 for c in codes))
-                for persona, codes in per_persona.items()
-            ),
-        )
-        if bad
-    ]
+    failed = _failures(figures, args.min_requests)
     for reason in failed:
         print(f"FUZZ FAILED: {reason}", file=sys.stderr)
     # A closing line CI can read: the personas' runs, each failed if anything above failed for it.

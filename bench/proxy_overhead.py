@@ -32,28 +32,33 @@ import http.client
 import json
 import os
 import secrets
-import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anthropic
 
-ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
-MODEL = "claude-haiku-4-5"
-REPLY_TEXT = (
-    "Rezvo has a free plan to get you started, and paid plans add staff, reminders and deposits. "
-    "There is no commission on any booking."
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.proxy_services import (
+    HOST,
+    MODEL,
+    REPLY_TEXT,
+    Services,
+    fake_call,
+    new_conversation,
+    pct,
+    request,
+    sse_frames,
+    start_app,
+    start_fake,
 )
+
 STREAMS = 20
 WARM_UP = 12
 TURNS_PER_CONVERSATION = 4
@@ -61,172 +66,6 @@ TARGET_ADDED_MS = 10.0
 TARGET_FIRST_DELTA_MS = 10.0
 TARGET_PROMPT_P95_MS = 100.0
 DEADLINE_S = 110.0  # the whole benchmark, start-up included, stays under two minutes
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-# --- Processes -------------------------------------------------------------------------------
-@dataclass
-class Services:
-    tmp: Path
-    redis_url: str = ""
-    fake_url: str = ""
-    app_port: int = 0
-    procs: list[subprocess.Popen] = field(default_factory=list)
-
-    def stop(self) -> None:
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in reversed(self.procs):
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def start_fake(services: Services, *, delay: float, chunk_delay: float) -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "tests" / "fake_claude.py"),
-            "--port",
-            "0",
-            "--delay",
-            str(delay),
-            "--chunk-delay",
-            str(chunk_delay),
-            "--text",
-            REPLY_TEXT,
-            "--input-tokens",
-            "900",
-            "--output-tokens",
-            "30",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    services.procs.append(proc)
-    line = proc.stdout.readline() if proc.stdout else ""
-    if "listening on" not in line:
-        raise SystemExit(f"FakeClaude did not start: {line!r}")
-    services.fake_url = line.strip().rsplit(" ", 1)[-1]
-
-
-def app_env(services: Services) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "REDIS_", "ANTHROPIC_", "CACHE_"))}
-    if services.redis_url:
-        # As production runs: rate-limit counters in Redis, under a prefix of this run's own.
-        env.update(REDIS_URL=services.redis_url, CACHE_KEY_PREFIX=f"bench-proxy-{secrets.token_hex(4)}")
-    env.update(
-        DEBUG="false",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        ALLOWED_HOSTS=HOST,
-        SECURE_SSL_REDIRECT="false",
-        SQLITE_PATH=str(services.tmp / "bench.sqlite3"),
-        CACHE_DIR=str(services.tmp / "cache"),
-        ANTHROPIC_API_KEY="test",
-        ANTHROPIC_BASE_URL=services.fake_url,
-        SUPPORT_CLAUDE_MODEL=MODEL,
-        # A budget cap, so each chat also pays for today's spend query, as production with a cap does.
-        SUPPORT_DAILY_BUDGET_USD="1000",
-        # The benchmark is one client making many calls; the limits are tested elsewhere.
-        SUPPORT_THROTTLE_IP_RATE="1000000/min",
-        SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE="1000000/hour",
-        SUPPORT_THROTTLE_CONVERSATION_RATE="1000000/min",
-        SUPPORT_CHAT_MAX_TURNS="100000",
-        GUNICORN_BIND=f"{HOST}:{services.app_port}",
-    )
-    # All streams come from one client IP here; the per-IP stream cap is measured by bench/starvation.py.
-    env.setdefault("SUPPORT_STREAMS_PER_IP", "1000000")
-    return env
-
-
-def start_app(services: Services) -> None:
-    services.app_port = free_port()
-    env = app_env(services)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=120
-    )
-    log = open(services.tmp / "gunicorn.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "rezvo_support.wsgi"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    services.procs.append(proc)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"gunicorn exited:\n{(services.tmp / 'gunicorn.log').read_text()[-3000:]}")
-        try:
-            status, _ = request(services, "GET", "/health")
-            if status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("gunicorn did not answer /health within 60 s")
-
-
-# --- HTTP helpers ----------------------------------------------------------------------------
-def request(
-    services: Services, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
-) -> tuple[int, Any]:
-    conn = http.client.HTTPConnection(HOST, services.app_port, timeout=30)
-    try:
-        payload = json.dumps(body) if body is not None else None
-        conn.request(method, path, payload, {"Content-Type": "application/json", **(headers or {})})
-        response = conn.getresponse()
-        data = response.read()
-        return response.status, json.loads(data) if data else None
-    finally:
-        conn.close()
-
-
-def fake_call(services: Services, method: str, path: str, body: Any = None) -> Any:
-    host, port = services.fake_url.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=30)
-    try:
-        conn.request(method, path, json.dumps(body) if body is not None else None)
-        return json.loads(conn.getresponse().read())
-    finally:
-        conn.close()
-
-
-def new_conversation(services: Services) -> tuple[str, str]:
-    status, body = request(services, "POST", "/api/support/conversations", {"source": "web"})
-    assert status == 201, body
-    return body["id"], body["token"]
-
-
-def sse_frames(response: http.client.HTTPResponse) -> Iterator[tuple[str, dict[str, Any], float, float]]:
-    """(event, data, perf_counter, wall clock) for each SSE frame as soon as it is read."""
-    buffer = b""
-    while True:
-        chunk = response.read1(65536)
-        if not chunk:
-            return
-        buffer += chunk
-        while b"\n\n" in buffer:
-            frame, buffer = buffer.split(b"\n\n", 1)
-            fields = dict(line.split(": ", 1) for line in frame.decode().split("\n"))
-            yield fields["event"], json.loads(fields["data"]), time.perf_counter(), time.time()
 
 
 @dataclass
@@ -476,8 +315,7 @@ def starvation_demo() -> int:
     return 0
 
 
-# --- Report ----------------------------------------------------------------------------------
-def main() -> int:
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=60, help="measured A/B pairs (after the warm-up pairs)")
     parser.add_argument("--delay", type=float, default=0.1, help="fake Claude's delay before replying, s")
@@ -493,12 +331,11 @@ def main() -> int:
         action="store_true",
         help="instead: show why gunicorn.conf.py caps connections per worker (small pools, cap off vs on)",
     )
-    args = parser.parse_args()
-    if args.starvation_demo:
-        return starvation_demo()
+    return parser.parse_args()
 
-    began = time.monotonic()
-    load_before = os.getloadavg()
+
+def _measure(args: argparse.Namespace) -> tuple[dict[str, list[float]], dict[str, Any]] | None:
+    """The A/B pairs and the concurrent streams, or None when the run went over DEADLINE_S."""
     alarm = threading.Timer(DEADLINE_S, lambda: os.kill(os.getpid(), signal.SIGINT))
     alarm.daemon = True
     alarm.start()
@@ -513,11 +350,15 @@ def main() -> int:
         streams = concurrent_streams(services)
     except KeyboardInterrupt:
         print(f"Benchmark stopped: over its {DEADLINE_S:.0f} s limit.", file=sys.stderr)
-        return 1
+        return None
     finally:
         alarm.cancel()
         services.stop()
+    return ab, streams
 
+
+# --- Report ----------------------------------------------------------------------------------
+def _print_header(args: argparse.Namespace, load_before: tuple[float, float, float]) -> None:
     deltas = len(REPLY_TEXT.split())
     print()
     print(
@@ -530,6 +371,9 @@ def main() -> int:
         f"Host: {os.cpu_count()} CPUs; load average before the run {load_before[0]:.1f} (1 min) "
         f"{load_before[1]:.1f} (5 min): other work on the host adds noise to every figure"
     )
+
+
+def _print_pairs(ab: dict[str, list[float]]) -> None:
     print(f"{'':34}{'direct SDK':>12}{'via /chat':>12}{'added (paired)':>17}")
     rows = (
         ("time to first text delta  p50", "direct_first", "proxy_first", "added_first", 50),
@@ -560,6 +404,9 @@ def main() -> int:
         f"  after the last delta: message_stop {pct(ab['direct_stop_after_last'], 50):.2f} ms later (direct); "
         f"done {pct(ab['proxy_done_after_last'], 50):.2f} ms later (via /chat: the reply is stored first)"
     )
+
+
+def _print_streams(streams: dict[str, Any]) -> None:
     print()
     print(f"{STREAMS} replies streaming at once (each ~5 s) vs idle server: latency of other calls")
     print(f"{'':34}{'idle p50':>10}{'p95':>9}{'loaded p50':>12}{'p95':>9}{'max':>9}{'n':>5}")
@@ -574,7 +421,9 @@ def main() -> int:
         f"all were mid-stream for the whole probe window: {streams['overlapped']}"
     )
 
-    checks = [
+
+def _checks(ab: dict[str, list[float]], streams: dict[str, Any]) -> list[tuple[str, bool]]:
+    return [
         (f"added time to first delta p50 < {TARGET_ADDED_MS:.0f} ms", pct(ab["added_first"], 50) < TARGET_ADDED_MS),
         (f"added total time p50 < {TARGET_ADDED_MS:.0f} ms", pct(ab["added_total"], 50) < TARGET_ADDED_MS),
         (
@@ -591,6 +440,23 @@ def main() -> int:
         ),
         (f"{STREAMS} concurrent streams all completed and overlapped", streams["all_ok"] and streams["overlapped"]),
     ]
+
+
+def main() -> int:
+    args = _parse_args()
+    if args.starvation_demo:
+        return starvation_demo()
+
+    began = time.monotonic()
+    load_before = os.getloadavg()
+    measured = _measure(args)
+    if measured is None:
+        return 1
+    ab, streams = measured
+    _print_header(args, load_before)
+    _print_pairs(ab)
+    _print_streams(streams)
+    checks = _checks(ab, streams)
     print()
     for label, passed in checks:
         print(f"  [{'PASS' if passed else 'FAIL'}] {label}")

@@ -36,7 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness
-from bench.proxy_overhead import (
+from bench.proxy_services import (
     HOST,
     REPLY_TEXT,
     ROOT,

@@ -66,6 +66,15 @@ def _guarded(name: str) -> Callable[..., Any]:
 
 
 class RedisCacheClient(django_redis.RedisCacheClient):
+    # Set up by Django's RedisCacheClient (its private API, which django-stubs leaves out); annotations
+    # only, so nothing here replaces the inherited values.
+    _servers: list[str]
+    _pools: dict[int, Any]
+    _pool_class: Any
+    _pool_options: dict[str, Any]
+    _client: Callable[..., Any]
+    _get_connection_pool_index: Callable[[bool], int]
+
     def __init__(self, *args: Any, breaker_seconds: float = 0.0, **kwargs: Any) -> None:
         # No retries: one short timeout is the whole cost of a stuck Redis (redis-py retries a
         # timed-out command three times by default).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
@@ -117,7 +118,7 @@ TEMPLATES = [
 
 # --- Databases -------------------------------------------------------------------------------
 if USE_MONGODB:
-    DATABASES = {
+    DATABASES: dict[str, dict[str, Any]] = {
         "default": {
             "ENGINE": "django_mongodb_backend",
             "HOST": MONGODB_URI,
@@ -290,7 +291,7 @@ CORS_ALLOW_HEADERS = (
 CORS_EXPOSE_HEADERS = ("retry-after",)
 
 # --- REST framework -------------------------------------------------------------------------
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",

@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlparse
 
 from django.conf import settings
@@ -120,7 +120,8 @@ def storage() -> Storage:
             options: dict[str, Any] = {}
             if uri.startswith(("redis://", "rediss://")):
                 options = {"socket_timeout": REDIS_TIMEOUT_S, "socket_connect_timeout": REDIS_TIMEOUT_S}
-            _storages[uri] = storage_from_string(uri, **options)
+            # A synchronous store: the rate-limit URIs never name an `async+` scheme.
+            _storages[uri] = cast(Storage, storage_from_string(uri, **options))
         return _storages[uri]
 
 

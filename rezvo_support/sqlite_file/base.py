@@ -98,7 +98,8 @@ def database_file_create(path: str) -> bool:
 
 class DatabaseCreation(creation.DatabaseCreation):
     def _create_test_db(self, verbosity: int, autoclobber: bool, keepdb: bool = False) -> str:
-        name = super()._create_test_db(verbosity, autoclobber, keepdb)
+        # A private Django method that django-stubs leaves out.
+        name = super()._create_test_db(verbosity, autoclobber, keepdb)  # type: ignore[misc]
         if not self.is_in_memory_db(name):
             forget_opened_file(name)  # the old test database was just deleted
             database_file_create(name)
@@ -151,7 +152,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def _commit(self) -> None:
         # Writes made on the old file before it was replaced must not be acknowledged as stored.
         self.check_database_file()
-        super()._commit()
+        super()._commit()  # type: ignore[misc]  # private in Django, absent from django-stubs
 
     def close_if_unusable_or_obsolete(self) -> None:
         # At the start and end of each request: a kept connection must not outlive its file.
