@@ -61,7 +61,7 @@ def claude_fault_mix(n: int = 4000, seed: int = 7) -> list[Reply]:
 
 
 # --- One leg, in its own interpreter ---------------------------------------------------------
-def _leg_setup(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, str], str, str, str | None]:
+def _leg_setup(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, str], str, str, str]:
     """A fresh migrated database and Django in this process: (server env, ceiling id, staff token, Redis URL)."""
     redis_url = harness.redis_url_if_up()
     env = harness.leg_environment(workdir, mongodb_uri=os.environ.get("MONGODB_URI", ""), redis_url=redis_url)
@@ -166,9 +166,7 @@ def _leg_checks(run: dict[str, Any], ceiling_id: str, token: str) -> dict[str, A
     return {"integrity": checks, "statuses": statuses, "locked": locked, "queries": queries}
 
 
-def _leg_result(
-    args: argparse.Namespace, run: dict[str, Any], found: dict[str, Any], redis_url: str | None
-) -> dict[str, Any]:
+def _leg_result(args: argparse.Namespace, run: dict[str, Any], found: dict[str, Any], redis_url: str) -> dict[str, Any]:
     phases, peak, statuses = run["phases"], run["peak"], found["statuses"]
     for phase in phases.values():
         total = phase["endpoints"].get("Aggregated", {}).get("requests", 0)

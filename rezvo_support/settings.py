@@ -130,6 +130,8 @@ if USE_MONGODB:
         }
     }
     DEFAULT_AUTO_FIELD = "django_mongodb_backend.fields.ObjectIdAutoField"
+    # The contrib apps' own migrations use integer keys: these copies use ObjectIds (django-mongodb-backend's
+    # advice). `support` is not here: its one set serves both databases (support/fields.py).
     MIGRATION_MODULES = {
         "admin": "mongo_migrations.admin",
         "auth": "mongo_migrations.auth",
