@@ -35,7 +35,7 @@ class Role(models.TextChoices):
 class MessageOrigin(models.TextChoices):
     """Who wrote a turn, and so how far its text and usage are trusted."""
 
-    PROXY = "proxy", "Chat proxy"  # support/chat.py: Claude's usage as Claude reported it to us
+    PROXY = "proxy", "Chat proxy"  # support/bot/turn.py: Claude's usage as Claude reported it to us
     CLIENT = "client", "Reported by the widget"  # POST messages with a widget token: unverified
     STAFF = "staff", "Logged by staff"  # POST messages by a staff user or API token
     AGENT = "agent", "Staff reply"  # reserved: a person answering in the conversation

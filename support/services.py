@@ -23,7 +23,8 @@ from django.db.models import F, Min, Model
 from django.utils import timezone
 from pymongo.errors import PyMongoError
 
-from support import knowledge, pricing, rollups
+from support import pricing, rollups
+from support.bot import knowledge
 from support.models import (
     QUEUE_STATUSES,
     Conversation,

@@ -20,9 +20,12 @@ from django.db import close_old_connections
 from django.utils import timezone
 from rest_framework.test import APIClient, APIRequestFactory
 
-from support import budget, chat, services
+from support import budget, services
 from support.api.chat import ChatApi
-from support.claude import ESCALATE_TOOL
+from support.bot.prompt import ESCALATE_TOOL, system_prompt
+from support.bot.rules import customer_asks_for_human
+from support.bot.tokens import token_bound
+from support.bot.turn import CLOSING_LINE, ChatResult
 from support.models import Conversation, DailySpend, IdempotencyRecord, KnowledgeArticle, Message, Role, TicketEvent
 from tests.fake_claude import FakeClaude, Reply
 
@@ -212,7 +215,7 @@ def test_the_done_object_matches_its_documented_serializer(
     body = response.json()
     message = Message.objects.get(pk=Message._meta.pk.to_python(body["message_id"]))
     user_message = Message.objects.get(pk=Message._meta.pk.to_python(body["user_message_id"]))
-    result = chat.ChatResult(
+    result = ChatResult(
         conversation=stored(conversation), user_message=user_message, message=message, fallback=body["fallback"]
     )
     assert json.loads(json.dumps(ChatApi.OutputSerializer(result).data)) == body
@@ -260,7 +263,7 @@ def test_the_history_sent_is_the_last_turns_within_the_token_budget(
     assert [m["content"] for m in sent if m["role"] == "user"] == ["third question", "fourth question"]
 
     settings.SUPPORT_CHAT_HISTORY_TURNS = 20
-    settings.SUPPORT_CHAT_HISTORY_TOKENS = chat.token_bound("fifth question") + chat.token_bound(Reply.text)
+    settings.SUPPORT_CHAT_HISTORY_TOKENS = token_bound("fifth question") + token_bound(Reply.text)
     chat_stream(client, conversation["id"], "fifth question")
     assert claude.last_request.body["messages"] == [{"role": "user", "content": "fifth question"}]
 
@@ -384,7 +387,7 @@ def test_a_reply_without_any_rule_leaves_the_conversation_auto_resolved(
     ],
 )
 def test_it_recognises_a_request_for_a_person(text: str, asks: bool) -> None:
-    assert chat.customer_asks_for_human(text) is asks
+    assert customer_asks_for_human(text) is asks
 
 
 def test_asking_for_a_person_flags_the_conversation_before_claude_answers(
@@ -419,7 +422,7 @@ def test_a_stream_that_breaks_after_text_keeps_the_partial_reply_with_a_closing_
     assert done["partial"] is True and done["fallback"] is False
     # The stall comes before the second delta (chunk_delay), the others after the second.
     arrived = "Your booking " if "chunk_delay" in fault else "Your booking is on "
-    assert done["text"] == arrived + chat.CLOSING_LINE
+    assert done["text"] == arrived + CLOSING_LINE
     assert deltas_of(events) == done["text"], "the customer sees the closing line too"
     assistant = messages_of(conversation)[-1]
     assert assistant.is_partial is True and assistant.content == done["text"]
@@ -570,7 +573,7 @@ def test_the_budget_counts_only_todays_utc_spend_and_includes_new_turns(
     claude: FakeClaude, client: APIClient, conversation: dict, settings: Any
 ) -> None:
     tokens = budget.request_token_bound(
-        system=chat.system_prompt(articles=list(KnowledgeArticle.objects.filter(active=True))),
+        system=system_prompt(articles=list(KnowledgeArticle.objects.filter(active=True))),
         messages=[{"role": "user", "content": "one"}],
         tools=[ESCALATE_TOOL],
     )

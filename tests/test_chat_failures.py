@@ -24,8 +24,9 @@ from django.test import Client
 from pymongo.errors import AutoReconnect
 from rest_framework.test import APIClient, APIRequestFactory
 
-from support import chat
 from support.api.chat import ChatApi
+from support.bot.tokens import estimate_tokens
+from support.bot.turn import CLOSING_LINE
 from support.models import Conversation, IdempotencyRecord, Message, Role
 from tests.fake_claude import FakeClaude, Reply
 from tests.test_chat import API_KEY, BASE, MODEL, deltas_of, parse_sse, post_chat
@@ -241,5 +242,5 @@ def test_a_broken_replys_estimated_output_tokens_leave_out_our_closing_line(
     response = post_chat(client, conversation["id"], "Tell me everything", stream=False)
     assert response.status_code == 201
     _user, reply = turns(conversation)
-    assert reply.is_partial and reply.content.endswith(chat.CLOSING_LINE)
-    assert reply.output_tokens == chat.estimate_tokens(words[0] + words[1]) == 20
+    assert reply.is_partial and reply.content.endswith(CLOSING_LINE)
+    assert reply.output_tokens == estimate_tokens(words[0] + words[1]) == 20

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from support import chat, knowledge, selectors, services
+from support import selectors, services
+from support.bot import knowledge
+from support.bot.prompt import system_prompt
 from support.models import KnowledgeArticle
 
 
@@ -108,11 +110,11 @@ def test_the_system_prompt_holds_the_active_articles_in_order(settings: Any) -> 
     KnowledgeArticle.objects.create(title="Second", answer="Answer two.", order=2)
     KnowledgeArticle.objects.create(title="First", answer="Answer one.", order=1)
     KnowledgeArticle.objects.create(title="Hidden", answer="Secret.", order=0, active=False)
-    prompt = chat.system_prompt(articles=list(selectors.knowledge_article_list_active()))
+    prompt = system_prompt(articles=list(selectors.knowledge_article_list_active()))
     assert "Acme Tables" in prompt and "help@acme.test" in prompt
     assert prompt.index("## First\nAnswer one.") < prompt.index("## Second\nAnswer two.")
     assert "Secret." not in prompt
-    again = chat.system_prompt(articles=list(selectors.knowledge_article_list_active()))
+    again = system_prompt(articles=list(selectors.knowledge_article_list_active()))
     assert prompt == again, "the same articles give the same bytes, or the prompt cache would miss"
 
 

@@ -16,7 +16,9 @@ from django.db.models import Sum
 from django.test import Client
 from rest_framework.test import APIClient
 
-from support import budget, chat, claude, selectors, services
+from support import budget, selectors, services
+from support.bot import rules
+from support.bot.prompt import ESCALATE_TOOL, system_prompt
 from support.models import Conversation, DailySpend, Message, Role
 from tests.fake_claude import FakeClaude, Reply
 from tests.test_throttles import in_parallel
@@ -134,7 +136,7 @@ def test_a_chat_that_fails_before_storing_gives_its_turns_back(
         raise RuntimeError("the escalation rules could not run")
 
     # Fails before the customer's turn is stored, so on both databases nothing is.
-    monkeypatch.setattr(chat, "customer_asks_for_human", broken)
+    monkeypatch.setattr(rules, "customer_asks_for_human", broken)
     with pytest.raises(RuntimeError):
         chat_json(token, conversation.pk, "one")
     monkeypatch.undo()
@@ -146,9 +148,9 @@ def test_a_chat_that_fails_before_storing_gives_its_turns_back(
 def worst_case_micros(text: str) -> int:
     articles = list(selectors.knowledge_article_list_active())
     tokens = budget.request_token_bound(
-        system=chat.system_prompt(articles=articles),
+        system=system_prompt(articles=articles),
         messages=[{"role": "user", "content": text}],
-        tools=[claude.ESCALATE_TOOL],
+        tools=[ESCALATE_TOOL],
     )
     return budget.call_worst_case_micros(model=MODEL, input_tokens=tokens)
 

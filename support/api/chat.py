@@ -24,7 +24,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.mediatypes import media_type_matches
 
-from support import chat, services
+# The chat bot, under its old name here until this view is next edited (support.bot is its home).
+from support import bot as chat
+from support import services
 from support.api.access import is_staff
 from support.api.idempotency import idempotency_key, idempotency_parameter, replay_refusal
 from support.api.stream_slots import StreamSlot, client_ip, stream_slot_acquire

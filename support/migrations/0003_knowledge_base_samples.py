@@ -6,7 +6,7 @@ from django.db import migrations
 
 
 def seed(apps, schema_editor):
-    from support.knowledge import seed_samples
+    from support.bot.knowledge import seed_samples
 
     KnowledgeArticle = apps.get_model("support", "KnowledgeArticle")
     seed_samples(KnowledgeArticle, support_email=settings.SUPPORT_EMAIL, using=schema_editor.connection.alias)

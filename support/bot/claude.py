@@ -13,36 +13,17 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
 import httpx2
 from anthropic import Middleware
+from anthropic.types import MessageParam, TextBlockParam, ToolParam
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
-
-ESCALATE_TOOL_NAME = "escalate_to_human"
-ESCALATE_TOOL: dict[str, Any] = {
-    "name": ESCALATE_TOOL_NAME,
-    "description": (
-        "Hand this conversation to a human member of the support team. Use it when the knowledge base does "
-        "not answer the question, when the customer needs something only a person can do (refunds, account "
-        "or billing changes, bugs, complaints), or when the customer asks for a person. A human will follow up."
-    ),
-    "input_schema": {
-        "type": "object",
-        "properties": {
-            "reason": {
-                "type": "string",
-                "description": "One short sentence for the support team: why a human is needed.",
-            }
-        },
-        "required": ["reason"],
-    },
-}
 
 #: Seconds to open a connection (capped by the time left before the deadline).
 CONNECT_TIMEOUT_S = 5.0
@@ -165,44 +146,44 @@ class ClaudeReply:
         """Text as it arrives. Raises what the SDK raises: APIStatusError (an SSE `error` event),
         httpx2.RemoteProtocolError (dropped connection), httpx2.ReadTimeout (stalled stream)..."""
         for event in self.stream:
-            kind = event.type
-            if kind == "content_block_delta":
-                delta = event.delta
-                if delta.type == "text_delta":
-                    yield delta.text
-                elif delta.type == "input_json_delta":
-                    self._tool_json.setdefault(event.index, []).append(delta.partial_json)
-            elif kind == "message_start":
-                message = event.message
-                self.model = message.model or ""
-                self._usage(message.usage)
-            elif kind == "content_block_start":
-                block = event.content_block
-                if block.type == "tool_use":
-                    self._tool_names[event.index] = block.name
-            elif kind == "content_block_stop":
-                self._finish_tool(event.index)
-            elif kind == "message_delta":
-                self.stop_reason = event.delta.stop_reason or ""
-                self._usage(event.usage)
-                self.usage_final = True
+            if event.type == "content_block_delta" and event.delta.type == "text_delta":
+                yield event.delta.text
+            else:
+                self._record(event)
+
+    def _record(self, event: Any) -> None:
+        """Everything but text: tool input as it streams, usage, model and stop reason."""
+        kind = event.type
+        if kind == "content_block_delta":
+            if event.delta.type == "input_json_delta":
+                self._tool_json.setdefault(event.index, []).append(event.delta.partial_json)
+        elif kind == "message_start":
+            message = event.message
+            self.model = message.model or ""
+            self._usage(message.usage)
+        elif kind == "content_block_start":
+            block = event.content_block
+            if block.type == "tool_use":
+                self._tool_names[event.index] = block.name
+        elif kind == "content_block_stop":
+            self._finish_tool(event.index)
+        elif kind == "message_delta":
+            self.stop_reason = event.delta.stop_reason or ""
+            self._usage(event.usage)
+            self.usage_final = True
 
     def _usage(self, usage: Any) -> None:
         # message_delta's figures are cumulative and final; message_start's are what is known up front.
+        # A figure an event leaves out (None, or no such field) keeps the value already known.
         if usage is None:
             return
-        for ours, theirs in (
-            ("input_tokens", "input_tokens"),
-            ("output_tokens", "output_tokens"),
-            ("cache_read_tokens", "cache_read_input_tokens"),
-            ("cache_write_tokens", "cache_creation_input_tokens"),
-        ):
-            value = getattr(usage, theirs, None)
-            if value is not None:
-                setattr(self, ours, int(value))
+        self.input_tokens = _count(usage, "input_tokens", self.input_tokens)
+        self.output_tokens = _count(usage, "output_tokens", self.output_tokens)
+        self.cache_read_tokens = _count(usage, "cache_read_input_tokens", self.cache_read_tokens)
+        self.cache_write_tokens = _count(usage, "cache_creation_input_tokens", self.cache_write_tokens)
         breakdown = getattr(usage, "cache_creation", None)
-        if breakdown is not None and getattr(breakdown, "ephemeral_1h_input_tokens", None) is not None:
-            self.cache_write_1h_tokens = int(breakdown.ephemeral_1h_input_tokens)
+        if breakdown is not None:
+            self.cache_write_1h_tokens = _count(breakdown, "ephemeral_1h_input_tokens", self.cache_write_1h_tokens)
 
     def _finish_tool(self, index: int) -> None:
         name = self._tool_names.pop(index, None)
@@ -223,8 +204,16 @@ class ClaudeReply:
             logger.debug("closing the Claude stream failed", exc_info=True)
 
 
-def reply_stream(*, system: str, messages: list[dict[str, Any]]) -> ClaudeReply:
-    """Start one streamed reply. Returns once Claude's response has started (retries done).
+def _count(source: Any, name: str, known: int) -> int:
+    value = getattr(source, name, None)
+    return known if value is None else int(value)
+
+
+def reply_stream(
+    *, system: Iterable[TextBlockParam], tools: Iterable[ToolParam], messages: Iterable[MessageParam]
+) -> ClaudeReply:
+    """Start one streamed reply to the prompt support.bot.prompt built (system blocks with their cache
+    marker, tools, history). Returns once Claude's response has started (retries done).
 
     Raises anthropic.AnthropicError (ClaudeDeadlineExceeded, APIStatusError, APIConnectionError...)
     when no reply could be started.
@@ -234,10 +223,8 @@ def reply_stream(*, system: str, messages: list[dict[str, Any]]) -> ClaudeReply:
         stream = claude_client().messages.create(
             model=settings.SUPPORT_CLAUDE_MODEL,
             max_tokens=settings.SUPPORT_CLAUDE_MAX_TOKENS,
-            # Prompt caching: tools + system (instructions and the whole knowledge base) are the stable
-            # prefix of every call, so they are written to the cache once and then read at a tenth of the price.
-            system=[{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],
-            tools=[ESCALATE_TOOL],
+            system=system,
+            tools=tools,
             messages=messages,
             stream=True,
         )

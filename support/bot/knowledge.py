@@ -1,4 +1,8 @@
-"""The knowledge base's pure parts: the offline responder's scoring and the sample articles. No database access.
+"""The knowledge base in the bot: the offline responder's article selection, and the sample articles.
+
+Scoring and selection are pure functions of the articles they are given (the chat turn reads the
+active ones through support.selectors). `seed_samples` is the one writer: it saves the sample articles
+through the model class it is given, so the data migrations can pass their historical model.
 
 The offline responder answers when Claude cannot (no API key, an outage after retries, the daily budget spent).
 It scores each active article the way the site's original widget did: every keyword phrase found in the
@@ -67,7 +71,7 @@ def score(article: Article, question: str) -> int:
 
 @dataclass(frozen=True)
 class Match:
-    article: Any
+    article: Article
     score: int
 
 
