@@ -230,12 +230,12 @@ def _update(request: HttpRequest, conversation: Conversation, *, changes: dict[s
 
 def _ticket_context(conversation: Conversation, failed: dict[str, Any]) -> dict[str, Any]:
     """The ticket page: its turns, history and escalations, and the action forms (a failed one as posted)."""
-    messages_ = list(selectors.message_list(conversation=conversation))
+    turns = list(selectors.message_list(conversation=conversation))
     events = list(selectors.event_list(conversation=conversation))
-    escalations = selectors.escalation_list(conversation=conversation, events=events, turns=messages_)
+    escalations = selectors.escalation_list(conversation=conversation, events=events, turns=turns)
     return {
         "conversation": conversation,
-        "turns": [_turn(message) for message in messages_],
+        "turns": [_turn(message) for message in turns],
         "events": events,
         "escalations": escalations,
         "latest_escalation": escalations[0] if escalations and conversation.escalated else None,

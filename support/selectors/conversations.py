@@ -133,6 +133,7 @@ class ConversationFilters:
 def conversation_list(
     *, filters: ConversationFilters | None = None, oldest_first: bool = False
 ) -> QuerySet[Conversation]:
+    """Conversations matching every filter given, newest first (or oldest first), their assignee joined."""
     filters = filters or ConversationFilters()
     qs = Conversation.objects.select_related("assigned_to")
     qs = _by_fields(qs, filters)
