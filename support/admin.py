@@ -10,7 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from support import selectors, services
@@ -62,7 +62,8 @@ class ModelPriceForm(forms.ModelForm):
                 self.initial[name] = Decimal(getattr(self.instance, name)) / MICROS_PER_USD
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         for name in PRICE_FIELDS:
             if cleaned.get(name) is not None:
                 cleaned[name] = int((cleaned[name] * MICROS_PER_USD).to_integral_value(ROUND_HALF_UP))
@@ -267,6 +268,8 @@ class ConversationAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Conversation, form: Any, change: bool) -> None:
         stored = selectors.conversation_get(conversation_id=obj.pk)
+        if stored is None:
+            raise Http404("No conversation matches the given id.")
         changes = {name: form.cleaned_data[name] for name in form.changed_data if name in EDITABLE}
         try:
             services.conversation_update(conversation=stored, actor=request.user, changes=changes)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -316,7 +318,7 @@ class AppendOnlyModel(models.Model):
     class Meta:
         abstract = True
 
-    def save(self, *args: object, **kwargs: object) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None and not self._state.adding:
             raise ValueError(f"{str(self._meta.verbose_name_plural).capitalize()} are append-only.")
         super().save(*args, **kwargs)
@@ -419,9 +421,7 @@ class DailyCloseRollup(models.Model):
 
     class Meta:
         db_table = "support_rollup_closes"
-        constraints = [
-            models.UniqueConstraint(fields=["day", "close_bucket"], name="uniq_rollup_close_key"),
-        ]
+        constraints = [models.UniqueConstraint(fields=["day", "close_bucket"], name="uniq_rollup_close_key")]
 
     def __str__(self) -> str:
         return f"{self.day} bucket {self.close_bucket}: {self.conversations}"

@@ -13,6 +13,8 @@ TOKEN_HEADER = "X-Conversation-Token"
 #: One answer for an unknown id, a missing token and a wrong one: a caller without the token cannot
 #: tell which ids exist.
 NO_SUCH_CONVERSATION = "No conversation with this id for this token."
+#: Staff asking for an id that does not exist (or cannot be one).
+NO_CONVERSATION = "No conversation matches the given id."
 
 
 def is_staff(request: Any) -> bool:
@@ -23,14 +25,13 @@ def is_staff(request: Any) -> bool:
 def conversation_for_request(request: Any, conversation_id: str) -> Conversation:
     """The conversation, if the caller is staff or sent its token; otherwise the same 404 whether the id
     exists or not."""
+    conversation = conversation_get(conversation_id=conversation_id)
     if is_staff(request):
-        return conversation_get(conversation_id=conversation_id)
+        if conversation is None:
+            raise Http404(NO_CONVERSATION)
+        return conversation
     token = request.headers.get(TOKEN_HEADER, "")
-    try:
-        conversation = conversation_get(conversation_id=conversation_id)
-    except Http404:
-        raise Http404(NO_SUCH_CONVERSATION) from None
-    if not conversation_token_matches(conversation=conversation, token=token):
+    if conversation is None or not conversation_token_matches(conversation=conversation, token=token):
         raise Http404(NO_SUCH_CONVERSATION)
     return conversation
 

@@ -329,7 +329,7 @@ class ConversationUpdateApi(APIView):
         request=InputSerializer, responses={200: ConversationOutputSerializer}, operation_id="conversation_update"
     )
     def patch(self, request: Request, conversation_id: str) -> Response:
-        conversation = selectors.conversation_get(conversation_id=conversation_id)
+        conversation = conversation_for_request(request, conversation_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         conversation = services.conversation_update(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -47,10 +47,12 @@ class ConversationFilterForm(forms.Form):
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["assigned_to"].choices = staff_choices(blank="Anyone", extra=[("me", "Me"), ("none", "Unassigned")])
+        assignee = cast(forms.ChoiceField, self.fields["assigned_to"])
+        assignee.choices = staff_choices(blank="Anyone", extra=[("me", "Me"), ("none", "Unassigned")])
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         start, end = data.get("created_from"), data.get("created_to")
         if start and end and start > end:
             self.add_error("created_from", "Must not be after the end date.")
@@ -97,12 +99,13 @@ WINDOW_CHOICES = [("7", "7 days"), ("30", "30 days"), ("90", "90 days")]
 
 
 class AnalyticsWindowForm(forms.Form):
-    days = forms.TypedChoiceField(choices=WINDOW_CHOICES, coerce=int, required=False, empty_value=30)
+    days = forms.TypedChoiceField(choices=WINDOW_CHOICES, coerce=int, required=False, empty_value=None)
     date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
     date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         problem = selectors.window_error(date_from=data.get("date_from"), date_to=data.get("date_to"))
         if problem:
             self.add_error(problem[0], problem[1].replace("date_to", "the end date"))
@@ -124,7 +127,7 @@ class AssignForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["assigned_to"].choices = staff_choices(blank="Nobody")
+        cast(forms.ChoiceField, self.fields["assigned_to"]).choices = staff_choices(blank="Nobody")
 
     def clean_assigned_to(self) -> Any:
         value = self.cleaned_data["assigned_to"]

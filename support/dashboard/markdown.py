@@ -15,11 +15,15 @@ from markdown_it import MarkdownIt
 _SAFE_SCHEMES = ("http://", "https://", "mailto:")
 
 
+class _WebLinksOnly(MarkdownIt):
+    def validateLink(self, url: str) -> bool:
+        # Only web and mail links: javascript:, data:, file: and relative links stay plain text.
+        return url.strip().lower().startswith(_SAFE_SCHEMES)
+
+
 def _build() -> MarkdownIt:
-    md = MarkdownIt("zero", {"html": False, "linkify": True, "breaks": True, "typographer": False})
+    md = _WebLinksOnly("zero", {"html": False, "linkify": True, "breaks": True, "typographer": False})
     md.enable(["paragraph", "newline", "emphasis", "list", "backticks", "link", "linkify", "escape", "entity"])
-    # Only web and mail links: javascript:, data:, file: and relative links stay plain text.
-    md.validateLink = lambda url: url.strip().lower().startswith(_SAFE_SCHEMES)
 
     def link_open(renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
         tokens[idx].attrSet("rel", "noopener nofollow")

@@ -6,25 +6,28 @@ Function views: validate with a form, read with selectors, write with services, 
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Sum
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.db.models import Count, QuerySet, Sum
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from support import budget, rollups, selectors, services
-from support.dashboard import charts, markdown
+from support.dashboard import markdown
+from support.dashboard.export import Echo, csv_rows
+from support.dashboard.figures import analytics_figures
 from support.dashboard.forms import (
     TICKET_ACTIONS,
     AnalyticsWindowForm,
@@ -35,18 +38,22 @@ from support.dashboard.forms import (
     QueueFilterForm,
     StatusForm,
 )
-from support.models import QUEUE_STATUSES, EscalationReason, MessageOrigin, Source, Status
+from support.models import QUEUE_STATUSES, Conversation, Message, Status
 from support.pricing import micros_to_usd
 
 PAGE_SIZE = 50
+#: What the ticket page answers for an id that does not exist (or cannot be one).
+NO_CONVERSATION = "No conversation matches the given id."
+
+View = Callable[..., HttpResponseBase]
 
 
-def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def staff_required(view: View) -> View:
     """Signed-in staff only: anonymous visitors go to the login page, other users get 403."""
 
     @login_required
     @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not (request.user.is_active and request.user.is_staff):
             raise PermissionDenied("Staff only.")
         return view(request, *args, **kwargs)
@@ -54,13 +61,7 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     return wrapped
 
 
-def list_url(**params: Any) -> str:
-    """The ticket list filtered by `params` (what every dashboard figure links to)."""
-    query = urlencode({k: v for k, v in params.items() if v not in (None, "", [])}, doseq=True)
-    return f"{reverse('dashboard:conversations')}?{query}" if query else reverse("dashboard:conversations")
-
-
-def _totals(queryset: Any) -> dict[str, int]:
+def _totals(queryset: QuerySet[Conversation]) -> dict[str, Any]:
     totals = queryset.aggregate(n=Count("pk"), messages=Sum("message_count"), cost=Sum("cost_micros"))
     return {
         "conversations": totals["n"] or 0,
@@ -70,7 +71,7 @@ def _totals(queryset: Any) -> dict[str, int]:
     }
 
 
-def _waited(conversation: Any, now: Any) -> timedelta:
+def _waited(conversation: Conversation, now: datetime) -> timedelta:
     return now - (conversation.escalated_at or conversation.created_at)
 
 
@@ -96,7 +97,14 @@ def queue(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     for conversation in page:
         conversation.waited_display = rollups.humanize_seconds(_waited(conversation, now).total_seconds())
-    base = request.GET.copy()
+    tabs = _status_tabs(request.GET, selected=selected, counts=counts)
+    context = {"form": form, "page": page, "tabs": tabs, "budget_warning": budget.budget_warning()}
+    return render(request, "dashboard/queue.html", context)
+
+
+def _status_tabs(params: QueryDict, *, selected: list[str], counts: dict[str, int]) -> list[dict[str, Any]]:
+    """ "All open" and one tab per queue status, each keeping the other filters of the page."""
+    base = params.copy()
     base.pop("status", None)
     base.pop("page", None)
     tabs = [
@@ -118,12 +126,11 @@ def queue(request: HttpRequest) -> HttpResponse:
                 "active": selected == [status.value],
             }
         )
-    context = {"form": form, "page": page, "tabs": tabs, "budget_warning": budget.budget_warning()}
-    return render(request, "dashboard/queue.html", context)
+    return tabs
 
 
 # --- Ticket list (drill-down target) and CSV -------------------------------------------------
-def _filtered(request: HttpRequest) -> tuple[ConversationFilterForm, Any]:
+def _filtered(request: HttpRequest) -> tuple[ConversationFilterForm, QuerySet[Conversation] | None]:
     form = ConversationFilterForm(request.GET, user=request.user)
     if not form.is_valid():
         return form, None
@@ -149,84 +156,52 @@ def conversations(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/conversations.html", context)
 
 
-CSV_COLUMNS = (
-    "id",
-    "created_at",
-    "source",
-    "status",
-    "escalated",
-    "escalation_reason",
-    "escalated_at",
-    "closed_at",
-    "assigned_to",
-    "contact_email",
-    "summary",
-    "page_url",
-    "messages",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cost_micros",
-    "cost_usd",
-)
-
-
-def _csv_safe(value: Any) -> str:
-    """Cells a spreadsheet would run as a formula (=, +, -, @) are prefixed with a quote."""
-    text = "" if value is None else str(value)
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def _csv_rows(queryset: Any) -> Iterator[list[Any]]:
-    yield list(CSV_COLUMNS)
-    for c in queryset.iterator(chunk_size=1000):
-        yield [
-            str(c.pk),
-            c.created_at.isoformat(),
-            c.source,
-            c.status,
-            "true" if c.escalated else "false",
-            c.escalation_reason,
-            c.escalated_at.isoformat() if c.escalated_at else "",
-            c.closed_at.isoformat() if c.closed_at else "",
-            _csv_safe(c.assigned_to.get_username() if c.assigned_to else ""),
-            _csv_safe(c.contact_email),
-            _csv_safe(c.summary),
-            _csv_safe(c.page_url),
-            c.message_count,
-            c.total_input_tokens,
-            c.total_output_tokens,
-            c.total_cache_read_tokens,
-            c.total_cache_write_tokens,
-            c.cost_micros,
-            f"{micros_to_usd(c.cost_micros):.6f}",
-        ]
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @require_GET
 @staff_required
-def conversations_csv(request: HttpRequest) -> HttpResponse:
+def conversations_csv(request: HttpRequest) -> HttpResponseBase:
     form, queryset = _filtered(request)
     if queryset is None:
         return HttpResponse(form.errors.as_text(), status=400, content_type="text/plain")
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse((writer.writerow(row) for row in _csv_rows(queryset)), content_type="text/csv")
+    writer = csv.writer(Echo())
+    response = StreamingHttpResponse((writer.writerow(row) for row in csv_rows(queryset)), content_type="text/csv")
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="rezvo-tickets-{stamp}.csv"'
     return response
 
 
 # --- Ticket ----------------------------------------------------------------------------------
+@dataclass
+class Turn:
+    """A message as the ticket page shows it: its fields, its Markdown as HTML, whether it has usage."""
+
+    message: Message
+    html: str
+    has_usage: bool
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for names the Turn lacks; "message" itself is missing only mid-copy or unpickling.
+        if name == "message":
+            raise AttributeError(name)
+        return getattr(self.message, name)
+
+
+def _turn(message: Message) -> Turn:
+    usage = (
+        message.input_tokens
+        or message.output_tokens
+        or message.cache_read_tokens
+        or message.cache_write_tokens
+        or message.cost_micros
+    )
+    return Turn(message=message, html=markdown.render(message.content), has_usage=bool(usage))
+
+
 @require_http_methods(["GET", "POST"])
 @staff_required
 def ticket(request: HttpRequest, conversation_id: str) -> HttpResponse:
     conversation = selectors.conversation_get(conversation_id=conversation_id)
+    if conversation is None:
+        raise Http404(NO_CONVERSATION)
     failed: dict[str, Any] = {}
     if request.method == "POST":
         action = request.POST.get("action", "")
@@ -235,30 +210,32 @@ def ticket(request: HttpRequest, conversation_id: str) -> HttpResponse:
             return HttpResponse("Unknown action.", status=400, content_type="text/plain")
         form = form_class(request.POST)
         if form.is_valid():
-            try:
-                services.conversation_update(conversation=conversation, actor=request.user, changes=form.cleaned_data)
-            except services.ConversationConflict:
-                # Reload the page so staff see what changed meanwhile before trying again.
-                messages.error(request, "The ticket kept changing while it was saved; nothing was changed. Try again.")
-                return redirect("dashboard:ticket", conversation_id=conversation.pk)
-            messages.success(request, "Ticket updated.")
-            return redirect("dashboard:ticket", conversation_id=conversation.pk)
+            return _update(request, conversation, changes=form.cleaned_data)
         failed[action] = form
+    return render(
+        request, "dashboard/ticket.html", _ticket_context(conversation, failed), status=400 if failed else 200
+    )
+
+
+def _update(request: HttpRequest, conversation: Conversation, *, changes: dict[str, Any]) -> HttpResponse:
+    try:
+        services.conversation_update(conversation=conversation, actor=request.user, changes=changes)
+    except services.ConversationConflict:
+        # Reload the page so staff see what changed meanwhile before trying again.
+        messages.error(request, "The ticket kept changing while it was saved; nothing was changed. Try again.")
+        return redirect("dashboard:ticket", conversation_id=conversation.pk)
+    messages.success(request, "Ticket updated.")
+    return redirect("dashboard:ticket", conversation_id=conversation.pk)
+
+
+def _ticket_context(conversation: Conversation, failed: dict[str, Any]) -> dict[str, Any]:
+    """The ticket page: its turns, history and escalations, and the action forms (a failed one as posted)."""
     turns = list(selectors.message_list(conversation=conversation))
-    for turn in turns:
-        turn.html = markdown.render(turn.content)
-        turn.has_usage = bool(
-            turn.input_tokens
-            or turn.output_tokens
-            or turn.cache_read_tokens
-            or turn.cache_write_tokens
-            or turn.cost_micros
-        )
     events = list(selectors.event_list(conversation=conversation))
     escalations = selectors.escalation_list(conversation=conversation, events=events, turns=turns)
-    context = {
+    return {
         "conversation": conversation,
-        "turns": turns,
+        "turns": [_turn(message) for message in turns],
         "events": events,
         "escalations": escalations,
         "latest_escalation": escalations[0] if escalations and conversation.escalated else None,
@@ -271,144 +248,9 @@ def ticket(request: HttpRequest, conversation_id: str) -> HttpResponse:
         "waited": rollups.humanize_seconds(_waited(conversation, timezone.now()).total_seconds()),
         "statuses": Status.choices,
     }
-    return render(request, "dashboard/ticket.html", context, status=400 if failed else 200)
 
 
 # --- Analytics -------------------------------------------------------------------------------
-def _usd(value: float) -> str:
-    if value >= 100:
-        return f"${value:,.0f}"
-    if value >= 1:
-        return f"${value:,.2f}"
-    return f"${value:.4f}".rstrip("0").rstrip(".") if value else "$0"
-
-
-def _short(day: date) -> str:
-    return day.strftime("%d %b")
-
-
-def analytics_figures(data: dict[str, Any]) -> dict[str, Any]:
-    """Every number on the analytics page with the ticket-list link behind it.
-
-    `count` is how many tickets that link lists; tests compare it with the list itself.
-    """
-    window = {"created_from": data["date_from"], "created_to": data["date_to"]}
-    every = list_url(**window)
-    auto_url = list_url(**window, status=Status.AUTO_RESOLVED)
-    escalated_url = list_url(**window, escalated="true")
-    total, auto, escalated = data["total_conversations"], data["auto_resolved"], data["escalated"]
-    median = data["median_escalation_to_close_seconds"]
-    cards = [
-        {"label": "Conversations", "value": f"{total:,}", "url": every, "count": total},
-        {"label": "Messages", "value": f"{data['total_messages']:,}", "url": every, "count": total},
-        {"label": "Auto-resolved", "value": f"{data['auto_resolved_pct']}%", "url": auto_url, "count": auto},
-        {"label": "Escalated", "value": f"{data['escalated_pct']}%", "url": escalated_url, "count": escalated},
-        {
-            "label": "Avg messages / conversation",
-            "value": f"{data['avg_messages_per_conversation']}",
-            "url": every,
-            "count": total,
-        },
-        {"label": "Total cost", "value": _usd(data["total_cost_usd"]), "url": every, "count": total},
-        {
-            # Part of the total: usage the widget logged itself (SUPPORT_CLIENT_LOGGING=seed), unverified.
-            "label": "of which reported by the widget",
-            "value": _usd(data["client_reported_cost_usd"]),
-            "url": list_url(**window, origin=MessageOrigin.CLIENT),
-            "count": data["client_reported_conversations"],
-        },
-        {
-            "label": "Cost / conversation",
-            "value": _usd(data["cost_per_conversation_usd"] or 0),
-            "url": every,
-            "count": total,
-        },
-        {
-            "label": "Cost / auto-resolved ticket",
-            "value": _usd(data["cost_per_auto_resolved_usd"] or 0),
-            "url": auto_url,
-            "count": auto,
-        },
-        {
-            "label": "Median escalation → close",
-            "value": rollups.humanize_seconds(median),
-            "url": list_url(**window, closed_after_escalation="on"),
-            "count": data["closed_after_escalation"],
-        },
-        {
-            "label": "CSAT (thumbs up / rated)",
-            "value": "n/a" if data["csat_pct"] is None else f"{data['csat_pct']}%",
-            "url": list_url(**window, rating="rated"),
-            "count": data["rated_count"],
-        },
-    ]
-    reason_labels = dict(EscalationReason.choices)
-    source_labels = dict(Source.choices)
-    status_labels = dict(Status.choices)
-    tables = {
-        "questions": [{**row, "url": list_url(**window, question=row["question"])} for row in data["top_questions"]],
-        "reasons": [
-            {
-                **row,
-                "label": reason_labels.get(row["reason"], "No reason recorded"),
-                "url": list_url(**window, escalated="true", escalation_reason=row["reason"]),
-            }
-            for row in data["escalations_by_reason"]
-        ],
-        "statuses": [
-            {**row, "label": status_labels[row["status"]], "url": list_url(**window, status=row["status"])}
-            for row in data["by_status"]
-        ],
-        "sources": [
-            {
-                **row,
-                "label": source_labels.get(row["source"], row["source"]),
-                "url": list_url(**window, source=row["source"]),
-                "escalated_url": list_url(**window, source=row["source"], escalated="true"),
-                "cost": _usd(row["cost_usd"]),
-            }
-            for row in data["by_source"]
-        ],
-        "models": [
-            {**row, "url": list_url(**window, model=row["model"]), "cost": _usd(row["cost_usd"])}
-            for row in data["by_model"]
-        ],
-    }
-    conversations_points, cost_points, rate_points = [], [], []
-    for by_day, cost_day, rate_day in zip(
-        data["conversations_by_day"], data["cost_by_day"], data["escalation_rate_by_day"], strict=True
-    ):
-        day = date.fromisoformat(by_day["date"])
-        day_url = list_url(created_from=day.isoformat(), created_to=day.isoformat())
-        conversations_points.append(
-            charts.Point(_short(day), by_day["count"], day_url, f"{_short(day)}: {by_day['count']} conversations")
-        )
-        cost_points.append(
-            charts.Point(_short(day), cost_day["cost_usd"], day_url, f"{_short(day)}: {_usd(cost_day['cost_usd'])}")
-        )
-        rate_points.append(
-            charts.Point(
-                _short(day),
-                rate_day["escalated_pct"],
-                list_url(created_from=day.isoformat(), created_to=day.isoformat(), escalated="true"),
-                f"{_short(day)}: {rate_day['escalated_pct']}% ({rate_day['escalated']} of "
-                f"{rate_day['conversations']}) escalated",
-            )
-        )
-    chart_list = [
-        charts.bar_chart(title="Conversations per day", points=conversations_points, value_label=lambda v: f"{v:g}"),
-        charts.bar_chart(title="Cost per day", points=cost_points, value_label=_usd),
-        charts.bar_chart(title="Escalation rate per day", points=rate_points, value_label=lambda v: f"{v:g}%"),
-    ]
-    # What each bar's link lists, in the same order as the bars (for tests and tooltips).
-    bar_counts = [
-        [row["count"] for row in data["conversations_by_day"]],
-        [row["count"] for row in data["conversations_by_day"]],
-        [row["escalated"] for row in data["escalation_rate_by_day"]],
-    ]
-    return {"cards": cards, "tables": tables, "charts": chart_list, "bar_counts": bar_counts}
-
-
 @require_GET
 @staff_required
 def analytics(request: HttpRequest) -> HttpResponse:

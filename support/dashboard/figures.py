@@ -1,0 +1,186 @@
+"""The analytics page's cards, tables and charts, each figure with the ticket-list link behind it."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from support import rollups
+from support.dashboard import charts
+from support.dashboard.links import list_url
+from support.models import EscalationReason, MessageOrigin, Source, Status
+
+
+def analytics_figures(data: dict[str, Any]) -> dict[str, Any]:
+    """Every number on the analytics page with the ticket-list link behind it.
+
+    `count` is how many tickets that link lists; tests compare it with the list itself.
+    """
+    window = {"created_from": data["date_from"], "created_to": data["date_to"]}
+    return {
+        "cards": [*_volume_cards(data, window), *_cost_cards(data, window), *_outcome_cards(data, window)],
+        "tables": _tables(data, window),
+        "charts": _charts(data),
+        "bar_counts": _bar_counts(data),
+    }
+
+
+def usd(value: float) -> str:
+    if value >= 100:
+        return f"${value:,.0f}"
+    if value >= 1:
+        return f"${value:,.2f}"
+    return f"${value:.4f}".rstrip("0").rstrip(".") if value else "$0"
+
+
+def _short(day: date) -> str:
+    return day.strftime("%d %b")
+
+
+def _volume_cards(data: dict[str, Any], window: dict[str, str]) -> list[dict[str, Any]]:
+    every = list_url(**window)
+    total, auto, escalated = data["total_conversations"], data["auto_resolved"], data["escalated"]
+    return [
+        {"label": "Conversations", "value": f"{total:,}", "url": every, "count": total},
+        {"label": "Messages", "value": f"{data['total_messages']:,}", "url": every, "count": total},
+        {
+            "label": "Auto-resolved",
+            "value": f"{data['auto_resolved_pct']}%",
+            "url": list_url(**window, status=Status.AUTO_RESOLVED),
+            "count": auto,
+        },
+        {
+            "label": "Escalated",
+            "value": f"{data['escalated_pct']}%",
+            "url": list_url(**window, escalated="true"),
+            "count": escalated,
+        },
+        {
+            "label": "Avg messages / conversation",
+            "value": f"{data['avg_messages_per_conversation']}",
+            "url": every,
+            "count": total,
+        },
+    ]
+
+
+def _cost_cards(data: dict[str, Any], window: dict[str, str]) -> list[dict[str, Any]]:
+    every = list_url(**window)
+    total, auto = data["total_conversations"], data["auto_resolved"]
+    return [
+        {"label": "Total cost", "value": usd(data["total_cost_usd"]), "url": every, "count": total},
+        {
+            # Part of the total: usage the widget logged itself (SUPPORT_CLIENT_LOGGING=seed), unverified.
+            "label": "of which reported by the widget",
+            "value": usd(data["client_reported_cost_usd"]),
+            "url": list_url(**window, origin=MessageOrigin.CLIENT),
+            "count": data["client_reported_conversations"],
+        },
+        {
+            "label": "Cost / conversation",
+            "value": usd(data["cost_per_conversation_usd"] or 0),
+            "url": every,
+            "count": total,
+        },
+        {
+            "label": "Cost / auto-resolved ticket",
+            "value": usd(data["cost_per_auto_resolved_usd"] or 0),
+            "url": list_url(**window, status=Status.AUTO_RESOLVED),
+            "count": auto,
+        },
+    ]
+
+
+def _outcome_cards(data: dict[str, Any], window: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "label": "Median escalation → close",
+            "value": rollups.humanize_seconds(data["median_escalation_to_close_seconds"]),
+            "url": list_url(**window, closed_after_escalation="on"),
+            "count": data["closed_after_escalation"],
+        },
+        {
+            "label": "CSAT (thumbs up / rated)",
+            "value": "n/a" if data["csat_pct"] is None else f"{data['csat_pct']}%",
+            "url": list_url(**window, rating="rated"),
+            "count": data["rated_count"],
+        },
+    ]
+
+
+def _tables(data: dict[str, Any], window: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    reason_labels = dict(EscalationReason.choices)
+    status_labels = dict(Status.choices)
+    return {
+        "questions": [{**row, "url": list_url(**window, question=row["question"])} for row in data["top_questions"]],
+        "reasons": [
+            {
+                **row,
+                "label": reason_labels.get(row["reason"], "No reason recorded"),
+                "url": list_url(**window, escalated="true", escalation_reason=row["reason"]),
+            }
+            for row in data["escalations_by_reason"]
+        ],
+        "statuses": [
+            {**row, "label": status_labels[row["status"]], "url": list_url(**window, status=row["status"])}
+            for row in data["by_status"]
+        ],
+        "sources": _source_rows(data, window),
+        "models": [
+            {**row, "url": list_url(**window, model=row["model"]), "cost": usd(row["cost_usd"])}
+            for row in data["by_model"]
+        ],
+    }
+
+
+def _source_rows(data: dict[str, Any], window: dict[str, str]) -> list[dict[str, Any]]:
+    source_labels = dict(Source.choices)
+    return [
+        {
+            **row,
+            "label": source_labels.get(row["source"], row["source"]),
+            "url": list_url(**window, source=row["source"]),
+            "escalated_url": list_url(**window, source=row["source"], escalated="true"),
+            "cost": usd(row["cost_usd"]),
+        }
+        for row in data["by_source"]
+    ]
+
+
+def _charts(data: dict[str, Any]) -> list[charts.Chart]:
+    """Conversations, cost and escalation rate per day; each bar links to that day's tickets."""
+    conversations_points, cost_points, rate_points = [], [], []
+    for by_day, cost_day, rate_day in zip(
+        data["conversations_by_day"], data["cost_by_day"], data["escalation_rate_by_day"], strict=True
+    ):
+        day = date.fromisoformat(by_day["date"])
+        day_url = list_url(created_from=day.isoformat(), created_to=day.isoformat())
+        conversations_points.append(
+            charts.Point(_short(day), by_day["count"], day_url, f"{_short(day)}: {by_day['count']} conversations")
+        )
+        cost_points.append(
+            charts.Point(_short(day), cost_day["cost_usd"], day_url, f"{_short(day)}: {usd(cost_day['cost_usd'])}")
+        )
+        rate_points.append(
+            charts.Point(
+                _short(day),
+                rate_day["escalated_pct"],
+                list_url(created_from=day.isoformat(), created_to=day.isoformat(), escalated="true"),
+                f"{_short(day)}: {rate_day['escalated_pct']}% ({rate_day['escalated']} of "
+                f"{rate_day['conversations']}) escalated",
+            )
+        )
+    return [
+        charts.bar_chart(title="Conversations per day", points=conversations_points, value_label=lambda v: f"{v:g}"),
+        charts.bar_chart(title="Cost per day", points=cost_points, value_label=usd),
+        charts.bar_chart(title="Escalation rate per day", points=rate_points, value_label=lambda v: f"{v:g}%"),
+    ]
+
+
+def _bar_counts(data: dict[str, Any]) -> list[list[int]]:
+    """What each bar's link lists, in the same order as the bars (for tests and tooltips)."""
+    return [
+        [row["count"] for row in data["conversations_by_day"]],
+        [row["count"] for row in data["conversations_by_day"]],
+        [row["escalated"] for row in data["escalation_rate_by_day"]],
+    ]

@@ -1,0 +1,102 @@
+"""Reads. Each returns a queryset (or plain data) with the joins its callers need, or None when a thing is missing.
+
+Callers use `from support import selectors; selectors.X`: every public name of the modules is re-exported here.
+"""
+
+from __future__ import annotations
+
+from support.selectors.analytics import (
+    QUESTION_CANDIDATE_DAYS_PER_QUERY,
+    TOP_QUESTION_CANDIDATES_PER_DAY,
+    analytics_summary,
+)
+from support.selectors.budget import daily_spend_today
+from support.selectors.conversations import (
+    ConversationFilters,
+    Escalation,
+    conversation_get,
+    conversation_list,
+    conversation_pk,
+    conversation_search,
+    conversation_token_matches,
+    escalation_list,
+    event_list,
+    ticket_list,
+    ticket_note_list,
+    token_hash,
+)
+from support.selectors.dates import MAX_WINDOW_DAYS, Window, utc_midnight, window_error, window_for
+from support.selectors.idempotency import idempotency_record_get
+from support.selectors.knowledge import knowledge_article_list_active
+from support.selectors.messages import (
+    CLIENT_COLUMNS,
+    TOKEN_KINDS,
+    USAGE_COLUMNS,
+    assistant_message_get,
+    conversation_ids_with,
+    message_list,
+    message_recent,
+    message_reply_to,
+    message_usage_sums,
+    messages_by_conversation,
+    usage_model_filter,
+)
+from support.selectors.prices import model_is_known, models_prices_in_effect
+from support.selectors.reports import (
+    CLIENT_REPORT_COLUMNS,
+    COST_REPORT_GROUPS,
+    NO_MODEL,
+    CostReport,
+    CostRow,
+    cost_report,
+)
+from support.selectors.users import staff_user_get, staff_user_list
+from support.selectors.widget import widget_config
+
+__all__ = [
+    "CLIENT_COLUMNS",
+    "CLIENT_REPORT_COLUMNS",
+    "COST_REPORT_GROUPS",
+    "MAX_WINDOW_DAYS",
+    "NO_MODEL",
+    "QUESTION_CANDIDATE_DAYS_PER_QUERY",
+    "TOKEN_KINDS",
+    "TOP_QUESTION_CANDIDATES_PER_DAY",
+    "USAGE_COLUMNS",
+    "ConversationFilters",
+    "CostReport",
+    "CostRow",
+    "Escalation",
+    "Window",
+    "analytics_summary",
+    "assistant_message_get",
+    "conversation_get",
+    "conversation_ids_with",
+    "conversation_list",
+    "conversation_pk",
+    "conversation_search",
+    "conversation_token_matches",
+    "cost_report",
+    "daily_spend_today",
+    "escalation_list",
+    "event_list",
+    "idempotency_record_get",
+    "knowledge_article_list_active",
+    "message_list",
+    "message_recent",
+    "message_reply_to",
+    "message_usage_sums",
+    "messages_by_conversation",
+    "model_is_known",
+    "models_prices_in_effect",
+    "staff_user_get",
+    "staff_user_list",
+    "ticket_list",
+    "ticket_note_list",
+    "token_hash",
+    "usage_model_filter",
+    "utc_midnight",
+    "widget_config",
+    "window_error",
+    "window_for",
+]

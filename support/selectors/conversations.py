@@ -1,0 +1,220 @@
+"""Conversations (tickets): one by id, lists under the dashboard's and the API's filters, their history."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
+
+from support.models import (
+    QUEUE_STATUSES,
+    Conversation,
+    EscalationReason,
+    EventField,
+    Message,
+    Role,
+    Status,
+    TicketEvent,
+    TicketNote,
+)
+from support.selectors.dates import utc_midnight
+from support.selectors.messages import conversation_ids_with, usage_model_filter
+
+
+def conversation_pk(raw: object) -> Any:
+    """The primary key value `raw` spells, or None when it cannot be one (wrong shape for this database).
+
+    Only the canonical spelling the API hands out is accepted: int() would also read " 1", "01" or
+    U+0661 (Arabic-Indic one) as 1, and each spelling would get its own per-conversation rate limit.
+    """
+    try:
+        value = Conversation._meta.pk.to_python(raw)
+    except (ValidationError, ValueError, TypeError):
+        return None
+    if value is None or str(value) != str(raw):
+        return None
+    return value
+
+
+def conversation_get(*, conversation_id: object) -> Conversation | None:
+    """The conversation with this id (its assignee joined), or None for an unknown or malformed id."""
+    pk = conversation_pk(conversation_id)
+    if pk is None:
+        return None
+    return Conversation.objects.select_related("assigned_to").filter(pk=pk).first()
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def conversation_token_matches(*, conversation: Conversation, token: str) -> bool:
+    return bool(token) and hmac.compare_digest(conversation.token_hash, token_hash(token))
+
+
+def event_list(*, conversation: Conversation) -> QuerySet[TicketEvent]:
+    return TicketEvent.objects.filter(conversation=conversation).select_related("actor").order_by("created_at", "pk")
+
+
+def ticket_note_list(*, conversation: Conversation) -> QuerySet[TicketNote]:
+    return TicketNote.objects.filter(conversation=conversation).order_by("created_at", "pk")
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """One time the ticket was flagged for a person: when, why, by whom, and on which question."""
+
+    at: datetime
+    reason: str
+    label: str
+    actor_label: str
+    question: str  # the customer's last message before it
+    detail: str = ""  # the bot's own words (escalate_to_human); never verified
+
+
+def escalation_list(*, conversation: Conversation, events: list[TicketEvent], turns: list[Message]) -> list[Escalation]:
+    """Every escalation of a ticket, newest first, from its history (already read: no query).
+
+    conversation_escalate writes an escalation-reason event on every escalation and, when the bot gave
+    one, its note right after; a ticket from before that has its latest note on the conversation only.
+    """
+    labels = dict(EscalationReason.choices)
+    found: list[dict[str, Any]] = []
+    for event in events:
+        if event.field == EventField.ESCALATION_REASON and event.new_value:
+            found.append({"event": event, "detail": ""})
+        elif event.field == EventField.ESCALATION_DETAIL and found:
+            found[-1]["detail"] = event.new_value
+    if found and not any(item["detail"] for item in found) and conversation.escalation_detail:
+        found[-1]["detail"] = conversation.escalation_detail
+    customer = [turn for turn in turns if turn.role == Role.USER]
+    escalations = []
+    for item in reversed(found):
+        event = item["event"]
+        asked = [turn.content for turn in customer if turn.created_at <= event.created_at]
+        escalations.append(
+            Escalation(
+                at=event.created_at,
+                reason=event.new_value,
+                label=labels.get(event.new_value, event.new_value),
+                actor_label=event.actor_label,
+                question=asked[-1] if asked else "",
+                detail=item["detail"],
+            )
+        )
+    return escalations
+
+
+@dataclass
+class ConversationFilters:
+    status: list[str] = field(default_factory=list)
+    source: list[str] = field(default_factory=list)
+    escalated: bool | None = None
+    escalation_reason: str = ""
+    assigned_to: Any = None
+    unassigned: bool = False
+    created_from: date | None = None
+    created_to: date | None = None
+    q: str = ""
+    model: str = ""
+    #: "up", "down", or "rated" (either); drills CSAT down to its conversations.
+    rating: str = ""
+    question: str = ""  # exact question_key (the normalised first message)
+    #: A MessageOrigin: conversations with at least one turn of that origin (e.g. reported by the widget).
+    origin: str = ""
+    closed_after_escalation: bool = False
+
+
+def conversation_list(
+    *, filters: ConversationFilters | None = None, oldest_first: bool = False
+) -> QuerySet[Conversation]:
+    """Conversations matching every filter given, newest first (or oldest first), their assignee joined."""
+    filters = filters or ConversationFilters()
+    qs = Conversation.objects.select_related("assigned_to")
+    qs = _by_fields(qs, filters)
+    qs = _by_dates(qs, filters)
+    qs = _by_outcome(qs, filters)
+    qs = _by_turns(qs, filters)
+    if filters.q:
+        qs = qs.filter(conversation_search(filters.q))
+    order = ("created_at", "pk") if oldest_first else ("-created_at", "-pk")
+    return qs.order_by(*order)
+
+
+def _by_fields(qs: QuerySet[Conversation], filters: ConversationFilters) -> QuerySet[Conversation]:
+    if filters.status:
+        qs = qs.filter(status__in=filters.status)
+    if filters.source:
+        qs = qs.filter(source__in=filters.source)
+    if filters.escalated is not None:
+        qs = qs.filter(escalated=filters.escalated)
+    if filters.escalation_reason:
+        qs = qs.filter(escalation_reason=filters.escalation_reason)
+    if filters.assigned_to is not None:
+        qs = qs.filter(assigned_to=filters.assigned_to)
+    if filters.unassigned:
+        qs = qs.filter(assigned_to__isnull=True)
+    return qs
+
+
+def _by_dates(qs: QuerySet[Conversation], filters: ConversationFilters) -> QuerySet[Conversation]:
+    if filters.created_from:
+        qs = qs.filter(created_at__gte=utc_midnight(filters.created_from))
+    if filters.created_to:
+        qs = qs.filter(created_at__lt=utc_midnight(filters.created_to + timedelta(days=1)))
+    return qs
+
+
+def _by_outcome(qs: QuerySet[Conversation], filters: ConversationFilters) -> QuerySet[Conversation]:
+    if filters.rating == "rated":
+        qs = qs.exclude(rating="")
+    elif filters.rating:
+        qs = qs.filter(rating=filters.rating)
+    if filters.question:
+        qs = qs.filter(question_key=filters.question)
+    if filters.closed_after_escalation:
+        # The conversations behind the escalation-to-close median (see rollups.close_bucket).
+        qs = qs.filter(status=Status.CLOSED, escalated=True, escalated_at__isnull=False, closed_at__isnull=False)
+    return qs
+
+
+def _by_turns(qs: QuerySet[Conversation], filters: ConversationFilters) -> QuerySet[Conversation]:
+    """Conversations with a turn of the model or origin asked for."""
+    if filters.model:
+        qs = qs.filter(pk__in=conversation_ids_with(_in_window(usage_model_filter(filters.model), filters)))
+    if filters.origin:
+        qs = qs.filter(pk__in=conversation_ids_with(_in_window(Q(origin=filters.origin), filters)))
+    return qs
+
+
+def _in_window(turns: Q, filters: ConversationFilters) -> Q:
+    if filters.created_from:
+        # A conversation's turns come after it starts: this keeps the id list to the window.
+        turns &= Q(created_at__gte=utc_midnight(filters.created_from))
+    return turns
+
+
+def conversation_search(term: str) -> Q:
+    """Conversations whose summary, contact email, page URL or any message contains `term` (any case).
+
+    One filter on conversations, shared by the dashboard's search box and the admin's, so both find the
+    same tickets; message content is matched first as a list of conversation ids (see below).
+    """
+    matching = conversation_ids_with(Q(content__icontains=term))
+    return (
+        Q(summary__icontains=term) | Q(contact_email__icontains=term) | Q(page_url__icontains=term) | Q(pk__in=matching)
+    )
+
+
+def ticket_list(*, filters: ConversationFilters | None = None, oldest_first: bool = False) -> QuerySet:
+    filters = filters or ConversationFilters()
+    if not filters.status:
+        filters.status = list(QUEUE_STATUSES)
+    else:
+        filters.status = [s for s in filters.status if s in QUEUE_STATUSES]
+    return conversation_list(filters=filters, oldest_first=oldest_first)

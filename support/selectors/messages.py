@@ -1,0 +1,87 @@
+"""Turns of conversations, and the usage figures summed over them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q, QuerySet, Sum
+
+from support import rollups
+from support.models import Conversation, Message, Role
+
+TOKEN_KINDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+#: The figures of a usage row, in report order: cost_report's columns and DailyUsageRollup's counters.
+USAGE_COLUMNS = ("conversations", "messages", *TOKEN_KINDS, "cost_micros")
+#: DailyUsageRollup's counters of the widget-reported share (MessageOrigin.CLIENT), in the same order.
+CLIENT_COLUMNS = tuple(f"client_{name}" for name in USAGE_COLUMNS)
+
+
+def usage_model_filter(key: str) -> Q:
+    """The turns counted in usage row `key` (rollups.usage_model_key), as a message filter."""
+    if key == rollups.KNOWLEDGE_BASE:
+        return Q(model="", role=Role.ASSISTANT)
+    if not key:
+        return Q(model="") & ~Q(role=Role.ASSISTANT)
+    return Q(model=key)
+
+
+def message_usage_sums() -> dict[str, Any]:
+    """Aggregates over messages: turns (n), tokens by kind (inp, out, cr, cw) and cost in micro-USD.
+
+    Shared by the cost report, the rollup rebuild and the counter repair so they always agree.
+    """
+    return {
+        "n": Count("pk"),
+        "inp": Sum("input_tokens"),
+        "out": Sum("output_tokens"),
+        "cr": Sum("cache_read_tokens"),
+        "cw": Sum("cache_write_tokens"),
+        "cost": Sum("cost_micros"),
+    }
+
+
+def assistant_message_get(*, conversation: Conversation, message_id: object) -> Message | None:
+    """One assistant reply of `conversation`, or None (bad id, other conversation, or a user turn)."""
+    try:
+        pk = Message._meta.pk.to_python(message_id)
+    except (ValidationError, ValueError, TypeError):
+        return None
+    return Message.objects.filter(pk=pk, conversation=conversation, role=Role.ASSISTANT).first()
+
+
+def message_list(*, conversation: Conversation) -> QuerySet[Message]:
+    return Message.objects.filter(conversation=conversation).order_by("created_at", "pk")
+
+
+def message_recent(*, conversation: Conversation, limit: int) -> list[Message]:
+    """The last `limit` turns of a conversation, oldest first (one query, newest `limit` rows)."""
+    newest_first = Message.objects.filter(conversation=conversation).order_by("-created_at", "-pk")[:limit]
+    return list(reversed(list(newest_first)))
+
+
+def message_reply_to(*, message: Message) -> Message | None:
+    """The bot's reply to a customer's turn: the conversation's next message, when the bot wrote it."""
+    following = (
+        Message.objects.filter(conversation_id=message.conversation_id, created_at__gte=message.created_at)
+        .exclude(pk=message.pk)
+        .order_by("created_at", "pk")
+        .first()
+    )
+    return following if following is not None and following.role == Role.ASSISTANT else None
+
+
+def messages_by_conversation(*, conversation_ids: list[Any]) -> dict[Any, list[Message]]:
+    """All messages of many conversations in one query, grouped in order (no prefetch_related on MongoDB)."""
+    grouped: dict[Any, list[Message]] = {pk: [] for pk in conversation_ids}
+    if not conversation_ids:
+        return grouped
+    for message in Message.objects.filter(conversation_id__in=conversation_ids).order_by("created_at", "pk"):
+        grouped[message.conversation_id].append(message)
+    return grouped
+
+
+def conversation_ids_with(message_filter: Q) -> list[Any]:
+    """The conversations with at least one message matching `message_filter`."""
+    # Materialised rather than a subquery: the MongoDB backend cannot nest a query in `__in`.
+    return list(Message.objects.filter(message_filter).values_list("conversation_id", flat=True).distinct())
