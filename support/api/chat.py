@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
@@ -24,13 +23,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.mediatypes import media_type_matches
 
-from support import chat, services
+from support import chat, db, services
 from support.api.access import is_staff
 from support.api.idempotency import idempotency_key, idempotency_parameter, replay_refusal
 from support.api.stream_slots import StreamSlot, client_ip, stream_slot_acquire
 from support.api.throttles import PerConversationThrottle
 from support.api.views import TOKEN_PARAMETER, WidgetApi, max_turns_refusal
-from support.db_retry import db_retry
 from support.models import IdempotencyRecord
 from support.pricing import micros_to_usd
 
@@ -167,19 +165,17 @@ class ChatApi(WidgetApi):
     ) -> Any | tuple[chat.ChatTurn, IdempotencyRecord | None]:
         """Claim the key, the two turns under SUPPORT_CHAT_MAX_TURNS and store the customer's turn:
         (turn, record), or a replay response."""
-        record = None
-        first = reserved = False
+        fingerprint = services.request_fingerprint({"message": text}) if key else ""
+        record: IdempotencyRecord | None = None
+        reserved = False
+        # One commit for the key's claim and the customer's turn: the customer waits for this one.
+        # The claim frees the key if this fails before the customer's turn is stored.
+        claim = services.idempotency_chat_claim(conversation=conversation, key=key, fingerprint=fingerprint)
         try:
-            # One commit for the key's claim and the customer's turn: the customer waits for this one.
-            # (A no-op on MongoDB, hence the explicit release below.)
-            with transaction.atomic():
-                if key:
-                    fingerprint = services.request_fingerprint({"message": text})
-                    record, first = services.idempotency_claim(
-                        conversation=conversation, key=key, fingerprint=fingerprint
-                    )
-                    if not first:
-                        return self._replay_or_resume(record, fingerprint, conversation, stream=stream, staff=staff)
+            with claim as held:
+                record = held.record
+                if record is not None and not held.first:
+                    return self._replay_or_resume(record, fingerprint, conversation, stream=stream, staff=staff)
                 # The customer's turn and the reply, claimed in one conditional update (a parallel chat
                 # cannot pass on the same count).
                 reserved = services.conversation_turns_reserve(
@@ -191,12 +187,8 @@ class ChatApi(WidgetApi):
                 if record is not None:
                     services.idempotency_turn_attach(record=record, user_message=turn.user_message)
         except BaseException:
-            # Free the key unless the customer's turn may be stored (no transactions on a standalone MongoDB):
-            # a key whose turn is stored must stay, so the retry resumes instead of storing the turn twice.
-            if record is not None and first and (record.user_message_id is None or services.writes_are_atomic()):
-                services.idempotency_release(record=record)
             stored_turn = record is not None and record.user_message_id is not None
-            if reserved and connection.vendor == "mongodb" and not stored_turn:
+            if reserved and db.atomic_is_noop() and not stored_turn:
                 # SQLite rolled the claim back with the rest. On MongoDB the turns are given back unless the
                 # customer's turn was stored: a same-key retry resumes it within the same claim.
                 services.conversation_turns_release(conversation=conversation, turns=2)
@@ -283,21 +275,9 @@ class _Outcome:
         if self.record is None or self.remembered:
             return
         self.remembered = True
-        if self.data is None:
-            services.idempotency_abandon(record=self.record)
-            return
-        record, data = self.record, self.data
-        deadline = time.monotonic() + settings.SUPPORT_CHAT_STORE_RETRY_S
-        try:
-            db_retry(
-                lambda: services.idempotency_complete(record=record, response=data),
-                deadline=deadline,
-                what="completing the Idempotency-Key",
-            )
-        except Exception:
-            # The reply is stored; a same-key retry finds it (chat_turn_resume) and replays it.
-            logger.exception("could not complete idempotency key %s", record.key)
-            services.idempotency_abandon(record=record)
+        services.idempotency_finish(
+            record=self.record, response=self.data, deadline=time.monotonic() + settings.SUPPORT_CHAT_STORE_RETRY_S
+        )
 
     def encode(self, events: Iterator[chat.ChatEvent]) -> Iterator[bytes]:
         try:
