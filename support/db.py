@@ -41,7 +41,8 @@ def claim_before_transaction() -> bool:
 
 def writes_are_atomic() -> bool:
     """Whether write_transaction() really is all or nothing on this database."""
-    return not is_mongodb() or bool(connection.features._supports_transactions)
+    # The backend learns whether the server is a replica set when it connects (a private attribute).
+    return not is_mongodb() or bool(getattr(connection.features, "_supports_transactions", False))
 
 
 @contextmanager
@@ -55,7 +56,8 @@ def write_transaction() -> Iterator[None]:
         with transaction.atomic():
             yield
     elif writes_are_atomic():
-        from django_mongodb_backend.transaction import atomic as mongo_atomic
+        # django-mongodb-backend ships no type information (no py.typed).
+        from django_mongodb_backend.transaction import atomic as mongo_atomic  # type: ignore[import-untyped]
 
         try:
             with mongo_atomic():

@@ -6,6 +6,10 @@ import re
 from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from support.models import Conversation
 
 #: Upper bounds (seconds) of the escalation-to-close duration buckets; a last bucket holds the rest.
 #: Roughly 1.5-2x apart, so a median read from them is within a bucket's width of the exact one.
@@ -118,7 +122,7 @@ def state_key(
     )
 
 
-def state_key_of(conversation: object) -> StateKey:
+def state_key_of(conversation: Conversation) -> StateKey:
     return state_key(
         created_at=conversation.created_at,
         source=conversation.source,

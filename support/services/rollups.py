@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -95,15 +95,15 @@ def _rollup_add(model: type[Model], *, key: dict[str, Any], **amounts: int) -> N
     if db.shared_row_write(lambda: _rollup_add(model, key=key, **amounts)):
         return
     increments = {name: F(name) + value for name, value in amounts.items()}
-    if model.objects.filter(**key).update(**increments):
+    if model._default_manager.filter(**key).update(**increments):
         return
     try:
         with transaction.atomic():
-            model.objects.create(**key, **amounts)
+            model._default_manager.create(**key, **amounts)
         return
     except IntegrityError:
         pass
-    model.objects.filter(**key).update(**increments)
+    model._default_manager.filter(**key).update(**increments)
 
 
 def rollup_state_move(*, old: rollups.StateKey | None, new: rollups.StateKey | None) -> None:
@@ -150,7 +150,8 @@ def _usage_rebuild_batch(
     usage: defaultdict[tuple[date, str, str], list[int]], where: dict[Any, tuple[date, str]]
 ) -> int:
     """Add one batch of conversations' messages to `usage` (USAGE_COLUMNS, then CLIENT_COLUMNS); returns turns seen."""
-    per_model = (
+    # The annotations' names (message_usage_sums) are not in the plugin's row type, hence Mapping.
+    per_model: Iterable[Mapping[str, Any]] = (
         Message.objects.filter(conversation_id__in=list(where))
         .values("conversation_id", "model", "role", "origin")
         .annotate(**message_usage_sums(), first=Min("created_at"))
@@ -266,8 +267,8 @@ def rollups_rebuild(*, batch_size: int = 2000, progress: ProgressCallback | None
     # Not one transaction: MongoDB may not roll back, and a half-written rebuild is repaired by rerunning.
     with transaction.atomic():
         for model, new_rows in tables:
-            model.objects.all().delete()
-            model.objects.bulk_create(new_rows, batch_size=1000)
+            model._default_manager.all().delete()
+            model._default_manager.bulk_create(new_rows, batch_size=1000)
     return RebuildResult(conversations=done, messages=messages_seen, rows=sum(len(new_rows) for _, new_rows in tables))
 
 
