@@ -7,8 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from django.db import DatabaseError
-from pymongo.errors import PyMongoError
+from support.db import DATABASE_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +18,7 @@ def db_retry(action: Callable[[], Any], *, deadline: float, what: str) -> Any:
     while True:
         try:
             return action()
-        except (DatabaseError, PyMongoError) as exc:
+        except DATABASE_ERRORS as exc:
             if time.monotonic() + delay > deadline:
                 raise
             logger.warning("%s failed, retrying in %.2f s: %s", what, delay, exc)

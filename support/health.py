@@ -2,28 +2,13 @@ from __future__ import annotations
 
 import logging
 
-from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from support.db import database_ping
+
 logger = logging.getLogger(__name__)
-
-
-def database_ping() -> None:
-    """Raise when the database cannot answer a trivial round trip.
-
-    On SQLite the backend (rezvo_support/sqlite_file) also raises DatabaseFileMissing or
-    DatabaseFileReplaced when the file at SQLITE_PATH is gone or is not the one this process opened,
-    closing the stale connection; the class name is the 503's reason."""
-    if connection.vendor == "mongodb":
-        connection.ensure_connection()
-        connection.connection.admin.command("ping")
-    else:
-        with connection.cursor() as cursor:
-            # A real table, not "SELECT 1": SQLite answers that without opening the database
-            # file, so a locked or missing database would still look healthy.
-            cursor.execute("SELECT 1 FROM django_migrations LIMIT 1")
 
 
 @never_cache

@@ -296,6 +296,7 @@ class IdempotencyRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["conversation", "key"], name="uniq_idempotency_conversation_key"),
         ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created_idx")]  # idempotency_prune: no scan
 
     def __str__(self) -> str:
         return f"{self.key} on {self.conversation_id}"

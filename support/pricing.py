@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+# Re-exported for the callers that still import it from here; it lives with the question rollups.
+from support.rollups import normalise_question as normalise_question
+
 if TYPE_CHECKING:
     from support.models import ModelPrice
 
@@ -129,21 +132,3 @@ def cost_micros(price: ModelPrice | None, usage: Usage) -> int:
         + usage.cache_read_tokens * price.cache_read_per_mtok_micros
     )
     return (numerator + TOKENS_PER_MTOK // 2) // TOKENS_PER_MTOK
-
-
-#: Curly and modifier apostrophes (U+2019 and kin) are written as the straight one, so both spellings group.
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\uff07": "'"})
-_NON_WORD = re.compile(r"[^\w\s']+", re.UNICODE)
-#: An apostrophe that is not between two letters is a quote mark, not part of a word.
-_STRAY_APOSTROPHE = re.compile(r"(?<!\w)'|'(?!\w)")
-_SPACES = re.compile(r"\s+")
-
-
-def normalise_question(text: str) -> str:
-    """Group 'How much is it?' with 'how much is it': lower case, no punctuation, single spaces.
-
-    Apostrophes inside words stay ("i can't log in", not "i can t log in"), so the key reads as asked.
-    """
-    cleaned = _NON_WORD.sub(" ", text.lower().translate(_APOSTROPHES))
-    cleaned = _SPACES.sub(" ", _STRAY_APOSTROPHE.sub(" ", cleaned)).strip()
-    return cleaned[:255]

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from support.models import Conversation
 
 #: Upper bounds (seconds) of the escalation-to-close duration buckets; a last bucket holds the rest.
 #: Roughly 1.5-2x apart, so a median read from them is within a bucket's width of the exact one.
@@ -38,6 +43,19 @@ CLOSE_BUCKET_BOUNDS_S: tuple[int, ...] = (
     2592000,
 )
 NO_BUCKET = -1
+
+#: Every field the rollup rows read (state_key). A change is written only if none of them moved
+#: since it was computed, so the conversation leaves exactly the rollup rows it was counted in.
+STATE_FIELDS = (
+    "created_at",
+    "source",
+    "status",
+    "escalated",
+    "escalation_reason",
+    "escalated_at",
+    "closed_at",
+    "rating",
+)
 
 
 def utc_day(moment: datetime) -> date:
@@ -104,7 +122,7 @@ def state_key(
     )
 
 
-def state_key_of(conversation: object) -> StateKey:
+def state_key_of(conversation: Conversation) -> StateKey:
     return state_key(
         created_at=conversation.created_at,
         source=conversation.source,
@@ -163,3 +181,22 @@ def usage_model_key(model: str, role: str) -> str:
     if model:
         return model
     return KNOWLEDGE_BASE if role == "assistant" else ""
+
+
+# --- The question rollups' key ---------------------------------------------------------------
+#: Curly and modifier apostrophes (U+2019 and kin) are written as the straight one, so both spellings group.
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\uff07": "'"})
+_NON_WORD = re.compile(r"[^\w\s']+", re.UNICODE)
+#: An apostrophe that is not between two letters is a quote mark, not part of a word.
+_STRAY_APOSTROPHE = re.compile(r"(?<!\w)'|'(?!\w)")
+_SPACES = re.compile(r"\s+")
+
+
+def normalise_question(text: str) -> str:
+    """Group 'How much is it?' with 'how much is it': lower case, no punctuation, single spaces.
+
+    Apostrophes inside words stay ("i can't log in", not "i can t log in"), so the key reads as asked.
+    """
+    cleaned = _NON_WORD.sub(" ", text.lower().translate(_APOSTROPHES))
+    cleaned = _SPACES.sub(" ", _STRAY_APOSTROPHE.sub(" ", cleaned)).strip()
+    return cleaned[:255]

@@ -21,6 +21,7 @@ from support.models import (
     MessageOrigin,
     Status,
 )
+from support.services.rollups import _rollup_add
 from tests.desk import build_desk, turn_pair
 
 pytestmark = pytest.mark.django_db
@@ -116,7 +117,7 @@ def test_concurrent_first_writes_to_a_new_day_row_lose_nothing() -> None:
     def bump() -> None:
         try:
             for _ in range(5):
-                services._rollup_add(DailyQuestionRollup, key={"day": day, "question_key": "race"}, conversations=1)
+                _rollup_add(DailyQuestionRollup, key={"day": day, "question_key": "race"}, conversations=1)
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
         finally:

@@ -24,6 +24,7 @@ from support.models import (
     Status,
     TicketEvent,
 )
+from support.services import conversations
 from tests.test_rollups import snapshot
 
 BASE = "/api/support"
@@ -132,7 +133,7 @@ def test_an_escalation_racing_a_change_of_rating_or_reason_is_recomputed_from_th
     staff_user: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A competing writer changes a rollup field other than status/escalated between the read and the write."""
-    write = services._transition_write
+    write = conversations._transition_write
     competitors = {
         "rating": lambda pk: services.conversation_rate(conversation=Conversation.objects.get(pk=pk), rating="up"),
         "escalation_reason": lambda pk: services.conversation_update(
@@ -148,9 +149,9 @@ def test_an_escalation_racing_a_change_of_rating_or_reason_is_recomputed_from_th
                 pending.pop()(conversation.pk)
             return write(conversation=conversation, **kwargs)
 
-        monkeypatch.setattr(services, "_transition_write", racing_write)
+        monkeypatch.setattr(conversations, "_transition_write", racing_write)
         assert services.conversation_escalate(conversation=conversation, reason=EscalationReason.BOT_TOOL)
-        monkeypatch.setattr(services, "_transition_write", write)
+        monkeypatch.setattr(conversations, "_transition_write", write)
         stored = Conversation.objects.get(pk=conversation.pk)
         assert (stored.status, stored.escalation_reason) == (Status.NEEDS_REVIEW, EscalationReason.BOT_TOOL), field
         assert stored.rating == ("up" if field == "rating" else "")
@@ -161,7 +162,7 @@ def test_an_escalation_racing_a_change_of_rating_or_reason_is_recomputed_from_th
 
 def _always_losing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every compare-and-set finds the rating changed by someone else just before it."""
-    write = services._transition_write
+    write = conversations._transition_write
 
     def losing_write(*, conversation: Conversation, **kwargs: Any) -> bool:
         stored = Conversation.objects.get(pk=conversation.pk)
@@ -169,7 +170,7 @@ def _always_losing(monkeypatch: pytest.MonkeyPatch) -> None:
         Conversation.objects.filter(pk=conversation.pk).update(rating=flipped)
         return write(conversation=conversation, **kwargs)
 
-    monkeypatch.setattr(services, "_transition_write", losing_write)
+    monkeypatch.setattr(conversations, "_transition_write", losing_write)
 
 
 @pytest.mark.django_db

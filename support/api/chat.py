@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
@@ -24,15 +23,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.mediatypes import media_type_matches
 
-# The chat bot, under its old name here until this view is next edited (support.bot is its home).
-from support import bot as chat
-from support import services
+from support import bot, db, services
 from support.api.access import is_staff
 from support.api.idempotency import idempotency_key, idempotency_parameter, replay_refusal
 from support.api.stream_slots import StreamSlot, client_ip, stream_slot_acquire
 from support.api.throttles import PerConversationThrottle
 from support.api.views import TOKEN_PARAMETER, WidgetApi, max_turns_refusal
-from support.db_retry import db_retry
 from support.models import IdempotencyRecord
 from support.pricing import micros_to_usd
 
@@ -108,7 +104,7 @@ class ChatApi(WidgetApi):
         latency_ms = serializers.IntegerField(source="message.latency_ms", allow_null=True)
         first_token_ms = serializers.IntegerField(source="message.first_token_ms", allow_null=True)
 
-        def get_cost_usd(self, result: chat.ChatResult) -> float:
+        def get_cost_usd(self, result: bot.ChatResult) -> float:
             return micros_to_usd(result.message.cost_micros)
 
     class WidgetOutputSerializer(serializers.Serializer):
@@ -166,22 +162,20 @@ class ChatApi(WidgetApi):
 
     def _begin(
         self, conversation: Any, text: str, *, key: str, stream: bool, staff: bool
-    ) -> Any | tuple[chat.ChatTurn, IdempotencyRecord | None]:
+    ) -> Any | tuple[bot.ChatTurn, IdempotencyRecord | None]:
         """Claim the key, the two turns under SUPPORT_CHAT_MAX_TURNS and store the customer's turn:
         (turn, record), or a replay response."""
-        record = None
-        first = reserved = False
+        fingerprint = services.request_fingerprint({"message": text}) if key else ""
+        record: IdempotencyRecord | None = None
+        reserved = False
+        # One commit for the key's claim and the customer's turn: the customer waits for this one.
+        # The claim frees the key if this fails before the customer's turn is stored.
+        claim = services.idempotency_chat_claim(conversation=conversation, key=key, fingerprint=fingerprint)
         try:
-            # One commit for the key's claim and the customer's turn: the customer waits for this one.
-            # (A no-op on MongoDB, hence the explicit release below.)
-            with transaction.atomic():
-                if key:
-                    fingerprint = services.request_fingerprint({"message": text})
-                    record, first = services.idempotency_claim(
-                        conversation=conversation, key=key, fingerprint=fingerprint
-                    )
-                    if not first:
-                        return self._replay_or_resume(record, fingerprint, conversation, stream=stream, staff=staff)
+            with claim as held:
+                record = held.record
+                if record is not None and not held.first:
+                    return self._replay_or_resume(record, fingerprint, conversation, stream=stream, staff=staff)
                 # The customer's turn and the reply, claimed in one conditional update (a parallel chat
                 # cannot pass on the same count).
                 reserved = services.conversation_turns_reserve(
@@ -189,16 +183,12 @@ class ChatApi(WidgetApi):
                 )
                 if not reserved:
                     raise max_turns_refusal()
-                turn = chat.chat_turn_begin(conversation=conversation, text=text)
+                turn = bot.chat_turn_begin(conversation=conversation, text=text)
                 if record is not None:
                     services.idempotency_turn_attach(record=record, user_message=turn.user_message)
         except BaseException:
-            # Free the key unless the customer's turn may be stored (no transactions on a standalone MongoDB):
-            # a key whose turn is stored must stay, so the retry resumes instead of storing the turn twice.
-            if record is not None and first and (record.user_message_id is None or services.writes_are_atomic()):
-                services.idempotency_release(record=record)
             stored_turn = record is not None and record.user_message_id is not None
-            if reserved and connection.vendor == "mongodb" and not stored_turn:
+            if reserved and db.atomic_is_noop() and not stored_turn:
                 # SQLite rolled the claim back with the rest. On MongoDB the turns are given back unless the
                 # customer's turn was stored: a same-key retry resumes it within the same claim.
                 services.conversation_turns_release(conversation=conversation, turns=2)
@@ -206,10 +196,10 @@ class ChatApi(WidgetApi):
         return turn, record
 
     def _answer(
-        self, turn: chat.ChatTurn, record: IdempotencyRecord | None, *, stream: bool, slot: StreamSlot, staff: bool
+        self, turn: bot.ChatTurn, record: IdempotencyRecord | None, *, stream: bool, slot: StreamSlot, staff: bool
     ) -> Any:
         outcome = _Outcome(record, staff=staff)
-        events = chat.chat_turn_events(turn=turn, on_stored=outcome.stored)
+        events = bot.chat_turn_events(turn=turn, on_stored=outcome.stored)
         if stream:
             return _sse_response(outcome.encode(events), status_code=status.HTTP_200_OK, slot=slot)
         try:
@@ -219,19 +209,19 @@ class ChatApi(WidgetApi):
             outcome.remember()
             slot.release()
         if outcome.data is None:
-            response = Response({"detail": chat.STORE_FAILED_TEXT, "retry": True}, status=503)
+            response = Response({"detail": bot.STORE_FAILED_TEXT, "retry": True}, status=503)
             response["Retry-After"] = "1"
             return response
         return Response(for_caller(outcome.data, staff=staff), status=status.HTTP_201_CREATED)
 
     def _replay_or_resume(
         self, record: IdempotencyRecord, fingerprint: str, conversation: Any, *, stream: bool, staff: bool
-    ) -> Any | tuple[chat.ChatTurn, IdempotencyRecord]:
+    ) -> Any | tuple[bot.ChatTurn, IdempotencyRecord]:
         """A key seen before: replay its stored reply, or resume a turn whose reply was never stored."""
         if not services.idempotency_resume(record=record, fingerprint=fingerprint):
             return self._replay(record, fingerprint, stream=stream, staff=staff)
-        resumed = chat.chat_turn_resume(conversation=conversation, user_message=record.user_message)
-        if isinstance(resumed, chat.ChatTurn):
+        resumed = bot.chat_turn_resume(conversation=conversation, user_message=record.user_message)
+        if isinstance(resumed, bot.ChatTurn):
             return resumed, record
         # The reply was stored but the key never completed: complete it now and replay.
         outcome = _Outcome(record, staff=staff)
@@ -258,7 +248,7 @@ class ChatApi(WidgetApi):
             return refusal
         data = for_caller(record.response, staff=staff)
         if stream:
-            frames = (_sse(name, payload) for name, payload in chat.replay_events(data=data))
+            frames = (_sse(name, payload) for name, payload in bot.replay_events(data=data))
             response = _sse_response(frames, status_code=status.HTTP_200_OK)
         else:
             response = Response(data, status=status.HTTP_201_CREATED)
@@ -275,7 +265,7 @@ class _Outcome:
         self.data: dict[str, Any] | None = None
         self.remembered = False
 
-    def stored(self, result: chat.ChatResult) -> None:
+    def stored(self, result: bot.ChatResult) -> None:
         # Called once the reply is stored, also when the client has gone.
         self.data = done_data(result)
 
@@ -285,23 +275,11 @@ class _Outcome:
         if self.record is None or self.remembered:
             return
         self.remembered = True
-        if self.data is None:
-            services.idempotency_abandon(record=self.record)
-            return
-        record, data = self.record, self.data
-        deadline = time.monotonic() + settings.SUPPORT_CHAT_STORE_RETRY_S
-        try:
-            db_retry(
-                lambda: services.idempotency_complete(record=record, response=data),
-                deadline=deadline,
-                what="completing the Idempotency-Key",
-            )
-        except Exception:
-            # The reply is stored; a same-key retry finds it (chat_turn_resume) and replays it.
-            logger.exception("could not complete idempotency key %s", record.key)
-            services.idempotency_abandon(record=record)
+        services.idempotency_finish(
+            record=self.record, response=self.data, deadline=time.monotonic() + settings.SUPPORT_CHAT_STORE_RETRY_S
+        )
 
-    def encode(self, events: Iterator[chat.ChatEvent]) -> Iterator[bytes]:
+    def encode(self, events: Iterator[bot.ChatEvent]) -> Iterator[bytes]:
         try:
             for event in events:
                 if event.name == "delta":
@@ -315,7 +293,7 @@ class _Outcome:
         except Exception:
             # Whatever went wrong, the stream ends with a terminal event the client can act on.
             logger.exception("the chat stream failed")
-            yield _sse("error", {"retry": True, "message": chat.STORE_FAILED_TEXT})
+            yield _sse("error", {"retry": True, "message": bot.STORE_FAILED_TEXT})
         finally:
             # Also on a client disconnect (GeneratorExit): closing the chat events stores the partial turn.
             # The record is written after `done` has gone out, so the customer never waits for it.
@@ -323,7 +301,7 @@ class _Outcome:
             self.remember()
 
 
-def done_data(result: chat.ChatResult) -> dict[str, Any]:
+def done_data(result: bot.ChatResult) -> dict[str, Any]:
     """ChatApi.OutputSerializer's output, built directly: it goes out while the customer waits for `done`,
     and a serializer costs several times as much (tests check the two agree)."""
     message, conversation = result.message, result.conversation

@@ -7,14 +7,13 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.views import defaults
-from pymongo.errors import PyMongoError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from support.db import DATABASE_ERRORS
 from support.services import ConversationConflict
 
 logger = logging.getLogger(__name__)
@@ -31,7 +30,7 @@ def _flatten(detail: Any) -> Any:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, (DatabaseError, PyMongoError)):
+    if isinstance(exc, DATABASE_ERRORS):
         logger.error("database error in %s: %s", context.get("view").__class__.__name__, exc)
         return Response({"detail": DATABASE_UNAVAILABLE}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
     if isinstance(exc, ConversationConflict):

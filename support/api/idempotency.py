@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
+
+from support import services
+from support.models import IdempotencyRecord
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -34,12 +35,13 @@ def in_progress_response() -> Response:
     return response
 
 
-def replay_refusal(record: Any, fingerprint: str) -> Response | None:
+def replay_refusal(record: IdempotencyRecord, fingerprint: str) -> Response | None:
     """Why a stored key cannot be replayed (another body: 400; first request still running: 409), else None."""
-    if record.fingerprint != fingerprint:
+    verdict = services.idempotency_verdict(record=record, fingerprint=fingerprint)
+    if verdict is services.IdempotencyVerdict.OTHER_BODY:
         raise exceptions.ValidationError(
             {IDEMPOTENCY_HEADER: ["This key was already used with a different request body."]}
         )
-    if record.response is None:
+    if verdict is services.IdempotencyVerdict.RUNNING:
         return in_progress_response()
     return None

@@ -281,9 +281,14 @@ class MessageCreateApi(WidgetApi):
         if not key:
             return render(services.message_log(conversation=conversation, **options)), None
         try:
-            return services.message_log_once(
-                conversation=conversation, key=key, fingerprint=fingerprint, render=render, **options
-            )
+            with services.message_log_once(
+                conversation=conversation, key=key, fingerprint=fingerprint, **options
+            ) as logged:
+                if logged.messages is None:
+                    return None, logged.record
+                body = render(logged.messages)
+                logged.complete(response=body)  # in the transaction that stored the turns
+            return body, None
         except services.IdempotencyLeaseLost:
             # A retry took the key over while this request was stalled; that one stores the turn.
             return None, None

@@ -1,0 +1,325 @@
+"""Writes to conversations: create, the one state transition (status, escalation, assignment, rating,
+contact) with its ticket events and rollup move, and the ticket's notes."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from support import db, rollups
+from support.models import (
+    QUEUE_STATUSES,
+    Conversation,
+    EscalationReason,
+    EventField,
+    Message,
+    Rating,
+    Role,
+    Source,
+    Status,
+    TicketEvent,
+    TicketNote,
+)
+from support.rollups import STATE_FIELDS
+from support.selectors import token_hash
+from support.services.rollups import rollup_state_move
+
+logger = logging.getLogger(__name__)
+
+
+WIDGET = "widget"
+
+
+BOT = "bot"
+
+
+SYSTEM = "system"
+
+
+def conversation_create(
+    *,
+    source: str = Source.WEB,
+    page_url: str = "",
+    user_agent: str = "",
+    user_id: str = "",
+    business_id: str = "",
+) -> tuple[Conversation, str]:
+    """Start a conversation; returns it with its widget secret, which is stored only as a hash."""
+    token = secrets.token_urlsafe(32)
+    conversation = Conversation.objects.create(
+        source=source,
+        page_url=page_url,
+        user_agent=user_agent[:512],
+        user_id=user_id,
+        business_id=business_id,
+        token_hash=token_hash(token),
+    )
+    rollup_state_move(old=None, new=rollups.state_key_of(conversation))
+    return conversation, token
+
+
+def _event(
+    *, conversation: Conversation, actor: Any, actor_label: str, field: str, old: object, new: object
+) -> TicketEvent:
+    return TicketEvent(
+        conversation=conversation,
+        actor=actor,
+        actor_label=actor_label,
+        field=field,
+        old_value="" if old is None else str(old),
+        new_value="" if new is None else str(new),
+    )
+
+
+def _user_label(user: Any) -> str:
+    return "" if user is None else user.get_username()
+
+
+class ConversationConflict(Exception):
+    """A state change kept losing the race to concurrent changes of the same conversation; nothing was written.
+
+    The API answers 409 and the dashboard shows a message: the caller may simply try again."""
+
+    def __init__(self, conversation_id: object) -> None:
+        super().__init__(f"Conversation {conversation_id} kept changing under this change; try again.")
+        self.conversation_id = conversation_id
+
+
+#: Fields whose change writes a ticket event; they are compared too, so each event's old value is the real one.
+EVENT_FIELDS: tuple[str, ...] = (
+    EventField.STATUS,
+    EventField.ESCALATED,
+    EventField.ESCALATION_REASON,
+    EventField.ESCALATION_DETAIL,
+    EventField.CONTACT_EMAIL,
+    EventField.ASSIGNED_TO,
+    EventField.RATING,
+)
+
+
+TRANSITION_ATTEMPTS = 8
+
+
+#: The changes to make, or a function of the conversation as just read that returns them (None: nothing to do).
+Changes = dict[str, Any] | Callable[[Conversation], dict[str, Any] | None]
+
+
+def conversation_transition(
+    *, conversation: Conversation, changes: Changes, actor: Any = None, actor_label: str | None = None
+) -> bool:
+    """The one way to change a conversation's status, escalation, assignment, rating, notes or contact.
+
+    Compare-and-set on the state the change was computed from, one ticket event per field that really
+    changes, and the rollup move, in one place. On a lost race it reads the row again by pk and recomputes,
+    up to TRANSITION_ATTEMPTS times, then raises ConversationConflict. On SQLite the re-read happens under
+    the write lock (IMMEDIATE transactions), so the second attempt cannot lose. Returns False when there
+    was nothing to change; `conversation` is updated in memory either way.
+    """
+    label = actor_label or _user_label(actor) or SYSTEM
+    lost = False
+    for attempt in range(TRANSITION_ATTEMPTS):
+        if lost:
+            db.retry_spread(attempt)
+        with transaction.atomic():
+            if attempt:
+                conversation.refresh_from_db()
+            wanted = changes(conversation) if callable(changes) else changes
+            updates = _transition_updates(conversation=conversation, wanted=wanted or {}, now=timezone.now())
+            if not updates:
+                if attempt:
+                    return False
+                # "Nothing to do" judged on the caller's copy, which may be stale: confirm on the stored row.
+                lost = False
+                continue
+            lost = not _transition_write(conversation=conversation, updates=updates, actor=actor, label=label)
+            if not lost:
+                return True
+    raise ConversationConflict(conversation.pk)
+
+
+def _transition_updates(*, conversation: Conversation, wanted: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The field values to write: the wanted ones that differ, plus the stamps they imply."""
+    updates: dict[str, Any] = {}
+    for name, value in wanted.items():
+        current = conversation.assigned_to_id if name == "assigned_to" else getattr(conversation, name)
+        new = value.pk if name == "assigned_to" and value is not None else value
+        if name not in EVENT_FIELDS or new != current or _escalation_entry(name, value, wanted):
+            updates[name] = value
+    if "rated_at" not in updates and not any(name in EVENT_FIELDS for name in updates):
+        return {}  # only stamps left (escalation_detail...): no change worth a write; a re-rate is one
+    if updates.get("escalated") is True and not conversation.escalated:
+        updates.setdefault("escalated_at", now)
+        if not (updates.get("escalation_reason") or conversation.escalation_reason):
+            updates["escalation_reason"] = EscalationReason.STAFF
+    if "status" in updates and "closed_at" not in updates:
+        if updates["status"] == Status.CLOSED:
+            updates["closed_at"] = now
+        elif conversation.status == Status.CLOSED:
+            updates["closed_at"] = None
+    updates["updated_at"] = now
+    return updates
+
+
+def _escalation_entry(name: str, value: Any, wanted: dict[str, Any]) -> bool:
+    """Every escalation is an entry in the ticket's list of escalations (selectors.escalation_list):
+    its reason, and its detail when there is one, are written even when unchanged."""
+    if "escalated_at" not in wanted:
+        return False
+    return name == EventField.ESCALATION_REASON or (name == EventField.ESCALATION_DETAIL and bool(value))
+
+
+def _transition_write(*, conversation: Conversation, updates: dict[str, Any], actor: Any, label: str) -> bool:
+    """Compare-and-set `updates` on the state in memory; on success write the events and move the rollups."""
+    guard = {name: getattr(conversation, name) for name in STATE_FIELDS}
+    for name in EVENT_FIELDS:
+        if name in updates and name not in guard:
+            key = "assigned_to_id" if name == "assigned_to" else name
+            guard[key] = getattr(conversation, key)
+    if not Conversation.objects.filter(pk=conversation.pk, **guard).update(**updates):
+        return False
+    events = [
+        _event(
+            conversation=conversation,
+            actor=actor,
+            actor_label=label,
+            field=name,
+            old=_user_label(conversation.assigned_to) if name == "assigned_to" else getattr(conversation, name),
+            new=_user_label(updates[name]) if name == "assigned_to" else updates[name],
+        )
+        for name in updates  # in the caller's order: an escalation reads "escalated", then "status"
+        if name in EVENT_FIELDS and (name != EventField.ESCALATION_DETAIL or updates[name])
+    ]
+    old_key = rollups.state_key_of(conversation)
+    for name, value in updates.items():
+        setattr(conversation, name, value)
+    TicketEvent.objects.bulk_create(events)
+    rollup_state_move(old=old_key, new=rollups.state_key_of(conversation))
+    return True
+
+
+def conversation_update(
+    *, conversation: Conversation, actor: Any, changes: dict[str, Any], actor_label: str | None = None
+) -> Conversation:
+    """Apply staff changes (status, escalated, escalation_reason, assigned_to, notes, contact_email).
+
+    Each field that really changes writes one ticket event. Closing stamps closed_at; reopening clears it.
+    Raises ConversationConflict when concurrent changes outlast the retries (conversation_transition).
+    """
+    note = str(changes.get("notes") or "").strip()
+    # Notes are a timeline: the text is one more entry (ticket_note_add), never a replacement.
+    allowed = ("status", "escalated", "escalation_reason", "contact_email", "assigned_to")
+    wanted = {name: changes[name] for name in allowed if name in changes}
+    conversation_transition(conversation=conversation, changes=wanted, actor=actor, actor_label=actor_label)
+    if note:
+        ticket_note_add(conversation=conversation, author=actor, text=note, author_label=actor_label)
+    return conversation
+
+
+def _escalation(*, reason: str, detail: str, now: datetime) -> dict[str, Any]:
+    return {
+        "escalated": True,
+        "status": Status.NEEDS_REVIEW,
+        "escalation_reason": reason,
+        "escalation_detail": detail[:500],
+        "escalated_at": now,
+        "closed_at": None,
+    }
+
+
+def _awaits_review(conversation: Conversation) -> bool:
+    return conversation.escalated and conversation.status == Status.NEEDS_REVIEW
+
+
+#: Between two notes in Conversation.notes, the joined copy of the timeline the API returns as `notes`.
+NOTES_SEPARATOR = "\n\n"
+
+
+def ticket_note_add(
+    *, conversation: Conversation, author: Any, text: str, author_label: str | None = None
+) -> TicketNote:
+    """Append a staff note to the ticket's timeline, with a history event and the API's joined copy.
+
+    The joined copy (Conversation.notes) is extended with a compare-and-set on its current value, so
+    concurrent notes each land once and none overwrites another.
+    """
+    label = author_label or _user_label(author) or SYSTEM
+    with transaction.atomic():
+        note = TicketNote.objects.create(conversation=conversation, author=author, author_label=label, text=text)
+        TicketEvent.objects.create(
+            conversation=conversation,
+            actor=author,
+            actor_label=label,
+            field=EventField.NOTES,
+            old_value="",
+            new_value=text,
+        )
+    for _attempt in range(50):
+        current = Conversation.objects.filter(pk=conversation.pk).values_list("notes", flat=True).get()
+        joined = f"{current}{NOTES_SEPARATOR}{text}" if current else text
+        if Conversation.objects.filter(pk=conversation.pk, notes=current).update(
+            notes=joined, updated_at=timezone.now()
+        ):
+            conversation.notes = joined
+            return note
+    raise RuntimeError(f"Conversation {conversation.pk} kept changing under a note; the note is kept.")
+
+
+def conversation_escalate(
+    *,
+    conversation: Conversation,
+    reason: str,
+    detail: str = "",
+    actor: Any = None,
+    actor_label: str = WIDGET,
+) -> bool:
+    """Flag a conversation for human review. Returns False when it was already waiting for review."""
+
+    def escalation(current: Conversation) -> dict[str, Any] | None:
+        return None if _awaits_review(current) else _escalation(reason=reason, detail=detail, now=timezone.now())
+
+    return conversation_transition(conversation=conversation, changes=escalation, actor=actor, actor_label=actor_label)
+
+
+def conversation_rate(
+    *,
+    conversation: Conversation,
+    rating: str,
+    message: Message | None = None,
+    actor: Any = None,
+    actor_label: str = WIDGET,
+) -> Conversation:
+    """Store the customer's thumbs up/down; a re-rate overwrites. A changed rating writes a ticket event.
+
+    A new thumbs-down on a conversation nobody is working on (auto-resolved or closed) flags it for
+    review with the reason `thumbs_down`, in the same write as the rating.
+    """
+    if rating not in Rating.values:
+        raise ValueError(f"rating must be one of {', '.join(Rating.values)}, got {rating!r}")
+    if message is not None and (message.conversation_id != conversation.pk or message.role != Role.ASSISTANT):
+        raise ValueError("Only an assistant reply of this conversation can be rated.")
+
+    def rated(current: Conversation) -> dict[str, Any]:
+        now = timezone.now()
+        wanted: dict[str, Any] = {"rating": rating, "rated_at": now, "rated_message": message}
+        if rating == Rating.DOWN and current.rating != Rating.DOWN and current.status not in QUEUE_STATUSES:
+            wanted |= _escalation(reason=EscalationReason.THUMBS_DOWN, detail="", now=now)
+        return wanted
+
+    conversation_transition(conversation=conversation, changes=rated, actor=actor, actor_label=actor_label)
+    return conversation
+
+
+def conversation_contact_set(
+    *, conversation: Conversation, email: str, actor: Any = None, actor_label: str = WIDGET
+) -> Conversation:
+    """Record where the customer wants the human reply (the widget's form after an escalation)."""
+    conversation_transition(
+        conversation=conversation, changes={"contact_email": email.strip()}, actor=actor, actor_label=actor_label
+    )
+    return conversation

@@ -1,0 +1,308 @@
+"""Writes of turns: build and price them, store them with the conversation's counters, claim turns under
+the turn limit, and log a request's turns at most once per Idempotency-Key."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from support import db, pricing, rollups
+from support.models import (
+    Conversation,
+    DailyQuestionRollup,
+    EscalationReason,
+    IdempotencyRecord,
+    Message,
+    MessageOrigin,
+    ModelPrice,
+    Role,
+)
+from support.selectors import message_usage_sums
+from support.services import idempotency
+from support.services.conversations import WIDGET, conversation_escalate
+from support.services.prices import prices_resolve
+from support.services.rollups import _rollup_add, _usage_rollups_add
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str
+    content: str
+    model: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    is_partial: bool = False
+    #: Claude stopped at max_tokens (the reply is cut short).
+    is_truncated: bool = False
+    latency_ms: int | None = None
+    first_token_ms: int | None = None
+    #: False for a turn that is not a Claude call (the chat proxy's customer turns, offline answers):
+    #: stored with no model and no price, so it never counts as Claude usage.
+    priced: bool = True
+    #: price_resolve()'s answer for this turn's model, when the caller looked it up ahead (the chat proxy
+    #: does it while Claude is still writing, so storing the reply costs one query less).
+    resolved_price: tuple[ModelPrice | None, bool] | None = None
+    #: Who wrote the turn. The default is the untrusted one: a writer that does not say is the widget.
+    origin: str = MessageOrigin.CLIENT
+
+
+def message_log(
+    *,
+    conversation: Conversation,
+    turns: Sequence[Turn],
+    is_escalation: bool = False,
+    escalation_reason: str = EscalationReason.WIDGET_FLAG,
+    escalation_detail: str = "",
+    actor: Any = None,
+    actor_label: str = WIDGET,
+    refresh: bool = True,
+    counters: bool = True,
+    turn_limit: int | None = None,
+) -> list[Message]:
+    """Store turns, price them, and add them to the conversation's counters without lost updates.
+
+    For callers on a hot path: `refresh=False` skips re-reading the conversation afterwards (its counters
+    stay as they were in memory; escalation fields are still updated), and `counters=False` leaves the
+    counters and usage rollups to a later conversation_counters_add(messages=...) call."""
+    messages = messages_build(conversation=conversation, turns=turns, is_escalation=is_escalation)
+    return messages_store(
+        conversation=conversation,
+        messages=messages,
+        is_escalation=is_escalation,
+        escalation_reason=escalation_reason,
+        escalation_detail=escalation_detail,
+        actor=actor,
+        actor_label=actor_label,
+        refresh=refresh,
+        counters=counters,
+        turn_limit=turn_limit,
+    )
+
+
+def messages_build(*, conversation: Conversation, turns: Sequence[Turn], is_escalation: bool = False) -> list[Message]:
+    """Priced, unsaved Message rows for `turns` (reads only, so it runs before any write lock is taken)."""
+    now = timezone.now()
+    messages: list[Message] = []
+    # One query for the prices of every model in the batch whose price was not looked up already.
+    unpriced = {
+        turn.model or settings.SUPPORT_DEFAULT_MODEL for turn in turns if turn.priced and not turn.resolved_price
+    }
+    prices = prices_resolve(models=unpriced, at=now) if unpriced else {}
+    for turn in turns:
+        if turn.priced:
+            model = turn.model or settings.SUPPORT_DEFAULT_MODEL
+            price, fallback = turn.resolved_price or prices[model]
+        else:
+            model, price, fallback = "", None, False
+        usage = pricing.Usage(
+            input_tokens=turn.input_tokens,
+            output_tokens=turn.output_tokens,
+            cache_read_tokens=turn.cache_read_tokens,
+            cache_write_tokens=turn.cache_write_tokens,
+            cache_write_1h_tokens=turn.cache_write_1h_tokens,
+        )
+        messages.append(
+            Message(
+                conversation=conversation,
+                role=turn.role,
+                content=turn.content,
+                origin=turn.origin,
+                model=model,
+                input_tokens=turn.input_tokens,
+                output_tokens=turn.output_tokens,
+                cache_read_tokens=turn.cache_read_tokens,
+                cache_write_tokens=turn.cache_write_tokens,
+                cache_write_1h_tokens=turn.cache_write_1h_tokens,
+                cost_micros=pricing.cost_micros(price, usage),
+                price=price,
+                price_fallback=fallback,
+                is_escalation=is_escalation and turn.role == Role.ASSISTANT,
+                is_partial=turn.is_partial,
+                is_truncated=turn.is_truncated,
+                latency_ms=turn.latency_ms,
+                first_token_ms=turn.first_token_ms,
+                created_at=now,
+            )
+        )
+    if is_escalation and not any(m.is_escalation for m in messages) and messages:
+        messages[-1].is_escalation = True
+    return messages
+
+
+def messages_store(
+    *,
+    conversation: Conversation,
+    messages: list[Message],
+    is_escalation: bool = False,
+    escalation_reason: str = EscalationReason.WIDGET_FLAG,
+    escalation_detail: str = "",
+    actor: Any = None,
+    actor_label: str = WIDGET,
+    refresh: bool = True,
+    counters: bool = True,
+    turn_limit: int | None = None,
+) -> list[Message]:
+    """Insert messages_build()'s rows, add them to the conversation's counters and the daily rollups.
+
+    With `turn_limit` the turns are first claimed under it (TurnLimitReached when there is no room), in
+    the same transaction as the insert: a request that fails after the claim gives its turns back."""
+    # savepoint=False: inside message_log_once's transaction a failure rolls the whole request back.
+    with (
+        transaction.atomic(savepoint=False),
+        _turns_claimed(conversation=conversation, turns=len(messages), limit=turn_limit),
+    ):
+        # One INSERT for the turns; both databases hand the new primary keys back.
+        Message.objects.bulk_create(messages)
+        if counters:
+            conversation_counters_add(conversation=conversation, messages=messages)
+        first_user = next((m for m in messages if m.role == Role.USER), None)
+        if first_user is not None and not conversation.summary:
+            question_key = rollups.normalise_question(first_user.content)
+            # Guarded on an empty summary: only the first writer counts the question.
+            claimed = Conversation.objects.filter(pk=conversation.pk, summary="").update(
+                summary=first_user.content[:255], question_key=question_key
+            )
+            if claimed and question_key:
+                _rollup_add(
+                    DailyQuestionRollup,
+                    key={"day": rollups.utc_day(conversation.created_at), "question_key": question_key},
+                    conversations=1,
+                )
+    if is_escalation:
+        conversation_escalate(
+            conversation=conversation,
+            reason=escalation_reason,
+            detail=escalation_detail,
+            actor=actor,
+            actor_label=actor_label,
+        )
+    if refresh:
+        conversation.refresh_from_db()
+    return messages
+
+
+def conversation_counters_add(*, conversation: Conversation, messages: Sequence[Message]) -> None:
+    """Add stored messages to the conversation's counters, tokens and cost."""
+    # F() increments are applied by the database, so concurrent loggers never overwrite each other.
+    Conversation.objects.filter(pk=conversation.pk).update(
+        message_count=F("message_count") + len(messages),
+        total_input_tokens=F("total_input_tokens") + sum(m.input_tokens for m in messages),
+        total_output_tokens=F("total_output_tokens") + sum(m.output_tokens for m in messages),
+        total_cache_read_tokens=F("total_cache_read_tokens") + sum(m.cache_read_tokens for m in messages),
+        total_cache_write_tokens=F("total_cache_write_tokens") + sum(m.cache_write_tokens for m in messages),
+        cost_micros=F("cost_micros") + sum(m.cost_micros for m in messages),
+        updated_at=max((m.created_at for m in messages), default=timezone.now()),
+    )
+    _usage_rollups_add(conversation=conversation, messages=messages)
+
+
+class TurnLimitReached(Exception):
+    """The conversation holds SUPPORT_CHAT_MAX_TURNS turns already (or they are claimed)."""
+
+
+@contextmanager
+def _turns_claimed(*, conversation: Conversation, turns: int, limit: int | None) -> Iterator[None]:
+    """Claim `turns` under `limit` for the writes inside; give them back if those writes fail where the
+    database does not roll the claim back with them (MongoDB outside a transaction)."""
+    if limit is None:
+        yield
+        return
+    if not conversation_turns_reserve(conversation=conversation, turns=turns, limit=limit):
+        raise TurnLimitReached(conversation.pk)
+    try:
+        yield
+    except BaseException:
+        if not db.rolls_back_with_failure():
+            conversation_turns_release(conversation=conversation, turns=turns)
+        raise
+
+
+def conversation_turns_reserve(*, conversation: Conversation, turns: int, limit: int) -> bool:
+    """Claim `turns` of the conversation's turn limit before they are stored; False once it is reached.
+
+    One conditional update checks and claims (turns_reserved and the stored message_count both leave room),
+    so parallel requests cannot all pass a check of the same stale count. Counted apart from message_count,
+    which stays the sum of the stored messages."""
+    room = limit - turns
+    if room < 0:
+        return False
+    claimed = Conversation.objects.filter(pk=conversation.pk, turns_reserved__lte=room, message_count__lte=room).update(
+        turns_reserved=F("turns_reserved") + turns
+    )
+    return bool(claimed)
+
+
+def conversation_turns_release(*, conversation: Conversation, turns: int) -> None:
+    """Give back turns claimed by a request that stored nothing."""
+    if turns <= 0:
+        return
+    try:
+        Conversation.objects.filter(pk=conversation.pk, turns_reserved__gte=turns).update(
+            turns_reserved=F("turns_reserved") - turns
+        )
+    except db.DATABASE_ERRORS as exc:
+        # The failure that got us here is usually the database itself; report that one, not this.
+        logger.warning("could not release %d turns of conversation %s: %s", turns, conversation.pk, exc)
+
+
+def conversation_recount(*, conversation: Conversation) -> Conversation:
+    """Recompute counters and cost from the stored messages (repairs drift after an outage)."""
+    totals = Message.objects.filter(conversation=conversation).aggregate(**message_usage_sums())
+    Conversation.objects.filter(pk=conversation.pk).update(
+        message_count=totals["n"] or 0,
+        total_input_tokens=totals["inp"] or 0,
+        total_output_tokens=totals["out"] or 0,
+        total_cache_read_tokens=totals["cr"] or 0,
+        total_cache_write_tokens=totals["cw"] or 0,
+        cost_micros=totals["cost"] or 0,
+    )
+    conversation.refresh_from_db()
+    return conversation
+
+
+@dataclass
+class LoggedOnce:
+    """message_log_once's answer: the stored turns when this request logged them (then `complete` the
+    key with the body to replay), or None when the key was used already (`record` is the other's)."""
+
+    claim: idempotency.IdempotencyClaim
+    messages: list[Message] | None
+
+    @property
+    def record(self) -> IdempotencyRecord | None:
+        return self.claim.record
+
+    def complete(self, *, response: Any) -> None:
+        self.claim.complete(response=response)
+
+
+@contextmanager
+def message_log_once(
+    *, conversation: Conversation, key: str, fingerprint: str, turns: Sequence[Turn], **options: Any
+) -> Iterator[LoggedOnce]:
+    """message_log at most once per (conversation, Idempotency-Key), all or nothing where the database allows.
+
+    The block gets the stored turns (or None when the key was used already: the caller replays its
+    answer, or answers 409 while it runs), renders its answer and calls `complete(response=...)`: the
+    answer is stored in the same transaction as the turns (services.idempotency_write says how).
+    """
+    messages = messages_build(conversation=conversation, turns=turns, is_escalation=options.get("is_escalation", False))
+    with idempotency.idempotency_write(conversation=conversation, key=key, fingerprint=fingerprint) as claim:
+        if not claim.first:
+            yield LoggedOnce(claim=claim, messages=None)
+            return
+        stored = messages_store(conversation=conversation, messages=messages, **options)
+        yield LoggedOnce(claim=claim, messages=stored)

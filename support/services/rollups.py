@@ -1,0 +1,295 @@
+"""Writes to the daily rollup tables: add to a row, move a conversation between state rows, add a batch
+of turns to the usage rows, and rebuild everything from conversations and messages."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Min, Model
+
+from support import db, rollups
+from support.models import (
+    Conversation,
+    DailyCloseRollup,
+    DailyConversationRollup,
+    DailyQuestionRollup,
+    DailyUsageRollup,
+    Message,
+    MessageOrigin,
+    Role,
+)
+from support.rollups import STATE_FIELDS
+from support.selectors import CLIENT_COLUMNS, USAGE_COLUMNS, message_usage_sums, usage_model_filter
+
+logger = logging.getLogger(__name__)
+
+
+def _usage_rollups_add(*, conversation: Conversation, messages: Sequence[Message]) -> None:
+    models_used = {rollups.usage_model_key(m.model, m.role) for m in messages}
+    new_pks = [m.pk for m in messages]
+    # A model counts a conversation once: did the conversation use it before these messages?
+    # One EXISTS (LIMIT 1) per model, usually one or two: a DISTINCT over the conversation's messages
+    # grew with the conversation (measured by `make bench`).
+    seen_models = {
+        model
+        for model in models_used
+        if Message.objects.filter(usage_model_filter(model), conversation=conversation).exclude(pk__in=new_pks).exists()
+    }
+    first_client_model = _first_client_model(conversation=conversation, messages=messages, new_pks=new_pks)
+    day = rollups.utc_day(conversation.created_at)
+    for model in sorted(models_used):
+        of_model = [m for m in messages if rollups.usage_model_key(m.model, m.role) == model]
+        client = [m for m in of_model if m.origin == MessageOrigin.CLIENT]
+        _rollup_add(
+            DailyUsageRollup,
+            key={"day": day, "source": conversation.source, "model": model},
+            conversations=0 if model in seen_models else 1,
+            **_usage_amounts(of_model),
+            client_conversations=1 if model == first_client_model else 0,
+            **{f"client_{name}": value for name, value in _usage_amounts(client).items()},
+        )
+
+
+def _usage_amounts(messages: Sequence[Message]) -> dict[str, int]:
+    return {
+        "messages": len(messages),
+        "input_tokens": sum(m.input_tokens for m in messages),
+        "output_tokens": sum(m.output_tokens for m in messages),
+        "cache_read_tokens": sum(m.cache_read_tokens for m in messages),
+        "cache_write_tokens": sum(m.cache_write_tokens for m in messages),
+        "cost_micros": sum(m.cost_micros for m in messages),
+    }
+
+
+def _first_client_model(*, conversation: Conversation, messages: Sequence[Message], new_pks: list[Any]) -> str | None:
+    """The model of the conversation's first widget-reported turn, if it is among `messages`.
+
+    A conversation counts once in the client share (client_conversations), on the model of that turn,
+    so the share sums over models to exactly the conversations the drill-down lists."""
+    # One call's turns share one timestamp, so "first" is the earliest model name among them, exactly as
+    # rollups_rebuild picks it (earliest turn, then model name).
+    client_models = [m.model for m in messages if m.origin == MessageOrigin.CLIENT]
+    if not client_models:
+        return None
+    earlier = Message.objects.filter(conversation=conversation, origin=MessageOrigin.CLIENT).exclude(pk__in=new_pks)
+    return None if earlier.exists() else min(client_models)
+
+
+def _rollup_add(model: type[Model], *, key: dict[str, Any], **amounts: int) -> None:
+    """Add `amounts` to the rollup row for `key`, creating it if needed; safe under concurrent writers.
+
+    The row usually exists, so the cheap path is one F() update. A missing row is created inside a
+    savepoint; if another writer created it first the unique constraint refuses ours and we update.
+    """
+    amounts = {name: value for name, value in amounts.items() if value}
+    if not amounts:
+        return
+    # A rollup row is shared by every conversation of its day: inside a MongoDB transaction the write
+    # waits for the commit (db.shared_row_write says why).
+    if db.shared_row_write(lambda: _rollup_add(model, key=key, **amounts)):
+        return
+    increments = {name: F(name) + value for name, value in amounts.items()}
+    if model._default_manager.filter(**key).update(**increments):
+        return
+    try:
+        with transaction.atomic():
+            model._default_manager.create(**key, **amounts)
+        return
+    except IntegrityError:
+        pass
+    model._default_manager.filter(**key).update(**increments)
+
+
+def rollup_state_move(*, old: rollups.StateKey | None, new: rollups.StateKey | None) -> None:
+    """Move one conversation from its old state rows to its new ones (either may be None)."""
+    if old == new:
+        return
+    old_state, new_state = (key.as_filter() if key else None for key in (old, new))
+    if old_state != new_state:
+        if old_state is not None:
+            _rollup_add(DailyConversationRollup, key=old_state, conversations=-1)
+        if new_state is not None:
+            _rollup_add(DailyConversationRollup, key=new_state, conversations=1)
+    old_close, new_close = (key.close_filter() if key else None for key in (old, new))
+    if old_close != new_close:
+        if old_close is not None:
+            _rollup_add(DailyCloseRollup, key=old_close, conversations=-1)
+        if new_close is not None:
+            _rollup_add(DailyCloseRollup, key=new_close, conversations=1)
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    conversations: int
+    messages: int
+    rows: int
+
+
+ProgressCallback = Callable[[int, int], None]
+
+
+def _batched_by_pk(queryset: Any, *, fields: Sequence[str], batch_size: int) -> Iterable[list[tuple[Any, ...]]]:
+    """Rows in primary-key order, a batch at a time (keyset paging: no OFFSET, no open cursor)."""
+    last = None
+    while True:
+        page = queryset if last is None else queryset.filter(pk__gt=last)
+        rows = list(page.order_by("pk").values_list("pk", *fields)[:batch_size])
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
+def _usage_rebuild_batch(
+    usage: defaultdict[tuple[date, str, str], list[int]], where: dict[Any, tuple[date, str]]
+) -> int:
+    """Add one batch of conversations' messages to `usage` (USAGE_COLUMNS, then CLIENT_COLUMNS); returns turns seen."""
+    # The annotations' names (message_usage_sums) are not in the plugin's row type, hence Mapping.
+    per_model: Iterable[Mapping[str, Any]] = (
+        Message.objects.filter(conversation_id__in=list(where))
+        .values("conversation_id", "model", "role", "origin")
+        .annotate(**message_usage_sums(), first=Min("created_at"))
+    )
+    seen = 0
+    counted: set[tuple[Any, str]] = set()
+    first_client: dict[Any, tuple[Any, str]] = {}
+    offset = len(USAGE_COLUMNS)
+    for row in per_model:
+        conversation_id, model = row["conversation_id"], rollups.usage_model_key(row["model"], row["role"])
+        day, source = where[conversation_id]
+        totals = usage[(day, source, model)]
+        new_model = (conversation_id, model) not in counted
+        counted.add((conversation_id, model))
+        figures = (int(new_model), row["n"], row["inp"], row["out"], row["cr"], row["cw"], row["cost"])
+        for index, value in enumerate(figures):
+            totals[index] += value or 0
+        if row["origin"] == MessageOrigin.CLIENT:
+            for index, value in enumerate(figures[1:], start=offset + 1):
+                totals[index] += value or 0
+            candidate = (row["first"], model)
+            if conversation_id not in first_client or candidate < first_client[conversation_id]:
+                first_client[conversation_id] = candidate
+        seen += row["n"]
+    for conversation_id, (_first, model) in first_client.items():
+        day, source = where[conversation_id]
+        usage[(day, source, model)][offset] += 1
+    return seen
+
+
+_USAGE_ROLLUP_COLUMNS = (*USAGE_COLUMNS, *CLIENT_COLUMNS)
+_STATE_ROLLUP_NAMES = ("day", "source", "status", "escalated", "escalation_reason", "rating")
+
+
+@dataclass
+class _RebuildTally:
+    """The rollup rows a rebuild has counted so far, by key."""
+
+    state: Counter[tuple[Any, ...]] = field(default_factory=Counter)
+    closes: Counter[tuple[date, int]] = field(default_factory=Counter)
+    questions: Counter[tuple[date, str]] = field(default_factory=Counter)
+    usage: defaultdict[tuple[date, str, str], list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0] * len(_USAGE_ROLLUP_COLUMNS))
+    )
+
+    def add_batch(self, rows: list[tuple[Any, ...]]) -> int:
+        """Count one batch of conversations (pk, STATE_FIELDS, question_key, summary) and their messages;
+        returns the turns seen."""
+        where: dict[Any, tuple[date, str]] = {}
+        fresh_keys = _question_keys_refresh(rows)
+        for pk, *values, question_key, _summary in rows:
+            question_key = fresh_keys.get(pk, question_key)
+            key = rollups.state_key(**dict(zip(STATE_FIELDS, values, strict=True)))
+            self.state[tuple(key.as_filter().values())] += 1
+            if key.close_bucket != rollups.NO_BUCKET:
+                self.closes[(key.day, key.close_bucket)] += 1
+            where[pk] = (key.day, key.source)
+            if question_key:
+                self.questions[(key.day, question_key)] += 1
+        return _usage_rebuild_batch(self.usage, where)
+
+    def rows(self) -> list[tuple[type[Model], list[Any]]]:
+        """The rows to write, by rollup table."""
+        return [
+            (
+                DailyConversationRollup,
+                [
+                    DailyConversationRollup(**dict(zip(_STATE_ROLLUP_NAMES, key, strict=True)), conversations=n)
+                    for key, n in self.state.items()
+                ],
+            ),
+            (
+                DailyCloseRollup,
+                [DailyCloseRollup(day=day, close_bucket=b, conversations=n) for (day, b), n in self.closes.items()],
+            ),
+            (
+                DailyQuestionRollup,
+                [
+                    DailyQuestionRollup(day=day, question_key=key, conversations=n)
+                    for (day, key), n in self.questions.items()
+                ],
+            ),
+            (
+                DailyUsageRollup,
+                [
+                    DailyUsageRollup(
+                        day=day, source=source, model=model, **dict(zip(_USAGE_ROLLUP_COLUMNS, values, strict=True))
+                    )
+                    for (day, source, model), values in self.usage.items()
+                ],
+            ),
+        ]
+
+
+def rollups_rebuild(*, batch_size: int = 2000, progress: ProgressCallback | None = None) -> RebuildResult:
+    """Recompute every rollup row from conversations and messages.
+
+    Reads in primary-key batches (calling `progress(done, total)` after each), then replaces the
+    rollup tables. Writes logged while it runs may be missed: run it when the desk is quiet, or run
+    it again. Memory grows with the number of rollup rows (days x sources x models...), not messages.
+    """
+    total = Conversation.objects.count()
+    tally = _RebuildTally()
+    done = messages_seen = 0
+    for rows in _batched_by_pk(
+        Conversation.objects.all(), fields=(*STATE_FIELDS, "question_key", "summary"), batch_size=batch_size
+    ):
+        messages_seen += tally.add_batch(rows)
+        done += len(rows)
+        if progress is not None:
+            progress(done, total)
+    tables = tally.rows()
+    # Not one transaction: MongoDB may not roll back, and a half-written rebuild is repaired by rerunning.
+    with transaction.atomic():
+        for model, new_rows in tables:
+            model._default_manager.all().delete()
+            model._default_manager.bulk_create(new_rows, batch_size=1000)
+    return RebuildResult(conversations=done, messages=messages_seen, rows=sum(len(new_rows) for _, new_rows in tables))
+
+
+def _question_keys_refresh(rows: list[tuple[Any, ...]]) -> dict[Any, str]:
+    """Recompute the question keys of a batch (pk first, question_key and summary last) with today's
+    rollups.normalise_question, store those that changed, and return them by pk.
+
+    Keys written by an older normalisation (say "i can t log in") are regrouped by the next rebuild.
+    The summary is the whole first message unless it was cut at 255: those read the message itself.
+    """
+    changed: dict[Any, str] = {}
+    for pk, *_values, question_key, summary in rows:
+        if not summary:
+            continue
+        text = summary
+        if len(summary) >= 255:
+            first = Message.objects.filter(conversation_id=pk, role=Role.USER).order_by("created_at", "pk").first()
+            text = first.content if first is not None else summary
+        key = rollups.normalise_question(text)
+        if key != question_key:
+            changed[pk] = key
+    for pk, key in changed.items():
+        Conversation.objects.filter(pk=pk).update(question_key=key)
+    return changed
