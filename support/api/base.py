@@ -106,7 +106,8 @@ class ApiViewSet(_ConversationChecks, viewsets.ViewSet):
 
     @property
     def policy(self) -> Policy:
-        return POLICIES.get((self.policy_name, self.action)) or POLICIES[(self.policy_name, None)]
+        action = "metadata/detail" if self.action == "metadata" and self.detail else self.action
+        return POLICIES.get((self.policy_name, action)) or POLICIES[(self.policy_name, None)]
 
     def get_permissions(self) -> list[BasePermission]:
         return [permission() for permission in self.policy.permissions]

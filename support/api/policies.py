@@ -4,7 +4,8 @@
 run once the caller has shown the conversation's token (ApiViewSet.conversation_checked), so a request
 that fails the check counts against its own IP only, never against the conversation it named.
 
-The key is (ViewSet.policy_name, action); action None is any method the ViewSet does not answer (405).
+The key is (ViewSet.policy_name, action); action None is any method the ViewSet does not answer (405),
+"metadata" is OPTIONS on a ViewSet's list path and "metadata/detail" OPTIONS on a path with an id.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ POLICIES: dict[tuple[str, str | None], Policy] = {
     ),
     ("conversations", "rating"): WIDGET,
     ("conversations", "contact"): WIDGET,
-    ("conversations", "metadata"): STAFF,  # OPTIONS
+    ("conversations", "metadata"): STAFF,
+    ("conversations", "metadata/detail"): WIDGET,
     ("conversations", None): NOT_ALLOWED,
     ("tickets", "list"): STAFF,
     ("tickets", "metadata"): STAFF,
