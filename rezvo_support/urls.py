@@ -32,5 +32,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-handler404 = "support.api.errors.handler404"
-handler500 = "support.api.errors.handler500"
+handler404 = "rezvo_support.errors.handler404"
+handler500 = "rezvo_support.errors.handler500"

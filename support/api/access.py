@@ -6,15 +6,15 @@ from typing import Any
 
 from django.http import Http404
 
+from support import selectors
 from support.models import Conversation
-from support.selectors import conversation_get, conversation_token_matches
 
 TOKEN_HEADER = "X-Conversation-Token"
 #: One answer for an unknown id, a missing token and a wrong one: a caller without the token cannot
 #: tell which ids exist.
 NO_SUCH_CONVERSATION = "No conversation with this id for this token."
-#: Staff asking for an id that does not exist (or cannot be one).
-NO_CONVERSATION = "No conversation matches the given id."
+#: What staff are told for an unknown id.
+NO_SUCH_ID = "No conversation matches the given id."
 
 
 def is_staff(request: Any) -> bool:
@@ -22,16 +22,22 @@ def is_staff(request: Any) -> bool:
     return bool(user and user.is_authenticated and user.is_staff)
 
 
+def conversation_or_404(conversation_id: str) -> Conversation:
+    """The conversation with this id (for staff), or the 404 naming the id as unknown."""
+    conversation = selectors.conversation_get(conversation_id=conversation_id)
+    if conversation is None:
+        raise Http404(NO_SUCH_ID)
+    return conversation
+
+
 def conversation_for_request(request: Any, conversation_id: str) -> Conversation:
     """The conversation, if the caller is staff or sent its token; otherwise the same 404 whether the id
     exists or not."""
-    conversation = conversation_get(conversation_id=conversation_id)
     if is_staff(request):
-        if conversation is None:
-            raise Http404(NO_CONVERSATION)
-        return conversation
+        return conversation_or_404(conversation_id)
+    conversation = selectors.conversation_get(conversation_id=conversation_id)
     token = request.headers.get(TOKEN_HEADER, "")
-    if conversation is None or not conversation_token_matches(conversation=conversation, token=token):
+    if conversation is None or not selectors.conversation_token_matches(conversation=conversation, token=token):
         raise Http404(NO_SUCH_CONVERSATION)
     return conversation
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -25,10 +25,11 @@ from rest_framework.utils.mediatypes import media_type_matches
 
 from support import bot, db, services
 from support.api.access import is_staff
+from support.api.base import TOKEN_PARAMETER, WidgetApi, max_turns_refusal
 from support.api.idempotency import idempotency_key, idempotency_parameter, replay_refusal
+from support.api.openapi import BODY, StaffOrWidget, errors
 from support.api.stream_slots import StreamSlot, client_ip, stream_slot_acquire
 from support.api.throttles import PerConversationThrottle
-from support.api.views import TOKEN_PARAMETER, WidgetApi, max_turns_refusal
 from support.models import IdempotencyRecord
 from support.pricing import micros_to_usd
 
@@ -76,6 +77,7 @@ class ChatApi(WidgetApi):
     permission_classes = [AllowAny]  # staff or the conversation's token, checked per conversation
     conversation_throttle_classes = [PerConversationThrottle]
 
+    @extend_schema_serializer(component_name="ChatInput")
     class InputSerializer(serializers.Serializer):
         message = serializers.CharField(help_text="The customer's message, 1 to SUPPORT_MAX_MESSAGE_CHARS characters.")
         stream = serializers.BooleanField(default=True, help_text="Server-Sent Events (default) or one JSON body.")
@@ -87,6 +89,7 @@ class ChatApi(WidgetApi):
                 raise serializers.ValidationError(f"Ensure this field has no more than {limit} characters.")
             return value
 
+    @extend_schema_serializer(component_name="ChatOutput")
     class OutputSerializer(serializers.Serializer):
         """The `done` event's data, and the JSON body with `stream: false`."""
 
@@ -107,6 +110,7 @@ class ChatApi(WidgetApi):
         def get_cost_usd(self, result: bot.ChatResult) -> float:
             return micros_to_usd(result.message.cost_micros)
 
+    @extend_schema_serializer(component_name="ChatWidgetOutput")
     class WidgetOutputSerializer(serializers.Serializer):
         """What the widget gets in `done`: the reply, never its model, usage or cost."""
 
@@ -129,7 +133,8 @@ class ChatApi(WidgetApi):
                 "`done` (the same object as the 201 body; the widget's has no model, usage or cost) or `error` "
                 "{retry, message}.",
             ),
-            201: OutputSerializer,
+            201: StaffOrWidget(name="Chat", staff=OutputSerializer, widget=WidgetOutputSerializer),
+            **errors(*BODY, 404, 409, 429),
         },
         parameters=[
             TOKEN_PARAMETER,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from support.pricing import micros_to_usd
@@ -30,6 +32,14 @@ class MessageOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class MessagesInContext(serializers.ListSerializer):
+    """A conversation's messages, handed in by the view as context["messages"] (conversation pk -> list)
+    from one batched query (selectors.messages_by_conversation), never read per row."""
+
+    def get_attribute(self, instance: Any) -> Any:
+        return self.context["messages"][instance.pk]
+
+
 class WidgetMessageOutputSerializer(serializers.Serializer):
     """What the customer may see of a turn: no costs, no models."""
 
@@ -42,7 +52,7 @@ class WidgetMessageOutputSerializer(serializers.Serializer):
 
 class ConversationOutputSerializer(serializers.Serializer):
     id = serializers.CharField(source="pk")
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # the API's field, not Field.source
     page_url = serializers.CharField()
     user_agent = serializers.CharField()
     user_id = serializers.CharField()
@@ -71,20 +81,19 @@ class ConversationOutputSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
     closed_at = serializers.DateTimeField(allow_null=True)
 
-    def get_estimated_cost_usd(self, obj: object) -> float:
+    def get_estimated_cost_usd(self, obj: Any) -> float:
         return micros_to_usd(obj.cost_micros)
 
 
 class ConversationWithMessagesOutputSerializer(ConversationOutputSerializer):
-    # Filled by the view from one batched query (selectors.messages_by_conversation), never per row.
-    messages = MessageOutputSerializer(many=True, source="messages_list")
+    messages = MessagesInContext(child=MessageOutputSerializer())
 
 
 class WidgetConversationOutputSerializer(serializers.Serializer):
     """The customer's view of their conversation: no staff notes, assignment or costs."""
 
     id = serializers.CharField(source="pk")
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # the API's field, not Field.source
     status = serializers.CharField()
     escalated = serializers.BooleanField()
     escalation_reason = serializers.CharField()

@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from django.conf import settings
-from rest_framework import exceptions
 from rest_framework.throttling import BaseThrottle
+
+from support.api.ratelimit import RateLimited
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ def _ip_store(redis_url: str, prefix: str, path: str) -> IPSlotStore:
 
 
 def ip_store() -> IPSlotStore:
-    prefix = settings.CACHES["default"].get("KEY_PREFIX", "rezvo")
+    prefix = str(settings.CACHES["default"].get("KEY_PREFIX", "rezvo"))
     return _ip_store(settings.REDIS_URL, prefix, settings.SUPPORT_STREAM_SLOTS_PATH)
 
 
@@ -173,10 +174,8 @@ class StreamSlot:
                 logger.warning("could not release the stream slot of %s: %s", self.ip, exc)
 
 
-def _busy(detail: str, *, reason: str, wait: int) -> exceptions.Throttled:
-    exc = exceptions.Throttled(wait=wait, detail=detail)
-    exc.reason = reason
-    return exc
+def _busy(detail: str, *, reason: str, wait: int) -> RateLimited:
+    return RateLimited(reason=reason, wait=wait, detail=detail)
 
 
 def stream_slot_acquire(*, ip: str | None) -> StreamSlot:

@@ -1,28 +1,26 @@
 from __future__ import annotations
 
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
-from support.api import chat, views
-from support.api.schema import method_dispatch
+from support.api.analytics import AnalyticsViewSet
+from support.api.chat import ChatApi
+from support.api.conversations import ConversationViewSet
+from support.api.tickets import TicketViewSet
+from support.api.widget_config import WidgetConfigViewSet
 
 app_name = "support_api"
 
+#: The seed's paths have no trailing slash: conversations, conversations/{id}, conversations/{id}/messages...
+router = SimpleRouter(trailing_slash=False, use_regex_path=False)
+
+router.register("conversations", ConversationViewSet, basename="conversation")
+router.register("tickets", TicketViewSet, basename="tickets")
+router.register("analytics", AnalyticsViewSet, basename="analytics")
+router.register("widget/config", WidgetConfigViewSet, basename="widget-config")
+
 urlpatterns = [
-    path(
-        "conversations",
-        method_dispatch(get=views.ConversationListApi, post=views.ConversationCreateApi),
-        name="conversations",
-    ),
-    path(
-        "conversations/<str:conversation_id>",
-        method_dispatch(get=views.ConversationDetailApi, patch=views.ConversationUpdateApi),
-        name="conversation",
-    ),
-    path("conversations/<str:conversation_id>/messages", views.MessageCreateApi.as_view(), name="messages"),
-    path("conversations/<str:conversation_id>/chat", chat.ChatApi.as_view(), name="chat"),
-    path("conversations/<str:conversation_id>/rating", views.ConversationRateApi.as_view(), name="rating"),
-    path("conversations/<str:conversation_id>/contact", views.ConversationContactApi.as_view(), name="contact"),
-    path("widget/config", views.WidgetConfigApi.as_view(), name="widget-config"),
-    path("tickets", views.TicketListApi.as_view(), name="tickets"),
-    path("analytics", views.AnalyticsApi.as_view(), name="analytics"),
+    *router.urls,
+    # The chat proxy streams its reply: its own APIView, not a ViewSet action.
+    path("conversations/<str:conversation_id>/chat", ChatApi.as_view(), name="chat"),
 ]

@@ -1,0 +1,91 @@
+"""GET analytics: the staff dashboard's figures over a window of days."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from support import selectors
+from support.api.base import ApiViewSet
+from support.api.openapi import errors
+
+
+class AnalyticsInputSerializer(serializers.Serializer):
+    days = serializers.IntegerField(min_value=1, max_value=365, default=30)
+    date_from = serializers.DateField(required=False, help_text="First day (UTC) of a range; overrides days.")
+    date_to = serializers.DateField(required=False, help_text="Last day (UTC) of a range, included.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        problem = selectors.window_error(date_from=attrs.get("date_from"), date_to=attrs.get("date_to"))
+        if problem:
+            raise serializers.ValidationError({problem[0]: [problem[1]]})
+        return attrs
+
+
+def _client_reported() -> serializers.IntegerField:
+    return serializers.IntegerField(
+        help_text="Of the totals, what the widget reported itself (unverified); "
+        "drill down with GET conversations?origin=client."
+    )
+
+
+@extend_schema_serializer(many=False)  # one object, though served by the ViewSet's `list`
+class AnalyticsSerializer(serializers.Serializer):
+    # What selectors.analytics_summary() returns (schema only).
+
+    total_conversations = serializers.IntegerField()
+    total_messages = serializers.IntegerField()
+    auto_resolved_pct = serializers.FloatField()
+    escalated_pct = serializers.FloatField()
+    avg_messages_per_conversation = serializers.FloatField()
+    total_cost_usd = serializers.FloatField()
+    total_cost_micros = serializers.IntegerField()
+    cost_per_conversation_usd = serializers.FloatField(allow_null=True)
+    cost_per_auto_resolved_usd = serializers.FloatField(allow_null=True)
+    auto_resolved = serializers.IntegerField()
+    escalated = serializers.IntegerField()
+    top_questions = serializers.ListField(child=serializers.DictField())
+    conversations_by_day = serializers.ListField(child=serializers.DictField())
+    cost_by_day = serializers.ListField(child=serializers.DictField())
+    escalation_rate_by_day = serializers.ListField(child=serializers.DictField())
+    by_status = serializers.ListField(child=serializers.DictField())
+    by_source = serializers.ListField(child=serializers.DictField())
+    by_model = serializers.ListField(child=serializers.DictField())
+    csat_pct = serializers.FloatField(
+        allow_null=True, help_text="Thumbs up / rated conversations * 100; null when none rated."
+    )
+    rated_count = serializers.IntegerField()
+    rated_up_count = serializers.IntegerField()
+    rated_down_count = serializers.IntegerField()
+    escalations_by_reason = serializers.ListField(child=serializers.DictField())
+    closed_after_escalation = serializers.IntegerField()
+    median_escalation_to_close_seconds = serializers.IntegerField(allow_null=True)
+    client_reported_conversations = _client_reported()
+    client_reported_messages = _client_reported()
+    client_reported_input_tokens = _client_reported()
+    client_reported_output_tokens = _client_reported()
+    client_reported_cost_micros = _client_reported()
+    client_reported_cost_usd = serializers.FloatField()
+
+
+class AnalyticsViewSet(ApiViewSet):
+    policy_name = "analytics"
+
+    @extend_schema(
+        parameters=[AnalyticsInputSerializer],
+        responses={200: AnalyticsSerializer, **errors(400)},
+        operation_id="analytics",
+    )
+    def list(self, request: Request) -> Response:
+        data = AnalyticsInputSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        return Response(
+            selectors.analytics_summary(
+                days=values["days"], date_from=values.get("date_from"), date_to=values.get("date_to")
+            )
+        )

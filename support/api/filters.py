@@ -1,0 +1,87 @@
+"""The query parameters that filter GET conversations and GET tickets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import exceptions, serializers
+from rest_framework.request import Request
+
+from support import selectors
+from support.api.base import Pagination
+from support.models import EscalationReason, MessageOrigin, Rating, Source, Status
+from support.selectors import ConversationFilters
+from support.validators import validate_end_date
+
+
+class _CsvChoiceField(serializers.CharField):
+    """`status=needs_review,open` or repeated `status=` parameters, each checked against the choices."""
+
+    def __init__(self, *, choices: list[tuple[str, str]], **kwargs: Any) -> None:
+        self.allowed = [value for value, _ in choices]
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> list[str]:  # type: ignore[override]  # a list, not one string
+        values = [v.strip() for v in str(data).split(",") if v.strip()]
+        bad = [v for v in values if v not in self.allowed]
+        if bad:
+            raise serializers.ValidationError(f"Unknown value {bad[0]!r}; choose from {', '.join(self.allowed)}.")
+        return values
+
+
+class FilterSerializer(serializers.Serializer):
+    status = _CsvChoiceField(choices=Status.choices, required=False)
+    source = _CsvChoiceField(choices=Source.choices, required=False)  # type: ignore[assignment]  # not Field.source
+    escalated = serializers.BooleanField(required=False, allow_null=True, default=None)
+    escalation_reason = serializers.ChoiceField(choices=EscalationReason.choices, required=False)
+    assigned_to = serializers.CharField(required=False)
+    created_from = serializers.DateField(required=False)
+    created_to = serializers.DateField(required=False, validators=[validate_end_date])
+    q = serializers.CharField(required=False, max_length=200, allow_blank=True)
+    model = serializers.CharField(required=False, max_length=100)
+    rating = serializers.ChoiceField(
+        choices=[*Rating.choices, ("rated", "Either")], required=False, help_text="The customer's thumbs (CSAT)."
+    )
+    page = serializers.IntegerField(required=False, min_value=1)
+    origin = serializers.ChoiceField(
+        choices=MessageOrigin.choices,
+        required=False,
+        help_text="Conversations with at least one turn of this origin; `client`: usage reported by the widget.",
+    )
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=Pagination.max_page_size)
+
+    def validate_assigned_to(self, value: str) -> Any:
+        if value == "none":
+            return value
+        user = selectors.staff_user_get(user_id=value)
+        if user is None:
+            raise serializers.ValidationError("No active staff user has this id (or use 'none').")
+        return user
+
+    def to_filters(self) -> ConversationFilters:
+        values = self.validated_data
+        assigned = values.get("assigned_to")
+        return ConversationFilters(
+            status=values.get("status", []),
+            source=values.get("source", []),
+            escalated=values.get("escalated"),
+            escalation_reason=values.get("escalation_reason", ""),
+            assigned_to=None if assigned in (None, "none") else assigned,
+            unassigned=assigned == "none",
+            created_from=values.get("created_from"),
+            created_to=values.get("created_to"),
+            q=values.get("q", ""),
+            model=values.get("model", ""),
+            rating=values.get("rating", ""),
+            origin=values.get("origin", ""),
+        )
+
+
+def read_filters(request: Request) -> ConversationFilters:
+    query = {key: ",".join(request.query_params.getlist(key)) for key in request.query_params}
+    serializer = FilterSerializer(data=query)
+    serializer.is_valid(raise_exception=True)
+    if serializer.validated_data.get("created_from") and serializer.validated_data.get("created_to"):
+        if serializer.validated_data["created_from"] > serializer.validated_data["created_to"]:
+            raise exceptions.ValidationError({"created_from": ["Must not be after created_to."]})
+    return serializer.to_filters()
