@@ -165,7 +165,9 @@ def _log(
     if not key:
         return render(services.message_log(conversation=conversation, **options)), None
     try:
-        with services.message_log_once(conversation=conversation, key=key, fingerprint=fingerprint, **options) as logged:
+        with services.message_log_once(
+            conversation=conversation, key=key, fingerprint=fingerprint, **options
+        ) as logged:
             if logged.messages is None:
                 return None, logged.record
             body = render(logged.messages)
