@@ -175,9 +175,8 @@ class ChatApi(WidgetApi):
         reserved = False
         # One commit for the key's claim and the customer's turn: the customer waits for this one.
         # The claim frees the key if this fails before the customer's turn is stored.
-        claim = services.idempotency_chat_claim(conversation=conversation, key=key, fingerprint=fingerprint)
         try:
-            with claim as held:
+            with services.idempotency_chat_claim(conversation=conversation, key=key, fingerprint=fingerprint) as held:
                 record = held.record
                 if record is not None and not held.first:
                     return self._replay_or_resume(record, fingerprint, conversation, stream=stream, staff=staff)
