@@ -22,7 +22,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -96,17 +96,16 @@ def idempotency_turn_attach(*, record: IdempotencyRecord, user_message: Message)
     record.user_message = user_message
 
 
-#: A lease start long past: the claim counts as dead at once, so the client's retry resumes it.
-_ABANDONED_AT = datetime(2000, 1, 1, tzinfo=UTC)
-
-
 def idempotency_abandon(*, record: IdempotencyRecord) -> None:
     """Give up a chat claim whose reply could not be stored, so a same-key retry resumes it without waiting
     for the lease. The customer's turn stays stored and the key stays taken. When the database refuses even
     this, a note in the shared cache does the same; failing both, the lease runs out on its own."""
+    # The lease start moved back by one lease: dead at once, yet still about as old as the claim, so
+    # idempotency_prune keeps it (and a retry can resume it) until the TTL has passed.
+    lapsed = record.created_at - timedelta(seconds=settings.SUPPORT_IDEMPOTENCY_LEASE_S + 1)
     try:
         IdempotencyRecord.objects.filter(pk=record.pk, response__isnull=True, created_at=record.created_at).update(
-            created_at=_ABANDONED_AT
+            created_at=lapsed
         )
         return
     except db.DATABASE_ERRORS as exc:
@@ -275,9 +274,9 @@ def idempotency_finish(*, record: IdempotencyRecord, response: Any | None, deadl
 def idempotency_prune(*, older_than: datetime, batch_size: int = 1000) -> int:
     """Delete the keys claimed before `older_than` (SUPPORT_IDEMPOTENCY_TTL_HOURS ago, say); returns how many.
 
-    A batch at a time by the indexed created_at, so neither database holds one huge delete. A claim's
-    created_at is its lease start: an abandoned chat claim counts as old at once, so a same-key retry
-    after the prune stores its turn again, as a new request would.
+    A batch at a time by the indexed created_at, so neither database holds one huge delete. An abandoned
+    chat claim's lease start is moved back by one lease only (idempotency_abandon), so it is kept, and
+    resumable, for the TTL like any other key.
     """
     deleted = 0
     while True:

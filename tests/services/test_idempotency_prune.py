@@ -55,3 +55,18 @@ def test_the_prune_filters_on_an_indexed_created_at() -> None:
     """MongoDB scans the whole collection for an unindexed filter; the prune must not."""
     indexed = [list(index.fields) for index in IdempotencyRecord._meta.indexes]
     assert ["created_at"] in indexed
+
+
+def test_an_abandoned_chat_claim_stays_resumable_until_its_ttl_has_passed(make_conversation: Any) -> None:
+    """A chat whose reply could not be stored keeps its key, so the client's retry resumes it instead of
+    storing the customer's turn twice; the prune must not take that key early."""
+    conversation, _ = make_conversation()
+    record, _ = services.idempotency_claim(conversation=conversation, key="chat", fingerprint="f")
+    turn = services.message_log(conversation=conversation, turns=[services.Turn(role="user", content="hi")])[0]
+    services.idempotency_turn_attach(record=record, user_message=turn)
+    services.idempotency_abandon(record=record)
+
+    services.idempotency_prune(older_than=timezone.now() - timedelta(hours=24))
+
+    kept = IdempotencyRecord.objects.get(pk=record.pk)
+    assert services.idempotency_resume(record=kept, fingerprint="f")
