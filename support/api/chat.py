@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Generator, Iterator
+from typing import Any, overload
 
 from django.conf import settings
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseBase, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
@@ -98,7 +98,7 @@ class ChatApi(WidgetApi):
         text = serializers.CharField(source="message.content")
         escalated = serializers.BooleanField(source="conversation.escalated")
         escalation_reason = serializers.CharField(source="conversation.escalation_reason")
-        partial = serializers.BooleanField(source="message.is_partial")
+        partial = serializers.BooleanField(source="message.is_partial")  # type: ignore[assignment]  # the seed's field name; DRF's Serializer.partial is unused here
         fallback = serializers.BooleanField(help_text="Answered by the offline knowledge-base responder.")
         model = serializers.CharField(source="message.model")
         usage = ChatUsageSerializer(source="message")
@@ -119,7 +119,7 @@ class ChatApi(WidgetApi):
         text = serializers.CharField()
         escalated = serializers.BooleanField()
         escalation_reason = serializers.CharField()
-        partial = serializers.BooleanField()
+        partial = serializers.BooleanField()  # type: ignore[assignment]  # as in OutputSerializer
         fallback = serializers.BooleanField()
         latency_ms = serializers.IntegerField(allow_null=True)
         first_token_ms = serializers.IntegerField(allow_null=True)
@@ -224,7 +224,9 @@ class ChatApi(WidgetApi):
         """A key seen before: replay its stored reply, or resume a turn whose reply was never stored."""
         if not services.idempotency_resume(record=record, fingerprint=fingerprint):
             return self._replay(record, fingerprint, stream=stream, staff=staff)
-        resumed = bot.chat_turn_resume(conversation=conversation, user_message=record.user_message)
+        user_message = record.user_message
+        assert user_message is not None  # idempotency_resume takes over only a claim whose turn is stored
+        resumed = bot.chat_turn_resume(conversation=conversation, user_message=user_message)
         if isinstance(resumed, bot.ChatTurn):
             return resumed, record
         # The reply was stored but the key never completed: complete it now and replay.
@@ -250,7 +252,8 @@ class ChatApi(WidgetApi):
         refusal = replay_refusal(record, fingerprint)
         if refusal is not None:
             return refusal
-        data = for_caller(record.response, staff=staff)
+        data = for_caller(record.response or {}, staff=staff)  # replay_refusal answered for a missing reply
+        response: HttpResponseBase
         if stream:
             frames = (_sse(name, payload) for name, payload in bot.replay_events(data=data))
             response = _sse_response(frames, status_code=status.HTTP_200_OK)
@@ -283,13 +286,13 @@ class _Outcome:
             record=self.record, response=self.data, deadline=time.monotonic() + settings.SUPPORT_CHAT_STORE_RETRY_S
         )
 
-    def encode(self, events: Iterator[bot.ChatEvent]) -> Iterator[bytes]:
+    def encode(self, events: Generator[bot.ChatEvent]) -> Iterator[bytes]:
         try:
             for event in events:
                 if event.name == "delta":
                     yield _sse("delta", {"text": event.text})
                 elif event.name == "start":
-                    yield _sse("start", {"user_message_id": str(event.user_message.pk)})
+                    yield _sse("start", {"user_message_id": str(getattr(event.user_message, "pk", ""))})
                 elif event.name == "done" and self.data is not None:
                     yield _sse("done", for_caller(self.data, staff=self.staff))
                 elif event.name == "error":
@@ -335,6 +338,10 @@ def done_data(result: bot.ChatResult) -> dict[str, Any]:
 STAFF_ONLY_FIELDS = ("model", "usage", "cost_micros", "cost_usd")
 
 
+@overload
+def for_caller(data: dict[str, Any], *, staff: bool) -> dict[str, Any]: ...
+@overload
+def for_caller(data: None, *, staff: bool) -> None: ...
 def for_caller(data: dict[str, Any] | None, *, staff: bool) -> dict[str, Any] | None:
     """done_data() as the caller may see it. The full data is what is stored for a replay, so a retry by
     staff still gets everything and one by the widget gets no more than the widget's shape."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,7 +182,7 @@ def _ms_since(started: float) -> int:
     return max(int((time.monotonic() - started) * 1000), 0)
 
 
-def chat_turn_events(*, turn: ChatTurn, on_stored: Callable[[ChatResult], None] | None = None) -> Iterator[ChatEvent]:
+def chat_turn_events(*, turn: ChatTurn, on_stored: Callable[[ChatResult], None] | None = None) -> Generator[ChatEvent]:
     """start, delta..., then `done` or `error`. The assistant turn is stored before `done` (retried while the
     database is unavailable, up to SUPPORT_CHAT_STORE_RETRY_S), and also when the consumer stops early
     (client gone): then `on_stored` is the only one to hear about it. `error` means it could not be stored."""

@@ -1,0 +1,70 @@
+"""The choices every table shares: sources, statuses, roles, reasons, ratings, event fields."""
+
+from __future__ import annotations
+
+from django.db import models
+
+MICROS_PER_USD = 1_000_000
+
+
+class Source(models.TextChoices):
+    WEB = "web", "Website"
+    APP_OWNER = "app_owner", "App (business owner)"
+    APP_DINER = "app_diner", "App (diner)"
+    DASHBOARD = "dashboard", "Dashboard"
+
+
+class Status(models.TextChoices):
+    AUTO_RESOLVED = "auto_resolved", "Auto-resolved"
+    NEEDS_REVIEW = "needs_review", "Needs review"
+    OPEN = "open", "Open"
+    IN_PROGRESS = "in_progress", "In progress"
+    CLOSED = "closed", "Closed"
+
+
+#: Statuses a human still has to act on: the review queue.
+QUEUE_STATUSES = (Status.NEEDS_REVIEW, Status.OPEN, Status.IN_PROGRESS)
+
+
+class Role(models.TextChoices):
+    USER = "user", "User"
+    ASSISTANT = "assistant", "Assistant"
+
+
+class MessageOrigin(models.TextChoices):
+    """Who wrote a turn, and so how far its text and usage are trusted."""
+
+    PROXY = "proxy", "Chat proxy"  # support/bot/turn.py: Claude's usage as Claude reported it to us
+    CLIENT = "client", "Reported by the widget"  # POST messages with a widget token: unverified
+    STAFF = "staff", "Logged by staff"  # POST messages by a staff user or API token
+    AGENT = "agent", "Staff reply"  # reserved: a person answering in the conversation
+
+
+class EscalationReason(models.TextChoices):
+    WIDGET_FLAG = "widget_flag", "Flagged by the widget"
+    BOT_TOOL = "bot_tool", "Bot asked for a human"
+    SUPPORT_EMAIL = "support_email", "Reply pointed to the support email"
+    HUMAN_REQUESTED = "human_requested", "Customer asked for a human"
+    CLAUDE_UNAVAILABLE = "claude_unavailable", "Claude unavailable"
+    BUDGET = "budget", "Daily budget spent"
+    NO_ANSWER = "no_answer", "Knowledge base had no answer"
+    STAFF = "staff", "Flagged by staff"
+    THUMBS_DOWN = "thumbs_down", "Customer gave a thumbs-down"
+
+
+class Rating(models.TextChoices):
+    """The customer's thumbs up / down on the widget; blank until they rate."""
+
+    UP = "up", "Thumbs up"
+    DOWN = "down", "Thumbs down"
+
+
+class EventField(models.TextChoices):
+    STATUS = "status", "Status"
+    ASSIGNED_TO = "assigned_to", "Assigned to"
+    NOTES = "notes", "Notes"
+    ESCALATED = "escalated", "Escalated"
+    ESCALATION_REASON = "escalation_reason", "Escalation reason"
+    CONTACT_EMAIL = "contact_email", "Contact email"
+    RATING = "rating", "Customer rating"
+    ESCALATION_DETAIL = "escalation_detail", "The bot's note (not verified)"

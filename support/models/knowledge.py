@@ -1,0 +1,31 @@
+"""The articles the bot answers from."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class KnowledgeArticle(models.Model):
+    """One answer the bot knows: compiled into Claude's system prompt and used by the offline responder."""
+
+    title = models.CharField(max_length=200, help_text="What the article answers, e.g. 'Pricing and plans'.")
+    keywords = models.CharField(
+        max_length=1000,
+        blank=True,
+        help_text="Comma-separated words or phrases a customer might use, e.g. 'price, cost, how much, plans'. "
+        "The offline responder scores a question by the keywords and title words it contains.",
+    )
+    answer = models.TextField(help_text="The answer, as the bot should give it.")
+    active = models.BooleanField(default=True, help_text="Inactive articles are neither sent to Claude nor used.")
+    order = models.IntegerField(default=0, help_text="Lower first, in the prompt and when two answers tie.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "support_knowledge_articles"
+        ordering = ["order", "title"]
+        indexes = [models.Index(fields=["active", "order"], name="kb_active_order_idx")]
+
+    def __str__(self) -> str:
+        return self.title

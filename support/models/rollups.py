@@ -1,0 +1,129 @@
+"""Daily rollups and the day's Claude spend."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from support.models.choices import (
+    Source,
+    Status,
+)
+
+# --- Daily rollups ---------------------------------------------------------------------------
+# Analytics read these instead of scanning conversations and messages, so a window costs
+# O(days), not O(messages). A conversation, its turns and its cost all count on the day (UTC) the
+# conversation started, so every figure is a sum over exactly the conversations a drill-down lists.
+# Services keep them current; `manage.py rebuild_rollups` recomputes them from scratch.
+
+
+class DailyConversationRollup(models.Model):
+    """How many conversations started on `day` are now in each state; each conversation is in one row."""
+
+    day = models.DateField(help_text="The UTC day the conversations started.")
+    source = models.CharField(max_length=20, choices=Source.choices)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    escalated = models.BooleanField()
+    escalation_reason = models.CharField(max_length=32, blank=True)
+    rating = models.CharField(max_length=10, blank=True, help_text="The customer's thumbs up/down, for CSAT.")
+    conversations = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "support_rollup_conversations"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "source", "status", "escalated", "escalation_reason", "rating"],
+                name="uniq_rollup_conversation_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.source} {self.status}: {self.conversations}"
+
+
+class DailyCloseRollup(models.Model):
+    """Escalated conversations started on `day` and now closed, by how long escalation-to-close took."""
+
+    day = models.DateField(help_text="The UTC day the conversations started.")
+    close_bucket = models.SmallIntegerField(
+        help_text="Index of the duration bucket (upper bounds in support.rollups.CLOSE_BUCKET_BOUNDS_S)."
+    )
+    conversations = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "support_rollup_closes"
+        constraints = [models.UniqueConstraint(fields=["day", "close_bucket"], name="uniq_rollup_close_key")]
+
+    def __str__(self) -> str:
+        return f"{self.day} bucket {self.close_bucket}: {self.conversations}"
+
+
+class DailyUsageRollup(models.Model):
+    """Turns, tokens and cost of the conversations started on `day`, per source and model."""
+
+    day = models.DateField(help_text="The UTC day the conversations started.")
+    source = models.CharField(max_length=20, choices=Source.choices)
+    model = models.CharField(max_length=100)
+    conversations = models.BigIntegerField(default=0, help_text="Conversations with at least one turn on this model.")
+    messages = models.BigIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    cost_micros = models.BigIntegerField(default=0)
+    # The part of the figures above that the widget reported itself (MessageOrigin.CLIENT): unverified.
+    client_conversations = models.BigIntegerField(
+        default=0, help_text="Conversations whose first widget-reported turn used this model."
+    )
+    client_messages = models.BigIntegerField(default=0)
+    client_input_tokens = models.BigIntegerField(default=0)
+    client_output_tokens = models.BigIntegerField(default=0)
+    client_cache_read_tokens = models.BigIntegerField(default=0)
+    client_cache_write_tokens = models.BigIntegerField(default=0)
+    client_cost_micros = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "support_rollup_usage"
+        constraints = [
+            models.UniqueConstraint(fields=["day", "source", "model"], name="uniq_rollup_usage_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.source} {self.model}: {self.cost_micros} micro-USD"
+
+
+class DailyQuestionRollup(models.Model):
+    """How many conversations started on `day` opened with each (normalised) question."""
+
+    day = models.DateField(help_text="The UTC day the conversations started.")
+    question_key = models.CharField(max_length=255)
+    conversations = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "support_rollup_questions"
+        constraints = [
+            models.UniqueConstraint(fields=["day", "question_key"], name="uniq_rollup_question_key"),
+        ]
+        indexes = [
+            # Each day's most asked questions (top-question candidates), then their exact window totals.
+            models.Index(fields=["day", "-conversations"], name="rollup_question_day_top_idx"),
+            models.Index(fields=["question_key", "day"], name="rollup_question_key_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.question_key[:40]}: {self.conversations}"
+
+
+class DailySpend(models.Model):
+    """Today's Claude budget (SUPPORT_DAILY_BUDGET_USD), one row per UTC day, changed only by conditional
+    F() updates: a chat reserves its worst-case cost before calling Claude (refused if the reservation would
+    pass the cap) and settles to the real cost afterwards, so parallel chats cannot overspend."""
+
+    day = models.DateField(unique=True, help_text="The UTC day.")
+    spent_micros = models.BigIntegerField(default=0, help_text="Settled cost of the chat proxy's Claude calls.")
+    reserved_micros = models.BigIntegerField(
+        default=0, help_text="Worst-case cost of the Claude calls under way (reserved, not yet settled)."
+    )
+    warned = models.BooleanField(default=False, help_text="The 80%-spent warning was logged for this day.")
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.spent_micros} spent, {self.reserved_micros} reserved"
