@@ -123,8 +123,8 @@ browser-deps: ## Install Debian's chromium (and fonts) for the browser tests whe
 	    chromium fonts-dejavu-core fonts-liberation; fi
 
 screenshots: dev browser-deps ## Re-take docs/screenshots/{queue,ticket,analytics,widget}.png for the README
-	$(TEST_ENV) REZVO_SCREENSHOTS=docs/screenshots $(PY) -m pytest -m browser -q tests/test_browser.py
-	WIDGET_SCREENSHOT=docs/screenshots/widget.png $(TEST_ENV) $(PY) -m pytest tests/test_widget_e2e.py -k screenshot -q
+	$(TEST_ENV) REZVO_SCREENSHOTS=docs/screenshots $(PY) -m pytest -m browser -q tests/e2e/test_browser.py
+	WIDGET_SCREENSHOT=docs/screenshots/widget.png $(TEST_ENV) $(PY) -m pytest tests/e2e/test_widget_e2e.py -k screenshot -q
 
 bench-analytics: dev ## Analytics latency at 10k and 1M messages on SQLite, side by side (a few minutes)
 	$(PY) bench/analytics_scale.py

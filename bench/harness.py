@@ -82,7 +82,7 @@ def leg_environment(workdir: Path, *, mongodb_uri: str = "", redis_url: str = ""
         SUPPORT_THROTTLE_IP_RATE=UNLIMITED,
         SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE=UNLIMITED,
         SUPPORT_THROTTLE_CONVERSATION_RATE=UNLIMITED,
-        # The loggers write long conversations; the turn limit is tested by tests/test_limits.py.
+        # The loggers write long conversations; the turn limit is tested by tests/services/test_limits.py.
         SUPPORT_CHAT_MAX_TURNS="1000000",
         # The benches and the fault tests drive the seed widget's own logging (POST .../messages with its token).
         SUPPORT_CLIENT_LOGGING="seed",

@@ -26,7 +26,7 @@ os.environ["REZVO_SKIP_DOTENV"] = "true"
 # Production waits at most 50 ms for Redis (REDIS_SOCKET_TIMEOUT_S) and then skips it for a few seconds.
 # The suite shares two cores with browsers and servers, where a healthy local Redis can miss 50 ms, and a
 # miss would skip a throttle that a test counts on; so the suite waits up to 1 s. The 50 ms behaviour is
-# tested with its own settings in tests/test_cache_breaker.py.
+# tested with its own settings in tests/platform/test_cache_breaker.py.
 if settings.CACHES["default"]["BACKEND"] == "rezvo_support.cache.RedisCache":
     settings.CACHES["default"]["OPTIONS"] = {
         **settings.CACHES["default"]["OPTIONS"],

@@ -2,7 +2,7 @@
 
 Hypothesis picks the mix (status changes, escalations, assignments, ratings up and down, contact addresses,
 closing and reopening), spread over a few conversations and threads that each act on their own, possibly
-stale, copy. tests/test_transitions.py has the fixed-seed version through the API.
+stale, copy. tests/services/test_transitions.py has the fixed-seed version through the API.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from support import services
 from support.models import Conversation, DailyCloseRollup, DailyConversationRollup, EscalationReason, Rating, Status
-from tests.test_rollups import snapshot
+from tests.services.test_rollups import snapshot
 
 THREADS = 4
 CONVERSATIONS = 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEV_ONLY = ("pytest", "pytest-django", "SecantusDB", "ruff", "playwright", "greenlet", "schemathesis", "hypothesis")
 DEV_ONLY += ("locust", "gevent")
 

@@ -25,7 +25,7 @@ from support.models import (
     TicketEvent,
 )
 from support.services import conversations
-from tests.test_rollups import snapshot
+from tests.services.test_rollups import snapshot
 
 BASE = "/api/support"
 THREADS = 40

@@ -768,7 +768,7 @@ def test_the_shipped_gunicorn_config_streams_on_threads_and_never_queues_behind_
 ) -> None:
     for name in ("GUNICORN_THREADS", "GUNICORN_WORKER_CONNECTIONS", "GUNICORN_KEEPALIVE"):
         monkeypatch.delenv(name, raising=False)
-    config = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+    config = runpy.run_path(str(Path(__file__).resolve().parents[2] / "gunicorn.conf.py"))
     assert config["worker_class"] == "gthread"
     # A worker with every thread busy streaming stops accepting, so other calls go to a free worker.
     assert config["worker_connections"] == config["threads"] >= 8
@@ -781,7 +781,7 @@ def test_production_sqlite_keeps_each_threads_connection_between_requests(tmp_pa
     code = "from django.conf import settings; print(settings.DATABASES['default']['CONN_MAX_AGE'])"
     result = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
         env=env,
         capture_output=True,
         text=True,
@@ -793,7 +793,7 @@ def test_production_sqlite_keeps_each_threads_connection_between_requests(tmp_pa
 def test_chat_turns_reach_the_analytics_rollups_as_a_rebuild_would_count_them(
     claude: FakeClaude, client: APIClient, conversation: dict[str, Any], staff: APIClient
 ) -> None:
-    from tests.test_rollups import snapshot
+    from tests.services.test_rollups import snapshot
 
     claude.enqueue(Reply(text="Plans start at £0.", input_tokens=40, output_tokens=12, cache_read_input_tokens=300))
     done_of(chat_stream(client, conversation["id"], "How much is it?"))

@@ -154,7 +154,7 @@ def running_stack(**extra_env: str) -> Iterator[Stack]:
             SUPPORT_IDEMPOTENCY_LEASE_S="2",
             GUNICORN_WORKERS="2",
             GUNICORN_THREADS="8",
-            # Six widgets chat at once from one address: the stream caps (tests/test_stream_slots.py) stay
+            # Six widgets chat at once from one address: the stream caps (tests/api/test_stream_slots.py) stay
             # out of the way of the faults under test.
             SUPPORT_STREAMS_PER_WORKER="1000000",
         )

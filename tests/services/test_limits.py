@@ -21,7 +21,7 @@ from support.bot import rules
 from support.bot.prompt import ESCALATE_TOOL, system_prompt
 from support.models import Conversation, DailySpend, Message, Role
 from tests.fake_claude import FakeClaude, Reply
-from tests.test_throttles import in_parallel
+from tests.api.test_throttles import in_parallel
 
 pytestmark = pytest.mark.django_db
 BASE = "/api/support"
@@ -32,7 +32,7 @@ MODEL = "claude-haiku-4-5"
 @pytest.fixture(autouse=True)
 def _widget_logging_and_streams(settings: Any) -> None:
     # These tests drive the seed widget's own logging, and many parallel chats from one test client IP:
-    # the per-IP stream cap (tests/test_stream_slots.py) stays out of the way of the limit under test.
+    # the per-IP stream cap (tests/api/test_stream_slots.py) stays out of the way of the limit under test.
     settings.SUPPORT_CLIENT_LOGGING = "seed"
     settings.SUPPORT_STREAMS_PER_IP = 1_000_000
     settings.SUPPORT_STREAMS_PER_WORKER = 1_000_000

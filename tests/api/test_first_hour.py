@@ -18,7 +18,7 @@ from support import colours, services
 pytestmark = pytest.mark.django_db
 
 BASE = "/api/support"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

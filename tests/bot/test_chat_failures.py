@@ -2,7 +2,7 @@
 
 The database goes away for real on SQLite: another connection holds BEGIN EXCLUSIVE on the file while the
 reply streams (with a short busy timeout, as a lock longer than SQLITE_BUSY_TIMEOUT_S would be). On the
-MongoDB leg the same window is made by failing the writes of Django's query layer (as tests/test_faults.py
+MongoDB leg the same window is made by failing the writes of Django's query layer (as tests/e2e/test_faults.py
 does), since one SecantusDB cannot be locked from outside.
 """
 
@@ -29,7 +29,7 @@ from support.bot.tokens import estimate_tokens
 from support.bot.turn import CLOSING_LINE
 from support.models import Conversation, IdempotencyRecord, Message, Role
 from tests.fake_claude import FakeClaude, Reply
-from tests.test_chat import API_KEY, BASE, MODEL, deltas_of, parse_sse, post_chat
+from tests.bot.test_chat import API_KEY, BASE, MODEL, deltas_of, parse_sse, post_chat
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ON_MONGODB = bool(os.environ.get("MONGODB_URI"))

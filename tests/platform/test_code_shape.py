@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SKIPPED_PARTS = {"migrations", "mongo_migrations", "tests", ".venv", "var", "staticfiles"}
 
 

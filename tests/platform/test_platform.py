@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from rezvo_support import env
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- Typed env helpers -----------------------------------------------------------------------

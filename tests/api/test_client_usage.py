@@ -356,7 +356,7 @@ def test_the_client_share_of_the_rollups_is_rebuilt_exactly(staff_user: Any) -> 
 
 
 def test_a_bad_client_logging_setting_stops_start_up() -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     result = subprocess.run(
         [sys.executable, "manage.py", "check"],
         cwd=root,

@@ -14,7 +14,7 @@ from django.test import Client
 from support.models import Conversation
 from tests.desk import build_desk
 from tests.fake_claude import FakeClaude, Reply
-from tests.test_widget_e2e import ask, claude, wait_for_reply
+from tests.e2e.test_widget_e2e import ask, claude, wait_for_reply
 
 __all__ = ["claude"]  # a fixture, imported for the browser test below
 

@@ -8,7 +8,7 @@ import pytest
 
 from support import services
 from support.models import Conversation, EscalationReason, Role
-from tests.test_browser import chromium, log_in, page  # noqa: F401 - the shared browser fixtures
+from tests.e2e.test_browser import chromium, log_in, page  # noqa: F401 - the shared browser fixtures
 
 pytestmark = [pytest.mark.browser]
 
