@@ -25,7 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from support import budget, selectors, services
+from support import selectors, services
 from support.bot import claude, knowledge, prompt, rules
 from support.bot.tokens import estimate_tokens
 from support.db_retry import db_retry
@@ -38,6 +38,7 @@ from support.models import (
     ModelPrice,
     Role,
 )
+from support.services import budget
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ CLOSING_LINE = (
 
 # --- Budget ----------------------------------------------------------------------------------
 def budget_reserve(*, system: str, messages: list[dict[str, str]]) -> budget.Reservation | None:
-    """Reserve this call's worst case in today's budget (support.budget); None once the budget is spent."""
+    """Reserve this call's worst case in today's budget (support.services.budget); None once the budget is spent."""
     tools = [dict(tool) for tool in prompt.tools()]
     tokens = budget.request_token_bound(system=system, messages=messages, tools=tools)
     micros = budget.call_worst_case_micros(model=settings.SUPPORT_CLAUDE_MODEL, input_tokens=tokens)

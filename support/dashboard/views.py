@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from support import budget, rollups, selectors, services
+from support import rollups, selectors, services
 from support.dashboard import markdown
 from support.dashboard.export import Echo, csv_rows
 from support.dashboard.figures import analytics_figures
@@ -40,6 +40,7 @@ from support.dashboard.forms import (
 )
 from support.models import QUEUE_STATUSES, Conversation, Message, Status
 from support.pricing import micros_to_usd
+from support.services import budget
 
 PAGE_SIZE = 50
 #: What the ticket page answers for an id that does not exist (or cannot be one).

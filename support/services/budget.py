@@ -29,7 +29,7 @@ from support.pricing import TOKENS_PER_MTOK
 from support.services.prices import price_resolve
 
 # Named as before the move to services/, so logging configuration and log searches keep working.
-logger = logging.getLogger("support.budget")
+logger = logging.getLogger(__name__)
 
 #: Staff are told (dashboard banner, one warning log line a day) once this share of the cap is spent.
 WARN_AT = 0.8

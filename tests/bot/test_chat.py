@@ -20,13 +20,14 @@ from django.db import close_old_connections
 from django.utils import timezone
 from rest_framework.test import APIClient, APIRequestFactory
 
-from support import budget, services
+from support import services
 from support.api.chat import ChatApi
 from support.bot.prompt import ESCALATE_TOOL, system_prompt
 from support.bot.rules import customer_asks_for_human
 from support.bot.tokens import token_bound
 from support.bot.turn import CLOSING_LINE, ChatResult
 from support.models import Conversation, DailySpend, IdempotencyRecord, KnowledgeArticle, Message, Role, TicketEvent
+from support.services import budget
 from tests.fake_claude import FakeClaude, Reply
 
 pytestmark = pytest.mark.django_db

@@ -16,12 +16,13 @@ from django.db.models import Sum
 from django.test import Client
 from rest_framework.test import APIClient
 
-from support import budget, selectors, services
+from support import selectors, services
 from support.bot import rules
 from support.bot.prompt import ESCALATE_TOOL, system_prompt
 from support.models import Conversation, DailySpend, Message, Role
-from tests.fake_claude import FakeClaude, Reply
+from support.services import budget
 from tests.api.test_throttles import in_parallel
+from tests.fake_claude import FakeClaude, Reply
 
 pytestmark = pytest.mark.django_db
 BASE = "/api/support"
@@ -216,7 +217,7 @@ def test_staff_are_warned_once_when_80_percent_of_the_budget_is_spent(
     dashboard = Client()
     dashboard.force_login(staff_user)
     assert "budget-warning" not in dashboard.get("/dashboard/").content.decode()
-    with caplog.at_level(logging.WARNING, logger="support.budget"):
+    with caplog.at_level(logging.WARNING, logger="support.services.budget"):
         fallbacks = [chat_json(token, conversation.pk, "turn").json()["fallback"] for _ in range(4)]
     assert fallbacks == [False, False, True, True]
     assert caplog.text.count("of today's Claude budget") == 1
