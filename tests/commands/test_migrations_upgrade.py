@@ -37,8 +37,8 @@ print(str(conversation.pk))
 READ_ROWS = """
 import json, os
 from support.models import Conversation, Message, ModelPrice, TicketNote
-from support.selectors import parse_pk
-conversation = Conversation.objects.get(pk=parse_pk(Conversation, os.environ["UPGRADE_CONVERSATION_ID"]))
+from support.selectors import conversation_pk
+conversation = Conversation.objects.get(pk=conversation_pk(os.environ["UPGRADE_CONVERSATION_ID"]))
 message = conversation.messages.get()
 note = conversation.ticket_notes.get()
 print(json.dumps({
@@ -81,7 +81,7 @@ def fresh_database_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         client.drop_database(name)
 
 
-def test_a_database_migrated_by_the_old_per_database_set_upgrades_with_nothing_to_apply(
+def test_a_database_migrated_by_the_old_per_database_set_applies_only_the_newer_migrations(
     fresh_database_env: dict[str, str],
 ) -> None:
     _manage(fresh_database_env, "migrate", "--no-input", settings_module=OLD_SETTINGS)
@@ -97,7 +97,10 @@ def test_a_database_migrated_by_the_old_per_database_set_upgrades_with_nothing_t
     )
     rows = json.loads(rows_json.splitlines()[-1])
 
-    assert "No migrations to apply." in upgrade
+    old_names = {path.stem for path in (ROOT / "tests/fixtures/old_migrations/sqlite/support").glob("0*.py")}
+    newer = sorted(path.stem for path in (ROOT / "support/migrations").glob("0*.py") if path.stem not in old_names)
+    applied = [line.split("Applying ", 1)[1].split("...")[0] for line in upgrade.splitlines() if "Applying " in line]
+    assert applied == [f"support.{name}" for name in newer]
     assert rows == {
         "conversations": 1,
         "summary": "before the upgrade",
