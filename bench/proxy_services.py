@@ -66,10 +66,13 @@ class Services:
 
 
 def start_fake(services: Services, *, delay: float, chunk_delay: float) -> None:
+    # As a module from the repository root: run as a script, tests/ would come first on sys.path and
+    # its selectors package would hide the standard library's (which http.server needs).
     proc = subprocess.Popen(
         [
             sys.executable,
-            str(ROOT / "tests" / "fake_claude.py"),
+            "-m",
+            "tests.fake_claude",
             "--port",
             "0",
             "--delay",
@@ -83,6 +86,7 @@ def start_fake(services: Services, *, delay: float, chunk_delay: float) -> None:
             "--output-tokens",
             "30",
         ],
+        cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -115,6 +119,8 @@ def app_env(services: Services) -> dict[str, str]:
         SUPPORT_THROTTLE_CONVERSATION_CREATE_RATE="1000000/hour",
         SUPPORT_THROTTLE_CONVERSATION_RATE="1000000/min",
         SUPPORT_CHAT_MAX_TURNS="100000",
+        # The message-logging probes drive the seed widget's own logging (off by default: 403), as bench/harness.py.
+        SUPPORT_CLIENT_LOGGING="seed",
         GUNICORN_BIND=f"{HOST}:{services.app_port}",
     )
     # All streams come from one client IP here; the per-IP stream cap is measured by bench/starvation.py.

@@ -23,7 +23,7 @@ it leaves the process immediately.
 
 Run standalone (benchmarks, manual demos)::
 
-    python tests/fake_claude.py --port 8765 --delay 0.2 --chunk-delay 0.05
+    python -m tests.fake_claude --port 8765 --delay 0.2 --chunk-delay 0.05
 
 Out-of-band control endpoints (no auth, not recorded): ``GET /_fake/requests``
 (recorded requests as JSON), ``POST /_fake/replies`` (enqueue one reply object or a
