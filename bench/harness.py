@@ -56,7 +56,7 @@ def redis_url_if_up() -> str:
 
 def leg_environment(workdir: Path, *, mongodb_uri: str = "", redis_url: str = "") -> dict[str, str]:
     """Production settings (DEBUG off) for a server on 127.0.0.1 over plain HTTP and a temp database."""
-    # Never the real Claude: a leg that needs it points ANTHROPIC_BASE_URL at tests/fake_claude.py.
+    # Never the real Claude: a leg that needs it points ANTHROPIC_BASE_URL at tests/fakes/fake_claude.py.
     inherited = {
         "MONGODB_URI",
         "REDIS_URL",

@@ -38,7 +38,7 @@ from bench import harness
 from bench.load_checks import integrity, query_counts
 from bench.load_locust import merge_rounds, run_locust
 from bench.load_report import render
-from tests.fake_claude import FakeClaude, Reply
+from tests.fakes.fake_claude import FakeClaude, Reply
 
 CLAUDE_TEXT = "You can change a booking from the Bookings page: pick the booking, then Edit, then Save."
 

@@ -188,7 +188,7 @@ def render(
     out += [
         "## Not covered",
         "",
-        "Real Claude latency and cost: chat runs against tests/fake_claude.py (~10 ms per streamed word)."
+        "Real Claude latency and cost: chat runs against tests/fakes/fake_claude.py (~10 ms per streamed word)."
         " The proxy's own overhead against the SDK called directly is `make bench-proxy`.",
         "",
     ]

@@ -4,7 +4,7 @@
 
 Everything is local and measured side by side in one run:
 
-1. FakeClaude (tests/fake_claude.py) runs as its own process and answers every request after a fixed
+1. FakeClaude (tests/fakes/fake_claude.py) runs as its own process and answers every request after a fixed
    delay, streaming a reply of N text deltas a few milliseconds apart.
 2. The app runs under gunicorn with the shipped gunicorn.conf.py (DEBUG off, a fresh migrated SQLite
    database, the file cache, ANTHROPIC_BASE_URL pointing at the fake).

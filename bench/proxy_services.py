@@ -1,6 +1,6 @@
 """The processes and HTTP calls the chat proxy benches share (bench/proxy_overhead.py, bench/starvation.py).
 
-A FakeClaude process (tests/fake_claude.py) and the app under gunicorn with the shipped gunicorn.conf.py
+A FakeClaude process (tests/fakes/fake_claude.py) and the app under gunicorn with the shipped gunicorn.conf.py
 on a fresh SQLite database, plus the few HTTP helpers that talk to them.
 """
 
@@ -72,7 +72,7 @@ def start_fake(services: Services, *, delay: float, chunk_delay: float) -> None:
         [
             sys.executable,
             "-m",
-            "tests.fake_claude",
+            "tests.fakes.fake_claude",
             "--port",
             "0",
             "--delay",

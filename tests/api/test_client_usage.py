@@ -22,7 +22,7 @@ from rest_framework.test import APIClient
 from support import pricing, selectors, services
 from support.api.chat import ChatApi
 from support.models import Conversation, DailyUsageRollup, Message, MessageOrigin
-from tests.fake_claude import FakeClaude, Reply
+from tests.fakes.fake_claude import FakeClaude, Reply
 
 pytestmark = pytest.mark.django_db
 

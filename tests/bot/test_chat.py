@@ -28,7 +28,7 @@ from support.bot.tokens import token_bound
 from support.bot.turn import CLOSING_LINE, ChatResult
 from support.models import Conversation, DailySpend, IdempotencyRecord, KnowledgeArticle, Message, Role, TicketEvent
 from support.services import budget
-from tests.fake_claude import FakeClaude, Reply
+from tests.fakes.fake_claude import FakeClaude, Reply
 
 pytestmark = pytest.mark.django_db
 

@@ -29,7 +29,7 @@ from support.bot.tokens import estimate_tokens
 from support.bot.turn import CLOSING_LINE
 from support.models import Conversation, IdempotencyRecord, Message, Role
 from tests.bot.test_chat import API_KEY, BASE, MODEL, deltas_of, parse_sse, post_chat
-from tests.fake_claude import FakeClaude, Reply
+from tests.fakes.fake_claude import FakeClaude, Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ON_MONGODB = bool(os.environ.get("MONGODB_URI"))

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from support import selectors, services
 from support.models import Conversation, DailyUsageRollup, Message, ModelPrice
-from tests.desk import build_desk
+from tests.fakes.desk import build_desk
 
 pytestmark = pytest.mark.django_db
 

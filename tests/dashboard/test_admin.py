@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from support.models import Conversation, ModelPrice, Status, TicketEvent
-from tests.desk import build_desk
+from tests.fakes.desk import build_desk
 
 pytestmark = pytest.mark.django_db
 

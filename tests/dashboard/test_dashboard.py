@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from support import services
 from support.models import Conversation, Status, TicketEvent
-from tests.desk import build_desk
+from tests.fakes.desk import build_desk
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.test import Client
 
 from support import services
 from support.models import Conversation, EscalationReason, MessageOrigin, ModelPrice, Role
-from tests.desk import turn_pair
+from tests.fakes.desk import turn_pair
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from django.test import Client
 
 from support import pricing, rollups, selectors, services
 from support.models import Conversation, DailyQuestionRollup, Role
-from tests.desk import build_desk, turn_pair
+from tests.fakes.desk import build_desk, turn_pair
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from support.models import Conversation, Status
-from tests.desk import build_showcase
+from tests.fakes.desk import build_showcase
 
 PASSWORD = "correct-horse-battery"
 

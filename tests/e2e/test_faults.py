@@ -45,7 +45,7 @@ from bench import harness
 from support import limiter, services
 from support.models import Conversation, IdempotencyRecord, Message
 from tests import mongo_server
-from tests.fake_claude import FakeClaude, Reply
+from tests.fakes.fake_claude import FakeClaude, Reply
 
 ON_MONGODB = bool(os.environ.get("MONGODB_URI"))
 # Restarting SecantusDB takes seconds; unplugging the SQLite file is instant, so that leg gets more.

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from support import services
 from support.limiter import rate_limits_reset
 from support.models import Conversation, EscalationReason, Message, Role
-from tests.fake_claude import FakeClaude, Reply
+from tests.fakes.fake_claude import FakeClaude, Reply
 
 pytestmark = [pytest.mark.browser]
 

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from support import services
 from support.models import Role
 from tests.e2e.test_widget_e2e import ask, claude, demo_url, open_widget, other_site, remember, wait_for_reply
-from tests.fake_claude import FakeClaude, Reply
+from tests.fakes.fake_claude import FakeClaude, Reply
 
 __all__ = ["claude", "other_site"]  # fixtures shared with test_widget_e2e
 

@@ -13,7 +13,7 @@ import httpx2
 import pytest
 from anthropic.lib.streaming import MessageStreamManager
 
-from tests.fake_claude import FakeClaude, Reply
+from tests.fakes.fake_claude import FakeClaude, Reply
 
 MODEL = "claude-test-model"
 MESSAGES = [{"role": "user", "content": "Where is my booking?"}]

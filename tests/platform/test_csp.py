@@ -12,9 +12,9 @@ import pytest
 from django.test import Client
 
 from support.models import Conversation
-from tests.desk import build_desk
 from tests.e2e.test_widget_e2e import ask, claude, wait_for_reply
-from tests.fake_claude import FakeClaude, Reply
+from tests.fakes.desk import build_desk
+from tests.fakes.fake_claude import FakeClaude, Reply
 
 __all__ = ["claude"]  # a fixture, imported for the browser test below
 

@@ -22,7 +22,7 @@ from support.bot.prompt import ESCALATE_TOOL, system_prompt
 from support.models import Conversation, DailySpend, Message, Role
 from support.services import budget
 from tests.api.test_throttles import in_parallel
-from tests.fake_claude import FakeClaude, Reply
+from tests.fakes.fake_claude import FakeClaude, Reply
 
 pytestmark = pytest.mark.django_db
 BASE = "/api/support"

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from support import services
 from support.models import Message, ModelPrice, Role
-from tests.fake_claude import FakeClaude, Reply
+from tests.fakes.fake_claude import FakeClaude, Reply
 
 pytestmark = pytest.mark.django_db
 

@@ -22,7 +22,7 @@ from support.models import (
     Status,
 )
 from support.services.rollups import _rollup_add
-from tests.desk import build_desk, turn_pair
+from tests.fakes.desk import build_desk, turn_pair
 
 pytestmark = pytest.mark.django_db
 

@@ -23,7 +23,7 @@ it leaves the process immediately.
 
 Run standalone (benchmarks, manual demos)::
 
-    python -m tests.fake_claude --port 8765 --delay 0.2 --chunk-delay 0.05
+    python -m tests.fakes.fake_claude --port 8765 --delay 0.2 --chunk-delay 0.05
 
 Out-of-band control endpoints (no auth, not recorded): ``GET /_fake/requests``
 (recorded requests as JSON), ``POST /_fake/replies`` (enqueue one reply object or a
@@ -492,7 +492,8 @@ class FakeClaude:
         self._closed = False
         self._server = _Server((host, port), _Handler)
         self._server.fake = self
-        self.host, self.port = self._server.server_address[:2]
+        host, self.port = self._server.server_address[:2]
+        self.host = host.decode() if isinstance(host, bytes) else host
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
