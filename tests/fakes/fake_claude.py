@@ -493,7 +493,7 @@ class FakeClaude:
         self._server = _Server((host, port), _Handler)
         self._server.fake = self
         host, self.port = self._server.server_address[:2]
-        self.host = host.decode() if isinstance(host, bytes) else host
+        self.host = host if isinstance(host, str) else bytes(host).decode()
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
