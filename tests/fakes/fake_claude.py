@@ -492,8 +492,8 @@ class FakeClaude:
         self._closed = False
         self._server = _Server((host, port), _Handler)
         self._server.fake = self
-        host, self.port = self._server.server_address[:2]
-        self.host = host if isinstance(host, str) else bytes(host).decode()
+        bound_host, self.port = self._server.server_address[:2]
+        self.host = bound_host if isinstance(bound_host, str) else bytes(bound_host).decode()
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
