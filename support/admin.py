@@ -25,20 +25,11 @@ from support.models import (
     TicketEvent,
     TicketNote,
 )
-from support.pricing import micros_to_usd, usd_per_mtok_label
+from support.pricing import PRICE_FIELDS, micros_to_usd, usd_per_mtok_label
 
 admin.site.site_header = "Rezvo Support admin"
 admin.site.site_title = "Rezvo Support"
 admin.site.site_url = "/dashboard/"  # "View site" goes to the staff dashboard
-
-
-PRICE_FIELDS = (
-    "input_per_mtok_micros",
-    "output_per_mtok_micros",
-    "cache_write_5m_per_mtok_micros",
-    "cache_write_1h_per_mtok_micros",
-    "cache_read_per_mtok_micros",
-)
 
 
 class ModelPriceForm(forms.ModelForm):

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from django.conf import settings
 from django.db import transaction
@@ -34,16 +34,13 @@ from support.services.rollups import _rollup_add, _usage_rollups_add
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Turn:
+@dataclass(frozen=True, kw_only=True)
+class Turn(pricing.Usage):
+    """One turn to store, with its token usage (the fields of pricing.Usage) when Claude wrote it."""
+
     role: str
     content: str
     model: str = ""
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    cache_write_1h_tokens: int = 0
     is_partial: bool = False
     #: Claude stopped at max_tokens (the reply is cut short).
     is_truncated: bool = False
@@ -59,37 +56,28 @@ class Turn:
     origin: str = MessageOrigin.CLIENT
 
 
-def message_log(
-    *,
-    conversation: Conversation,
-    turns: Sequence[Turn],
-    is_escalation: bool = False,
-    escalation_reason: str = EscalationReason.WIDGET_FLAG,
-    escalation_detail: str = "",
-    actor: Any = None,
-    actor_label: str = WIDGET,
-    refresh: bool = True,
-    counters: bool = True,
-    turn_limit: int | None = None,
-) -> list[Message]:
+class StoreOptions(TypedDict, total=False):
+    """messages_store()'s options, which message_log() passes on unchanged."""
+
+    is_escalation: bool
+    escalation_reason: str
+    escalation_detail: str
+    actor: Any
+    actor_label: str
+    refresh: bool
+    counters: bool
+    turn_limit: int | None
+
+
+def message_log(*, conversation: Conversation, turns: Sequence[Turn], **options: Unpack[StoreOptions]) -> list[Message]:
     """Store turns, price them, and add them to the conversation's counters without lost updates.
 
     For callers on a hot path: `refresh=False` skips re-reading the conversation afterwards (its counters
     stay as they were in memory; escalation fields are still updated), and `counters=False` leaves the
     counters and usage rollups to a later conversation_counters_add(messages=...) call."""
+    is_escalation = options.get("is_escalation", False)
     messages = messages_build(conversation=conversation, turns=turns, is_escalation=is_escalation)
-    return messages_store(
-        conversation=conversation,
-        messages=messages,
-        is_escalation=is_escalation,
-        escalation_reason=escalation_reason,
-        escalation_detail=escalation_detail,
-        actor=actor,
-        actor_label=actor_label,
-        refresh=refresh,
-        counters=counters,
-        turn_limit=turn_limit,
-    )
+    return messages_store(conversation=conversation, messages=messages, **options)
 
 
 def messages_build(*, conversation: Conversation, turns: Sequence[Turn], is_escalation: bool = False) -> list[Message]:
@@ -107,13 +95,6 @@ def messages_build(*, conversation: Conversation, turns: Sequence[Turn], is_esca
             price, fallback = turn.resolved_price or prices[model]
         else:
             model, price, fallback = "", None, False
-        usage = pricing.Usage(
-            input_tokens=turn.input_tokens,
-            output_tokens=turn.output_tokens,
-            cache_read_tokens=turn.cache_read_tokens,
-            cache_write_tokens=turn.cache_write_tokens,
-            cache_write_1h_tokens=turn.cache_write_1h_tokens,
-        )
         messages.append(
             Message(
                 conversation=conversation,
@@ -126,7 +107,7 @@ def messages_build(*, conversation: Conversation, turns: Sequence[Turn], is_esca
                 cache_read_tokens=turn.cache_read_tokens,
                 cache_write_tokens=turn.cache_write_tokens,
                 cache_write_1h_tokens=turn.cache_write_1h_tokens,
-                cost_micros=pricing.cost_micros(price, usage),
+                cost_micros=pricing.cost_micros(price, turn),
                 price=price,
                 price_fallback=fallback,
                 is_escalation=is_escalation and turn.role == Role.ASSISTANT,
@@ -291,7 +272,7 @@ class LoggedOnce:
 
 @contextmanager
 def message_log_once(
-    *, conversation: Conversation, key: str, fingerprint: str, turns: Sequence[Turn], **options: Any
+    *, conversation: Conversation, key: str, fingerprint: str, turns: Sequence[Turn], **options: Unpack[StoreOptions]
 ) -> Iterator[LoggedOnce]:
     """message_log at most once per (conversation, Idempotency-Key), all or nothing where the database allows.
 
