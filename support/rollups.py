@@ -50,11 +50,11 @@ STATE_FIELDS = (
     "created_at",
     "source",
     "status",
+    "rating",
     "escalated",
     "escalation_reason",
     "escalated_at",
     "closed_at",
-    "rating",
 )
 
 

@@ -110,18 +110,15 @@ def rollup_state_move(*, old: rollups.StateKey | None, new: rollups.StateKey | N
     """Move one conversation from its old state rows to its new ones (either may be None)."""
     if old == new:
         return
-    old_state, new_state = (key.as_filter() if key else None for key in (old, new))
-    if old_state != new_state:
-        if old_state is not None:
-            _rollup_add(DailyConversationRollup, key=old_state, conversations=-1)
-        if new_state is not None:
-            _rollup_add(DailyConversationRollup, key=new_state, conversations=1)
-    old_close, new_close = (key.close_filter() if key else None for key in (old, new))
-    if old_close != new_close:
-        if old_close is not None:
-            _rollup_add(DailyCloseRollup, key=old_close, conversations=-1)
-        if new_close is not None:
-            _rollup_add(DailyCloseRollup, key=new_close, conversations=1)
+    # Each conversation is in one state row and, once closed, one close row.
+    for table, row_key in ((DailyConversationRollup, "as_filter"), (DailyCloseRollup, "close_filter")):
+        old_row, new_row = (getattr(key, row_key)() if key else None for key in (old, new))
+        if old_row == new_row:
+            continue
+        if old_row is not None:
+            _rollup_add(table, key=old_row, conversations=-1)
+        if new_row is not None:
+            _rollup_add(table, key=new_row, conversations=1)
 
 
 @dataclass(frozen=True)
