@@ -6,6 +6,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+# The primary key class SupportConfig.default_auto_field names, imported here so the type checker has it
+# before it types the `_id` of every foreign key to these tables.
+from support.fields import AutoPrimaryKey as AutoPrimaryKey
 from support.models.choices import (
     MICROS_PER_USD,
     EscalationReason,
