@@ -7,9 +7,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-# Re-exported for the callers that still import it from here; it lives with the question rollups.
-from support.rollups import normalise_question as normalise_question
-
 if TYPE_CHECKING:
     from support.models import ModelPrice
 

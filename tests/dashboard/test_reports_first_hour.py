@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from support import pricing, rollups, selectors, services
+from support import rollups, selectors, services
 from support.models import Conversation, DailyQuestionRollup, Role
 from tests.fakes.desk import build_desk, turn_pair
 
@@ -99,7 +99,7 @@ def test_the_rollup_rebuild_agrees_with_the_live_knowledge_base_row() -> None:
     ],
 )
 def test_questions_keep_apostrophes_inside_words_and_group_curly_with_straight(text: str, key: str) -> None:
-    assert pricing.normalise_question(text) == key
+    assert rollups.normalise_question(text) == key
 
 
 def test_rebuild_rollups_recomputes_question_keys_stored_without_apostrophes(staff_user: Any) -> None:

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from support import pricing, services
+from support import pricing, rollups, services
 from support.models import Conversation, Message, ModelPrice, TicketEvent
 
 
@@ -46,8 +46,8 @@ def test_usd_strings_become_exact_micros() -> None:
 
 
 def test_questions_are_normalised_for_grouping() -> None:
-    assert pricing.normalise_question("  How MUCH is it?!  ") == "how much is it"
-    assert pricing.normalise_question("Où   est-ce ?") == "où est ce"
+    assert rollups.normalise_question("  How MUCH is it?!  ") == "how much is it"
+    assert rollups.normalise_question("Où   est-ce ?") == "où est ce"
 
 
 @pytest.mark.django_db
