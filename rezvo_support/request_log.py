@@ -40,7 +40,7 @@ class RequestLogMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
-        request.request_id = request_id_for(request)  # type: ignore[attr-defined]
+        request.request_id = request_id_for(request)  # type: ignore[attr-defined]  # set here, read by views and logs
         response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request.request_id  # type: ignore[attr-defined]
         if isinstance(response, StreamingHttpResponse):
