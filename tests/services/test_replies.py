@@ -187,7 +187,8 @@ def test_seen_is_written_at_most_once_per_interval(make_conversation: Any) -> No
     assert services.conversation_seen(conversation=conversation, at=now + timedelta(seconds=31))
 
     stored = Conversation.objects.get(pk=conversation.pk)
-    assert stored.customer_last_seen_at == now + timedelta(seconds=31)
+    assert stored.customer_last_seen_at is not None
+    assert abs(stored.customer_last_seen_at - (now + timedelta(seconds=31))) < timedelta(milliseconds=1)  # MongoDB: ms
     assert stored.updated_at < now  # a stamp, not a change of the ticket
 
 
