@@ -160,3 +160,18 @@ def test_a_bot_conversation_answers_after_close_as_before(claude: FakeClaude, st
 
     assert response.status_code == 201 and response.json()["text"] == "Hello from fake Claude."
     assert len(claude.requests) == 1
+
+
+def test_a_reply_whose_author_was_deleted_still_reads_as_the_support_teams(started: Any, staff_user: Any) -> None:
+    conversation, _ = started
+    turn = services.Turn(role=Role.USER, content="Hi", priced=False)
+    services.message_log(conversation=conversation, turns=[turn])
+    services.conversation_reply(conversation=conversation, author=staff_user, content="Hello!", hand_back=True)
+    staff_user.delete()
+    services.message_log(conversation=conversation, turns=[services.Turn(role=Role.USER, content="Ok", priced=False)])
+
+    assert prompt.history_messages(conversation=conversation) == [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "[Support team — a colleague]: Hello!"},
+        {"role": "user", "content": "Ok"},
+    ]
