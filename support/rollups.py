@@ -176,7 +176,8 @@ KNOWLEDGE_BASE = "knowledge base (offline)"
 def usage_model_key(model: str, role: str) -> str:
     """The usage row a turn counts in: its model; an unpriced bot reply is the knowledge base's.
 
-    Customer turns logged without a model stay under "" (no Claude usage; analytics leave them out).
+    Customer turns and staff replies (Role.AGENT) logged without a model stay under "" (no Claude usage;
+    analytics count them as messages, never in a model's tokens or cost).
     """
     if model:
         return model

@@ -23,11 +23,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.mediatypes import media_type_matches
 
-from support import bot, db, services
+from support import bot, db, selectors, services
 from support.api.access import is_staff
 from support.api.base import TOKEN_PARAMETER, WidgetApi, max_turns_refusal
 from support.api.idempotency import idempotency_key, idempotency_parameter, replay_refusal
 from support.api.openapi import BODY, StaffOrWidget, errors
+from support.api.replies import AgentSerializer
 from support.api.stream_slots import StreamSlot, client_ip, stream_slot_acquire
 from support.api.throttles import PerConversationThrottle
 from support.models import IdempotencyRecord
@@ -124,6 +125,16 @@ class ChatApi(WidgetApi):
         latency_ms = serializers.IntegerField(allow_null=True)
         first_token_ms = serializers.IntegerField(allow_null=True)
 
+    @extend_schema_serializer(component_name="ChatHumanOutput")
+    class HumanOutputSerializer(serializers.Serializer):
+        """The answer while a person owns the conversation (handled_by=human): the turn is stored, the bot
+        stays silent, and `agent` is who will reply (first name and initial) when known."""
+
+        handled_by = serializers.ChoiceField(choices=["human"])
+        user_message_id = serializers.CharField()
+        agent = AgentSerializer(allow_null=True)
+        text = serializers.CharField(allow_blank=True, help_text="Always empty: no bot text.")
+
     @extend_schema(
         request=InputSerializer,
         responses={
@@ -131,9 +142,12 @@ class ChatApi(WidgetApi):
                 SSE_EVENT_SCHEMA,
                 description="stream=true: events `start` {user_message_id}, `delta` {text} (0..n), then "
                 "`done` (the same object as the 201 body; the widget's has no model, usage or cost) or `error` "
-                "{retry, message}.",
+                "{retry, message}. While a person owns the conversation (handled_by=human): `start`, then `done` "
+                "with the ChatHumanOutput object, and no `delta`.",
             ),
-            201: StaffOrWidget(name="Chat", staff=OutputSerializer, widget=WidgetOutputSerializer),
+            201: StaffOrWidget(
+                name="Chat", staff=OutputSerializer, widget=WidgetOutputSerializer, others=(HumanOutputSerializer,)
+            ),
             **errors(*BODY, 404, 409, 429),
         },
         parameters=[
@@ -151,8 +165,12 @@ class ChatApi(WidgetApi):
         data.is_valid(raise_exception=True)
         text, stream = data.validated_data["message"], data.validated_data["stream"]
         key = idempotency_key(request)
-        # A reply holds this thread while Claude writes: capped per worker and per client IP (429 beyond).
         staff = is_staff(request)
+        if not staff:
+            services.conversation_seen(conversation=conversation)
+        if bot.bot_is_silent(conversation):
+            return self._human(conversation, text, key=key, stream=stream, staff=staff)
+        # A reply holds this thread while Claude writes: capped per worker and per client IP (429 beyond).
         slot = stream_slot_acquire(ip=None if staff else client_ip(request))
         try:
             begun = self._begin(conversation, text, key=key, stream=stream, staff=staff)
@@ -199,6 +217,38 @@ class ChatApi(WidgetApi):
             raise
         return turn, record
 
+    def _human(self, conversation: Any, text: str, *, key: str, stream: bool, staff: bool) -> Any:
+        """A person owns the conversation: store the customer's turn (one turn of the limit) and say who will
+        reply; no Claude call, no budget, no bot text. The key's answer is stored in the same commit."""
+        fingerprint = services.request_fingerprint({"message": text}) if key else ""
+        reserved = False
+        stored = None
+        try:
+            with services.idempotency_chat_claim(conversation=conversation, key=key, fingerprint=fingerprint) as held:
+                record = held.record
+                if record is not None and not held.first:
+                    replayed = self._replay_or_resume(record, fingerprint, conversation, stream=stream, staff=staff)
+                    if isinstance(replayed, tuple):  # pragma: no cover - _replay_or_resume never resumes then
+                        raise RuntimeError("a silent bot resumed a turn")
+                    return replayed
+                limit = settings.SUPPORT_CHAT_MAX_TURNS
+                reserved = services.conversation_turns_reserve(conversation=conversation, turns=1, limit=limit)
+                if not reserved:
+                    raise max_turns_refusal()
+                stored = bot.human_turn_store(conversation=conversation, text=text)
+                data = bot.human_done_data(conversation=conversation, user_message=stored)
+                if record is not None:
+                    services.idempotency_turn_attach(record=record, user_message=stored)
+                    services.idempotency_complete(record=record, response=data)
+        except BaseException:
+            if reserved and db.atomic_is_noop() and stored is None:
+                services.conversation_turns_release(conversation=conversation, turns=1)
+            raise
+        if stream:
+            frames = (_sse(name, payload) for name, payload in bot.replay_events(data=data))
+            return _sse_response(frames, status_code=status.HTTP_200_OK)
+        return Response(data, status=status.HTTP_201_CREATED)
+
     def _answer(
         self, turn: bot.ChatTurn, record: IdempotencyRecord | None, *, stream: bool, slot: StreamSlot, staff: bool
     ) -> Any:
@@ -226,6 +276,11 @@ class ChatApi(WidgetApi):
             return self._replay(record, fingerprint, stream=stream, staff=staff)
         user_message = record.user_message
         assert user_message is not None  # idempotency_resume takes over only a claim whose turn is stored
+        if bot.bot_is_silent(conversation) and selectors.message_reply_to(message=user_message) is None:
+            # A person took over since: the turn waits for them, the bot does not answer it.
+            record.response = bot.human_done_data(conversation=conversation, user_message=user_message)
+            services.idempotency_complete(record=record, response=record.response)
+            return self._replay(record, fingerprint, stream=stream, staff=staff)
         resumed = bot.chat_turn_resume(conversation=conversation, user_message=user_message)
         if isinstance(resumed, bot.ChatTurn):
             return resumed, record

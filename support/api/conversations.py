@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from support import selectors, services
 from support.api import messages as message_api
+from support.api import replies as reply_api
 from support.api.access import acting_as, conversation_for_request, conversation_or_404, is_staff
 from support.api.base import ApiViewSet, Pagination, single_line
 from support.api.filters import FilterSerializer, read_filters
@@ -25,7 +26,7 @@ from support.api.serializers import (
     WidgetConversationOutputSerializer,
     WidgetMessageOutputSerializer,
 )
-from support.models import Conversation, EscalationReason, Rating, Source, Status
+from support.models import Conversation, EscalationReason, HandledBy, Rating, Source, Status
 
 
 class ConversationCreateInputSerializer(serializers.Serializer):
@@ -56,6 +57,11 @@ class ConversationUpdateInputSerializer(serializers.Serializer):
     escalated = serializers.BooleanField(required=False)
     escalation_reason = serializers.ChoiceField(choices=EscalationReason.choices, required=False, allow_blank=True)
     assigned_to = serializers.CharField(required=False, allow_null=True, help_text="A staff user's id, or null.")
+    handled_by = serializers.ChoiceField(
+        choices=HandledBy.choices,
+        required=False,
+        help_text="`human`: take over (the bot stays silent); `bot`: hand back to the bot.",
+    )
     notes = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -184,6 +190,32 @@ class ConversationViewSet(ApiViewSet):
     @action(detail=True, methods=["post"])
     def messages(self, request: Request, conversation_id: str) -> Response:
         return message_api.message_create(request, self.conversation_checked(request, conversation_id))
+
+    @extend_schema(
+        parameters=[TOKEN_PARAMETER, reply_api.PollQuerySerializer],
+        responses={
+            200: reply_api.PollOutputSerializer,
+            304: OpenApiResponse(description="Nothing changed since the ETag sent in If-None-Match."),
+            **errors(400, 404, 429),
+        },
+        operation_id="message_poll",
+        description="The turns after `after` and who answers now (the widget's and the ticket page's poll). "
+        "Send the ETag back in If-None-Match: an unchanged answer is a 304 with no body.",
+    )
+    @messages.mapping.get
+    def messages_poll(self, request: Request, conversation_id: str) -> Response:
+        return reply_api.messages_poll(request, conversation_for_request(request, conversation_id))
+
+    @extend_schema(
+        request=reply_api.ReplyInputSerializer,
+        responses={201: reply_api.ReplyOutputSerializer, **errors(*BODY, 404)},
+        operation_id="reply_create",
+        description="A staff member's reply to the customer. A person then owns the conversation (unless "
+        "`hand_back`), an unassigned ticket is assigned to the replier and a closed one reopens.",
+    )
+    @action(detail=True, methods=["post"])
+    def replies(self, request: Request, conversation_id: str) -> Response:
+        return reply_api.reply_create(request, conversation_or_404(conversation_id))
 
     @extend_schema(
         request=ConversationRateInputSerializer,

@@ -61,14 +61,22 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
 
 
 class StaffOrWidget(serializers.Serializer):
-    """A response whose shape depends on the caller: staff get `staff`, the widget gets `widget`.
+    """A response whose shape depends on the caller: staff get `staff`, the widget gets `widget` (and either
+    may get one of `others`, shapes that depend on the state, not the caller).
 
     Schema only (never instantiated with data): documented as anyOf, not oneOf, since a staff body is a
     superset of the widget's and so matches both."""
 
-    def __init__(self, *, name: str, staff: type[serializers.Serializer], widget: type[serializers.Serializer]) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        staff: type[serializers.Serializer],
+        widget: type[serializers.Serializer],
+        others: tuple[type[serializers.Serializer], ...] = (),
+    ) -> None:
         super().__init__()
-        self.name, self.staff, self.widget = name, staff, widget
+        self.name, self.staff, self.widget, self.others = name, staff, widget, others
 
 
 STAFF_OR_WIDGET_SUFFIX = "StaffOrWidget"
@@ -85,6 +93,7 @@ class StaffOrWidgetExtension(OpenApiSerializerExtension):
             "anyOf": [
                 auto_schema.resolve_serializer(self.target.staff, direction).ref,
                 auto_schema.resolve_serializer(self.target.widget, direction).ref,
+                *(auto_schema.resolve_serializer(other, direction).ref for other in self.target.others),
             ]
         }
 

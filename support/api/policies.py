@@ -40,6 +40,8 @@ POLICIES: dict[tuple[str, str | None], Policy] = {
     ("conversations", "messages"): Policy(
         permissions=(AllowAny,), throttles=(ClientIPThrottle,), conversation_throttles=(PerConversationThrottle,)
     ),
+    ("conversations", "messages_poll"): WIDGET,
+    ("conversations", "replies"): STAFF,
     ("conversations", "rating"): WIDGET,
     ("conversations", "contact"): WIDGET,
     ("conversations", "metadata"): STAFF,

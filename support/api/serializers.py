@@ -29,6 +29,9 @@ class MessageOutputSerializer(serializers.Serializer):
     price_fallback = serializers.BooleanField()
     is_escalation = serializers.BooleanField()
     is_partial = serializers.BooleanField()
+    author = UserRefSerializer(
+        allow_null=True, help_text="The staff user who wrote an agent turn (role `agent`); null for the rest."
+    )
     created_at = serializers.DateTimeField()
 
 
@@ -75,6 +78,10 @@ class ConversationOutputSerializer(serializers.Serializer):
     )
     contact_email = serializers.CharField()
     rating = serializers.CharField(help_text="The customer's thumbs: up, down, or empty.")
+    handled_by = serializers.CharField(help_text="Who answers the customer: `bot`, or `human` (the bot is silent).")
+    customer_last_seen_at = serializers.DateTimeField(
+        allow_null=True, help_text="The widget's last poll or turn (to within 30 s); none for 2 minutes: gone."
+    )
     rated_at = serializers.DateTimeField(allow_null=True)
     rated_message_id = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
@@ -100,6 +107,7 @@ class WidgetConversationOutputSerializer(serializers.Serializer):
     message_count = serializers.IntegerField()
     contact_email = serializers.CharField()
     rating = serializers.CharField(help_text="The customer's own thumbs: up, down, or empty.")
+    handled_by = serializers.CharField(help_text="Who answers: `bot`, or `human` (a person replies in the widget).")
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     closed_at = serializers.DateTimeField(allow_null=True)

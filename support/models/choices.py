@@ -29,6 +29,14 @@ QUEUE_STATUSES = (Status.NEEDS_REVIEW, Status.OPEN, Status.IN_PROGRESS)
 class Role(models.TextChoices):
     USER = "user", "User"
     ASSISTANT = "assistant", "Assistant"
+    AGENT = "agent", "Agent"  # a staff member's reply in the conversation (Message.author wrote it)
+
+
+class HandledBy(models.TextChoices):
+    """Who answers the customer: the bot, or a person (then the bot stays silent)."""
+
+    BOT = "bot", "The bot"
+    HUMAN = "human", "A person"
 
 
 class MessageOrigin(models.TextChoices):
@@ -37,7 +45,7 @@ class MessageOrigin(models.TextChoices):
     PROXY = "proxy", "Chat proxy"  # support/bot/turn.py: Claude's usage as Claude reported it to us
     CLIENT = "client", "Reported by the widget"  # POST messages with a widget token: unverified
     STAFF = "staff", "Logged by staff"  # POST messages by a staff user or API token
-    AGENT = "agent", "Staff reply"  # reserved: a person answering in the conversation
+    AGENT = "agent", "Staff reply"  # a person answering in the conversation (services.conversation_reply)
 
 
 class EscalationReason(models.TextChoices):
@@ -68,3 +76,4 @@ class EventField(models.TextChoices):
     CONTACT_EMAIL = "contact_email", "Contact email"
     RATING = "rating", "Customer rating"
     ESCALATION_DETAIL = "escalation_detail", "The bot's note (not verified)"
+    HANDLED_BY = "handled_by", "Handled by"

@@ -12,6 +12,7 @@ from support.fields import AutoPrimaryKey as AutoPrimaryKey
 from support.models.choices import (
     MICROS_PER_USD,
     EscalationReason,
+    HandledBy,
     MessageOrigin,
     Rating,
     Role,
@@ -79,6 +80,19 @@ class Conversation(models.Model):
         related_name="+",
         help_text="The assistant reply the customer rated, when the widget said which.",
     )
+    handled_by = models.CharField(
+        max_length=10,
+        choices=HandledBy.choices,
+        default=HandledBy.BOT,
+        help_text="Who answers the customer: the bot, or a person (then the chat proxy stores the customer's "
+        "turns and never calls Claude).",
+    )
+    customer_last_seen_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The widget's last poll or turn (UTC), written at most every 30 s; none for 2 minutes: the "
+        "customer has left the widget.",
+    )
     token_hash = models.CharField(
         max_length=64, editable=False, help_text="SHA-256 of the widget's secret for this conversation."
     )
@@ -144,6 +158,14 @@ class Message(models.Model):
     is_truncated = models.BooleanField(
         default=False,
         help_text="Claude stopped at its max_tokens limit (SUPPORT_CLAUDE_MAX_TOKENS): the reply is cut short.",
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="support_replies",
+        help_text="The staff user who wrote an agent turn; empty for every other turn.",
     )
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     first_token_ms = models.PositiveIntegerField(null=True, blank=True)

@@ -33,8 +33,12 @@ from support.selectors.messages import (
     TOKEN_KINDS,
     USAGE_COLUMNS,
     assistant_message_get,
+    conversation_agent,
     conversation_ids_with,
+    message_get,
+    message_latest_id,
     message_list,
+    message_list_after,
     message_recent,
     message_reply_to,
     message_usage_sums,
@@ -50,7 +54,7 @@ from support.selectors.reports import (
     CostRow,
     cost_report,
 )
-from support.selectors.users import staff_user_get, staff_user_list
+from support.selectors.users import agent_display, staff_user_get, staff_user_list
 from support.selectors.widget import widget_config
 
 __all__ = [
@@ -68,8 +72,10 @@ __all__ = [
     "CostRow",
     "Escalation",
     "Window",
+    "agent_display",
     "analytics_summary",
     "assistant_message_get",
+    "conversation_agent",
     "conversation_get",
     "conversation_ids_with",
     "conversation_list",
@@ -82,7 +88,10 @@ __all__ = [
     "event_list",
     "idempotency_record_get",
     "knowledge_article_list_active",
+    "message_get",
+    "message_latest_id",
     "message_list",
+    "message_list_after",
     "message_recent",
     "message_reply_to",
     "message_usage_sums",

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet, Sum
 
 from support import rollups
-from support.models import Conversation, Message, Role
+from support.models import Conversation, HandledBy, Message, Role
 
 TOKEN_KINDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 #: The figures of a usage row, in report order: cost_report's columns and DailyUsageRollup's counters.
@@ -51,12 +51,58 @@ def assistant_message_get(*, conversation: Conversation, message_id: object) -> 
 
 
 def message_list(*, conversation: Conversation) -> QuerySet[Message]:
-    return Message.objects.filter(conversation=conversation).order_by("created_at", "pk")
+    return Message.objects.filter(conversation=conversation).select_related("author").order_by("created_at", "pk")
+
+
+def message_get(*, conversation: Conversation, message_id: object) -> Message | None:
+    """One turn of `conversation`, or None (bad id, or a turn of another conversation)."""
+    try:
+        pk = Message._meta.pk.to_python(message_id)
+    except (ValidationError, ValueError, TypeError):
+        return None
+    return Message.objects.filter(pk=pk, conversation=conversation).first()
+
+
+def message_list_after(*, conversation: Conversation, after: Message | None, limit: int) -> list[Message]:
+    """The first `limit` turns after `after` (all from the start when None), oldest first, with their
+    authors. Turns stored together share created_at, so the order (created_at, pk) breaks the tie."""
+    turns = Message.objects.filter(conversation=conversation)
+    if after is not None:
+        turns = turns.filter(Q(created_at__gt=after.created_at) | Q(created_at=after.created_at, pk__gt=after.pk))
+    return list(turns.select_related("author").order_by("created_at", "pk")[:limit])
+
+
+def message_latest_id(*, conversation: Conversation) -> Any:
+    """The newest turn's id (None before the first): one indexed read, enough to tell a poll nothing is new."""
+    return (
+        Message.objects.filter(conversation=conversation)
+        .order_by("-created_at", "-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def conversation_agent(*, conversation: Conversation) -> Any:
+    """The person answering the customer while a person owns the conversation (handled_by=human): the
+    assignee, else the author of the latest staff reply; None while the bot answers."""
+    if conversation.handled_by != HandledBy.HUMAN:
+        return None
+    if conversation.assigned_to_id is not None:
+        return conversation.assigned_to
+    latest = (
+        Message.objects.filter(conversation=conversation, role=Role.AGENT, author__isnull=False)
+        .select_related("author")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    return None if latest is None else latest.author
 
 
 def message_recent(*, conversation: Conversation, limit: int) -> list[Message]:
     """The last `limit` turns of a conversation, oldest first (one query, newest `limit` rows)."""
-    newest_first = Message.objects.filter(conversation=conversation).order_by("-created_at", "-pk")[:limit]
+    newest_first = (
+        Message.objects.filter(conversation=conversation).select_related("author").order_by("-created_at", "-pk")
+    )[:limit]
     return list(reversed(list(newest_first)))
 
 
@@ -76,7 +122,8 @@ def messages_by_conversation(*, conversation_ids: list[Any]) -> dict[Any, list[M
     grouped: dict[Any, list[Message]] = {pk: [] for pk in conversation_ids}
     if not conversation_ids:
         return grouped
-    for message in Message.objects.filter(conversation_id__in=conversation_ids).order_by("created_at", "pk"):
+    turns = Message.objects.filter(conversation_id__in=conversation_ids).select_related("author")
+    for message in turns.order_by("created_at", "pk"):
         grouped[message.conversation_id].append(message)
     return grouped
 

@@ -18,8 +18,8 @@ from support.selectors.messages import TOKEN_KINDS, message_usage_sums
 COST_REPORT_GROUPS = ("day", "model", "source", "status")
 #: cost_report's extra columns: the widget-reported share of each row (already in its totals).
 CLIENT_REPORT_COLUMNS = ("client_messages", "client_cost_micros")
-#: cost_report's name for customer turns logged without a model (no Claude usage of their own).
-NO_MODEL = "(customer turns, no model)"
+#: cost_report's name for customer turns and staff replies, logged without a model (no Claude usage of their own).
+NO_MODEL = "(customer and staff turns, no model)"
 
 _CONVERSATION_TOKENS = (
     "total_input_tokens",

@@ -20,3 +20,14 @@ def staff_user_get(*, user_id: object) -> Any:
 
 def staff_user_list() -> QuerySet:
     return get_user_model().objects.filter(is_staff=True, is_active=True).order_by("username")
+
+
+def agent_display(user: Any) -> dict[str, str] | None:
+    """How the customer sees a staff member: a first name and the initial for their badge, never their
+    email or username (a username is often an email, or a handle the customer need not know)."""
+    if user is None:
+        return None
+    first = " ".join(str(getattr(user, "first_name", "") or "").split())[:30]
+    username = str(user.get_username() or "")
+    initial = (first or username or "?")[0].upper()
+    return {"name": first or initial, "initial": initial}

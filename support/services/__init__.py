@@ -73,12 +73,19 @@ from support.services.prices import (
     price_resolve,
     prices_resolve,
 )
+from support.services.replies import (
+    SEEN_WRITE_INTERVAL,
+    conversation_handoff,
+    conversation_reply,
+    conversation_seen,
+)
 from support.services.rollups import ProgressCallback, RebuildResult, rollup_state_move, rollups_rebuild
 
 __all__ = [
     "BOT",
     "EVENT_FIELDS",
     "NOTES_SEPARATOR",
+    "SEEN_WRITE_INTERVAL",
     "STATE_FIELDS",
     "SYSTEM",
     "TRANSITION_ATTEMPTS",
@@ -103,8 +110,11 @@ __all__ = [
     "conversation_counters_add",
     "conversation_create",
     "conversation_escalate",
+    "conversation_handoff",
     "conversation_rate",
     "conversation_recount",
+    "conversation_reply",
+    "conversation_seen",
     "conversation_transition",
     "conversation_turns_release",
     "conversation_turns_reserve",

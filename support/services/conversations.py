@@ -100,6 +100,7 @@ EVENT_FIELDS: tuple[str, ...] = (
     EventField.CONTACT_EMAIL,
     EventField.ASSIGNED_TO,
     EventField.RATING,
+    EventField.HANDLED_BY,
 )
 
 
@@ -113,7 +114,7 @@ Changes = dict[str, Any] | Callable[[Conversation], dict[str, Any] | None]
 def conversation_transition(
     *, conversation: Conversation, changes: Changes, actor: Any = None, actor_label: str | None = None
 ) -> bool:
-    """The one way to change a conversation's status, escalation, assignment, rating, notes or contact.
+    """The one way to change a conversation's status, escalation, assignment, handler, rating, notes or contact.
 
     Compare-and-set on the state the change was computed from, one ticket event per field that really
     changes, and the rollup move, in one place. On a lost race it reads the row again by pk and recomputes,
@@ -206,14 +207,14 @@ def _transition_write(*, conversation: Conversation, updates: dict[str, Any], ac
 def conversation_update(
     *, conversation: Conversation, actor: Any, changes: dict[str, Any], actor_label: str | None = None
 ) -> Conversation:
-    """Apply staff changes (status, escalated, escalation_reason, assigned_to, notes, contact_email).
+    """Apply staff changes (status, escalated, escalation_reason, assigned_to, handled_by, notes, contact_email).
 
     Each field that really changes writes one ticket event. Closing stamps closed_at; reopening clears it.
     Raises ConversationConflict when concurrent changes outlast the retries (conversation_transition).
     """
     note = str(changes.get("notes") or "").strip()
     # Notes are a timeline: the text is one more entry (ticket_note_add), never a replacement.
-    allowed = ("status", "escalated", "escalation_reason", "contact_email", "assigned_to")
+    allowed = ("status", "escalated", "escalation_reason", "contact_email", "assigned_to", "handled_by")
     wanted = {name: changes[name] for name in allowed if name in changes}
     conversation_transition(conversation=conversation, changes=wanted, actor=actor, actor_label=actor_label)
     if note:

@@ -54,6 +54,8 @@ class Turn(pricing.Usage):
     resolved_price: tuple[ModelPrice | None, bool] | None = None
     #: Who wrote the turn. The default is the untrusted one: a writer that does not say is the widget.
     origin: str = MessageOrigin.CLIENT
+    #: The staff user who wrote an agent turn (Role.AGENT); None for every other turn.
+    author: Any = None
 
 
 class StoreOptions(TypedDict, total=False):
@@ -101,6 +103,7 @@ def messages_build(*, conversation: Conversation, turns: Sequence[Turn], is_esca
                 role=turn.role,
                 content=turn.content,
                 origin=turn.origin,
+                author=turn.author,
                 model=model,
                 input_tokens=turn.input_tokens,
                 output_tokens=turn.output_tokens,

@@ -759,7 +759,12 @@ def test_the_openapi_schema_documents_the_chat_operation(anon: APIClient) -> Non
     assert operation["operationId"] == "chat"
     assert "text/event-stream" in operation["responses"]["200"]["content"]
     shapes = operation["responses"]["201"]["content"]["application/json"]["schema"]["anyOf"]
-    assert [shape["$ref"].rsplit("/", 1)[-1] for shape in shapes] == ["ChatOutput", "ChatWidgetOutput"]
+    # Issue 12: while a person owns the conversation the answer is ChatHumanOutput (no bot text).
+    assert [shape["$ref"].rsplit("/", 1)[-1] for shape in shapes] == [
+        "ChatOutput",
+        "ChatWidgetOutput",
+        "ChatHumanOutput",
+    ]
     widget = schema["components"]["schemas"]["ChatWidgetOutput"]["properties"]
     assert "text" in widget and not {"model", "usage", "cost_micros", "cost_usd"} & set(widget)
 
