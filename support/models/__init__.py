@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from support.fields import AutoPrimaryKey
 from support.models.choices import (
+    HANDOFF_REASONS,
     MICROS_PER_USD,
     QUEUE_STATUSES,
     EscalationReason,
@@ -29,6 +30,7 @@ from support.models.rollups import (
 )
 
 __all__ = [
+    "HANDOFF_REASONS",
     "MICROS_PER_USD",
     "QUEUE_STATUSES",
     "AppendOnlyModel",

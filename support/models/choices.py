@@ -60,6 +60,16 @@ class EscalationReason(models.TextChoices):
     THUMBS_DOWN = "thumbs_down", "Customer gave a thumbs-down"
 
 
+#: Escalations after which the customer waits for a person: the conversation passes to people
+#: (handled_by=human) and the bot stops answering until staff hand it back.
+HANDOFF_REASONS = (
+    EscalationReason.WIDGET_FLAG,
+    EscalationReason.BOT_TOOL,
+    EscalationReason.SUPPORT_EMAIL,
+    EscalationReason.HUMAN_REQUESTED,
+)
+
+
 class Rating(models.TextChoices):
     """The customer's thumbs up / down on the widget; blank until they rate."""
 

@@ -14,10 +14,12 @@ from django.utils import timezone
 
 from support import db, rollups
 from support.models import (
+    HANDOFF_REASONS,
     QUEUE_STATUSES,
     Conversation,
     EscalationReason,
     EventField,
+    HandledBy,
     Message,
     Rating,
     Role,
@@ -223,7 +225,7 @@ def conversation_update(
 
 
 def _escalation(*, reason: str, detail: str, now: datetime) -> dict[str, Any]:
-    return {
+    changes: dict[str, Any] = {
         "escalated": True,
         "status": Status.NEEDS_REVIEW,
         "escalation_reason": reason,
@@ -231,6 +233,12 @@ def _escalation(*, reason: str, detail: str, now: datetime) -> dict[str, Any]:
         "escalated_at": now,
         "closed_at": None,
     }
+    if reason in HANDOFF_REASONS:
+        # The customer now waits for a person: the bot's handoff reply is its last, so it never talks
+        # over the staff member who picks the ticket up. Other escalations only flag the ticket for
+        # review and the bot (or its offline responder) keeps answering.
+        changes["handled_by"] = HandledBy.HUMAN
+    return changes
 
 
 def _awaits_review(conversation: Conversation) -> bool:

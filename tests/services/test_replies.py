@@ -63,7 +63,7 @@ def test_a_reply_is_an_agent_turn_with_its_author_and_no_claude_usage(staff_user
 @pytest.mark.django_db
 def test_a_reply_takes_over_and_assigns_an_unassigned_ticket_to_the_replier(staff_user: Any) -> None:
     conversation, _ = services.conversation_create()
-    services.conversation_escalate(conversation=conversation, reason="human_requested")
+    services.conversation_escalate(conversation=conversation, reason="no_answer")
 
     services.conversation_reply(conversation=conversation, author=staff_user, content="Hi, Sam here.")
 
@@ -197,7 +197,7 @@ def test_two_staff_replying_at_once_assign_the_ticket_once_and_both_replies_are_
     staff_user: Any, other_staff: Any
 ) -> None:
     conversation, _ = services.conversation_create()
-    services.conversation_escalate(conversation=conversation, reason="human_requested")
+    services.conversation_escalate(conversation=conversation, reason="no_answer")
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []
 
@@ -226,3 +226,30 @@ def test_two_staff_replying_at_once_assign_the_ticket_once_and_both_replies_are_
     replies = Message.objects.filter(conversation=conversation, role=Role.AGENT)
     assert sorted(m.content for m in replies) == ["From agent", "From lead"]
     assert conversation.message_count == 2
+
+
+@pytest.mark.parametrize(
+    ("reason", "handled_by"),
+    [
+        ("human_requested", HandledBy.HUMAN),
+        ("bot_tool", HandledBy.HUMAN),
+        ("widget_flag", HandledBy.HUMAN),
+        ("support_email", HandledBy.HUMAN),
+        ("no_answer", HandledBy.BOT),
+        ("claude_unavailable", HandledBy.BOT),
+        ("budget", HandledBy.BOT),
+        ("thumbs_down", HandledBy.BOT),
+    ],
+)
+def test_an_escalation_where_the_customer_waits_for_a_person_passes_the_conversation_to_people(
+    make_conversation: Any, reason: str, handled_by: str
+) -> None:
+    """Asking for a person stops the bot at once; a ticket only flagged for review keeps the bot answering."""
+    conversation, _ = make_conversation()
+
+    services.conversation_escalate(conversation=conversation, reason=reason)
+
+    conversation.refresh_from_db()
+    assert conversation.handled_by == handled_by
+    expected = [("widget", "bot", "human")] if handled_by == HandledBy.HUMAN else []
+    assert _events(conversation, EventField.HANDLED_BY) == expected
