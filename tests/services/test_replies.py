@@ -241,11 +241,12 @@ def test_two_staff_replying_at_once_assign_the_ticket_once_and_both_replies_are_
         ("thumbs_down", HandledBy.BOT),
     ],
 )
+@pytest.mark.django_db
 def test_an_escalation_where_the_customer_waits_for_a_person_passes_the_conversation_to_people(
-    make_conversation: Any, reason: str, handled_by: str
+    reason: str, handled_by: str
 ) -> None:
     """Asking for a person stops the bot at once; a ticket only flagged for review keeps the bot answering."""
-    conversation, _ = make_conversation()
+    conversation, _ = services.conversation_create()
 
     services.conversation_escalate(conversation=conversation, reason=reason)
 
