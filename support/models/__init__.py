@@ -28,10 +28,18 @@ from support.models.rollups import (
     DailySpend,
     DailyUsageRollup,
 )
+from support.models.webhooks import (
+    WEBHOOK_EVENTS,
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 __all__ = [
     "MICROS_PER_USD",
     "QUEUE_STATUSES",
+    "WEBHOOK_EVENTS",
     "AppendOnlyModel",
     "AutoPrimaryKey",
     "Conversation",
@@ -40,6 +48,7 @@ __all__ = [
     "DailyQuestionRollup",
     "DailySpend",
     "DailyUsageRollup",
+    "DeliveryStatus",
     "EscalationReason",
     "EventField",
     "IdempotencyRecord",
@@ -53,4 +62,7 @@ __all__ = [
     "Status",
     "TicketEvent",
     "TicketNote",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -68,3 +68,4 @@ class EventField(models.TextChoices):
     CONTACT_EMAIL = "contact_email", "Contact email"
     RATING = "rating", "Customer rating"
     ESCALATION_DETAIL = "escalation_detail", "The bot's note (not verified)"
+    EMAIL_SENT = "email_sent", "Email sent"

@@ -66,6 +66,11 @@ from support.services.messages import (
     messages_build,
     messages_store,
 )
+from support.services.notifications import (
+    customer_away_reply_send,
+    escalation_mail_send,
+    notification_publish,
+)
 from support.services.prices import (
     RepriceResult,
     messages_reprice,
@@ -74,6 +79,7 @@ from support.services.prices import (
     prices_resolve,
 )
 from support.services.rollups import ProgressCallback, RebuildResult, rollup_state_move, rollups_rebuild
+from support.services.webhooks import webhook_endpoint_create
 
 __all__ = [
     "BOT",
@@ -109,8 +115,10 @@ __all__ = [
     "conversation_turns_release",
     "conversation_turns_reserve",
     "conversation_update",
+    "customer_away_reply_send",
     "daily_spend_reserve",
     "daily_spend_settle",
+    "escalation_mail_send",
     "idempotency_abandon",
     "idempotency_chat_claim",
     "idempotency_claim",
@@ -129,6 +137,7 @@ __all__ = [
     "messages_reprice",
     "messages_store",
     "model_price_ensure_defaults",
+    "notification_publish",
     "price_resolve",
     "prices_resolve",
     "request_fingerprint",
@@ -136,6 +145,7 @@ __all__ = [
     "rollup_state_move",
     "rollups_rebuild",
     "ticket_note_add",
+    "webhook_endpoint_create",
     "write_transaction",
     "writes_are_atomic",
 ]
