@@ -13,6 +13,7 @@ from support.models import WEBHOOK_EVENTS, WebhookAttempt, WebhookDelivery, Webh
 
 
 class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https", help_text="https only.")
     events = forms.MultipleChoiceField(
         choices=[(event, event) for event in WEBHOOK_EVENTS], widget=forms.CheckboxSelectMultiple
     )

@@ -33,7 +33,7 @@ def webhook_url_validate(url: str) -> None:
     """https only; plain http only with SUPPORT_WEBHOOKS_ALLOW_HTTP=true (local relays, tests)."""
     parts = urlsplit(url)
     if not parts.netloc or parts.scheme not in ("https", "http"):
-        raise ValidationError(f"{url!r} is not an http(s) URL.", code="invalid")
+        raise ValidationError(f"{url!r} is not an http(s) URL.", code="not_http")
     if parts.scheme == "http" and not settings.SUPPORT_WEBHOOKS_ALLOW_HTTP:
         raise ValidationError(
             "Webhook URLs must use https (plain http only with SUPPORT_WEBHOOKS_ALLOW_HTTP=true).", code="insecure"
@@ -42,11 +42,12 @@ def webhook_url_validate(url: str) -> None:
 
 def webhook_events_validate(events: object) -> None:
     if not isinstance(events, list) or not events:
-        raise ValidationError("Choose at least one event.", code="required")
+        raise ValidationError("Choose at least one event.", code="no_events")
     unknown = [event for event in events if event not in WEBHOOK_EVENTS]
     if unknown:
         raise ValidationError(
-            f"Unknown event(s) {', '.join(map(str, unknown))}; known: {', '.join(WEBHOOK_EVENTS)}.", code="invalid"
+            f"Unknown event(s) {', '.join(map(str, unknown))}; known: {', '.join(WEBHOOK_EVENTS)}.",
+            code="unknown_event",
         )
 
 
