@@ -60,7 +60,7 @@ def test_escalation_assignment_and_close_each_publish_once_after_the_write(
         services.conversation_update(conversation=conversation, actor=staff_user, changes={"assigned_to": staff_user})
         services.conversation_update(conversation=conversation, actor=staff_user, changes={"status": Status.CLOSED})
     assert _events(published) == ["conversation.escalated", "conversation.assigned", "conversation.closed"]
-    event, payload, conversation_id = published[1]
+    _event, payload, conversation_id = published[1]
     assert conversation_id == str(conversation.pk)
     assert payload["type"] == "conversation.assigned"
     assert payload["data"]["conversation"]["assigned_to"] == "agent"

@@ -143,7 +143,7 @@ def test_plain_http_is_refused_unless_allowed() -> None:
 
 
 def test_unknown_events_are_refused() -> None:
-    with pytest.raises(ValidationError, match="conversation.exploded"):
+    with pytest.raises(ValidationError, match=r"conversation\.exploded"):
         services.webhook_endpoint_create(url="https://example.com/hook", events=["conversation.exploded"])
 
 
