@@ -109,7 +109,7 @@ class WebhookDelivery(models.Model):
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due_idx")]
 
     def __str__(self) -> str:
-        return f"{self.event} -> {self.endpoint_id}"
+        return f"{self.event} ({self.webhook_id})"
 
 
 class WebhookAttempt(models.Model):

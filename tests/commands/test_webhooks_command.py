@@ -56,7 +56,7 @@ def test_plain_http_is_accepted_when_allowed() -> None:
 
 
 def test_an_unknown_event_is_refused() -> None:
-    with pytest.raises(CommandError, match="conversation.exploded"):
+    with pytest.raises(CommandError, match=r"conversation\.exploded"):
         run("add", "https://hooks.example.com/", "--event", "conversation.exploded")
     assert not WebhookEndpoint.objects.exists()
 

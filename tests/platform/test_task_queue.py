@@ -150,3 +150,16 @@ def test_health_reports_the_queue_backlog(client: Any, task_queue: Any) -> None:
     tasks.webhook_retry_due()  # queued, not run: no consumer here
     tasks.webhook_retry_due()
     assert client.get("/health").json() == {"status": "ok", "database": "ok", "queue": {"pending": 2}}
+
+
+@pytest.mark.django_db
+def test_health_stays_ok_and_says_so_when_the_queue_cannot_be_read(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> int:
+        raise OSError("queue file unreadable")
+
+    monkeypatch.setattr(tasks, "queue_backlog", broken)
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["queue"] == {"pending": None, "error": "OSError"}
