@@ -40,6 +40,9 @@ if settings.CACHES["default"]["BACKEND"] == "rezvo_support.cache.RedisCache":
 # webhooks at once, and no test leaves work in the developer's var/huey.sqlite3 or in Redis. Tests of the
 # queue itself use `task_queue` below, or a real consumer (tests/platform/test_task_queue.py).
 HUEY.immediate = True
+# Servers and commands the tests start do the same (tests/platform/test_task_queue.py starts a real consumer
+# without it).
+os.environ["HUEY_IMMEDIATE"] = "true"
 
 # The SQLite test database is a file under var/ (see settings); a clean clone has no var/ yet.
 (Path(__file__).resolve().parent.parent / "var").mkdir(exist_ok=True)

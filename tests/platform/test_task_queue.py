@@ -42,7 +42,8 @@ def sqlite_queue(tmp_path: Path) -> Iterator[Path]:
 
 
 def _consumer_env(queue: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SQLITE_PATH", "MONGODB_NAME")}
+    drop = ("REDIS_URL", "SQLITE_PATH", "MONGODB_NAME", "HUEY_IMMEDIATE")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env |= {
         "HUEY_SQLITE_PATH": str(queue),
         "EMAIL_HOST": "127.0.0.1",
@@ -163,3 +164,33 @@ def test_health_stays_ok_and_says_so_when_the_queue_cannot_be_read(
     response = client.get("/health")
     assert response.status_code == 200
     assert response.json()["queue"] == {"pending": None, "error": "OSError"}
+
+
+@pytest.fixture
+def redis_queue() -> Iterator[Any]:
+    """This process queues into Redis (db 12, flushed), as every host does when REDIS_URL is set."""
+    from huey.storage import RedisStorage
+
+    storage = RedisStorage(HUEY.name, url="redis://127.0.0.1:6379/12")
+    storage.flush_all()
+    HUEY.immediate = False
+    HUEY.storage = storage
+    try:
+        yield storage
+    finally:
+        storage.flush_all()
+        HUEY.immediate = True
+
+
+@pytest.mark.django_db
+def test_on_redis_publishing_queues_one_task_and_health_counts_it(
+    redis_queue: Any,
+    client: Any,
+    make_conversation: Callable[..., tuple[Conversation, str]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    conversation, _ = make_conversation()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.notification_publish(event="conversation.escalated", conversation=conversation)
+    assert redis_queue.queue_size() == 1
+    assert client.get("/health").json()["queue"] == {"pending": 1}
