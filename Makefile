@@ -43,12 +43,15 @@ env: venv .env
 migrate: env ## Apply migrations to the configured database
 	$(PY) manage.py migrate --no-input
 
-run: migrate ## Create the venv, install, migrate and serve at http://127.0.0.1:8000 on SQLite
+run: migrate ## Create the venv, install, migrate and serve at http://127.0.0.1:8000 on SQLite, with the task queue's consumer
 	@echo "Serving on http://$(HOST):$(PORT)/  (staff: \`make superuser\`, then /dashboard/ and /admin/)"
 	@echo "Chat widget demo: http://$(HOST):$(PORT)/widget/demo/"
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	@echo "Task queue: a Huey consumer (manage.py run_huey) runs beside the server; Ctrl+C stops both."
+	@# One shell, so stopping make (Ctrl+C, or a signal to its process group) stops the consumer too.
+	$(PY) manage.py run_huey & consumer=$$!; trap 'kill $$consumer 2>/dev/null; wait $$consumer' EXIT; \
+	  $(PY) manage.py runserver $(HOST):$(PORT)
 
-serve: migrate ## Serve with gunicorn and the production config (needs collectstatic under DEBUG=false)
+serve: migrate ## Serve with gunicorn and the production config (needs collectstatic under DEBUG=false; run `manage.py run_huey` beside it)
 	$(BIN)/gunicorn -c gunicorn.conf.py rezvo_support.wsgi
 
 # Production settings (DEBUG off, collected static files, gunicorn.conf.py) but plain HTTP on loopback:

@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "support",
+    "huey.contrib.djhuey",
 ]
 if USE_MONGODB:
     INSTALLED_APPS.append("django_mongodb_backend")
@@ -411,6 +412,48 @@ SUPPORT_STREAM_SLOTS_PATH = env_str("SUPPORT_STREAM_SLOTS_PATH", str(BASE_DIR / 
 # After Claude has answered, storing the reply is retried (with backoff) for this long while the database
 # is unavailable or locked; past it the stream ends with an `error` event and a same-key retry resumes.
 SUPPORT_CHAT_STORE_RETRY_S = env_float("SUPPORT_CHAT_STORE_RETRY_S", 15.0, minimum=0.0)
+
+# --- Telling people: mail, webhooks, the task queue (issue 12) -------------------------------
+# Mail goes through Django's email framework: SMTP when EMAIL_HOST is set, else the console backend (the
+# message is printed to the log; development, and a host that has no mail relay yet).
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
+# A stuck mail server holds a task-queue worker, never a request; still, give up after this long.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT_S", 10, minimum=1)
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", SUPPORT_EMAIL)
+# Who hears of an escalation nobody is assigned to (an assigned ticket mails its assignee).
+SUPPORT_NOTIFY_EMAILS = env_list("SUPPORT_NOTIFY_EMAILS")
+# The address staff open from a notification mail (links to /dashboard/...); no trailing slash.
+SUPPORT_SITE_URL = env_str("SUPPORT_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Webhook receivers must use https; plain http only for local relays and tests.
+SUPPORT_WEBHOOKS_ALLOW_HTTP = env_bool("SUPPORT_WEBHOOKS_ALLOW_HTTP", default=False)
+# One delivery attempt waits at most this long for the receiver (in a task-queue worker, never a request).
+SUPPORT_WEBHOOKS_TIMEOUT_S = env_float("SUPPORT_WEBHOOKS_TIMEOUT_S", 5.0, minimum=0.1)
+# A failing delivery is retried with exponential backoff (30 s, 1 min, 2 min, ...) for this long, then dropped.
+SUPPORT_WEBHOOKS_RETRY_HOURS = env_int("SUPPORT_WEBHOOKS_RETRY_HOURS", 24, minimum=1)
+
+# Huey (huey.contrib.djhuey): the task queue that sends mail and webhooks off the request path. Run its
+# consumer beside the web server (`make run` does; deploy/rezvo-support-tasks.service in production).
+# A SQLite file under var/ on the embedded default (nothing to install); Redis when REDIS_URL is set.
+HUEY_NAME = env_str("HUEY_NAME", "rezvo-tasks")
+HUEY_SQLITE_PATH = env_str("HUEY_SQLITE_PATH", str(BASE_DIR / "var" / "huey.sqlite3"))
+_HUEY_CONSUMER = {"workers": env_int("HUEY_WORKERS", 2, minimum=1), "worker_type": "thread"}
+HUEY: dict[str, Any] = {
+    "name": HUEY_NAME,
+    # True runs each task inline where it is enqueued (debugging only: a slow receiver then slows requests).
+    "immediate": env_bool("HUEY_IMMEDIATE", default=False),
+    "consumer": _HUEY_CONSUMER,
+}
+if REDIS_URL:
+    HUEY |= {"huey_class": "huey.RedisHuey", "url": REDIS_URL}
+else:
+    HUEY |= {"huey_class": "rezvo_support.task_queue.SqliteHuey", "filename": HUEY_SQLITE_PATH}
 
 LOGGING = {
     "version": 1,

@@ -346,3 +346,7 @@ class KnowledgeArticleAdmin(admin.ModelAdmin):
     list_filter = ["active"]
     search_fields = ["title", "keywords", "answer"]
     fields = ["title", "keywords", "answer", "active", "order"]
+
+
+# Registered by importing: the webhook admin lives in its own module (this one is long enough).
+from support import admin_webhooks  # noqa: E402, F401

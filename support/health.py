@@ -24,4 +24,16 @@ def health(request: HttpRequest) -> JsonResponse:
             {"status": "error", "database": "unavailable", "reason": type(exc).__name__},
             status=503,
         )
-    return JsonResponse({"status": "ok", "database": "ok"})
+    return JsonResponse({"status": "ok", "database": "ok", "queue": _queue_state()})
+
+
+def _queue_state() -> dict[str, object]:
+    """The task queue's backlog (tasks waiting for a worker). Informational: a queue that cannot be read
+    is reported, but the web process still serves, so /health stays 200."""
+    from support.tasks import queue_backlog  # the tasks module loads the services: only when probed
+
+    try:
+        return {"pending": queue_backlog()}
+    except Exception as exc:  # noqa: BLE001 - any failure is reported as "unavailable"
+        logger.warning("health check: task queue unavailable: %s", exc)
+        return {"pending": None, "error": type(exc).__name__}

@@ -10,6 +10,8 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from huey.contrib.djhuey import HUEY
+from huey.storage import MemoryStorage
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -33,6 +35,14 @@ if settings.CACHES["default"]["BACKEND"] == "rezvo_support.cache.RedisCache":
         "socket_connect_timeout": 1,
         "socket_timeout": 1,
     }
+
+# The task queue runs each task inline, in memory, where it is queued: a test sees a notification's mail and
+# webhooks at once, and no test leaves work in the developer's var/huey.sqlite3 or in Redis. Tests of the
+# queue itself use `task_queue` below, or a real consumer (tests/platform/test_task_queue.py).
+HUEY.immediate = True
+# Servers and commands the tests start do the same (tests/platform/test_task_queue.py starts a real consumer
+# without it).
+os.environ["HUEY_IMMEDIATE"] = "true"
 
 # The SQLite test database is a file under var/ (see settings); a clean clone has no var/ yet.
 (Path(__file__).resolve().parent.parent / "var").mkdir(exist_ok=True)
@@ -170,3 +180,15 @@ def browser_context(browser: Any) -> Iterator[Any]:
 @pytest.fixture
 def page(browser_context: Any) -> Any:
     return browser_context.new_page()
+
+
+@pytest.fixture
+def task_queue() -> Iterator[Any]:
+    """The task queue as in production (tasks wait for a consumer), in memory; back to inline afterwards."""
+    HUEY.immediate = False
+    HUEY.storage = MemoryStorage(HUEY.name)
+    try:
+        yield HUEY
+    finally:
+        HUEY.immediate = True
+        HUEY.storage = MemoryStorage(HUEY.name)

@@ -28,11 +28,19 @@ from support.models.rollups import (
     DailySpend,
     DailyUsageRollup,
 )
+from support.models.webhooks import (
+    WEBHOOK_EVENTS,
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 __all__ = [
     "HANDOFF_REASONS",
     "MICROS_PER_USD",
     "QUEUE_STATUSES",
+    "WEBHOOK_EVENTS",
     "AppendOnlyModel",
     "AutoPrimaryKey",
     "Conversation",
@@ -41,6 +49,7 @@ __all__ = [
     "DailyQuestionRollup",
     "DailySpend",
     "DailyUsageRollup",
+    "DeliveryStatus",
     "EscalationReason",
     "EventField",
     "HandledBy",
@@ -55,4 +64,7 @@ __all__ = [
     "Status",
     "TicketEvent",
     "TicketNote",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -87,3 +87,4 @@ class EventField(models.TextChoices):
     RATING = "rating", "Customer rating"
     ESCALATION_DETAIL = "escalation_detail", "The bot's note (not verified)"
     HANDLED_BY = "handled_by", "Handled by"
+    EMAIL_SENT = "email_sent", "Email sent"

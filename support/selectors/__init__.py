@@ -55,6 +55,7 @@ from support.selectors.reports import (
     cost_report,
 )
 from support.selectors.users import agent_display, staff_user_get, staff_user_list
+from support.selectors.webhooks import webhook_delivery_list, webhook_endpoint_list
 from support.selectors.widget import widget_config
 
 __all__ = [
@@ -105,6 +106,8 @@ __all__ = [
     "token_hash",
     "usage_model_filter",
     "utc_midnight",
+    "webhook_delivery_list",
+    "webhook_endpoint_list",
     "widget_config",
     "window_error",
     "window_for",

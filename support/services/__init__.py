@@ -66,6 +66,11 @@ from support.services.messages import (
     messages_build,
     messages_store,
 )
+from support.services.notifications import (
+    customer_away_reply_send,
+    escalation_mail_send,
+    notification_publish,
+)
 from support.services.prices import (
     RepriceResult,
     messages_reprice,
@@ -80,6 +85,7 @@ from support.services.replies import (
     conversation_seen,
 )
 from support.services.rollups import ProgressCallback, RebuildResult, rollup_state_move, rollups_rebuild
+from support.services.webhooks import webhook_endpoint_create
 
 __all__ = [
     "BOT",
@@ -119,8 +125,10 @@ __all__ = [
     "conversation_turns_release",
     "conversation_turns_reserve",
     "conversation_update",
+    "customer_away_reply_send",
     "daily_spend_reserve",
     "daily_spend_settle",
+    "escalation_mail_send",
     "idempotency_abandon",
     "idempotency_chat_claim",
     "idempotency_claim",
@@ -139,6 +147,7 @@ __all__ = [
     "messages_reprice",
     "messages_store",
     "model_price_ensure_defaults",
+    "notification_publish",
     "price_resolve",
     "prices_resolve",
     "request_fingerprint",
@@ -146,6 +155,7 @@ __all__ = [
     "rollup_state_move",
     "rollups_rebuild",
     "ticket_note_add",
+    "webhook_endpoint_create",
     "write_transaction",
     "writes_are_atomic",
 ]

@@ -26,6 +26,7 @@ from django.utils import timezone
 from support import selectors
 from support.models import MICROS_PER_USD, DailySpend
 from support.pricing import TOKENS_PER_MTOK
+from support.services.notifications import BUDGET_THRESHOLD, notification_publish
 from support.services.prices import price_resolve
 
 # Named as before the move to services/, so logging configuration and log searches keep working.
@@ -124,6 +125,17 @@ def daily_spend_settle(*, reservation: Reservation, micros: int) -> None:
             "knowledge base answers instead of Claude.",
             int(WARN_AT * 100),
             settings.SUPPORT_DAILY_BUDGET_USD,
+        )
+        warning = budget_warning()
+        notification_publish(
+            event=BUDGET_THRESHOLD,
+            conversation=None,
+            data={"day": reservation.day.isoformat(), "threshold_percent": int(WARN_AT * 100)}
+            | (
+                {}
+                if warning is None
+                else {"percent": warning.percent, "spent_usd": warning.spent_usd, "cap_usd": warning.cap_usd}
+            ),
         )
 
 

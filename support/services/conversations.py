@@ -30,6 +30,7 @@ from support.models import (
 )
 from support.rollups import STATE_FIELDS
 from support.selectors import token_hash
+from support.services.notifications import notification_transition_publish
 from support.services.rollups import rollup_state_move
 
 logger = logging.getLogger(__name__)
@@ -142,6 +143,7 @@ def conversation_transition(
                 continue
             lost = not _transition_write(conversation=conversation, updates=updates, actor=actor, label=label)
             if not lost:
+                notification_transition_publish(conversation=conversation, updates=updates)  # sent on commit
                 return True
     raise ConversationConflict(conversation.pk)
 

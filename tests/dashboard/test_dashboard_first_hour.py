@@ -243,7 +243,7 @@ def test_the_admin_shows_and_edits_prices_in_dollars_per_million_tokens(boss: Cl
 def test_health_answers_head_as_well_as_get() -> None:
     client = Client()
     assert client.head("/health").status_code == 200
-    assert client.get("/health").json() == {"status": "ok", "database": "ok"}
+    assert client.get("/health").json() == {"status": "ok", "database": "ok", "queue": {"pending": 0}}
 
 
 def test_the_favicon_is_served() -> None:

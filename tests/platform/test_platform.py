@@ -139,7 +139,7 @@ def test_check_deploy_is_clean_under_production_settings() -> None:
 def test_health_reports_ok_with_the_database_up(anon: APIClient) -> None:
     response = anon.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "queue": {"pending": 0}}
 
 
 @pytest.mark.django_db

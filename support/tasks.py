@@ -1,0 +1,79 @@
+"""The task queue's jobs (Huey, huey.contrib.djhuey; `manage.py run_huey` finds this module).
+
+Each task takes ids, not objects, and reads the rows itself: it may run seconds (or, after a restart,
+minutes) after it was queued. Writes go through services like everywhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+from huey import crontab
+from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
+
+from support.models import Conversation, Message
+from support.services import idempotency_prune
+from support.services.notifications import ESCALATED, customer_away_reply_send, escalation_mail_send
+from support.services.webhooks import webhook_deliveries_create, webhook_deliveries_due, webhook_delivery_attempt
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["HUEY", "queue_backlog"]
+
+
+@db_task()
+def notification_fanout(event: str, payload: dict[str, Any], conversation_id: str | None) -> None:
+    """One event: a delivery per subscribed webhook endpoint, each sent by its own task; the staff mail."""
+    for delivery in webhook_deliveries_create(event=event, payload=payload):
+        webhook_deliver(str(delivery.pk))
+    if event == ESCALATED and conversation_id is not None:
+        escalation_mail(conversation_id)
+
+
+@db_task()
+def webhook_deliver(delivery_id: str) -> None:
+    """Attempt one delivery now; a failure leaves it pending for webhook_retry_due."""
+    webhook_delivery_attempt(delivery_id=delivery_id)
+
+
+@db_periodic_task(crontab(minute="*"))
+def webhook_retry_due() -> None:
+    """Every minute: queue the deliveries whose backoff has run out (their next attempt is due)."""
+    for delivery_id in webhook_deliveries_due(now=timezone.now()):
+        webhook_deliver(str(delivery_id))
+
+
+# A mail server that is down for a moment gets three more tries, a minute apart and growing.
+@db_task(retries=3, retry_delay=60, retry_backoff=2)
+def escalation_mail(conversation_id: str) -> None:
+    conversation = Conversation.objects.select_related("assigned_to").filter(pk=conversation_id).first()
+    if conversation is not None:
+        escalation_mail_send(conversation=conversation)
+
+
+@db_task(retries=3, retry_delay=60, retry_backoff=2)
+def customer_away_reply(conversation_id: str, message_id: str) -> None:
+    """The away-reply mail (customer_away_reply_send), for the coordinator to queue from the reply service."""
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    message = Message.objects.filter(pk=message_id, conversation_id=conversation_id).first()
+    if conversation is not None and message is not None:
+        customer_away_reply_send(conversation=conversation, message=message)
+
+
+@db_periodic_task(crontab(minute="17"))
+def idempotency_keys_prune() -> int:
+    """Hourly: drop Idempotency-Keys older than SUPPORT_IDEMPOTENCY_TTL_HOURS (as `manage.py prune_idempotency`)."""
+    older_than = timezone.now() - timedelta(hours=settings.SUPPORT_IDEMPOTENCY_TTL_HOURS)
+    deleted = idempotency_prune(older_than=older_than)
+    if deleted:
+        logger.info("pruned %d idempotency keys older than %s", deleted, older_than.isoformat())
+    return deleted
+
+
+def queue_backlog() -> int:
+    """Tasks waiting for a worker (not the scheduled ones): one COUNT on SQLite, one LLEN on Redis."""
+    return int(HUEY.pending_count())
