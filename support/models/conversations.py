@@ -85,6 +85,17 @@ class Conversation(models.Model):
     escalated_at = models.DateTimeField(
         null=True, blank=True, help_text="When the conversation was last flagged for human review (UTC)."
     )
+    first_response_due_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a person should first reply to the latest escalation: SUPPORT_FIRST_RESPONSE_MINUTES of "
+        "business hours (SUPPORT_BUSINESS_HOURS) after escalated_at. Empty: never escalated.",
+    )
+    first_human_response_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a person first replied after the latest escalation (UTC); a new escalation clears it.",
+    )
 
     class Meta:
         db_table = "support_conversations"
@@ -93,6 +104,8 @@ class Conversation(models.Model):
             models.Index(fields=["-created_at"], name="conv_created_idx"),
             models.Index(fields=["status", "-created_at"], name="conv_status_created_idx"),
             models.Index(fields=["escalated", "-created_at"], name="conv_escalated_created_idx"),
+            # The queue: waiting tickets, soonest first-response due time first.
+            models.Index(fields=["status", "first_response_due_at"], name="conv_status_due_idx"),
         ]
 
     def __str__(self) -> str:
