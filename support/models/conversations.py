@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from support.models.choices import (
     MICROS_PER_USD,
+    QUEUE_STATUSES,
     EscalationReason,
     MessageOrigin,
     Rating,
@@ -114,6 +115,17 @@ class Conversation(models.Model):
     @property
     def cost_usd(self) -> float:
         return self.cost_micros / MICROS_PER_USD
+
+    @property
+    def first_response_overdue(self) -> bool:
+        """Waiting in the queue past its first-response due time with no reply from a person."""
+        due = self.first_response_due_at
+        return (
+            due is not None
+            and self.first_human_response_at is None
+            and self.status in QUEUE_STATUSES
+            and due < timezone.now()
+        )
 
 
 class Message(models.Model):

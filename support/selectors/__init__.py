@@ -12,6 +12,7 @@ from support.selectors.analytics import (
 )
 from support.selectors.budget import daily_spend_today
 from support.selectors.conversations import (
+    FIRST_RESPONSE_CHOICES,
     ConversationFilters,
     Escalation,
     conversation_get,
@@ -22,6 +23,7 @@ from support.selectors.conversations import (
     escalation_list,
     event_list,
     ticket_list,
+    first_response_q,
     ticket_note_list,
     token_hash,
 )
@@ -64,6 +66,8 @@ __all__ = [
     "TOP_QUESTION_CANDIDATES_PER_DAY",
     "USAGE_COLUMNS",
     "ConversationFilters",
+    "FIRST_RESPONSE_CHOICES",
+    "first_response_q",
     "CostReport",
     "CostRow",
     "Escalation",

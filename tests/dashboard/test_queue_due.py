@@ -1,0 +1,78 @@
+"""The queue orders tickets by their first-response due time and flags the overdue ones."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from support import services
+from support.models import Conversation, EscalationReason, Status
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def browser(staff_user: Any) -> Client:
+    client = Client()
+    client.force_login(staff_user)
+    return client
+
+
+def _ticket(summary: str, *, due_in: int | None, answered: bool = False, status: str = Status.NEEDS_REVIEW) -> Any:
+    conversation, _ = services.conversation_create()
+    now = timezone.now()
+    Conversation.objects.filter(pk=conversation.pk).update(
+        summary=summary,
+        status=status,
+        escalated=due_in is not None,
+        escalation_reason=EscalationReason.HUMAN_REQUESTED if due_in is not None else "",
+        first_response_due_at=None if due_in is None else now + timedelta(minutes=due_in),
+        first_human_response_at=now - timedelta(minutes=1) if answered else None,
+    )
+    return Conversation.objects.get(pk=conversation.pk)
+
+
+@pytest.fixture
+def queue_tickets() -> dict[str, Any]:
+    return {
+        "later": _ticket("due later", due_in=50),
+        "open": _ticket("opened by staff, never escalated", due_in=None, status=Status.OPEN),
+        "overdue": _ticket("overdue", due_in=-10),
+        "answered": _ticket("answered late", due_in=-30, answered=True, status=Status.IN_PROGRESS),
+        "soon": _ticket("due soon", due_in=5),
+    }
+
+
+def test_the_queue_lists_tickets_waiting_for_a_first_reply_soonest_due_first(
+    browser: Client, queue_tickets: dict[str, Any]
+) -> None:
+    shown = [c.summary for c in browser.get("/dashboard/").context["page"]]
+    assert shown[:3] == ["overdue", "due soon", "due later"]
+    # Then the rest, newest first: they are not waiting for a first reply.
+    assert shown[3:] == ["answered late", "opened by staff, never escalated"]
+
+
+def test_the_queue_flags_only_unanswered_tickets_past_their_due_time(
+    browser: Client, queue_tickets: dict[str, Any]
+) -> None:
+    response = browser.get("/dashboard/")
+    flagged = [c.summary for c in response.context["page"] if c.first_response_overdue]
+    assert flagged == ["overdue"]
+    html = response.content.decode()
+    assert html.count('class="overdue"') == 1
+    assert "reply due" in html
+
+
+def test_the_queue_can_still_sort_newest_first(browser: Client, queue_tickets: dict[str, Any]) -> None:
+    shown = [c.summary for c in browser.get("/dashboard/?order=newest").context["page"]]
+    assert shown == ["due soon", "answered late", "overdue", "opened by staff, never escalated", "due later"]
+
+
+def test_a_closed_ticket_is_never_overdue(queue_tickets: dict[str, Any]) -> None:
+    closed = _ticket("closed unanswered", due_in=-10, status=Status.CLOSED)
+    assert not closed.first_response_overdue
+    assert queue_tickets["overdue"].first_response_overdue
