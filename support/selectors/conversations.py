@@ -151,10 +151,10 @@ def awaiting_first_response_q() -> Q:
 def first_response_q(kind: str, *, now: datetime) -> Q:
     """The escalated conversations behind each first-response figure (analytics counts the same sets).
 
-    on_time: answered by the due time. late: answered after it, or still unanswered past it. A ticket
+    `escalated=True` first, so (with created_at) the conv_escalated_created_idx index serves it. on_time: answered by the due time. late: answered after it, or still unanswered past it. A ticket
     still inside its target with no answer is in neither: it is not judged yet.
     """
-    answered = Q(first_response_due_at__isnull=False, first_human_response_at__isnull=False)
+    answered = Q(escalated=True, first_response_due_at__isnull=False, first_human_response_at__isnull=False)
     if kind == "responded":
         return answered
     on_time = answered & Q(first_human_response_at__lte=F("first_response_due_at"))
@@ -162,7 +162,7 @@ def first_response_q(kind: str, *, now: datetime) -> Q:
         return on_time
     if kind == "late":
         return (answered & Q(first_human_response_at__gt=F("first_response_due_at"))) | (
-            awaiting_first_response_q() & Q(first_response_due_at__lt=now)
+            Q(escalated=True) & awaiting_first_response_q() & Q(first_response_due_at__lt=now)
         )
     raise ValueError(f"unknown first-response filter {kind!r}")
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -75,3 +77,44 @@ def test_the_first_response_filter_drills_down_to_each_figures_tickets(staff: AP
 def test_the_widget_never_sees_the_due_time(anon: APIClient) -> None:
     created = anon.post(URL, {}, format="json").json()
     assert "first_response_due_at" not in created and "overdue" not in created
+
+
+def _escalated_at(minutes_ago: int, *, answered_after: int | None) -> Conversation:
+    """A ticket escalated `minutes_ago` through the service (due in 60 business minutes, always open)."""
+    conversation, _ = services.conversation_create()
+    escalated = timezone.now() - timedelta(minutes=minutes_ago)
+    with override_settings(SUPPORT_BUSINESS_HOURS="", SUPPORT_FIRST_RESPONSE_MINUTES=60):
+        with mock.patch("django.utils.timezone.now", return_value=escalated):
+            services.conversation_escalate(conversation=conversation, reason=EscalationReason.HUMAN_REQUESTED)
+    if answered_after is not None:
+        services.conversation_first_response_mark(
+            conversation=conversation, at=escalated + timedelta(minutes=answered_after)
+        )
+    return conversation
+
+
+@override_settings(SUPPORT_FIRST_RESPONSE_MINUTES=60)
+def test_analytics_give_the_median_first_response_and_the_share_within_target(staff: APIClient) -> None:
+    _escalated_at(300, answered_after=10)
+    _escalated_at(300, answered_after=30)
+    _escalated_at(300, answered_after=90)  # late
+    _escalated_at(120, answered_after=None)  # overdue: late
+    _escalated_at(20, answered_after=None)  # still inside its target: not judged yet
+    services.conversation_create()  # never escalated
+    data = staff.get("/api/support/analytics?days=7").json()
+    assert data["first_response_target_minutes"] == 60
+    assert data["first_responses"] == 3
+    assert data["median_first_response_seconds"] == 30 * 60
+    assert (data["first_response_on_time"], data["first_response_late"]) == (2, 2)
+    assert data["first_response_within_target_pct"] == 50.0
+    window = f"created_from={data['date_from']}&created_to={data['date_to']}"
+    for kind, count in [("responded", 3), ("on_time", 2), ("late", 2)]:
+        listed = staff.get(f"{URL}?first_response={kind}&{window}").json()
+        assert listed["count"] == count, kind
+
+
+def test_with_no_escalations_the_first_response_figures_are_empty(staff: APIClient) -> None:
+    data = staff.get("/api/support/analytics?days=7").json()
+    assert data["first_responses"] == 0
+    assert data["median_first_response_seconds"] is None
+    assert data["first_response_within_target_pct"] is None

@@ -76,3 +76,21 @@ def test_a_closed_ticket_is_never_overdue(queue_tickets: dict[str, Any]) -> None
     closed = _ticket("closed unanswered", due_in=-10, status=Status.CLOSED)
     assert not closed.first_response_overdue
     assert queue_tickets["overdue"].first_response_overdue
+
+
+def test_the_first_response_cards_drill_down_to_exactly_their_tickets(browser: Client) -> None:
+    _ticket("answered on time", due_in=-30, answered=True)  # answered a minute ago, due 30 min ago: late
+    on_time = _ticket("answered early", due_in=30, answered=True)
+    _ticket("overdue", due_in=-10)
+    _ticket("waiting", due_in=10)
+    Conversation.objects.filter(pk=on_time.pk).update(escalated_at=timezone.now() - timedelta(minutes=5))
+    cards = {card["label"]: card for card in browser.get("/dashboard/analytics/").context["cards"]}
+    median = cards["Median first human response"]
+    within = next(card for label, card in cards.items() if label.startswith("First reply within target"))
+    late = cards["First reply late or overdue"]
+    assert (median["count"], within["count"], late["count"]) == (2, 1, 2)
+    assert within["value"] == "33.33%"
+    for card in (median, within, late):
+        listed = browser.get(card["url"])
+        assert listed.status_code == 200
+        assert listed.context["totals"]["conversations"] == card["count"], card["label"]
