@@ -151,8 +151,9 @@ def awaiting_first_response_q() -> Q:
 def first_response_q(kind: str, *, now: datetime) -> Q:
     """The escalated conversations behind each first-response figure (analytics counts the same sets).
 
-    `escalated=True` first, so (with created_at) the conv_escalated_created_idx index serves it. on_time: answered by the due time. late: answered after it, or still unanswered past it. A ticket
-    still inside its target with no answer is in neither: it is not judged yet.
+    on_time: answered by the due time. late: answered after it, or still unanswered past it. A ticket
+    still inside its target with no answer is in neither: it is not judged yet. Each starts with
+    `escalated=True`, so with a created_at window the conv_escalated_created_idx index serves it.
     """
     answered = Q(escalated=True, first_response_due_at__isnull=False, first_human_response_at__isnull=False)
     if kind == "responded":

@@ -45,7 +45,10 @@ def first_response_summary(window: Window, *, now: datetime | None = None) -> di
         )
     )
     # escalated_at is always set with the due time; a reply is never before the escalation it answers.
-    waits = [max((replied - (escalated or replied)).total_seconds(), 0.0) for escalated, replied in answered]
+    waits = [
+        max((replied - escalated).total_seconds(), 0.0) if escalated and replied else 0.0
+        for escalated, replied in answered
+    ]
     on_time, late = counts["on_time"] or 0, counts["late"] or 0
     judged = on_time + late
     return {

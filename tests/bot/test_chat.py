@@ -325,7 +325,9 @@ def test_the_escalate_tool_flags_the_conversation_with_claudes_reason(
     done = done_of(chat_stream(client, conversation["id"], "I was charged twice"))
     assert done["escalated"] is True and done["escalation_reason"] == "bot_tool"
     # Claude's words, then when a person will reply (always open by default: within the target).
-    assert done["text"] == "I'll ask a colleague to look at your refund.\n\nA person will reply here within about an hour."
+    assert (
+        done["text"] == "I'll ask a colleague to look at your refund.\n\nA person will reply here within about an hour."
+    )
     flagged = stored(conversation)
     assert (flagged.status, flagged.escalation_reason) == ("needs_review", "bot_tool")
     assert flagged.escalation_detail == "Customer wants a refund"

@@ -151,9 +151,14 @@ def test_the_handoff_phrase_says_when_a_person_will_reply(at: str, phrase: str) 
 
 
 def test_the_phrase_and_due_time_follow_the_settings() -> None:
-    with override_settings(SUPPORT_BUSINESS_HOURS="America/New_York; Mon-Fri 09:00-17:00", SUPPORT_FIRST_RESPONSE_MINUTES=30):
+    with override_settings(
+        SUPPORT_BUSINESS_HOURS="America/New_York; Mon-Fri 09:00-17:00", SUPPORT_FIRST_RESPONSE_MINUTES=30
+    ):
         assert handoff_phrase(utc("2026-11-30T15:00")) == "A person will reply here within about 30 minutes"
-        assert handoff_phrase(utc("2026-11-30T12:00")) == "We're back at 09:00 New York time; we'll reply here and by email"
+        assert (
+            handoff_phrase(utc("2026-11-30T12:00"))
+            == "We're back at 09:00 New York time; we'll reply here and by email"
+        )
         assert business_hours.first_response_due(utc("2026-11-30T12:00")) == utc("2026-11-30T14:30")
     with override_settings(SUPPORT_BUSINESS_HOURS="", SUPPORT_FIRST_RESPONSE_MINUTES=45):
         assert handoff_phrase(utc("2026-12-06T03:00")) == "A person will reply here within about 45 minutes"
