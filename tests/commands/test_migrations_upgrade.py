@@ -21,10 +21,17 @@ from django.conf import settings
 ROOT = Path(__file__).resolve().parent.parent.parent
 OLD_SETTINGS = "tests.fixtures.old_migrations.settings"
 
+# The models as the old set left them (its migration state), not today's classes: today's have fields
+# (added by newer migrations) that the old tables do not have yet.
 WRITE_ROWS = """
-from django.contrib.auth.models import User
-from support.models import Conversation, Message, ModelPrice, TicketNote
-staff = User.objects.create_user("upgrade-staff", is_staff=True)
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
+old = MigrationLoader(connection).project_state().apps
+User, Conversation, Message, ModelPrice, TicketNote = (
+    old.get_model(*name.split("."))
+    for name in ("auth.User", "support.Conversation", "support.Message", "support.ModelPrice", "support.TicketNote")
+)
+staff = User.objects.create(username="upgrade-staff", is_staff=True)
 conversation = Conversation.objects.create(summary="before the upgrade", assigned_to=staff, token_hash="h")
 message = Message.objects.create(
     conversation=conversation, role="user", content="hello", price=ModelPrice.objects.order_by("pk").first()
