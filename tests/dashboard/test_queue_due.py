@@ -94,3 +94,12 @@ def test_the_first_response_cards_drill_down_to_exactly_their_tickets(browser: C
         listed = browser.get(card["url"])
         assert listed.status_code == 200
         assert listed.context["totals"]["conversations"] == card["count"], card["label"]
+
+
+def test_the_ticket_page_shows_the_due_time_and_the_overdue_flag(browser: Client) -> None:
+    overdue = _ticket("overdue", due_in=-10)
+    html = browser.get(f"/dashboard/conversations/{overdue.pk}/").content.decode()
+    assert "First reply due" in html and 'class="overdue"' in html
+    answered = _ticket("answered", due_in=-10, answered=True)
+    html = browser.get(f"/dashboard/conversations/{answered.pk}/").content.decode()
+    assert "First reply due" in html and 'class="overdue"' not in html
