@@ -234,7 +234,7 @@ def handoff_phrase(at: datetime, hours: BusinessHours | None = None, minutes: in
         return f"We're back at {_when(opening, at, hours)}; we'll reply here and by email"
     if due - at <= timedelta(minutes=minutes):
         return f"A person will reply here within about {_duration(minutes)}"
-    return f"A person will reply here by {_when(due, at, hours)}, or by email"
+    return f"A person will reply here or by email by {_when(due, at, hours)}"
 
 
 def _duration(minutes: int) -> str:

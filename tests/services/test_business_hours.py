@@ -143,7 +143,7 @@ def test_always_open_counts_wall_minutes() -> None:
         ("2026-11-30T08:00", "We're back at 09:00 UK time; we'll reply here and by email"),
         ("2026-12-04T18:00", "We're back at 10:00 tomorrow UK time; we'll reply here and by email"),
         ("2026-12-05T15:00", "We're back at 09:00 on Monday UK time; we'll reply here and by email"),
-        ("2026-11-30T17:00", "A person will reply here by 09:30 tomorrow UK time, or by email"),
+        ("2026-11-30T17:00", "A person will reply here or by email by 09:30 tomorrow UK time"),
     ],
 )
 def test_the_handoff_phrase_says_when_a_person_will_reply(at: str, phrase: str) -> None:
