@@ -110,6 +110,21 @@ def env_hex_colour(name: str, default: str) -> str:
     return value.lower()
 
 
+def env_business_hours(name: str, default: str = "") -> str:
+    """A business-hours schedule (support.business_hours: 'Europe/London; Mon-Fri 09:00-17:30'), checked
+    now so a typo stops start-up; returned as written, and parsed (cached) where it is used."""
+    from support.business_hours import parse  # here: the parser is the app's, settings only check it
+
+    value = _raw(name)
+    if value is None:
+        return default
+    try:
+        parse(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} is not a valid schedule: {exc}; got {value!r}") from None
+    return value
+
+
 SKIP_DOTENV = "REZVO_SKIP_DOTENV"
 
 

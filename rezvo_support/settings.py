@@ -16,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from rezvo_support.env import (
     dotenv_skipped,
     env_bool,
+    env_business_hours,
     env_choice,
     env_decimal,
     env_float,
@@ -331,6 +332,10 @@ SPECTACULAR_SETTINGS = {
 SUPPORT_DEFAULT_MODEL = env_str("SUPPORT_DEFAULT_MODEL", "claude-haiku-4-5")
 SUPPORT_MAX_MESSAGE_CHARS = env_int("SUPPORT_MAX_MESSAGE_CHARS", 32000, minimum=1)
 SUPPORT_EMAIL = env_str("SUPPORT_EMAIL", "support@rezvo.co.uk")
+# When a person answers escalated tickets (support/business_hours.py has the format); unset: always open.
+SUPPORT_BUSINESS_HOURS = env_business_hours("SUPPORT_BUSINESS_HOURS", "")
+# A person's first reply to an escalated ticket is due this many business minutes after the escalation.
+SUPPORT_FIRST_RESPONSE_MINUTES = env_int("SUPPORT_FIRST_RESPONSE_MINUTES", 60, minimum=1)
 # Per client IP, and one IP is often a whole office or thousands of phones behind a carrier's NAT, so these
 # are sized for a shared address (Chatwoot moved its widget's new-conversation limit from 6 per 12 hours per IP
 # to 30 a minute after blocking real visitors). Spend is bounded per conversation and by the daily budget.

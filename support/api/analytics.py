@@ -64,6 +64,23 @@ class AnalyticsSerializer(serializers.Serializer):
     escalations_by_reason = serializers.ListField(child=serializers.DictField())
     closed_after_escalation = serializers.IntegerField()
     median_escalation_to_close_seconds = serializers.IntegerField(allow_null=True)
+    first_response_target_minutes = serializers.IntegerField(
+        help_text="SUPPORT_FIRST_RESPONSE_MINUTES: business minutes from escalation to a person's first reply."
+    )
+    first_responses = serializers.IntegerField(
+        help_text="Escalated conversations (started in the window) a person has answered: "
+        "GET conversations?first_response=responded."
+    )
+    median_first_response_seconds = serializers.IntegerField(
+        allow_null=True, help_text="Median wall-clock seconds from escalation to a person's first reply."
+    )
+    first_response_on_time = serializers.IntegerField(help_text="Answered by the due time: first_response=on_time.")
+    first_response_late = serializers.IntegerField(
+        help_text="Answered after the due time, or unanswered past it: first_response=late."
+    )
+    first_response_within_target_pct = serializers.FloatField(
+        allow_null=True, help_text="on_time / (on_time + late) * 100; null when none is judged yet."
+    )
     client_reported_conversations = _client_reported()
     client_reported_messages = _client_reported()
     client_reported_input_tokens = _client_reported()

@@ -48,6 +48,17 @@ class FilterSerializer(serializers.Serializer):
         required=False,
         help_text="Conversations with at least one turn of this origin; `client`: usage reported by the widget.",
     )
+    first_response = serializers.ChoiceField(
+        choices=selectors.FIRST_RESPONSE_CHOICES,
+        required=False,
+        help_text="Escalated conversations by their first human response: `on_time` (by the due time), `late` "
+        "(after it, or unanswered past it), `responded` (answered at all). The analytics figures' drill-down.",
+    )
+    ordering = serializers.ChoiceField(
+        choices=[("newest", "Newest first"), ("due", "Waiting for a first reply first, soonest due first")],
+        required=False,
+        help_text="`due`: the queue's order, by first_response_due_at. Default `newest`.",
+    )
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=Pagination.max_page_size)
 
     def validate_assigned_to(self, value: str) -> Any:
@@ -74,6 +85,8 @@ class FilterSerializer(serializers.Serializer):
             model=values.get("model", ""),
             rating=values.get("rating", ""),
             origin=values.get("origin", ""),
+            first_response=values.get("first_response", ""),
+            order="due" if values.get("ordering") == "due" else "",
         )
 
 

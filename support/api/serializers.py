@@ -87,6 +87,13 @@ class ConversationOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     closed_at = serializers.DateTimeField(allow_null=True)
+    first_response_due_at = serializers.DateTimeField(
+        allow_null=True, help_text="When a person should first reply to the latest escalation (business hours)."
+    )
+    first_human_response_at = serializers.DateTimeField(allow_null=True)
+    overdue = serializers.BooleanField(
+        source="first_response_overdue", help_text="Waiting past first_response_due_at with no reply from a person."
+    )
 
     def get_estimated_cost_usd(self, obj: Any) -> float:
         return micros_to_usd(obj.cost_micros)

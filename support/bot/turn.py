@@ -25,7 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from support import selectors, services
+from support import business_hours, selectors, services
 from support.bot import claude, knowledge, prompt, rules
 from support.bot.tokens import estimate_tokens
 from support.db_retry import db_retry
@@ -43,13 +43,11 @@ from support.services import budget
 logger = logging.getLogger(__name__)
 
 # --- What the bot says when it has to -------------------------------------------------------
-HANDOFF_TEXT = (
-    "I've passed this to our support team, and a person will follow up with you as soon as they can. "
-    "You can also email us at {email}."
-)
+# {when}: when a person will reply, from the business hours (support.business_hours.handoff_phrase).
+HANDOFF_TEXT = "I've passed this to our support team. {when}. You can also email us at {email}."
 NO_ANSWER_TEXT = (
-    "I'm not sure about that one, so I've passed your question to our support team and a person will "
-    "follow up. You can also email us at {email}."
+    "I'm not sure about that one, so I've passed your question to our support team. {when}. "
+    "You can also email us at {email}."
 )
 #: The `error` event's message when the reply could not be stored (the client should send the turn again).
 STORE_FAILED_TEXT = "Sorry, your message arrived but we could not save the reply. Please send it again."
@@ -313,6 +311,12 @@ def _after_complete_stream(turn: ChatTurn, reply: _Reply, stream: claude.ClaudeR
         text = _format(HANDOFF_TEXT)
         reply.add(text)
         yield ChatEvent("delta", text=text)
+        return
+    if tool is not None or turn.asks_for_human:
+        # Claude's own words say a person will follow up; the customer is also told when.
+        line = f"\n\n{_handoff_when()}."
+        reply.add(line)
+        yield ChatEvent("delta", text=line)
 
 
 def _from_knowledge_base(turn: ChatTurn, reply: _Reply) -> Iterator[ChatEvent]:
@@ -335,7 +339,11 @@ def _reply_model(stream: claude.ClaudeReply) -> str:
 
 
 def _format(template: str) -> str:
-    return template.format(email=settings.SUPPORT_EMAIL)
+    return template.format(email=settings.SUPPORT_EMAIL, when=_handoff_when())
+
+
+def _handoff_when() -> str:
+    return business_hours.handoff_phrase(timezone.now())
 
 
 def _describe(exc: BaseException) -> str:

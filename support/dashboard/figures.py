@@ -100,12 +100,34 @@ def _outcome_cards(data: dict[str, Any], window: dict[str, str]) -> list[dict[st
             "count": data["closed_after_escalation"],
         },
         {
+            "label": "Median first human response",
+            "value": rollups.humanize_seconds(data["median_first_response_seconds"]),
+            "url": list_url(**window, first_response="responded"),
+            "count": data["first_responses"],
+        },
+        {
+            "label": f"First reply within target ({data['first_response_target_minutes']} business min)",
+            "value": _pct_or_na(data["first_response_within_target_pct"]),
+            "url": list_url(**window, first_response="on_time"),
+            "count": data["first_response_on_time"],
+        },
+        {
+            "label": "First reply late or overdue",
+            "value": f"{data['first_response_late']:,}",
+            "url": list_url(**window, first_response="late"),
+            "count": data["first_response_late"],
+        },
+        {
             "label": "CSAT (thumbs up / rated)",
             "value": "n/a" if data["csat_pct"] is None else f"{data['csat_pct']}%",
             "url": list_url(**window, rating="rated"),
             "count": data["rated_count"],
         },
     ]
+
+
+def _pct_or_na(value: float | None) -> str:
+    return "n/a" if value is None else f"{value}%"
 
 
 def _tables(data: dict[str, Any], window: dict[str, str]) -> dict[str, list[dict[str, Any]]]:

@@ -37,6 +37,9 @@ class ConversationFilterForm(forms.Form):
     question = forms.CharField(required=False, max_length=255, widget=forms.HiddenInput)
     closed_after_escalation = forms.BooleanField(required=False, widget=forms.HiddenInput)
     origin = forms.ChoiceField(choices=[("", "Any"), *MessageOrigin.choices], required=False, widget=forms.HiddenInput)
+    first_response = forms.ChoiceField(
+        choices=[("", "Any"), *selectors.FIRST_RESPONSE_CHOICES], required=False, widget=forms.HiddenInput
+    )
     rating = forms.ChoiceField(
         choices=[("", "Any"), ("rated", "Rated"), ("up", "Thumbs up"), ("down", "Thumbs down")],
         required=False,
@@ -82,6 +85,7 @@ class ConversationFilterForm(forms.Form):
             closed_after_escalation=bool(data.get("closed_after_escalation")),
             rating=data.get("rating") or "",
             origin=data.get("origin") or "",
+            first_response=data.get("first_response") or "",
         )
 
     @property
@@ -93,6 +97,14 @@ class QueueFilterForm(ConversationFilterForm):
     status = forms.MultipleChoiceField(
         choices=[(s.value, s.label) for s in QUEUE_STATUSES], required=False, widget=forms.MultipleHiddenInput
     )
+    # The queue's default: who must be answered soonest (first-response due time), overdue ones on top.
+    order = forms.ChoiceField(choices=[("due", "Reply due first"), *ORDER_CHOICES], required=False)
+
+    def to_filters(self) -> ConversationFilters:
+        filters = super().to_filters()
+        if self.cleaned_data.get("order") in ("", "due"):
+            filters.order = "due"
+        return filters
 
 
 WINDOW_CHOICES = [("7", "7 days"), ("30", "30 days"), ("90", "90 days")]

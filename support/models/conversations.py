@@ -11,6 +11,7 @@ from django.utils import timezone
 from support.fields import AutoPrimaryKey as AutoPrimaryKey
 from support.models.choices import (
     MICROS_PER_USD,
+    QUEUE_STATUSES,
     EscalationReason,
     HandledBy,
     MessageOrigin,
@@ -102,6 +103,17 @@ class Conversation(models.Model):
     escalated_at = models.DateTimeField(
         null=True, blank=True, help_text="When the conversation was last flagged for human review (UTC)."
     )
+    first_response_due_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a person should first reply to the latest escalation: SUPPORT_FIRST_RESPONSE_MINUTES of "
+        "business hours (SUPPORT_BUSINESS_HOURS) after escalated_at. Empty: never escalated.",
+    )
+    first_human_response_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a person first replied after the latest escalation (UTC); a new escalation clears it.",
+    )
 
     class Meta:
         db_table = "support_conversations"
@@ -110,6 +122,8 @@ class Conversation(models.Model):
             models.Index(fields=["-created_at"], name="conv_created_idx"),
             models.Index(fields=["status", "-created_at"], name="conv_status_created_idx"),
             models.Index(fields=["escalated", "-created_at"], name="conv_escalated_created_idx"),
+            # The queue: waiting tickets, soonest first-response due time first.
+            models.Index(fields=["status", "first_response_due_at"], name="conv_status_due_idx"),
         ]
 
     def __str__(self) -> str:
@@ -118,6 +132,17 @@ class Conversation(models.Model):
     @property
     def cost_usd(self) -> float:
         return self.cost_micros / MICROS_PER_USD
+
+    @property
+    def first_response_overdue(self) -> bool:
+        """Waiting in the queue past its first-response due time with no reply from a person."""
+        due = self.first_response_due_at
+        return (
+            due is not None
+            and self.first_human_response_at is None
+            and self.status in QUEUE_STATUSES
+            and due < timezone.now()
+        )
 
 
 class Message(models.Model):

@@ -12,6 +12,7 @@ from support.selectors.analytics import (
 )
 from support.selectors.budget import daily_spend_today
 from support.selectors.conversations import (
+    FIRST_RESPONSE_CHOICES,
     ConversationFilters,
     Escalation,
     conversation_get,
@@ -21,6 +22,7 @@ from support.selectors.conversations import (
     conversation_token_matches,
     escalation_list,
     event_list,
+    first_response_q,
     ticket_list,
     ticket_note_list,
     token_hash,
@@ -62,6 +64,7 @@ __all__ = [
     "CLIENT_COLUMNS",
     "CLIENT_REPORT_COLUMNS",
     "COST_REPORT_GROUPS",
+    "FIRST_RESPONSE_CHOICES",
     "MAX_WINDOW_DAYS",
     "NO_MODEL",
     "QUESTION_CANDIDATE_DAYS_PER_QUERY",
@@ -87,6 +90,7 @@ __all__ = [
     "daily_spend_today",
     "escalation_list",
     "event_list",
+    "first_response_q",
     "idempotency_record_get",
     "knowledge_article_list_active",
     "message_get",

@@ -1,4 +1,5 @@
-"""Analytics of a window of whole days, read from the daily rollups only (never from messages)."""
+"""Analytics of a window of whole days, read from the daily rollups (never from messages); the first-response
+figures alone from the window's escalated conversations, on an index (support.selectors.first_response)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from support.models import (
 )
 from support.pricing import micros_to_usd
 from support.selectors.dates import Window, window_for
+from support.selectors.first_response import first_response_summary
 from support.selectors.messages import CLIENT_COLUMNS
 
 #: Rollup rows summed per day (or per source), keyed by day (or source).
@@ -58,6 +60,8 @@ def analytics_summary(
         **_escalation_to_close(DailyCloseRollup.objects.filter(**in_window)),
         **_csat(by_rating),
         **_client_reported(cost_per_day.values()),
+        # The one figure group read from conversations, not rollups (see selectors.first_response).
+        **first_response_summary(window),
     }
 
 

@@ -9,7 +9,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import Case, DateTimeField, F, IntegerField, Q, QuerySet, Value, When
+from django.utils import timezone
 
 from support.models import (
     QUEUE_STATUSES,
@@ -128,6 +129,43 @@ class ConversationFilters:
     #: A MessageOrigin: conversations with at least one turn of that origin (e.g. reported by the widget).
     origin: str = ""
     closed_after_escalation: bool = False
+    #: "on_time", "late" or "responded": drills the first-response figures down (see first_response_q).
+    first_response: str = ""
+    #: "due": tickets still waiting for a person's first reply first, soonest due first (the queue's order).
+    order: str = ""
+
+
+#: ConversationFilters.first_response values.
+FIRST_RESPONSE_CHOICES = (
+    ("on_time", "Answered within target"),
+    ("late", "Answered late or overdue"),
+    ("responded", "Answered by a person"),
+)
+
+
+def awaiting_first_response_q() -> Q:
+    """Escalated tickets no person has answered yet (since the latest escalation)."""
+    return Q(first_response_due_at__isnull=False, first_human_response_at__isnull=True)
+
+
+def first_response_q(kind: str, *, now: datetime) -> Q:
+    """The escalated conversations behind each first-response figure (analytics counts the same sets).
+
+    on_time: answered by the due time. late: answered after it, or still unanswered past it. A ticket
+    still inside its target with no answer is in neither: it is not judged yet. Each starts with
+    `escalated=True`, so with a created_at window the conv_escalated_created_idx index serves it.
+    """
+    answered = Q(escalated=True, first_response_due_at__isnull=False, first_human_response_at__isnull=False)
+    if kind == "responded":
+        return answered
+    on_time = answered & Q(first_human_response_at__lte=F("first_response_due_at"))
+    if kind == "on_time":
+        return on_time
+    if kind == "late":
+        return (answered & Q(first_human_response_at__gt=F("first_response_due_at"))) | (
+            Q(escalated=True) & awaiting_first_response_q() & Q(first_response_due_at__lt=now)
+        )
+    raise ValueError(f"unknown first-response filter {kind!r}")
 
 
 def conversation_list(
@@ -142,8 +180,24 @@ def conversation_list(
     qs = _by_turns(qs, filters)
     if filters.q:
         qs = qs.filter(conversation_search(filters.q))
+    if filters.order == "due":
+        return _due_first(qs)
     order = ("created_at", "pk") if oldest_first else ("-created_at", "-pk")
     return qs.order_by(*order)
+
+
+def _due_first(qs: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    """Tickets waiting for a person's first reply, soonest due first; then the rest, newest first."""
+    waiting = When(awaiting_first_response_q(), then=Value(0))
+    due = When(awaiting_first_response_q(), then=F("first_response_due_at"))
+    # Expressions in order_by, not annotations: nothing extra is selected (and django-mongodb-backend
+    # mixed up two annotated Case columns when reading rows back).
+    return qs.order_by(
+        Case(waiting, default=Value(1), output_field=IntegerField()).asc(),
+        Case(due, default=Value(None), output_field=DateTimeField()).asc(),
+        "-created_at",
+        "-pk",
+    )
 
 
 def _by_fields(qs: QuerySet[Conversation], filters: ConversationFilters) -> QuerySet[Conversation]:
@@ -177,6 +231,8 @@ def _by_outcome(qs: QuerySet[Conversation], filters: ConversationFilters) -> Que
         qs = qs.filter(rating=filters.rating)
     if filters.question:
         qs = qs.filter(question_key=filters.question)
+    if filters.first_response:
+        qs = qs.filter(first_response_q(filters.first_response, now=timezone.now()))
     if filters.closed_after_escalation:
         # The conversations behind the escalation-to-close median (see rollups.close_bucket).
         qs = qs.filter(status=Status.CLOSED, escalated=True, escalated_at__isnull=False, closed_at__isnull=False)

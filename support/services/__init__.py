@@ -35,6 +35,7 @@ from support.services.conversations import (
     conversation_update,
     ticket_note_add,
 )
+from support.services.first_response import conversation_first_response_mark
 from support.services.idempotency import (
     IdempotencyClaim,
     IdempotencyLeaseLost,
@@ -116,6 +117,7 @@ __all__ = [
     "conversation_counters_add",
     "conversation_create",
     "conversation_escalate",
+    "conversation_first_response_mark",
     "conversation_handoff",
     "conversation_rate",
     "conversation_recount",

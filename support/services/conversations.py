@@ -12,7 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from support import db, rollups
+from support import business_hours, db, rollups
 from support.models import (
     HANDOFF_REASONS,
     QUEUE_STATUSES,
@@ -162,6 +162,10 @@ def _transition_updates(*, conversation: Conversation, wanted: dict[str, Any], n
         updates.setdefault("escalated_at", now)
         if not (updates.get("escalation_reason") or conversation.escalation_reason):
             updates["escalation_reason"] = EscalationReason.STAFF
+    if updates.get("escalated_at") is not None and "first_response_due_at" not in updates:
+        # Each escalation starts a new wait for a person, timed in business hours.
+        updates["first_response_due_at"] = business_hours.first_response_due(updates["escalated_at"])
+        updates["first_human_response_at"] = None
     if "status" in updates and "closed_at" not in updates:
         if updates["status"] == Status.CLOSED:
             updates["closed_at"] = now

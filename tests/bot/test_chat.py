@@ -324,7 +324,10 @@ def test_the_escalate_tool_flags_the_conversation_with_claudes_reason(
     )
     done = done_of(chat_stream(client, conversation["id"], "I was charged twice"))
     assert done["escalated"] is True and done["escalation_reason"] == "bot_tool"
-    assert done["text"] == "I'll ask a colleague to look at your refund."
+    # Claude's words, then when a person will reply (always open by default: within the target).
+    assert (
+        done["text"] == "I'll ask a colleague to look at your refund.\n\nA person will reply here within about an hour."
+    )
     flagged = stored(conversation)
     assert (flagged.status, flagged.escalation_reason) == ("needs_review", "bot_tool")
     assert flagged.escalation_detail == "Customer wants a refund"
@@ -339,7 +342,7 @@ def test_a_tool_call_without_text_still_tells_the_customer_someone_will_follow_u
     events = chat_stream(client, conversation["id"], "The calendar shows the wrong day")
     done = done_of(events)
     assert done["escalation_reason"] == "bot_tool"
-    assert "a person will follow up" in done["text"]
+    assert "passed this to our support team. A person will reply here within about an hour." in done["text"]
     assert deltas_of(events) == done["text"]
 
 

@@ -21,33 +21,23 @@ from django.conf import settings
 ROOT = Path(__file__).resolve().parent.parent.parent
 OLD_SETTINGS = "tests.fixtures.old_migrations.settings"
 
+# The models as the old set left them (its migration state), not today's classes: today's have fields
+# (added by newer migrations) that the old tables do not have yet.
 WRITE_ROWS = """
-from django.contrib.auth.models import User
 from django.db import connection
-from support.models import Conversation, Message, ModelPrice, TicketNote
-
-def create(model, **values):
-    # Today's models on the old schema: a field added since (issue 12's handled_by...) has no column yet
-    # on SQLite, so the row is inserted with the old columns only. MongoDB has no columns to miss.
-    row = model(**values)
-    if connection.vendor != "sqlite":
-        row.save()
-        return row
-    with connection.cursor() as cursor:
-        columns = {c.name for c in connection.introspection.get_table_description(cursor, model._meta.db_table)}
-    fields = [f for f in model._meta.local_concrete_fields if f.column in columns and not f.primary_key]
-    [returned] = model._base_manager._insert([row], fields=fields, returning_fields=[model._meta.pk])
-    row.pk = returned[0]
-    row._state.adding = False
-    return row
-
-staff = User.objects.create_user("upgrade-staff", is_staff=True)
-conversation = create(Conversation, summary="before the upgrade", assigned_to=staff, token_hash="h")
-message = create(
-    Message, conversation=conversation, role="user", content="hello", price=ModelPrice.objects.order_by("pk").first()
+from django.db.migrations.loader import MigrationLoader
+old = MigrationLoader(connection).project_state().apps
+User, Conversation, Message, ModelPrice, TicketNote = (
+    old.get_model(*name.split("."))
+    for name in ("auth.User", "support.Conversation", "support.Message", "support.ModelPrice", "support.TicketNote")
+)
+staff = User.objects.create(username="upgrade-staff", is_staff=True)
+conversation = Conversation.objects.create(summary="before the upgrade", assigned_to=staff, token_hash="h")
+message = Message.objects.create(
+    conversation=conversation, role="user", content="hello", price=ModelPrice.objects.order_by("pk").first()
 )
 Conversation.objects.filter(pk=conversation.pk).update(rated_message=message)
-create(TicketNote, conversation=conversation, author=staff, author_label="upgrade-staff", text="note")
+TicketNote.objects.create(conversation=conversation, author=staff, author_label="upgrade-staff", text="note")
 print(str(conversation.pk))
 """
 

@@ -88,7 +88,7 @@ def test_the_queue_filters_by_source_and_assignee_and_sorts_oldest_first(
     web = browser.get("/dashboard/?source=web").context["page"]
     assert {c.source for c in web} == {"web"}
     oldest = [c.pk for c in browser.get("/dashboard/?order=oldest").context["page"]]
-    newest = [c.pk for c in browser.get("/dashboard/").context["page"]]
+    newest = [c.pk for c in browser.get("/dashboard/?order=newest").context["page"]]
     assert oldest == list(reversed(newest))
 
 
