@@ -5,6 +5,7 @@ from __future__ import annotations
 # The primary key class named by SupportConfig.default_auto_field, imported so the type checker knows
 # the type of every foreign key's `_id` to our tables.
 from support.fields import AutoPrimaryKey
+from support.models.canned import CannedReply
 from support.models.choices import (
     MICROS_PER_USD,
     QUEUE_STATUSES,
@@ -34,6 +35,7 @@ __all__ = [
     "QUEUE_STATUSES",
     "AppendOnlyModel",
     "AutoPrimaryKey",
+    "CannedReply",
     "Conversation",
     "DailyCloseRollup",
     "DailyConversationRollup",

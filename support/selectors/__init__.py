@@ -11,6 +11,7 @@ from support.selectors.analytics import (
     analytics_summary,
 )
 from support.selectors.budget import daily_spend_today
+from support.selectors.canned import canned_reply_list_active
 from support.selectors.conversations import (
     ConversationFilters,
     Escalation,
@@ -70,6 +71,7 @@ __all__ = [
     "Window",
     "analytics_summary",
     "assistant_message_get",
+    "canned_reply_list_active",
     "conversation_get",
     "conversation_ids_with",
     "conversation_list",
