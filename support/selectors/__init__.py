@@ -43,6 +43,7 @@ from support.selectors.messages import (
     usage_model_filter,
 )
 from support.selectors.prices import model_is_known, models_prices_in_effect
+from support.selectors.queue import queue_escalations_since
 from support.selectors.reports import (
     CLIENT_REPORT_COLUMNS,
     COST_REPORT_GROUPS,
@@ -91,6 +92,7 @@ __all__ = [
     "messages_by_conversation",
     "model_is_known",
     "models_prices_in_effect",
+    "queue_escalations_since",
     "staff_user_get",
     "staff_user_list",
     "ticket_list",
