@@ -66,7 +66,8 @@ def ticket_handoff(request: HttpRequest, conversation_id: str) -> HttpResponse:
     except services.ConversationConflict:
         messages.error(request, "The ticket kept changing while it was saved; nothing was changed. Try again.")
         return _ticket_again(request, conversation)
-    messages.success(request, "You took over: the bot stays quiet." if handled_by == "human" else "Handed back to the bot.")
+    done = "You took over: the bot stays quiet." if handled_by == "human" else "Handed back to the bot."
+    messages.success(request, done)
     return _ticket_again(request, conversation)
 
 

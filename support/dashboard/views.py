@@ -259,9 +259,7 @@ def ticket(request: HttpRequest, conversation_id: str) -> HttpResponse:
         if form.is_valid():
             return _update(request, conversation, changes=form.cleaned_data)
         failed[action] = form
-    return render(
-        request, "dashboard/ticket.html", ticket_context(conversation, failed), status=400 if failed else 200
-    )
+    return render(request, "dashboard/ticket.html", ticket_context(conversation, failed), status=400 if failed else 200)
 
 
 def _update(request: HttpRequest, conversation: Conversation, *, changes: dict[str, Any]) -> HttpResponse:

@@ -62,7 +62,7 @@ def test_the_ticket_page_has_a_composer_with_both_send_buttons_and_its_script(
     html = response.content.decode()
     assert f'action="{ticket_url(conversation, "reply")}"' in html
     assert '<textarea name="content"' in html
-    assert '>Send</button>' in html and ">Send and hand back</button>" in html
+    assert ">Send</button>" in html and ">Send and hand back</button>" in html
     assert 'name="hand_back" value="true"' in html
     assert "/static/dashboard/ticket.js" in html
     assert f'data-messages-url="/api/support/conversations/{conversation.pk}/messages"' in html
@@ -271,7 +271,7 @@ def test_a_reply_from_the_composer_shows_in_the_thread_under_the_author(
     reply = Message.objects.get(conversation=conversation, role=Role.AGENT)
     assert reply.content == "Hi, I'm **Sam**." and reply.author == staff_user
     html = response.content.decode()
-    assert "<strong>Sam Rivers</strong> <span class=\"badge agent-badge\">staff reply</span>" in html
+    assert '<strong>Sam Rivers</strong> <span class="badge agent-badge">staff reply</span>' in html
     assert "Hi, I&#x27;m <strong>Sam</strong>." in html or "Hi, I'm <strong>Sam</strong>." in html
     conversation.refresh_from_db()
     assert conversation.handled_by == "human"
