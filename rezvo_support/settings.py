@@ -289,8 +289,9 @@ CORS_ALLOW_HEADERS = (
     "content-type",
     "x-conversation-token",
     "idempotency-key",
+    "if-none-match",  # the widget's polls of GET conversations/{id}/messages revalidate with their ETag
 )
-CORS_EXPOSE_HEADERS = ("retry-after",)
+CORS_EXPOSE_HEADERS = ("retry-after", "etag")
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK: dict[str, Any] = {
