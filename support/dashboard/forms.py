@@ -158,7 +158,7 @@ class ReplyForm(forms.Form):
     """The reply composer: Markdown the customer reads in the widget; "Send and hand back" sets hand_back."""
 
     content = forms.CharField(
-        label="Reply to the customer",
+        label="Your reply",
         widget=forms.Textarea(attrs={"rows": 5, "placeholder": "Write a reply (Markdown; Ctrl+Enter sends)"}),
         error_messages={"required": "Write a reply first."},
     )
