@@ -91,7 +91,8 @@
       const headers = { Accept: "application/json" };
       if (state.etag) headers["If-None-Match"] = state.etag;
       const res = await fetch(url, { credentials: "same-origin", headers });
-      if (res.status === 304) return;
+      if (res.status === 304) return true;
+      if ([401, 403, 404].includes(res.status)) return false; // signed out, or the ticket is gone: stop
       if (!res.ok) throw new Error(`messages: HTTP ${res.status}`);
       const body = await res.json();
       if (Array.isArray(body.messages) && body.messages.length) await appendTurns();
@@ -102,12 +103,13 @@
         thread.dataset.handledBy = body.handled_by;
         showHandledBy(body.handled_by);
       }
+      return true;
     }
 
     async function tick() {
       let wait = document.hidden ? HIDDEN_MS : POLL_MS;
       try {
-        await poll();
+        if (!(await poll())) return;
       } catch (error) {
         console.warn("Rezvo Support: could not refresh the thread", error);
         wait = ERROR_MS;
