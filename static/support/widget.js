@@ -705,7 +705,7 @@
       await ensureConversation();
       const done = await chat(turn, row);
       turn.row.classList.remove("rz-row--failed");
-      if (done.user_message_id != null) {
+      if (done.user_message_id) {
         turn.row.dataset.id = String(done.user_message_id);
         state.lastId = turn.row.dataset.id;
       }
@@ -824,7 +824,7 @@
 
   function finishReply(row, done) {
     showText(row, done.text || "", false);
-    if (done.message_id != null) row.dataset.id = String(done.message_id);
+    if (done.message_id != null) row.dataset.id = state.lastId = String(done.message_id);
     addRating(row, "");
     // Every hand-off brings the email form (or its confirmation) back under the reply that made it.
     if (done.escalated) {
