@@ -1029,6 +1029,9 @@
         if (!res.ok) throw await apiError(res);
         const body = await res.json();
         if (state.conv !== conv) return;
+        // A turn was sent while this poll was out: its answer sets the ids, so this answer could
+        // show the customer's turn twice. Drop it (and its ETag); the next poll asks again.
+        if (state.busy) return livePoll();
         live.etag = res.headers.get("ETag") || "";
         applyLive(body);
       }

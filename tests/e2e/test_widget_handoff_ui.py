@@ -42,6 +42,8 @@ class StubDesk:
     polls: list[dict[str, Any]] = field(default_factory=list)
     chats: list[dict[str, Any]] = field(default_factory=list)
     version: int = 1
+    hold: bool = False  # keep requests waiting (in `held`) until release()
+    held: list[Any] = field(default_factory=list)
 
     def say(self, role: str, content: str, author: dict[str, str] | None = None) -> None:
         self.messages.append(
@@ -62,7 +64,14 @@ class StubDesk:
         url = urlparse(request.url)
         tail = url.path.rsplit(f"/conversations/{CONVERSATION}", 1)[1]
         if tail == "/messages":
-            self._poll(route, parse_qs(url.query).get("after", [""])[0], request.headers.get("if-none-match"))
+            after = parse_qs(url.query).get("after", [""])[0]
+            self.polls.append(
+                {"after": after, "if_none_match": request.headers.get("if-none-match"), "at": time.monotonic()}
+            )
+            if self.hold:
+                self.held.append(lambda: self._poll(route, after, None))
+            else:
+                self._poll(route, after, request.headers.get("if-none-match"))
         elif tail == "/chat":
             self._chat(route, json.loads(request.post_data or "{}"))
         elif tail == "":
@@ -82,7 +91,6 @@ class StubDesk:
         }
 
     def _poll(self, route: Any, after: str, if_none_match: str | None) -> None:
-        self.polls.append({"after": after, "if_none_match": if_none_match, "at": time.monotonic()})
         if if_none_match == self.etag():
             route.fulfill(status=304, headers={"ETag": self.etag()})
             return
@@ -91,12 +99,20 @@ class StubDesk:
         body = {"messages": newer, "handled_by": self.handled_by, "status": self.status, "agent": self.agent}
         self._json(route, 200, body, headers={"ETag": self.etag()})
 
+    def release(self) -> None:
+        while self.held:
+            self.held.pop(0)()
+
     def _chat(self, route: Any, body: dict[str, Any]) -> None:
         self.chats.append(body)
         self.say("user", body.get("message", ""))
         user_id = self.messages[-1]["id"]
         if self.handled_by == "human":
-            self._json(route, 201, {"handled_by": "human", "user_message_id": user_id, "agent": self.agent, "text": ""})
+            answer = {"handled_by": "human", "user_message_id": user_id, "agent": self.agent, "text": ""}
+            if self.hold:
+                self.held.append(lambda: self._json(route, 201, answer))
+            else:
+                self._json(route, 201, answer)
             return
         self.say("assistant", "The bot is back: **hello**.")
         done = {"text": self.messages[-1]["content"], "message_id": self.messages[-1]["id"]}
@@ -183,6 +199,7 @@ def test_a_turn_while_a_person_owns_it_says_who_will_reply_and_no_bot_text_appea
     wait_for_polls(page, desk, 1)
     ask(page, "Are you still there?")
     page.get_by_text(note, exact=True).wait_for()
+    page.locator(".rz-typing").wait_for(state="detached")
     assert len(desk.chats) == 1
     assert page.locator(".rz-row--assistant:not(.rz-row--greeting)").count() == 0
     assert page.locator(".rz-typing").count() == 0
@@ -192,6 +209,27 @@ def test_a_turn_while_a_person_owns_it_says_who_will_reply_and_no_bot_text_appea
     desk.say("agent", "Yes!", agent)
     page.locator(".rz-row--agent").wait_for(timeout=5_000)
     assert page.locator(".rz-sent").count() == 0
+
+
+def test_a_poll_answered_while_a_turn_is_on_its_way_does_not_show_the_turn_twice(live_server: Any, page: Any) -> None:
+    desk = StubDesk()
+    desk.say("user", "Hello?")
+    visit(page, live_server, desk)
+    wait_for_polls(page, desk, 1)
+    desk.hold = True
+    wait_for_polls(page, desk, 2)  # the next poll is out, unanswered
+    ask(page, "Are you still there?")
+    while len(desk.held) < 2:  # ...and so is the turn, which the desk has stored already
+        page.wait_for_timeout(50)
+    desk.held.pop(0)()  # the poll comes back first, with the customer's turn in it
+    page.wait_for_timeout(300)
+    desk.hold = False
+    desk.release()  # then the turn's own answer
+    page.get_by_text("Sent - Sam will reply here", exact=True).wait_for()
+    wait_for_polls(page, desk, 3)
+    page.wait_for_timeout(300)
+    assert page.locator(".rz-row--user").count() == 2
+    assert page.locator(".rz-row--assistant:not(.rz-row--greeting)").count() == 0
 
 
 # --- Polling: only while needed, revalidated, slower when hidden --------------------------------
