@@ -242,7 +242,7 @@ def test_polls_revalidate_with_the_last_etag_and_stop_once_the_bot_owns_it_again
     assert all(poll["if_none_match"] == 'W/"2"' for poll in desk.polls[1:])
     assert all(poll["after"] == "1" for poll in desk.polls)
     gaps = [b["at"] - a["at"] for a, b in zip(desk.polls[1:], desk.polls[2:], strict=False)]
-    assert all(2.5 < gap < 4.5 for gap in gaps), gaps
+    assert all(2.5 < gap < 8 for gap in gaps), gaps  # every ~3 s (30 s would be the hidden pace)
 
     desk.say("agent", "All sorted, handing you back to our assistant.", SAM)
     desk.own("bot")
