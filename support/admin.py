@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 from support import selectors, services
 from support.models import (
     MICROS_PER_USD,
+    CannedReply,
     Conversation,
     KnowledgeArticle,
     Message,
@@ -346,6 +347,15 @@ class KnowledgeArticleAdmin(admin.ModelAdmin):
     list_filter = ["active"]
     search_fields = ["title", "keywords", "answer"]
     fields = ["title", "keywords", "answer", "active", "order"]
+
+
+@admin.register(CannedReply)
+class CannedReplyAdmin(admin.ModelAdmin):
+    list_display = ["title", "is_active", "created_at"]
+    list_editable = ["is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["title", "content"]
+    fields = ["title", "content", "is_active"]
 
 
 # Registered by importing: the webhook admin lives in its own module (this one is long enough).

@@ -32,6 +32,7 @@
     support_email: "",
     max_message_chars: 4000,
   };
+  const SUBTITLE = "AI assistant · a person can take over";
   const HANDOFF_REASON = {
     claude_unavailable: "Our assistant is unavailable right now, so we've passed your question to our support team.",
     budget: "Our assistant is unavailable right now, so we've passed your question to our support team.",
@@ -200,17 +201,20 @@
 
   // credentials: "omit" so a staff session cookie on the same site never turns the widget into staff
   // (and never needs a CSRF token); the conversation's own secret is the widget's only credential.
-  function api(method, path, body, { key, token = true } = {}) {
+  function api(method, path, body, { key, token = true, etag } = {}) {
     const headers = { Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (token && state.conv) headers["X-Conversation-Token"] = state.conv.token;
     if (key) headers["Idempotency-Key"] = key;
+    if (etag) headers["If-None-Match"] = etag;
     return fetch(`${API}/api/support/${path}`, {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       credentials: "omit",
       mode: "cors",
+      // Polls revalidate with their own ETag: the browser's cache must neither answer nor store them.
+      cache: etag === undefined ? "default" : "no-store",
     });
   }
 
@@ -223,6 +227,9 @@
     escalated: false,
     contactEmail: "", // given in the hand-off form (or restored): later hand-offs confirm it, not ask again
     userScrolled: false, // the visitor scrolled the transcript since their last message: don't yank it
+    handledBy: "bot", // "human" while a person owns the conversation: the bot stays quiet
+    agent: null, // {name, initial} of the person who owns it, once known
+    lastId: "", // the newest message on screen, for GET .../messages?after=
   };
   let ui = null;
 
@@ -368,7 +375,7 @@
           "div",
           { class: "rz-heading" },
           h("h2", { id: "rz-title", class: "rz-title", text: c.title }),
-          h("p", { class: "rz-subtitle", text: "AI assistant · a person can take over" }),
+          h("p", { class: "rz-subtitle", text: SUBTITLE }),
         ),
         h(
           "button",
@@ -417,6 +424,7 @@
     ui.input.focus();
     scrollToEnd(true);
     if (state.conv && !state.loaded && !state.busy) restore();
+    else if (live.timer) livePoll(0); // opened again: catch up now
   }
 
   function close() {
@@ -464,15 +472,25 @@
     }
   }
 
-  function addMessage(role, text, id) {
+  function addMessage(role, text, id, author) {
     const bubble = h("div", { class: "rz-bubble" });
     bubble.append(markdown(text));
+    const agent = role === "agent" ? agentOf(author) : null;
+    const said = role === "user" ? "You said:" : agent ? `${agent.name} from support said:` : "Support said:";
     const row = h(
       "div",
       { class: `rz-row rz-row--${role}`, "data-id": id || null },
-      h("span", { class: "rz-sr", text: role === "user" ? "You said:" : "Support said:" }),
+      h("span", { class: "rz-sr", text: said }),
+      agent &&
+        h(
+          "div",
+          { class: "rz-agent", "aria-hidden": "true" },
+          h("span", { class: "rz-agent-badge", text: agent.initial }),
+          h("span", { class: "rz-agent-name", text: agent.name }),
+        ),
       bubble,
     );
+    if (id) state.lastId = String(id);
     ui.log.append(row);
     scrollToEnd(role === "user");
     return row;
@@ -578,6 +596,11 @@
   }
 
   function forgetConversation() {
+    liveStop();
+    Object.assign(state, { handledBy: "bot", agent: null, lastId: "" });
+    Object.assign(live, { status: "", handedBack: false });
+    const subtitle = ui && ui.root.querySelector(".rz-subtitle");
+    if (subtitle) subtitle.textContent = SUBTITLE;
     state.conv = null;
     state.contactEmail = "";
     state.loaded = false;
@@ -602,12 +625,18 @@
       renderFresh();
       let lastAssistant = null;
       for (const m of body.messages || []) {
-        const row = addMessage(m.role === "user" ? "user" : "assistant", m.content || "", String(m.id));
-        if (m.role !== "user") lastAssistant = row;
+        const role = m.role === "user" || m.role === "agent" ? m.role : "assistant";
+        const row = addMessage(role, m.content || "", String(m.id), m.author);
+        if (role === "assistant") lastAssistant = row;
       }
       if (lastAssistant) addRating(lastAssistant, body.rating || "");
       if (body.escalated) showHandoff(body.escalation_reason, body.contact_email);
+      if (body.handled_by) setOwner(body.handled_by, body.agent);
+      live.status = body.status || "";
       scrollToEnd(true);
+      // One poll (once this restore is done) learns who answers now; it goes on only while a person
+      // does or the queue waits.
+      setTimeout(liveTick, 0);
     } catch (error) {
       showAlert("We couldn't load your conversation. " + describe(error), () => restore());
     } finally {
@@ -676,7 +705,17 @@
       await ensureConversation();
       const done = await chat(turn, row);
       turn.row.classList.remove("rz-row--failed");
-      finishReply(row, done);
+      if (done.user_message_id) {
+        turn.row.dataset.id = String(done.user_message_id);
+        state.lastId = turn.row.dataset.id;
+      }
+      if (done.handled_by === "human") {
+        row.remove(); // a person owns this conversation: no bot text, ever
+        setOwner("human", done.agent);
+        livePoll(ACTIVE_MS);
+      } else {
+        finishReply(row, done);
+      }
     } catch (error) {
       row.remove();
       if (!(error instanceof ApiError)) diagnoseCors();
@@ -785,10 +824,15 @@
 
   function finishReply(row, done) {
     showText(row, done.text || "", false);
-    if (done.message_id != null) row.dataset.id = String(done.message_id);
+    if (done.message_id != null) row.dataset.id = state.lastId = String(done.message_id);
     addRating(row, "");
     // Every hand-off brings the email form (or its confirmation) back under the reply that made it.
-    if (done.escalated) showHandoff(done.escalation_reason, state.contactEmail);
+    if (done.escalated) {
+      showHandoff(done.escalation_reason, state.contactEmail);
+      live.status = "needs_review";
+      live.handedBack = false;
+      livePoll(ACTIVE_MS); // waiting in the queue: a person's reply should show without a reload
+    }
     // A one-shot (JSON) reply lands in one piece, often taller than the 120 px "near the end" margin.
     scrollToEnd(!state.userScrolled);
   }
@@ -904,6 +948,116 @@
     ui.log.append(box);
     scrollToEnd(false);
   }
+
+  // --- A person answers: agent turns, "Sent - Sam will reply here", polling while a person owns it ---------
+  // GET .../messages?after=<last id> every 3 s while a person owns the conversation or it waits in the
+  // queue after an escalation; every 30 s while the tab is hidden or the panel closed; not at all once
+  // the bot owns it again. An unchanged poll is a 304 (If-None-Match).
+  const ACTIVE_MS = 3000;
+  const IDLE_MS = 30000;
+  const WAITING = ["needs_review", "open", "in_progress"];
+  const live = { timer: 0, etag: "", status: "", handedBack: false };
+
+  function agentOf(author) {
+    const name = (author && typeof author.name === "string" && author.name.trim()) || "Support";
+    const initial = (author && typeof author.initial === "string" && author.initial.trim()) || name[0];
+    return { name, initial: initial.slice(0, 2).toUpperCase() };
+  }
+
+  function sentText() {
+    return state.agent && state.agent.name
+      ? `Sent - ${agentOf(state.agent).name} will reply here`
+      : "Sent - a person will reply here";
+  }
+
+  // Who answers now: a person's name in the header, and the note under the customer's latest turn.
+  function setOwner(handledBy, agent) {
+    if (agent) state.agent = agent;
+    if (state.handledBy === "human" && handledBy === "bot") live.handedBack = true;
+    if (handledBy === "human") live.handedBack = false;
+    state.handledBy = handledBy === "human" ? "human" : "bot";
+    const person = state.handledBy === "human";
+    const subtitle = ui.root.querySelector(".rz-subtitle");
+    if (subtitle) {
+      const who = state.agent ? `${agentOf(state.agent).name} from our team` : "A person from our team";
+      subtitle.textContent = person ? `${who} is answering` : SUBTITLE;
+    }
+    const rows = ui.log.querySelectorAll(".rz-row");
+    const last = rows[rows.length - 1];
+    const note = ui.log.querySelector(".rz-sent");
+    if (!person || !last || !last.classList.contains("rz-row--user")) {
+      if (note) note.remove();
+    } else if (note && note.previousElementSibling === last) {
+      note.textContent = sentText();
+    } else {
+      if (note) note.remove();
+      last.after(h("p", { class: "rz-sent", role: "status", text: sentText() }));
+    }
+  }
+
+  const shouldPoll = () =>
+    !!state.conv &&
+    (state.handledBy === "human" || (state.escalated && !live.handedBack && WAITING.includes(live.status)));
+
+  function liveStop() {
+    clearTimeout(live.timer);
+    live.timer = 0;
+    live.etag = "";
+  }
+
+  function livePoll(delay) {
+    clearTimeout(live.timer);
+    live.timer = 0;
+    if (!shouldPoll()) return;
+    const idle = document.hidden || !isOpen();
+    live.timer = setTimeout(liveTick, delay != null ? delay : idle ? IDLE_MS : ACTIVE_MS);
+  }
+
+  async function liveTick() {
+    live.timer = 0;
+    const conv = state.conv;
+    if (!conv) return;
+    if (state.busy) return livePoll(); // a turn is on its way: its answer says who owns it
+    let wait;
+    try {
+      const after = state.lastId ? `?after=${encodeURIComponent(state.lastId)}` : "";
+      const res = await api("GET", `conversations/${encodeURIComponent(conv.id)}/messages${after}`, undefined, {
+        etag: live.etag,
+      });
+      if ([401, 403, 404].includes(res.status)) return; // the server no longer knows it: stop asking
+      if (res.status !== 304) {
+        if (!res.ok) throw await apiError(res);
+        const body = await res.json();
+        if (state.conv !== conv) return;
+        // A turn was sent while this poll was out: its answer sets the ids, so this answer could
+        // show the customer's turn twice. Drop it (and its ETag); the next poll asks again.
+        if (state.busy) return livePoll();
+        live.etag = res.headers.get("ETag") || "";
+        applyLive(body);
+      }
+    } catch {
+      wait = IDLE_MS; // offline or failing: ask again, slowly
+    }
+    if (state.conv === conv) livePoll(wait);
+  }
+
+  function applyLive(body) {
+    let arrived = false;
+    for (const m of body.messages || []) {
+      const id = String(m.id);
+      if (ui.log.querySelector(`.rz-row[data-id="${CSS.escape(id)}"]`)) continue;
+      const role = m.role === "user" || m.role === "agent" ? m.role : "assistant";
+      addMessage(role, m.content || "", id, m.author || (role === "agent" ? body.agent : null));
+      arrived = true;
+    }
+    if (body.status) live.status = body.status;
+    setOwner(body.handled_by || state.handledBy, body.agent);
+    if (arrived) scrollToEnd(!state.userScrolled);
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && live.timer) livePoll(0); // back in view: catch up now
+  });
 
   // --- Start -------------------------------------------------------------------------------
   // A fetch refused by CORS fails exactly like a network error. An opaque (no-cors) request tells the

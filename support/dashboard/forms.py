@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django import forms
+from django.conf import settings
 
 from support import selectors
 from support.models import QUEUE_STATUSES, Conversation, EscalationReason, MessageOrigin, Source, Status
@@ -163,6 +164,41 @@ class ContactForm(forms.Form):
     contact_email = forms.EmailField(
         required=False, label="Contact email", max_length=Conversation._meta.get_field("contact_email").max_length
     )
+
+
+class ReplyForm(forms.Form):
+    """The reply composer: Markdown the customer reads in the widget; "Send and hand back" sets hand_back."""
+
+    content = forms.CharField(
+        label="Your reply",
+        widget=forms.Textarea(attrs={"rows": 5, "placeholder": "Write a reply (Markdown; Ctrl+Enter sends)"}),
+        error_messages={"required": "Write a reply first."},
+    )
+    hand_back = forms.BooleanField(required=False)
+
+    def clean_content(self) -> str:
+        content = str(self.cleaned_data["content"])
+        # Read per request, not at import, so the limit follows settings like the API's does.
+        limit = settings.SUPPORT_MAX_MESSAGE_CHARS
+        if len(content) > limit:
+            raise forms.ValidationError(f"A reply can be at most {limit} characters (this one has {len(content)}).")
+        return content
+
+
+#: Who answers the customer (support.models.HandledBy's values; the bot's turns stop while a person does).
+HANDLED_BY_CHOICES = [("human", "A person"), ("bot", "The bot")]
+
+
+class HandoffForm(forms.Form):
+    """Take over (handled_by=human) or hand back to the bot (handled_by=bot)."""
+
+    handled_by = forms.ChoiceField(choices=HANDLED_BY_CHOICES)
+
+
+class QueueLiveForm(QueueFilterForm):
+    """The queue's filters plus the moment the page was opened or last focused, to count new escalations."""
+
+    since = forms.DateTimeField(required=False)
 
 
 TICKET_ACTIONS: dict[str, type[forms.Form]] = {

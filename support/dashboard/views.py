@@ -36,6 +36,8 @@ from support.dashboard.forms import (
     ConversationFilterForm,
     NotesForm,
     QueueFilterForm,
+    QueueLiveForm,
+    ReplyForm,
     StatusForm,
 )
 from support.models import QUEUE_STATUSES, Conversation, Message, Status
@@ -83,6 +85,29 @@ def queue(request: HttpRequest) -> HttpResponse:
     form = QueueFilterForm(request.GET, user=request.user)
     if not form.is_valid():
         return render(request, "dashboard/queue.html", {"form": form, "page": None}, status=400)
+    context = {**_queue_context(request, form), "now": timezone.now()}
+    return render(request, "dashboard/queue.html", context)
+
+
+@require_GET
+@staff_required
+def queue_live(request: HttpRequest) -> HttpResponse:
+    """The queue's tabs and table as an HTML fragment, polled by static/dashboard/queue.js every few seconds.
+
+    Its data-new-escalations counts tickets escalated after `since` (the page's opening or last focus,
+    in the server's clock, which this fragment also hands back as data-now).
+    """
+    form = QueueLiveForm(request.GET, user=request.user)
+    if not form.is_valid():
+        return HttpResponse(form.errors.as_text(), status=400, content_type="text/plain")
+    now = timezone.now()
+    since = form.cleaned_data.get("since")
+    new = selectors.queue_escalations_since(since=since) if since else 0
+    context = {**_queue_context(request, form), "now": now, "new_escalations": new}
+    return render(request, "dashboard/_queue_live.html", context)
+
+
+def _queue_context(request: HttpRequest, form: QueueFilterForm) -> dict[str, Any]:
     filters = form.to_filters()
     oldest_first = form.oldest_first
     selected = filters.status
@@ -99,8 +124,15 @@ def queue(request: HttpRequest) -> HttpResponse:
     for conversation in page:
         conversation.waited_display = rollups.humanize_seconds(_waited(conversation, now).total_seconds())
     tabs = _status_tabs(request.GET, selected=selected, counts=counts)
-    context = {"form": form, "page": page, "tabs": tabs, "budget_warning": budget.budget_warning()}
-    return render(request, "dashboard/queue.html", context)
+    query = request.GET.copy()
+    query.pop("since", None)
+    return {
+        "form": form,
+        "page": page,
+        "tabs": tabs,
+        "budget_warning": budget.budget_warning(),
+        "live_url": f"{reverse('dashboard:queue_live')}?{query.urlencode()}",
+    }
 
 
 def _status_tabs(params: QueryDict, *, selected: list[str], counts: dict[str, int]) -> list[dict[str, Any]]:
@@ -108,6 +140,7 @@ def _status_tabs(params: QueryDict, *, selected: list[str], counts: dict[str, in
     base = params.copy()
     base.pop("status", None)
     base.pop("page", None)
+    base.pop("since", None)
     tabs = [
         {
             "label": "All open",
@@ -178,6 +211,7 @@ class Turn:
     message: Message
     html: str
     has_usage: bool
+    author_label: str = ""
 
     def __getattr__(self, name: str) -> Any:
         # Only called for names the Turn lacks; "message" itself is missing only mid-copy or unpickling.
@@ -186,7 +220,7 @@ class Turn:
         return getattr(self.message, name)
 
 
-def _turn(message: Message) -> Turn:
+def turn(message: Message) -> Turn:
     usage = (
         message.input_tokens
         or message.output_tokens
@@ -194,7 +228,19 @@ def _turn(message: Message) -> Turn:
         or message.cache_write_tokens
         or message.cost_micros
     )
-    return Turn(message=message, html=markdown.render(message.content), has_usage=bool(usage))
+    return Turn(
+        message=message,
+        html=markdown.render(message.content),
+        has_usage=bool(usage),
+        author_label=_author_label(getattr(message, "author", None)),
+    )
+
+
+def _author_label(author: Any) -> str:
+    """Who wrote an agent turn, as staff know them: full name, else username; a deleted user is 'Staff'."""
+    if author is None:
+        return "Staff"
+    return author.get_full_name() or author.get_username()
 
 
 @require_http_methods(["GET", "POST"])
@@ -213,9 +259,7 @@ def ticket(request: HttpRequest, conversation_id: str) -> HttpResponse:
         if form.is_valid():
             return _update(request, conversation, changes=form.cleaned_data)
         failed[action] = form
-    return render(
-        request, "dashboard/ticket.html", _ticket_context(conversation, failed), status=400 if failed else 200
-    )
+    return render(request, "dashboard/ticket.html", ticket_context(conversation, failed), status=400 if failed else 200)
 
 
 def _update(request: HttpRequest, conversation: Conversation, *, changes: dict[str, Any]) -> HttpResponse:
@@ -229,14 +273,14 @@ def _update(request: HttpRequest, conversation: Conversation, *, changes: dict[s
     return redirect("dashboard:ticket", conversation_id=conversation.pk)
 
 
-def _ticket_context(conversation: Conversation, failed: dict[str, Any]) -> dict[str, Any]:
+def ticket_context(conversation: Conversation, failed: dict[str, Any]) -> dict[str, Any]:
     """The ticket page: its turns, history and escalations, and the action forms (a failed one as posted)."""
     turns = list(selectors.message_list(conversation=conversation))
     events = list(selectors.event_list(conversation=conversation))
     escalations = selectors.escalation_list(conversation=conversation, events=events, turns=turns)
     return {
         "conversation": conversation,
-        "turns": [_turn(message) for message in turns],
+        "turns": [turn(message) for message in turns],
         "events": events,
         "escalations": escalations,
         "latest_escalation": escalations[0] if escalations and conversation.escalated else None,
@@ -248,6 +292,19 @@ def _ticket_context(conversation: Conversation, failed: dict[str, Any]) -> dict[
         "contact_form": failed.get("contact") or ContactForm(initial={"contact_email": conversation.contact_email}),
         "waited": rollups.humanize_seconds(_waited(conversation, timezone.now()).total_seconds()),
         "statuses": Status.choices,
+        **_composer_context(conversation, turns, failed),
+    }
+
+
+def _composer_context(conversation: Conversation, turns: list[Message], failed: dict[str, Any]) -> dict[str, Any]:
+    """The reply composer, its canned replies, who answers now, and what static/dashboard/ticket.js polls."""
+    return {
+        "reply_form": failed.get("reply") or ReplyForm(),
+        "canned_replies": list(selectors.canned_reply_list_active()),
+        "handled_by": getattr(conversation, "handled_by", "bot"),
+        "last_message_id": str(turns[-1].pk) if turns else "",
+        "messages_url": f"/api/support/conversations/{conversation.pk}/messages",
+        "turns_url": reverse("dashboard:ticket_turns", kwargs={"conversation_id": conversation.pk}),
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from support.fields import AutoPrimaryKey
+from support.models.canned import CannedReply
 from support.models.choices import (
     HANDOFF_REASONS,
     MICROS_PER_USD,
@@ -43,6 +44,7 @@ __all__ = [
     "WEBHOOK_EVENTS",
     "AppendOnlyModel",
     "AutoPrimaryKey",
+    "CannedReply",
     "Conversation",
     "DailyCloseRollup",
     "DailyConversationRollup",

@@ -11,6 +11,7 @@ from support.selectors.analytics import (
     analytics_summary,
 )
 from support.selectors.budget import daily_spend_today
+from support.selectors.canned import canned_reply_list_active
 from support.selectors.conversations import (
     FIRST_RESPONSE_CHOICES,
     ConversationFilters,
@@ -48,6 +49,7 @@ from support.selectors.messages import (
     usage_model_filter,
 )
 from support.selectors.prices import model_is_known, models_prices_in_effect
+from support.selectors.queue import queue_escalations_since
 from support.selectors.reports import (
     CLIENT_REPORT_COLUMNS,
     COST_REPORT_GROUPS,
@@ -79,6 +81,7 @@ __all__ = [
     "agent_display",
     "analytics_summary",
     "assistant_message_get",
+    "canned_reply_list_active",
     "conversation_agent",
     "conversation_get",
     "conversation_ids_with",
@@ -103,6 +106,7 @@ __all__ = [
     "messages_by_conversation",
     "model_is_known",
     "models_prices_in_effect",
+    "queue_escalations_since",
     "staff_user_get",
     "staff_user_list",
     "ticket_list",
