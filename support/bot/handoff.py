@@ -7,6 +7,7 @@ from typing import Any
 
 from support import selectors, services
 from support.models import Conversation, HandledBy, Message, MessageOrigin, Role
+from support.services.notifications import CUSTOMER_REPLIED, notification_publish
 
 
 def bot_is_silent(conversation: Conversation) -> bool:
@@ -21,6 +22,7 @@ def human_turn_store(*, conversation: Conversation, text: str) -> Message:
         turns=[services.Turn(role=Role.USER, content=text, priced=False, origin=MessageOrigin.PROXY)],
         actor_label=services.BOT,
     )
+    notification_publish(event=CUSTOMER_REPLIED, conversation=conversation, data={"message_id": str(user_message.pk)})
     return user_message
 
 

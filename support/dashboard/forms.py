@@ -8,7 +8,15 @@ from django import forms
 from django.conf import settings
 
 from support import selectors
-from support.models import QUEUE_STATUSES, Conversation, EscalationReason, MessageOrigin, Source, Status
+from support.models import (
+    QUEUE_STATUSES,
+    Conversation,
+    EscalationReason,
+    HandledBy,
+    MessageOrigin,
+    Source,
+    Status,
+)
 from support.selectors import ConversationFilters
 from support.validators import validate_end_date
 
@@ -185,14 +193,10 @@ class ReplyForm(forms.Form):
         return content
 
 
-#: Who answers the customer (support.models.HandledBy's values; the bot's turns stop while a person does).
-HANDLED_BY_CHOICES = [("human", "A person"), ("bot", "The bot")]
-
-
 class HandoffForm(forms.Form):
     """Take over (handled_by=human) or hand back to the bot (handled_by=bot)."""
 
-    handled_by = forms.ChoiceField(choices=HANDLED_BY_CHOICES)
+    handled_by = forms.ChoiceField(choices=HandledBy.choices)
 
 
 class QueueLiveForm(QueueFilterForm):

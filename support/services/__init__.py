@@ -68,6 +68,7 @@ from support.services.messages import (
     messages_store,
 )
 from support.services.notifications import (
+    customer_away_reply_queue,
     customer_away_reply_send,
     escalation_mail_send,
     notification_publish,
@@ -127,6 +128,7 @@ __all__ = [
     "conversation_turns_release",
     "conversation_turns_reserve",
     "conversation_update",
+    "customer_away_reply_queue",
     "customer_away_reply_send",
     "daily_spend_reserve",
     "daily_spend_settle",

@@ -9,7 +9,7 @@ is a ticket event (`email_sent`), appended like every other.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -30,6 +30,8 @@ CUSTOMER_REPLIED = "conversation.customer_replied"
 CLOSED = "conversation.closed"
 BUDGET_THRESHOLD = "budget.threshold"
 
+#: A customer whose widget has not polled (or sent a turn) for this long has left: a staff reply is mailed.
+CUSTOMER_AWAY_AFTER = timedelta(minutes=2)
 #: The away-reply mail shows the conversation's last this-many turns.
 AWAY_REPLY_TURNS = 6
 
@@ -81,6 +83,26 @@ def notification_publish(*, event: str, conversation: Conversation | None, data:
             logger.exception("could not queue the %s notification for conversation %s", event, conversation_id)
 
     transaction.on_commit(enqueue)
+
+
+def customer_away_reply_queue(*, conversation: Conversation, message: Message) -> bool:
+    """Queue the away-reply mail for a staff reply, once it commits, if the customer has left the widget
+    (no poll or turn for CUSTOMER_AWAY_AFTER) and gave an address. True when it was queued."""
+    seen = conversation.customer_last_seen_at
+    if not conversation.contact_email or (seen is not None and timezone.now() - seen < CUSTOMER_AWAY_AFTER):
+        return False
+    conversation_id, message_id = str(conversation.pk), str(message.pk)
+
+    def enqueue() -> None:
+        from support import tasks  # the tasks module imports services: imported when first used
+
+        try:
+            tasks.customer_away_reply(conversation_id, message_id)
+        except Exception:  # the reply is stored and shows in the widget; the mail is a courtesy
+            logger.exception("could not queue the away reply for conversation %s", conversation_id)
+
+    transaction.on_commit(enqueue)
+    return True
 
 
 def notification_transition_publish(*, conversation: Conversation, updates: dict[str, Any]) -> None:

@@ -11,7 +11,9 @@ from django.utils import timezone
 
 from support.models import QUEUE_STATUSES, Conversation, HandledBy, Message, MessageOrigin, Role, Status
 from support.services.conversations import conversation_transition
+from support.services.first_response import conversation_first_response_mark
 from support.services.messages import Turn, message_log
+from support.services.notifications import REPLIED, customer_away_reply_queue, notification_publish
 
 #: The widget's poll writes customer_last_seen_at at most this often per conversation.
 SEEN_WRITE_INTERVAL = timedelta(seconds=30)
@@ -42,6 +44,9 @@ def conversation_reply(*, conversation: Conversation, author: Any, content: str,
         conversation=conversation,
         turns=[Turn(role=Role.AGENT, content=content, priced=False, origin=MessageOrigin.AGENT, author=author)],
     )
+    conversation_first_response_mark(conversation=conversation, at=message.created_at)
+    notification_publish(event=REPLIED, conversation=conversation, data={"message_id": str(message.pk)})
+    customer_away_reply_queue(conversation=conversation, message=message)
     return message
 
 
