@@ -43,7 +43,7 @@ def thread(make_conversation: Any) -> tuple[Conversation, list[Message]]:
             services.Turn(role=Role.USER, content=f"Thanks {XSS}"),
         ],
     )
-    services.conversation_escalate(conversation=conversation, reason=EscalationReason.HUMAN_REQUESTED)
+    services.conversation_escalate(conversation=conversation, reason=EscalationReason.NO_ANSWER)
     conversation.refresh_from_db()
     return conversation, turns
 

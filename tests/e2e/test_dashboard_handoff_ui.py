@@ -51,7 +51,7 @@ def escalated(transactional_db: None, make_conversation: Any) -> tuple[Conversat
             services.Turn(role=Role.ASSISTANT, content="Of course, a person will reply."),
         ],
     )
-    services.conversation_escalate(conversation=conversation, reason=EscalationReason.HUMAN_REQUESTED)
+    services.conversation_escalate(conversation=conversation, reason=EscalationReason.NO_ANSWER)
     return conversation, turns
 
 
