@@ -51,11 +51,11 @@ from tests.fakes.webhook_receiver import WebhookReceiver, webhook_receiver
 ROOT = Path(__file__).resolve().parents[2]
 SMTP_PORT, HOOK_PORT, HANGING_PORT = 8250, 8251, 8252
 #: A webhook attempt gives up after this long (consumer and test process alike).
-WEBHOOK_TIMEOUT_S = 6.0
+WEBHOOK_TIMEOUT_S = 8.0
 #: The hanging receiver answers after this long: far past the timeout, so every attempt on it times out.
 HANG_S = 30.0
 #: A request of the flow that waited for the hanging receiver would take at least WEBHOOK_TIMEOUT_S.
-REQUEST_BOUND_S = 3.0
+REQUEST_BOUND_S = 4.0
 DESK = "desk@example.com"
 DINER = "diner@example.com"
 AGENT_TEXT = "Hi, I'm Sam. I've moved your table to **8 pm**."
