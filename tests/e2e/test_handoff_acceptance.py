@@ -29,6 +29,7 @@ HANDOFF_TEXT = "Of course, I've passed you to our support team."
 AGENT_TEXT = "Hi, I'm **Sam** from the team. Your table for 6 is moved to **8 pm**."
 CUSTOMER_ANSWER = "Thanks Sam, that works for us."
 BOT_AFTER = "Glad Sam sorted the table. Anything else?"
+DESK, DINER = "desk@example.com", "diner@example.com"
 SUBTITLE = "document.querySelector('rezvo-support').shadowRoot.querySelector('.rz-subtitle').textContent"
 
 
@@ -82,8 +83,16 @@ def remaining_ms(started: float, limit_ms: int = PROMISE_MS) -> float:
 
 
 def test_a_visitor_is_handed_to_a_person_and_back_to_the_bot(
-    transactional_db: None, claude: FakeClaude, visitor: Any, agent: Any, live_server: Any, staff_user: Any
+    transactional_db: None,
+    claude: FakeClaude,
+    visitor: Any,
+    agent: Any,
+    live_server: Any,
+    staff_user: Any,
+    settings: Any,
+    mailoutbox: list[Any],
 ) -> None:
+    settings.SUPPORT_NOTIFY_EMAILS = [DESK]  # the queue runs inline in tests: mail is in the outbox at once
     # Sam watches the queue; it refreshes itself, nobody reloads it.
     assert agent.title() == "Queue · Rezvo Support"
     rows = agent.locator("table.tickets tbody tr td.summary a")
@@ -100,6 +109,9 @@ def test_a_visitor_is_handed_to_a_person_and_back_to_the_bot(
     within(asked, "queue shows the new ticket")
     agent.wait_for_function("() => document.title === '(1) Queue · Rezvo Support'", timeout=remaining_ms(asked, 8_000))
     visitor.get_by_text(HANDOFF_TEXT).wait_for()
+    visitor.get_by_label("Your email, so a person can reply").fill(DINER)
+    visitor.get_by_role("button", name="Send", exact=True).click()
+    visitor.get_by_text(f"Thanks! A person will reply to {DINER}.").wait_for()
     conversation = Conversation.objects.get()
     assert conversation.handled_by == HandledBy.HUMAN and conversation.escalated
     claude_calls = len(claude.requests)
@@ -122,6 +134,8 @@ def test_a_visitor_is_handed_to_a_person_and_back_to_the_bot(
     agent.locator("article.turn.agent").wait_for()
     [reply] = Message.objects.filter(conversation=conversation, role=Role.AGENT)
     assert reply.author_id == staff_user.pk and reply.cost_micros == 0
+    # The desk heard of the escalation; the visitor, whose widget is open and polling, gets no away mail.
+    assert [m.to for m in mailoutbox] == [[DESK]]
 
     # 3. The visitor answers: the person owns it, so the bot stays silent and the ticket page shows the turn.
     ask(visitor, CUSTOMER_ANSWER)

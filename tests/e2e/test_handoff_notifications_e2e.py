@@ -259,6 +259,9 @@ def test_the_handoff_tells_people_by_webhook_and_mail_without_slowing_any_reques
         assert done, f"the consumer did not deliver; its output:\n{output}"
         assert len(claude.requests) == 1, "the bot answered only the request for a person"
 
+        # The hanging receiver held the consumer's workers, each attempt until it timed out, and is logged so.
+        held = WebhookDelivery.objects.filter(endpoint__url=hanging.url, status=DeliveryStatus.PENDING)
+        assert hanging.arrived >= 1 and any("timed out" in d.error for d in held), [d.error for d in held]
         rounds = _retry_until_delivered(endpoint.pk)
         _assert_each_event_once(receiver, conversation, rounds)
         _assert_the_mails(mails, conversation)
