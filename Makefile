@@ -9,7 +9,7 @@ PORT ?= 8000
 # Tests run with DEBUG on so no production-only redirects apply; Django's runner still turns DEBUG off per test.
 TEST_ENV := DEBUG=true SECRET_KEY=test-only-not-secret
 
-.PHONY: help venv dev install env migrate run serve try-production test test-mongo test-all lint typecheck format migrations check-migrations check-deploy fuzz bench bench-proxy bench-starvation bench-analytics superuser clean browser-deps screenshots
+.PHONY: help venv dev install env migrate run serve try-production test test-mongo test-all lint typecheck format migrations check-migrations check-deploy fuzz bench bench-proxy bench-starvation bench-analytics bench-polling superuser clean browser-deps screenshots
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -108,8 +108,12 @@ FUZZ_SEED ?= 20260220
 fuzz: dev ## Schemathesis against /api/schema/ as staff and as the widget (CI size, SQLite)
 	$(PY) bench/fuzz.py --max-examples 25 --seed $(FUZZ_SEED)
 
-bench: dev ## Load, ceiling, integrity, query counts and RSS on SQLite and MongoDB + the long fuzz run -> docs/benchmarks.md
+bench: dev ## Load, ceiling, integrity, query counts and RSS on SQLite and MongoDB + the long fuzz run -> docs/benchmarks.md; the polling bench (SQLite)
 	$(PY) bench/load.py --output docs/benchmarks.md
+	$(PY) bench/polling.py --legs sqlite
+
+bench-polling: dev ## 300 open widgets polling every 3 s vs the other endpoints' p95 (<= 1.5x), CPU per poll; SQLite and MongoDB (~3 min a leg)
+	$(PY) bench/polling.py
 
 bench-proxy: dev ## Chat proxy overhead under gunicorn vs the SDK direct, against a local fake Claude (< 2 min)
 	$(PY) bench/proxy_overhead.py

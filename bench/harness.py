@@ -175,9 +175,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], workdir: Path, *, sample_every: float = 0.5) -> Iterator[Server]:
-    """gunicorn -c gunicorn.conf.py (unchanged) on a free port; workers' peak RSS sampled meanwhile."""
-    port = free_port()
+def gunicorn(env: dict[str, str], workdir: Path, *, sample_every: float = 0.5, port: int = 0) -> Iterator[Server]:
+    """gunicorn -c gunicorn.conf.py (unchanged) on `port` (0: a free one); workers' peak RSS sampled meanwhile."""
+    port = port or free_port()
     log_path = workdir / f"gunicorn-{port}.log"
     server_env = dict(env, GUNICORN_BIND=f"{HOST}:{port}")
     with log_path.open("wb") as log:

@@ -19,11 +19,13 @@ from typing import Any
 from bench import harness
 
 
-def _locust_command(server: harness.Server, prefix: Path, users: list[str], seconds: int, n: int) -> list[str]:
+def _locust_command(
+    server: harness.Server, prefix: Path, users: list[str], seconds: int, n: int, locustfile: str = "locustfile.py"
+) -> list[str]:
     return [
         str(harness.BIN / "locust"),
         "-f",
-        str(harness.ROOT / "bench" / "locustfile.py"),
+        str(harness.ROOT / "bench" / locustfile),
         "--headless",
         "--host",
         server.url,
@@ -62,11 +64,19 @@ def _failures(prefix: Path) -> list[str]:
 
 
 def run_locust(
-    server: harness.Server, env: dict[str, str], workdir: Path, *, phase: str, users: list[str], seconds: int, n: int
+    server: harness.Server,
+    env: dict[str, str],
+    workdir: Path,
+    *,
+    phase: str,
+    users: list[str],
+    seconds: int,
+    n: int,
+    locustfile: str = "locustfile.py",
 ) -> dict[str, Any]:
     prefix = workdir / f"locust-{phase}"
     ack_file = workdir / f"acks-{phase}.json"
-    command = _locust_command(server, prefix, users, seconds, n)
+    command = _locust_command(server, prefix, users, seconds, n, locustfile)
     locust_env = dict(env, BENCH_ACK_FILE=str(ack_file))
     log_lines_before = len(server.log_lines())
     cpu_before = server.cpu_seconds()
@@ -132,6 +142,8 @@ def merge_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 def summarise(entries: list[dict[str, Any]]) -> dict[str, Any]:
     """Requests, errors, req/s and latency percentiles from Locust's final JSON stats (exact counts;
     latencies in Locust's buckets: whole ms below 100 ms, 2 significant digits above)."""
+    if not entries:  # a run in which no request finished
+        return {"requests": 0, "errors": 0, "rps": 0.0, "p50_ms": 0.0, "p95_ms": 0.0, "p99_ms": 0.0}
     requests = sum(e["num_requests"] for e in entries)
     times: collections.Counter[int] = collections.Counter()
     for e in entries:

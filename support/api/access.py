@@ -22,20 +22,20 @@ def is_staff(request: Any) -> bool:
     return bool(user and user.is_authenticated and user.is_staff)
 
 
-def conversation_or_404(conversation_id: str) -> Conversation:
+def conversation_or_404(conversation_id: str, *, with_assignee: bool = True) -> Conversation:
     """The conversation with this id (for staff), or the 404 naming the id as unknown."""
-    conversation = selectors.conversation_get(conversation_id=conversation_id)
+    conversation = selectors.conversation_get(conversation_id=conversation_id, with_assignee=with_assignee)
     if conversation is None:
         raise Http404(NO_SUCH_ID)
     return conversation
 
 
-def conversation_for_request(request: Any, conversation_id: str) -> Conversation:
+def conversation_for_request(request: Any, conversation_id: str, *, with_assignee: bool = True) -> Conversation:
     """The conversation, if the caller is staff or sent its token; otherwise the same 404 whether the id
-    exists or not."""
+    exists or not. `with_assignee=False` skips joining the assignee (read later only if needed)."""
     if is_staff(request):
-        return conversation_or_404(conversation_id)
-    conversation = selectors.conversation_get(conversation_id=conversation_id)
+        return conversation_or_404(conversation_id, with_assignee=with_assignee)
+    conversation = selectors.conversation_get(conversation_id=conversation_id, with_assignee=with_assignee)
     token = request.headers.get(TOKEN_HEADER, "")
     if conversation is None or not selectors.conversation_token_matches(conversation=conversation, token=token):
         raise Http404(NO_SUCH_CONVERSATION)

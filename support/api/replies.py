@@ -20,6 +20,7 @@ from support.models import Conversation, Message
 POLL_LIMIT = 100
 #: The browser keeps the poll's answer and asks again with If-None-Match: an unchanged poll is a 304.
 POLL_CACHE_CONTROL = "private, no-cache"
+NO_SUCH_TURN = "No turn of this conversation has this id."
 
 
 class ReplyInputSerializer(serializers.Serializer):
@@ -86,14 +87,21 @@ def reply_create(request: Request, conversation: Conversation) -> Response:
 
 def messages_poll(request: Request, conversation: Conversation) -> Response:
     """The turns after `after` with who answers now. An unchanged answer is a 304 decided from two small
-    reads (the conversation, already read for the token check, and its newest turn's id)."""
+    reads (the conversation, already read for the token check, and its newest turn's id), before the turn
+    `after` names is read or anything is serialised: a matching If-None-Match can only be a tag this
+    endpoint gave for that `after`, and it gives none for an `after` that is not a turn of the conversation."""
     query = PollQuerySerializer(data=request.query_params)
     query.is_valid(raise_exception=True)
-    after = _after(conversation, query.validated_data.get("after"))
+    after_id = query.validated_data.get("after")
+    after_pk = None if after_id is None else selectors.message_pk(after_id)
+    if after_id is not None and after_pk is None:
+        raise exceptions.ValidationError({"after": [NO_SUCH_TURN]})
+    tag = _etag(conversation, after_pk=after_pk, latest=selectors.message_latest_id(conversation=conversation))
+    unchanged = tag in _if_none_match(request)
+    after = None if unchanged else _after(conversation, after_id)
     if not is_staff(request):
         services.conversation_seen(conversation=conversation)
-    tag = _etag(conversation, after=after, latest=selectors.message_latest_id(conversation=conversation))
-    if tag in _if_none_match(request):
+    if unchanged:
         response = Response(status=status.HTTP_304_NOT_MODIFIED)
     else:
         turns = selectors.message_list_after(conversation=conversation, after=after, limit=POLL_LIMIT)
@@ -118,7 +126,7 @@ def _after(conversation: Conversation, after_id: str | None) -> Message | None:
         return None
     after = selectors.message_get(conversation=conversation, message_id=after_id)
     if after is None:
-        raise exceptions.ValidationError({"after": ["No turn of this conversation has this id."]})
+        raise exceptions.ValidationError({"after": [NO_SUCH_TURN]})
     return after
 
 
@@ -132,11 +140,11 @@ def _poll_message(message: Message) -> dict[str, Any]:
     }
 
 
-def _etag(conversation: Conversation, *, after: Message | None, latest: Any) -> str:
+def _etag(conversation: Conversation, *, after_pk: Any, latest: Any) -> str:
     """Changes whenever the answer could: a new turn, who answers, the status or the assignee (the agent)."""
     parts = (
         conversation.pk,
-        None if after is None else after.pk,
+        after_pk,
         latest,
         conversation.handled_by,
         conversation.status,

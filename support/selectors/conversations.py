@@ -42,12 +42,14 @@ def conversation_pk(raw: object) -> Any:
     return value
 
 
-def conversation_get(*, conversation_id: object) -> Conversation | None:
-    """The conversation with this id (its assignee joined), or None for an unknown or malformed id."""
+def conversation_get(*, conversation_id: object, with_assignee: bool = True) -> Conversation | None:
+    """The conversation with this id (its assignee joined unless `with_assignee` is False: the widget's
+    poll, whose unchanged answer needs only assigned_to_id), or None for an unknown or malformed id."""
     pk = conversation_pk(conversation_id)
     if pk is None:
         return None
-    return Conversation.objects.select_related("assigned_to").filter(pk=pk).first()
+    conversations = Conversation.objects.select_related("assigned_to") if with_assignee else Conversation.objects
+    return conversations.filter(pk=pk).first()
 
 
 def token_hash(token: str) -> str:

@@ -54,11 +54,18 @@ def message_list(*, conversation: Conversation) -> QuerySet[Message]:
     return Message.objects.filter(conversation=conversation).select_related("author").order_by("created_at", "pk")
 
 
+def message_pk(message_id: object) -> Any:
+    """A turn's id in the database's own type (int, ObjectId), or None when it is malformed; no read."""
+    try:
+        return Message._meta.pk.to_python(message_id)
+    except (ValidationError, ValueError, TypeError):
+        return None
+
+
 def message_get(*, conversation: Conversation, message_id: object) -> Message | None:
     """One turn of `conversation`, or None (bad id, or a turn of another conversation)."""
-    try:
-        pk = Message._meta.pk.to_python(message_id)
-    except (ValidationError, ValueError, TypeError):
+    pk = message_pk(message_id)
+    if pk is None:
         return None
     return Message.objects.filter(pk=pk, conversation=conversation).first()
 

@@ -98,6 +98,35 @@ def test_an_unchanged_poll_is_a_304_and_a_new_turn_changes_the_etag(make_convers
 
 
 @pytest.mark.django_db
+def test_an_unchanged_poll_is_a_304_from_two_reads_without_reading_the_turn_it_names(
+    make_conversation: Any, widget: Any
+) -> None:
+    conversation, token = make_conversation()
+    first = _customer(conversation, "Hello")
+    client = widget(token)
+    tag = client.get(_url(conversation, after=first.pk))["ETag"]
+
+    with CaptureQueriesContext(connection) as queries:
+        unchanged = client.get(_url(conversation, after=first.pk), HTTP_IF_NONE_MATCH=tag)
+
+    assert unchanged.status_code == 304
+    assert len(queries) == 2, [q["sql"] for q in queries]  # the conversation (token check), its newest turn's id
+
+
+@pytest.mark.django_db
+def test_a_tag_given_for_one_after_does_not_answer_another(make_conversation: Any, widget: Any) -> None:
+    conversation, token = make_conversation()
+    first, second = _customer(conversation, "Hello"), _customer(conversation, "Anyone?")
+    client = widget(token)
+    tag = client.get(_url(conversation, after=second.pk))["ETag"]
+
+    response = client.get(_url(conversation, after=first.pk), HTTP_IF_NONE_MATCH=tag)
+
+    assert response.status_code == 200
+    assert [m["id"] for m in response.json()["messages"]] == [str(second.pk)]
+
+
+@pytest.mark.django_db
 def test_a_take_over_changes_the_etag_even_without_a_new_turn(
     make_conversation: Any, widget: Any, staff_user: Any
 ) -> None:

@@ -1,0 +1,355 @@
+"""The polling bench (`make bench-polling`): 300 open widgets polling vs the other endpoints' latency.
+
+Issue 12's target: with 300 open widgets polling GET conversations/{id}/messages?after= every 3 s
+(If-None-Match, on conversations a person owns, so they really poll), the other endpoints' p95 stays
+within 1.5x of the same traffic without them; the worker CPU per poll is printed.
+
+For each database leg this starts gunicorn with the production gunicorn.conf.py on a fresh database,
+takes over the polled conversations as a staff member (one agent reply each), and drives it with
+Locust (bench/locustfile_polling.py) on the same server, in alternating rounds so a neighbour's CPU
+burst on a shared machine hits both sides:
+
+  alone    - the other traffic (widget: create, log pairs, read; staff: queue, lists, search,
+             transcripts, status changes, analytics), paced, not flat out;
+  polling  - the same traffic + 300 polling widgets + a staff member replying every second
+             (those polls are 200s with the turn, the rest 304s);
+then poll-only (the 300 widgets alone), whose worker CPU / polls is the CPU per poll.
+
+    python bench/polling.py                                   # SQLite and MongoDB legs
+    python bench/polling.py --legs sqlite --phase-seconds 10 --rounds 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import harness
+from bench.load_locust import run_locust, summarise
+
+LOCUSTFILE = "locustfile_polling.py"
+POLL = "GET messages?after= (poll)"
+OPENING = "GET messages?after= (widget opened)"
+REPLY = "POST replies (poll bench)"
+OTHERS = ["PacedWidget", "PacedStaff"]
+TARGET_RATIO = 1.5
+#: The share of the polls due (widgets / 3 s) that must be answered for the ratio to mean anything.
+KEPT_UP = 0.8
+POLL_EVERY_S = 3.0
+
+
+# --- One leg, in its own interpreter ---------------------------------------------------------
+def _polled_conversations(n: int) -> tuple[list[dict[str, str]], str]:
+    """`n` conversations a person owns (one agent reply each, as after a takeover); their ids, widget
+    tokens and newest turn ids, and the staff token."""
+    from rest_framework.authtoken.models import Token
+
+    from support import services
+
+    token = harness.staff_token()
+    staff = Token.objects.get(key=token).user
+    staff.first_name = "Sam"
+    staff.save(update_fields=["first_name"])
+    polled = []
+    for i in range(n):
+        conversation, widget_token = services.conversation_create(source="web", user_id=f"poller-{i}")
+        message = services.conversation_reply(conversation=conversation, author=staff, content="Hi, Sam here.")
+        polled.append({"id": str(conversation.pk), "token": widget_token, "last_id": str(message.pk)})
+    return polled, token
+
+
+def _leg_setup(args: argparse.Namespace, workdir: Path) -> dict[str, str]:
+    redis_url = harness.redis_url_if_up()
+    env = harness.leg_environment(workdir, mongodb_uri=os.environ.get("MONGODB_URI", ""), redis_url=redis_url)
+    # The replies queue notifications: into this run's own queue, which no consumer reads.
+    env.update(HUEY_NAME=f"bench-{env['CACHE_KEY_PREFIX']}", HUEY_SQLITE_PATH=str(workdir / "huey.sqlite3"))
+    harness.prepare_database(env)
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    polled, token = _polled_conversations(args.pollers)
+    poll_file = workdir / "polled.json"
+    poll_file.write_text(json.dumps(polled))
+    env.update(
+        BENCH_STAFF_TOKEN=token,
+        BENCH_POLL_FILE=str(poll_file),
+        BENCH_POLLERS=str(args.pollers),
+        BENCH_PACE_S=str(args.pace),
+    )
+    env["BENCH_CACHE"] = "Redis" if redis_url else "file cache"
+    return env
+
+
+def _phase(
+    server: harness.Server, env: dict[str, str], workdir: Path, *, phase: str, users: list[str], seconds: int, n: int
+) -> dict[str, Any]:
+    counts = workdir / f"polls-{phase}.json"
+    lines_before = len(server.log_lines())
+    run = run_locust(
+        server,
+        dict(env, BENCH_POLL_COUNTS=str(counts)),
+        workdir,
+        phase=phase,
+        users=users,
+        seconds=seconds,
+        n=n,
+        locustfile=LOCUSTFILE,
+    )
+    run["polls"] = json.loads(counts.read_text()) if counts.exists() else {}
+    run["server_ms"] = _server_latencies(server.log_lines()[lines_before:])
+    return run
+
+
+def _server_latencies(lines: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Latency as the workers measured it (the request log), polls apart from the rest: a gap to Locust's
+    figures is time spent queued in the kernel or in a CPU-starved load generator, not in the app."""
+    found: dict[str, list[float]] = {"polls": [], "others": []}
+    for line in lines:
+        poll = line["method"] == "GET" and line["path"].endswith("/messages")
+        found["polls" if poll else "others"].append(float(line.get("latency_ms", 0)))
+    return found
+
+
+def _p95(values: list[float]) -> float:
+    return round(sorted(values)[int(0.95 * (len(values) - 1))], 1) if values else 0.0
+
+
+def _drive(server: harness.Server, env: dict[str, str], workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Warm-up, then alone/polling rounds, then the poll-only phase, on one server."""
+    others = args.others
+    with_polls = others + args.pollers + 1  # the pollers and the replier are fixed counts
+    _phase(server, env, workdir, phase="warmup", users=[*OTHERS, "PollingWidget"], seconds=5, n=with_polls - 1)
+    rounds: dict[str, list[dict[str, Any]]] = {"alone": [], "polling": []}
+    seconds = max(5, args.phase_seconds // args.rounds)
+    for i in range(args.rounds):
+        rounds["alone"].append(
+            _phase(server, env, workdir, phase=f"alone-{i}", users=OTHERS, seconds=seconds, n=others)
+        )
+        users = [*OTHERS, "PollingWidget", "StaffReplier"]
+        rounds["polling"].append(
+            _phase(server, env, workdir, phase=f"polling-{i}", users=users, seconds=seconds, n=with_polls)
+        )
+    poll_only = _phase(
+        server, env, workdir, phase="poll-only", users=["PollingWidget"], seconds=args.poll_seconds, n=args.pollers
+    )
+    return {"rounds": rounds, "poll_only": poll_only}
+
+
+def _others_p95(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The other endpoints' numbers pooled over `runs` (the poll and the bench's replies left out)."""
+    entries = [e for run in runs for e in run["entries"] if e["name"] not in (POLL, OPENING, REPLY)]
+    return summarise(entries) if entries else {"requests": 0, "p95_ms": 0.0}
+
+
+def _per_endpoint(runs: list[dict[str, Any]]) -> dict[str, float]:
+    names = sorted({e["name"] for run in runs for e in run["entries"]} - {POLL, OPENING, REPLY})
+    return {
+        name: summarise([e for run in runs for e in run["entries"] if e["name"] == name])["p95_ms"] for name in names
+    }
+
+
+def _polls(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    entries = [e for run in runs for e in run["entries"] if e["name"] == POLL]
+    counts: dict[str, int] = {}
+    for run in runs:
+        for outcome, n in run["polls"].items():
+            counts[outcome] = counts.get(outcome, 0) + n
+    answered = counts.get("304", 0) + counts.get("200", 0)
+    stats = summarise(entries) if entries else {"requests": 0, "p95_ms": 0.0, "p50_ms": 0.0, "errors": 0}
+    # Per run over its configured length (every poll falls inside it), the opening polls included.
+    rates = [
+        sum(e["num_requests"] for e in run["entries"] if e["name"] in (POLL, OPENING)) / run["seconds"] for run in runs
+    ]
+    return {
+        **stats,
+        "per_second": round(statistics.mean(rates), 1) if rates else 0.0,
+        "outcomes": counts,
+        "share_304": round(counts.get("304", 0) / answered, 3) if answered else 0.0,
+    }
+
+
+def _cpu_per_second(runs: list[dict[str, Any]]) -> float:
+    seconds = sum(run["wall_seconds"] for run in runs)
+    return sum(run["server_cpu_s"] for run in runs) / seconds if seconds else 0.0
+
+
+def _leg_result(args: argparse.Namespace, env: dict[str, str], drive: dict[str, Any], workers: int) -> dict[str, Any]:
+    alone, polling, poll_only = drive["rounds"]["alone"], drive["rounds"]["polling"], drive["poll_only"]
+    base, loaded = _others_p95(alone), _others_p95(polling)
+    round_ratios = [
+        round(_others_p95([b])["p95_ms"] / _others_p95([a])["p95_ms"], 2) if _others_p95([a])["p95_ms"] else 0.0
+        for a, b in zip(alone, polling, strict=True)
+    ]
+    polls_loaded, polls_only = _polls(polling), _polls([poll_only])
+    requests_poll_only = sum(e["num_requests"] for e in poll_only["entries"] if e["name"] in (POLL, OPENING))
+    # The extra worker CPU per second with the polls, per poll per second (includes the replies' share).
+    extra = _cpu_per_second(polling) - _cpu_per_second(alone)
+    return {
+        "leg": args.leg,
+        "database": "MongoDB (SecantusDB, standalone)" if os.environ.get("MONGODB_URI") else "SQLite (WAL)",
+        "cache": env["BENCH_CACHE"],
+        "workers": workers,
+        "pollers": args.pollers,
+        "poll_every_s": POLL_EVERY_S,
+        "others_alone": base,
+        "others_polling": loaded,
+        "pooled_ratio": round(loaded["p95_ms"] / base["p95_ms"], 2) if base["p95_ms"] else 0.0,
+        # The verdict, as in bench/load.py: the median of the rounds' ratios, so one neighbour's CPU burst
+        # on a shared machine during one round does not decide it.
+        "ratio": round(statistics.median(round_ratios), 2),
+        "round_ratios": round_ratios,
+        "endpoints_p95": {"alone": _per_endpoint(alone), "polling": _per_endpoint(polling)},
+        "polls_polling_phase": polls_loaded,
+        "polls_poll_only": polls_only,
+        "cpu_ms_per_poll_poll_only": (
+            round(1000 * poll_only["server_cpu_s"] / requests_poll_only, 2) if requests_poll_only else 0.0
+        ),
+        "cpu_ms_per_poll_difference": (
+            round(1000 * extra / polls_loaded["per_second"], 2) if polls_loaded["per_second"] else 0.0
+        ),
+        "server_p95_ms": {
+            "others_alone": _p95([ms for run in alone for ms in run["server_ms"]["others"]]),
+            "others_polling": _p95([ms for run in polling for ms in run["server_ms"]["others"]]),
+            "polls_polling": _p95([ms for run in polling for ms in run["server_ms"]["polls"]]),
+            "polls_only": _p95(poll_only["server_ms"]["polls"]),
+        },
+        # Worker CPU seconds per second (2.0 = both cores of a 2-core machine busy with this server alone).
+        "worker_cpu_s_per_s": {
+            "alone": round(_cpu_per_second(alone), 2),
+            "polling": round(_cpu_per_second(polling), 2),
+            "poll_only": round(_cpu_per_second([poll_only]), 2),
+        },
+        "locust_cpu_s_per_s": round(
+            sum(r["locust_cpu_s"] for r in polling) / (sum(r["wall_seconds"] for r in polling) or 1), 2
+        ),
+        "other_errors": loaded.get("errors", 0) + base.get("errors", 0),
+        "failures": [f for run in (*alone, *polling, poll_only) for f in run["failures"]][:10],
+    }
+
+
+def run_leg(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix=f"rezvo-polling-{args.leg}-") as tmp:
+        workdir = Path(tmp)
+        env = _leg_setup(args, workdir)
+        with harness.gunicorn(env, workdir, port=args.port) as server:
+            workers = len(server.worker_pids())
+            drive = _drive(server, env, workdir, args)
+            server_errors = sum(1 for line in server.log_lines() if line["status"] >= 500)
+        result = _leg_result(args, env, drive, workers)
+        result["server_errors"] = server_errors
+        Path(args.result).write_text(json.dumps(result, indent=2))
+        return 0
+
+
+# --- Orchestration ---------------------------------------------------------------------------
+def _report(result: dict[str, Any]) -> tuple[str, bool]:
+    base, loaded = result["others_alone"], result["others_polling"]
+    loaded_polls, only = result["polls_polling_phase"], result["polls_poll_only"]
+    # A server that cannot keep up with the polls would pass the ratio by answering few of them.
+    expected = result["pollers"] / result["poll_every_s"]
+    kept_up = loaded_polls["per_second"] >= KEPT_UP * expected
+    ok = kept_up and 0 < result["ratio"] <= TARGET_RATIO and not result["server_errors"] and not result["other_errors"]
+    server, cpu = result["server_p95_ms"], result["worker_cpu_s_per_s"]
+    lines = [
+        f"{result['database']}, {result['cache']}, {result['workers']} gunicorn workers, "
+        f"{result['pollers']} widgets polling every 3 s",
+        f"  other endpoints alone:        {base['requests']} requests, p50 {base.get('p50_ms', 0):.0f} ms, "
+        f"p95 {base['p95_ms']:.0f} ms",
+        f"  other endpoints + polling:    {loaded['requests']} requests, p50 {loaded.get('p50_ms', 0):.0f} ms, "
+        f"p95 {loaded['p95_ms']:.0f} ms",
+        f"  p95 ratio (polling / alone):  {result['ratio']:.2f}, median of the rounds {result['round_ratios']} "
+        f"(pooled {result['pooled_ratio']:.2f}); target <= {TARGET_RATIO} -> {'PASS' if ok else 'FAIL'}",
+        f"  polls (beside the traffic):   {loaded_polls['per_second']}/s, p50 {loaded_polls.get('p50_ms', 0):.0f} ms, "
+        f"p95 {loaded_polls['p95_ms']:.0f} ms, 304 share {100 * loaded_polls['share_304']:.1f}% "
+        f"{loaded_polls['outcomes']}",
+        f"  polls (alone):                {only['per_second']}/s, p95 {only['p95_ms']:.0f} ms, "
+        f"304 share {100 * only['share_304']:.1f}%",
+        f"  worker CPU per poll:          {result['cpu_ms_per_poll_poll_only']} ms (poll-only phase: worker CPU "
+        f"seconds / polls); {result['cpu_ms_per_poll_difference']} ms (polling minus alone phase, per poll, "
+        "replies included)",
+        f"  p95 in the workers (request log): other endpoints {server['others_alone']} ms alone, "
+        f"{server['others_polling']} ms with polls; polls {server['polls_polling']} ms beside the traffic, "
+        f"{server['polls_only']} ms alone; Locust used {result['locust_cpu_s_per_s']} CPU s/s with the polls",
+        f"  worker CPU s/s: alone {cpu['alone']}, with polls {cpu['polling']}, polls only {cpu['poll_only']} "
+        f"(on {os.cpu_count()} vCPUs; the load average at the start is printed above)",
+        f"  errors: other endpoints {result['other_errors']}, 5xx in the server log {result['server_errors']}",
+    ]
+    alone, polling = result["endpoints_p95"]["alone"], result["endpoints_p95"]["polling"]
+    lines.append(
+        "  p95 ms per endpoint, alone -> with polls: "
+        + "; ".join(f"{name} {alone[name]:.0f} -> {polling.get(name, 0):.0f}" for name in alone)
+    )
+    if not kept_up:
+        lines.append(
+            f"  FAIL: {loaded_polls['per_second']} polls/s beside the traffic, under {KEPT_UP:.0%} of {expected:.0f}"
+        )
+    if result["failures"]:
+        lines.append(f"  failures: {result['failures']}")
+    return "\n".join(lines), ok
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--legs", default="sqlite,mongo")
+    parser.add_argument("--pollers", type=int, default=300, help="open widgets polling every 3 s")
+    parser.add_argument("--others", type=int, default=20, help="Locust users of the other traffic")
+    parser.add_argument("--pace", type=float, default=0.5, help="seconds between one other user's requests")
+    parser.add_argument("--phase-seconds", type=int, default=60, help="length of each side, over all rounds")
+    parser.add_argument("--rounds", type=int, default=4, help="alone/polling alternations")
+    parser.add_argument("--poll-seconds", type=int, default=15, help="length of the poll-only phase")
+    parser.add_argument("--port", type=int, default=0, help="gunicorn's port (0: a free one)")
+    parser.add_argument("--leg", help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def _leg_subprocess(leg: str, args: argparse.Namespace, result: Path, extra_env: dict[str, str]) -> int:
+    options = ["--pollers", str(args.pollers), "--others", str(args.others), "--pace", str(args.pace)]
+    options += ["--phase-seconds", str(args.phase_seconds), "--rounds", str(args.rounds)]
+    options += ["--poll-seconds", str(args.poll_seconds), "--port", str(args.port)]
+    command = [sys.executable, __file__, "--leg", leg, "--result", str(result), *options]
+    env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"} | extra_env
+    print(f"\n=== polling bench, leg: {leg} ===", flush=True)
+    return subprocess.run(command, env=env, timeout=1800).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    if args.leg:
+        return run_leg(args)
+    from tests.mongo_server import secantus_server
+
+    print(harness.machine_description(), flush=True)
+    failed = []
+    with tempfile.TemporaryDirectory(prefix="rezvo-polling-") as tmp:
+        for leg in [leg.strip() for leg in args.legs.split(",") if leg.strip()]:
+            result = Path(tmp) / f"{leg}.json"
+            if leg == "mongo":
+                with secantus_server(standalone=True) as uri:
+                    code = _leg_subprocess(leg, args, result, {"MONGODB_URI": uri})
+            else:
+                code = _leg_subprocess(leg, args, result, {})
+            if code or not result.exists():
+                failed.append(leg)
+                continue
+            text, ok = _report(json.loads(result.read_text()))
+            print(text, flush=True)
+            if not ok:
+                failed.append(leg)
+    if failed:
+        print(f"POLLING BENCH FAILED: {failed}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
