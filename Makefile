@@ -108,9 +108,8 @@ FUZZ_SEED ?= 20260220
 fuzz: dev ## Schemathesis against /api/schema/ as staff and as the widget (CI size, SQLite)
 	$(PY) bench/fuzz.py --max-examples 25 --seed $(FUZZ_SEED)
 
-bench: dev ## Load, ceiling, integrity, query counts and RSS on SQLite and MongoDB + the long fuzz run -> docs/benchmarks.md; the polling bench (SQLite)
+bench: dev ## Load, ceiling, integrity, query counts and RSS on SQLite and MongoDB + the long fuzz run -> docs/benchmarks.md
 	$(PY) bench/load.py --output docs/benchmarks.md
-	$(PY) bench/polling.py --legs sqlite
 
 bench-polling: dev ## 300 open widgets polling every 3 s vs the other endpoints' p95 (<= 1.5x), CPU per poll; SQLite and MongoDB (~3 min a leg)
 	$(PY) bench/polling.py
