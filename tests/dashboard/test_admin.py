@@ -16,18 +16,6 @@ CHANGELIST = "/admin/support/conversation/"
 
 
 @pytest.fixture
-def boss(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_superuser("boss", "boss@example.com", "correct-horse-battery")
-
-
-@pytest.fixture
-def admin_client_for(boss: Any) -> Client:
-    client = Client()
-    client.force_login(boss)
-    return client
-
-
-@pytest.fixture
 def desk(staff_user: Any) -> list[Conversation]:
     return build_desk(staff=staff_user)
 

@@ -16,18 +16,6 @@ CHANGELIST = "/admin/support/cannedreply/"
 
 
 @pytest.fixture
-def boss(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_superuser("boss", "boss@example.com", "correct-horse-battery")
-
-
-@pytest.fixture
-def admin_client_for(boss: Any) -> Client:
-    client = Client()
-    client.force_login(boss)
-    return client
-
-
-@pytest.fixture
 def replies() -> dict[str, CannedReply]:
     return {
         "refund": CannedReply.objects.create(title="Refunds", content="Refunds take **5 days**."),

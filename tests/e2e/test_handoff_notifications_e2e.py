@@ -12,7 +12,6 @@ other receiver hangs: no request of the flow may wait for it.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -25,7 +24,6 @@ from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from huey.contrib.djhuey import HUEY
 from huey.storage import SqliteStorage
@@ -46,6 +44,7 @@ from support.models import (
 from support.services import webhook_endpoint_create, webhooks
 from tests.fakes.fake_claude import FakeClaude, Reply
 from tests.fakes.smtp import smtp_server
+from tests.fakes.task_queue import consumer_env, wait_for
 from tests.fakes.webhook_receiver import WebhookReceiver, webhook_receiver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,33 +100,6 @@ def app_settings(settings: Any) -> Any:
     return settings
 
 
-def _consumer_env(queue: Path) -> dict[str, str]:
-    drop = ("REDIS_URL", "SQLITE_PATH", "MONGODB_NAME", "HUEY_IMMEDIATE")
-    env = {k: v for k, v in os.environ.items() if k not in drop}
-    env |= {
-        "HUEY_SQLITE_PATH": str(queue),
-        "EMAIL_HOST": "127.0.0.1",
-        "EMAIL_PORT": str(SMTP_PORT),
-        "EMAIL_USE_TLS": "false",
-        "SUPPORT_NOTIFY_EMAILS": DESK,
-        "SUPPORT_WEBHOOKS_ALLOW_HTTP": "true",
-        "SUPPORT_WEBHOOKS_TIMEOUT_S": str(WEBHOOK_TIMEOUT_S),
-        "REZVO_SKIP_DOTENV": "true",
-    }
-    # The consumer works on the test database the live server uses.
-    env["MONGODB_NAME" if connection.vendor == "mongodb" else "SQLITE_PATH"] = str(connection.settings_dict["NAME"])
-    return env
-
-
-def _wait_for(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return check()
-
-
 class Flow:
     """The visitor's widget and Sam's API client, each request timed."""
 
@@ -176,7 +148,13 @@ def _run_consumer(queue: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "manage.py", "run_huey", "--workers", "4", "--delay", "0.1", "--max-delay", "0.5"],
         cwd=ROOT,
-        env=_consumer_env(queue),
+        env=consumer_env(
+            queue,
+            smtp_port=SMTP_PORT,
+            SUPPORT_NOTIFY_EMAILS=DESK,
+            SUPPORT_WEBHOOKS_ALLOW_HTTP="true",
+            SUPPORT_WEBHOOKS_TIMEOUT_S=str(WEBHOOK_TIMEOUT_S),
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -213,7 +191,7 @@ def _play(flow: Flow, *, escalation_mailed: Callable[[], bool]) -> Conversation:
     flow.start()
     assert "passed" in flow.say("Can I speak to a person please?")["text"]
     # Sam picks the ticket up once the desk was told (the mail goes to whoever has the ticket when it is sent).
-    assert _wait_for(escalation_mailed, 60), "no escalation mail"
+    assert wait_for(escalation_mailed, 60), "no escalation mail"
     flow.call("customer gives an email", "POST", flow._path("/contact"), json_body={"email": DINER}, publishes=False)
     flow.reply(AGENT_TEXT)  # the customer is on the widget: no mail for them
     assert flow.say("Thanks Sam, 8 pm works.")["handled_by"] == HandledBy.HUMAN
@@ -251,7 +229,7 @@ def test_the_handoff_tells_people_by_webhook_and_mail_without_slowing_any_reques
         try:
             conversation = _play(flow, escalation_mailed=lambda: len(mails) == 1)
             # The consumer makes each first attempt (the receiver answers 500) and sends the two mails.
-            done = _wait_for(
+            done = wait_for(
                 lambda: len(receiver.received) >= len(FLOW_EVENTS) and len(mails) >= 2 and hanging.arrived >= 1, 90
             )
         finally:

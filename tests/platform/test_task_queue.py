@@ -7,14 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 from huey.contrib.djhuey import HUEY
@@ -23,6 +21,7 @@ from huey.storage import SqliteStorage
 from support import services, tasks
 from support.models import Conversation, EscalationReason, EventField, IdempotencyRecord, TicketEvent
 from tests.fakes.smtp import smtp_server
+from tests.fakes.task_queue import consumer_env, wait_for
 from tests.fakes.webhook_receiver import webhook_receiver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,31 +40,6 @@ def sqlite_queue(tmp_path: Path) -> Iterator[Path]:
         HUEY.immediate = True
 
 
-def _consumer_env(queue: Path) -> dict[str, str]:
-    drop = ("REDIS_URL", "SQLITE_PATH", "MONGODB_NAME", "HUEY_IMMEDIATE")
-    env = {k: v for k, v in os.environ.items() if k not in drop}
-    env |= {
-        "HUEY_SQLITE_PATH": str(queue),
-        "EMAIL_HOST": "127.0.0.1",
-        "EMAIL_PORT": str(SMTP_PORT),
-        "EMAIL_USE_TLS": "false",
-        "SUPPORT_NOTIFY_EMAILS": "desk@example.com",
-        "REZVO_SKIP_DOTENV": "true",
-    }
-    # The consumer works on the test database this process uses.
-    env["MONGODB_NAME" if connection.vendor == "mongodb" else "SQLITE_PATH"] = str(connection.settings_dict["NAME"])
-    return env
-
-
-def _wait_for(check: Callable[[], bool], timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 @pytest.mark.django_db(transaction=True)
 @override_settings(SUPPORT_WEBHOOKS_ALLOW_HTTP=True)
 def test_a_real_consumer_sends_the_escalation_webhook_and_mail(
@@ -81,13 +55,13 @@ def test_a_real_consumer_sends_the_escalation_webhook_and_mail(
         consumer = subprocess.Popen(
             [sys.executable, "manage.py", "run_huey", "--workers", "2", "--delay", "0.1", "--max-delay", "0.5"],
             cwd=ROOT,
-            env=_consumer_env(sqlite_queue),
+            env=consumer_env(sqlite_queue, smtp_port=SMTP_PORT),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
         try:
-            done = _wait_for(lambda: bool(receiver.answered_ok()) and bool(messages))
+            done = wait_for(lambda: bool(receiver.answered_ok()) and bool(messages))
         finally:
             consumer.send_signal(signal.SIGINT)
             try:
