@@ -18,7 +18,6 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlparse
 
@@ -26,6 +25,8 @@ from django.conf import settings
 from limits import RateLimitItem, parse
 from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
+
+from support.sqlite_files import sqlite_open
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +54,7 @@ class SQLiteStorage(Storage):
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
+            db = sqlite_open(self.path, timeout=self.timeout)
             db.execute(
                 "CREATE TABLE IF NOT EXISTS limits_counter "
                 "(key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at REAL NOT NULL)"

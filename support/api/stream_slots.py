@@ -25,13 +25,13 @@ import threading
 import time
 import uuid
 from functools import cache
-from pathlib import Path
 from typing import Any, Protocol
 
 from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
 from support.api.ratelimit import RateLimited
+from support.sqlite_files import sqlite_open
 
 logger = logging.getLogger(__name__)
 
@@ -109,11 +109,9 @@ class SQLiteSlots:
     """Leases in a SQLite file shared by the worker processes of one host (the embedded default)."""
 
     def __init__(self, path: str) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._path = path
         self._local = threading.local()
         with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute("CREATE TABLE IF NOT EXISTS lease (ip TEXT, token TEXT PRIMARY KEY, expires REAL)")
             db.execute("CREATE INDEX IF NOT EXISTS lease_ip ON lease (ip, expires)")
 
@@ -122,7 +120,7 @@ class SQLiteSlots:
         if db is None:
             # The lock is held for three statements, but a burst of new streams queues on it: wait long enough
             # for the burst to pass rather than give up (and skip the cap).
-            db = self._local.db = sqlite3.connect(self._path, timeout=10, isolation_level=None)
+            db = self._local.db = sqlite_open(self._path, timeout=10)
         return db
 
     def acquire(self, ip: str, token: str, *, limit: int, lease_s: float) -> int:
