@@ -9,6 +9,7 @@ from support.models.choices import (
     MICROS_PER_USD,
     QUEUE_STATUSES,
     EscalationReason,
+    ErasureKind,
     EventField,
     HandledBy,
     MessageOrigin,
@@ -22,6 +23,7 @@ from support.models.history import AppendOnlyModel, TicketEvent, TicketNote
 from support.models.idempotency import IdempotencyRecord
 from support.models.knowledge import KnowledgeArticle
 from support.models.prices import ModelPrice
+from support.models.retention import ErasureRecord
 from support.models.rollups import (
     DailyCloseRollup,
     DailyConversationRollup,
@@ -52,6 +54,8 @@ __all__ = [
     "DailySpend",
     "DailyUsageRollup",
     "DeliveryStatus",
+    "ErasureKind",
+    "ErasureRecord",
     "EscalationReason",
     "EventField",
     "HandledBy",

@@ -88,3 +88,11 @@ class EventField(models.TextChoices):
     ESCALATION_DETAIL = "escalation_detail", "The bot's note (not verified)"
     HANDLED_BY = "handled_by", "Handled by"
     EMAIL_SENT = "email_sent", "Email sent"
+
+
+class ErasureKind(models.TextChoices):
+    """Why conversations were deleted (retention and erasure, issue 15): each deletion writes one ErasureRecord."""
+
+    ERASURE = "erasure", "Erasure request (manage.py erase)"
+    PURGE = "purge", "Retention purge (manage.py purge or the periodic job)"
+    ADMIN = "admin", "Deleted in the admin"
