@@ -124,9 +124,8 @@ class Conversation(models.Model):
             models.Index(fields=["escalated", "-created_at"], name="conv_escalated_created_idx"),
             # The queue: waiting tickets, soonest first-response due time first.
             models.Index(fields=["status", "first_response_due_at"], name="conv_status_due_idx"),
-            # Erasure and export find a person's conversations by these (manage.py erase / export_conversations).
+            # Erasure and export find a person's conversations by it (manage.py erase / export_conversations).
             models.Index(fields=["user_id"], name="conv_user_idx"),
-            models.Index(fields=["contact_email"], name="conv_contact_email_idx"),
         ]
 
     def __str__(self) -> str:

@@ -29,9 +29,7 @@ class ErasureRecord(models.Model):
     counts = models.JSONField(
         default=dict, help_text="Rows deleted per table, e.g. {'conversations': 2, 'messages': 14, ...}."
     )
-    days = models.JSONField(
-        default=list, help_text="The UTC days (YYYY-MM-DD) the deleted conversations started on."
-    )
+    days = models.JSONField(default=list, help_text="The UTC days (YYYY-MM-DD) the deleted conversations started on.")
     created_at = models.DateTimeField(default=timezone.now, help_text="When the deletion started (UTC).")
     finished_at = models.DateTimeField(
         null=True, blank=True, help_text="When it finished; empty if it stopped part way (run it again)."

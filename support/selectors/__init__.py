@@ -122,3 +122,22 @@ __all__ = [
     "window_error",
     "window_for",
 ]
+
+# Retention, erasure and export (issue 15).
+from support.selectors.retention import (
+    conversation_id_batches,
+    conversations_export,
+    conversations_of_subject,
+    conversations_older_than,
+    deleted_days,
+    erasure_record_list,
+)
+
+__all__ += [
+    "conversation_id_batches",
+    "conversations_export",
+    "conversations_of_subject",
+    "conversations_older_than",
+    "deleted_days",
+    "erasure_record_list",
+]
