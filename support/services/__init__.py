@@ -163,3 +163,22 @@ __all__ = [
     "write_transaction",
     "writes_are_atomic",
 ]
+
+# Retention, erasure and the admin's delete (issue 15).
+from support.services.retention import (
+    RETENTION_BATCH,
+    DeletionResult,
+    conversations_admin_delete,
+    conversations_delete,
+    conversations_purge,
+    subject_erase,
+)
+
+__all__ += [
+    "RETENTION_BATCH",
+    "DeletionResult",
+    "conversations_admin_delete",
+    "conversations_delete",
+    "conversations_purge",
+    "subject_erase",
+]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -126,6 +126,8 @@ class RebuildResult:
     conversations: int
     messages: int
     rows: int
+    #: Days whose rows were left as they were (keep_days): conversations of theirs were deleted.
+    kept_days: int = 0
 
 
 ProgressCallback = Callable[[int, int], None]
@@ -243,12 +245,17 @@ class _RebuildTally:
         ]
 
 
-def rollups_rebuild(*, batch_size: int = 2000, progress: ProgressCallback | None = None) -> RebuildResult:
-    """Recompute every rollup row from conversations and messages.
+def rollups_rebuild(
+    *, batch_size: int = 2000, progress: ProgressCallback | None = None, keep_days: Collection[date] = ()
+) -> RebuildResult:
+    """Recompute every rollup row from conversations and messages, except the rows of `keep_days`.
 
     Reads in primary-key batches (calling `progress(done, total)` after each), then replaces the
     rollup tables. Writes logged while it runs may be missed: run it when the desk is quiet, or run
     it again. Memory grows with the number of rollup rows (days x sources x models...), not messages.
+
+    `keep_days` (selectors.deleted_days: days some conversations were purged or erased from) keep their
+    rows as they are: those figures still count the deleted conversations, which cannot be recounted.
     """
     total = Conversation.objects.count()
     tally = _RebuildTally()
@@ -260,13 +267,20 @@ def rollups_rebuild(*, batch_size: int = 2000, progress: ProgressCallback | None
         done += len(rows)
         if progress is not None:
             progress(done, total)
-    tables = tally.rows()
+    keep = set(keep_days)
+    tables = [(model, [row for row in new_rows if row.day not in keep]) for model, new_rows in tally.rows()]
     # Not one transaction: MongoDB may not roll back, and a half-written rebuild is repaired by rerunning.
     with transaction.atomic():
         for model, new_rows in tables:
-            model._default_manager.all().delete()
+            stale = model._default_manager.exclude(day__in=sorted(keep)) if keep else model._default_manager.all()
+            stale.delete()
             model._default_manager.bulk_create(new_rows, batch_size=1000)
-    return RebuildResult(conversations=done, messages=messages_seen, rows=sum(len(new_rows) for _, new_rows in tables))
+    return RebuildResult(
+        conversations=done,
+        messages=messages_seen,
+        rows=sum(len(new_rows) for _, new_rows in tables),
+        kept_days=len(keep),
+    )
 
 
 def _question_keys_refresh(rows: list[tuple[Any, ...]]) -> dict[Any, str]:
