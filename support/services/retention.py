@@ -184,6 +184,7 @@ def subject_erase(
     email: str | None = None,
     conversation_id: str | None = None,
     dry_run: bool = False,
+    batch_size: int = RETENTION_BATCH,
     progress: ProgressCallback | None = None,
 ) -> DeletionResult:
     """A data subject's erasure request: delete their conversations by one identifier (ValueError if not one)."""
@@ -195,5 +196,6 @@ def subject_erase(
         operator=operator,
         matched={name: value.strip() for name, value in matched_by.items() if value is not None},
         dry_run=dry_run,
+        batch_size=batch_size,
         progress=progress,
     )
