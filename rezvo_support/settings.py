@@ -481,3 +481,9 @@ LOGGING = {
         },
     },
 }
+
+# --- Retention and erasure (issue 15) --------------------------------------------------------
+# Conversations (with their messages, events and notes) older than this many days are deleted by a daily
+# task (support.tasks.conversations_retention_purge) and by `manage.py purge`. Unset or 0: kept for ever.
+# Analytics keep counting deleted conversations (README "Data handling").
+SUPPORT_RETENTION_DAYS: int | None = env_int("SUPPORT_RETENTION_DAYS", 0, minimum=0) or None

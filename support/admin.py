@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from support import selectors, services
+from support.admin_retention import ConversationDeleteMixin
 from support.models import (
     MICROS_PER_USD,
     CannedReply,
@@ -115,7 +116,7 @@ EDITABLE = ("status", "escalated", "escalation_reason", "assigned_to", "notes", 
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(ConversationDeleteMixin, admin.ModelAdmin):
     list_display = [
         "__str__",
         "status",

@@ -77,3 +77,19 @@ def idempotency_keys_prune() -> int:
 def queue_backlog() -> int:
     """Tasks waiting for a worker (not the scheduled ones): one COUNT on SQLite, one LLEN on Redis."""
     return int(HUEY.pending_count())
+
+
+# --- Retention (issue 15) --------------------------------------------------------------------
+@db_periodic_task(crontab(hour="3", minute="29"))
+def conversations_retention_purge() -> int:
+    """Daily at 03:29 UTC: delete the conversations older than SUPPORT_RETENTION_DAYS (off when unset), as
+    `manage.py purge` does; returns how many."""
+    from support.services import conversations_purge  # here, not at the top: this block merges on its own
+
+    days = settings.SUPPORT_RETENTION_DAYS
+    if not days:
+        return 0
+    result = conversations_purge(older_than=timedelta(days=days), operator="retention job")
+    if result.conversations:
+        logger.info("retention: deleted %d conversations older than %d days", result.conversations, days)
+    return result.conversations
