@@ -1,0 +1,192 @@
+"""Deleting conversations (retention purge, erasure): every row that belongs to them goes, the rollups stay,
+an erasure record says who, when, what and how many, and nothing that pointed at them breaks."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from support import rollups, selectors, services, tasks
+from support.models import (
+    Conversation,
+    ErasureKind,
+    ErasureRecord,
+    IdempotencyRecord,
+    Message,
+    Status,
+    TicketEvent,
+    TicketNote,
+)
+from tests.fakes.desk import turn_pair
+from tests.services.test_rollups import snapshot
+
+pytestmark = pytest.mark.django_db
+
+
+def full_conversation(
+    staff_user: Any, *, age_days: int = 0, user_id: str = "", email: str = "", question: str = "Where is my table?"
+) -> Conversation:
+    """A conversation with turns, a rating, ticket events, a note and an Idempotency-Key, `age_days` old."""
+    conversation, _ = services.conversation_create(user_id=user_id)
+    messages = services.message_log(conversation=conversation, turns=turn_pair(question, "Here it is."))
+    services.conversation_rate(conversation=conversation, rating="up", message=messages[1])
+    services.conversation_update(conversation=conversation, actor=staff_user, changes={"status": Status.OPEN})
+    services.ticket_note_add(conversation=conversation, author=staff_user, text="Called them back.")
+    if email:
+        services.conversation_contact_set(conversation=conversation, email=email)
+    IdempotencyRecord.objects.create(
+        conversation=conversation, key=f"k-{conversation.pk}", fingerprint="f", user_message=messages[0]
+    )
+    if age_days:
+        created = timezone.now() - timedelta(days=age_days)
+        Conversation.objects.filter(pk=conversation.pk).update(created_at=created)
+        conversation.created_at = created
+    return Conversation.objects.get(pk=conversation.pk)
+
+
+def rows_of(conversation: Conversation) -> dict[str, int]:
+    return {
+        "conversations": Conversation.objects.filter(pk=conversation.pk).count(),
+        "messages": Message.objects.filter(conversation_id=conversation.pk).count(),
+        "ticket_events": TicketEvent.objects.filter(conversation_id=conversation.pk).count(),
+        "ticket_notes": TicketNote.objects.filter(conversation_id=conversation.pk).count(),
+        "idempotency_records": IdempotencyRecord.objects.filter(conversation_id=conversation.pk).count(),
+    }
+
+
+def test_a_purge_deletes_old_conversations_with_every_row_of_theirs_and_keeps_the_rest(staff_user: Any) -> None:
+    old = full_conversation(staff_user, age_days=400)
+    new = full_conversation(staff_user, age_days=10)
+    before = rows_of(old)
+    assert all(before.values())
+
+    result = services.conversations_purge(older_than=timedelta(days=365), operator="ops")
+
+    assert set(rows_of(old).values()) == {0}
+    assert all(rows_of(new).values())
+    assert dict(result.counts) == before
+    assert result.days == {rollups.utc_day(old.created_at)}
+
+
+def test_deleting_leaves_every_rollup_figure_as_it_was(staff_user: Any) -> None:
+    full_conversation(staff_user, user_id="u1")
+    full_conversation(staff_user, user_id="u2", question="Can I pay a deposit?")
+    services.rollups_rebuild()
+    figures = snapshot()
+    before = selectors.analytics_summary(days=7)
+    assert before["total_conversations"] == 2 and before["total_cost_micros"] > 0
+
+    services.subject_erase(operator="ops", user_id="u1")
+
+    assert Conversation.objects.count() == 1
+    assert snapshot() == figures
+    after = selectors.analytics_summary(days=7)
+    for figure in ("total_conversations", "total_messages", "total_cost_micros"):
+        assert after[figure] == before[figure]
+
+
+def test_a_purge_of_several_batches_deletes_exactly_the_old_conversations(staff_user: Any) -> None:
+    old = [full_conversation(staff_user, age_days=40 + n) for n in range(5)]
+    kept = [full_conversation(staff_user, age_days=5) for _ in range(2)]
+    seen: list[tuple[int, int]] = []
+
+    result = services.conversations_purge(
+        older_than=timedelta(days=30),
+        operator="ops",
+        batch_size=2,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+
+    assert result.conversations == 5
+    assert result.counts["messages"] == 10
+    assert result.counts["ticket_notes"] == 5
+    assert set(Conversation.objects.values_list("pk", flat=True)) == {c.pk for c in kept}
+    assert not Message.objects.filter(conversation_id__in=[c.pk for c in old]).exists()
+    assert seen == [(2, 5), (4, 5), (5, 5)]
+    record = ErasureRecord.objects.get()
+    assert record.counts == dict(result.counts)
+    assert record.finished_at is not None
+    assert len(record.days) == 5
+
+
+def test_a_dry_run_counts_the_rows_and_deletes_nothing(staff_user: Any) -> None:
+    old = full_conversation(staff_user, age_days=400)
+    expected = rows_of(old)
+
+    result = services.conversations_purge(older_than=timedelta(days=365), operator="ops", dry_run=True)
+
+    assert dict(result.counts) == expected
+    assert rows_of(old) == expected
+    assert not ErasureRecord.objects.exists()
+
+
+def test_an_erasure_by_email_matches_any_case_and_records_the_request_without_the_content(staff_user: Any) -> None:
+    theirs = full_conversation(staff_user, email="Ana@Example.com", question="My secret booking question")
+    other = full_conversation(staff_user, email="bo@example.com")
+
+    result = services.subject_erase(operator="dpo", email=" ana@example.COM ")
+
+    assert not Conversation.objects.filter(pk=theirs.pk).exists()
+    assert Conversation.objects.filter(pk=other.pk).exists()
+    record = ErasureRecord.objects.get()
+    assert record == result.record
+    assert (record.kind, record.operator, record.matched) == (ErasureKind.ERASURE, "dpo", {"email": "ana@example.COM"})
+    assert record.counts["conversations"] == 1 and record.counts["messages"] == 2
+    stored = str([record.matched, record.counts, record.days, record.operator])
+    assert "secret" not in stored and "Here it is" not in stored and "Called them" not in stored
+
+
+def test_an_erasure_that_matches_nothing_is_still_recorded_but_an_empty_purge_is_not(staff_user: Any) -> None:
+    services.conversations_purge(older_than=timedelta(days=1), operator="ops")
+    assert not ErasureRecord.objects.exists()
+
+    result = services.subject_erase(operator="dpo", user_id="nobody")
+
+    assert result.conversations == 0
+    assert ErasureRecord.objects.get().matched == {"user_id": "nobody"}
+
+
+@pytest.mark.parametrize(
+    "given",
+    [{}, {"user_id": "u", "email": "a@b.c"}, {"user_id": "  "}],
+    ids=["none", "two", "blank"],
+)
+def test_an_erasure_needs_exactly_one_identifier(given: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        services.subject_erase(operator="dpo", **given)
+    assert not ErasureRecord.objects.exists()
+
+
+def test_a_malformed_conversation_id_erases_nothing(staff_user: Any) -> None:
+    full_conversation(staff_user)
+    result = services.subject_erase(operator="dpo", conversation_id="not-an-id")
+    assert result.conversations == 0
+    assert Conversation.objects.count() == 1
+
+
+def test_tasks_queued_for_a_deleted_conversation_do_nothing(staff_user: Any, mailoutbox: Any) -> None:
+    conversation = full_conversation(staff_user)
+    message_id = str(Message.objects.filter(conversation_id=conversation.pk).first().pk)  # type: ignore[union-attr]
+    services.subject_erase(operator="dpo", conversation_id=str(conversation.pk))
+
+    tasks.escalation_mail.call_local(str(conversation.pk))
+    tasks.customer_away_reply.call_local(str(conversation.pk), message_id)
+
+    assert mailoutbox == []
+
+
+def test_the_retention_task_is_off_until_the_setting_is_set(staff_user: Any, settings: Any) -> None:
+    old = full_conversation(staff_user, age_days=100)
+    settings.SUPPORT_RETENTION_DAYS = None
+    assert tasks.conversations_retention_purge.call_local() == 0
+    assert Conversation.objects.filter(pk=old.pk).exists()
+
+    settings.SUPPORT_RETENTION_DAYS = 90
+    assert tasks.conversations_retention_purge.call_local() == 1
+
+    assert not Conversation.objects.filter(pk=old.pk).exists()
+    record = ErasureRecord.objects.get()
+    assert (record.kind, record.operator, record.matched["older_than_days"]) == (ErasureKind.PURGE, "retention job", 90)
