@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from support.models import Conversation, ErasureRecord, Message, TicketEvent
+from support.models import Conversation, ErasureRecord, EventField, Message, TicketEvent
 from support.selectors.conversations import conversation_pk
 
 
@@ -67,7 +67,12 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _conversation_export(conversation: Conversation) -> dict[str, Any]:
     messages = Message.objects.filter(conversation_id=conversation.pk).order_by("created_at", "pk")
-    events = TicketEvent.objects.filter(conversation_id=conversation.pk).order_by("created_at", "pk")
+    # A note's event carries the note's text: notes stay out of the export (conversations_export says why).
+    events = (
+        TicketEvent.objects.filter(conversation_id=conversation.pk)
+        .exclude(field=EventField.NOTES)
+        .order_by("created_at", "pk")
+    )
     return {
         "id": str(conversation.pk),
         "created_at": _iso(conversation.created_at),
