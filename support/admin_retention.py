@@ -41,7 +41,7 @@ class ErasureRecordAdmin(admin.ModelAdmin):
     list_display = ["created_at", "kind", "operator", "matched_display", "conversations", "finished_at"]
     list_filter = ["kind"]
     date_hierarchy = "created_at"
-    fields = ["kind", "operator", "matched_display", "counts_display", "days_display", "created_at", "finished_at"]
+    fields = ("kind", "operator", "matched_display", "counts_display", "days_display", "created_at", "finished_at")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -36,7 +36,9 @@ def conversations_of_subject(
     return Conversation.objects.none() if pk is None else Conversation.objects.filter(pk=pk)
 
 
-def conversation_id_batches(queryset: QuerySet[Conversation], *, batch_size: int) -> Iterator[list[tuple[Any, date]]]:
+def conversation_id_batches(
+    queryset: QuerySet[Conversation], *, batch_size: int
+) -> Iterator[list[tuple[Any, datetime]]]:
     """(pk, created_at) of the matched conversations, a batch at a time in primary-key order (keyset paging:
     a batch deleted in between does not shift the next one)."""
     last = None
