@@ -32,6 +32,7 @@ from support.models import (
     Message,
     TicketEvent,
     TicketNote,
+    WebhookDelivery,
 )
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,27 @@ def _batch_delete(ids: list[Any]) -> Counter[str]:
     return +counts
 
 
+#: What an erased conversation's summary (the customer's first message) becomes in stored webhook payloads.
+ERASED = "[erased]"
+
+
+def _webhook_payloads_scrub(ids: list[Any]) -> int:
+    """Blank the customer's words (the summary) in the stored webhook payloads about these conversations.
+
+    The deliveries stay (the endpoint's log; a pending retry still goes out, without the summary). The
+    payload is not indexed: one scan of the deliveries per batch, and only for an erasure request."""
+    scrubbed = 0
+    about = WebhookDelivery.objects.filter(payload__data__conversation__id__in=[str(pk) for pk in ids])
+    for delivery in about.only("pk", "payload"):
+        conversation = delivery.payload["data"]["conversation"]
+        if conversation.get("summary") in ("", ERASED):
+            continue
+        conversation["summary"] = ERASED
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(payload=delivery.payload)
+        scrubbed += 1
+    return scrubbed
+
+
 def _batch_count(ids: list[Any]) -> Counter[str]:
     return +Counter(
         {
@@ -131,6 +153,9 @@ def conversations_delete(
     for rows in selectors.conversation_id_batches(conversations, batch_size=max(batch_size, 1)):
         ids = [pk for pk, _created in rows]
         result.counts.update(_batch_count(ids) if dry_run else _batch_delete(ids))
+        if kind == ErasureKind.ERASURE and not dry_run:
+            result.counts["webhook_payloads_scrubbed"] += _webhook_payloads_scrub(ids)
+            result.counts = +result.counts  # drops the zero
         result.days.update(rollups.utc_day(created) for _pk, created in rows)
         if not dry_run:
             _record_save(result, kind=kind, operator=operator, matched=matched)
@@ -149,9 +174,13 @@ def conversations_delete(
 
 def conversations_admin_delete(*, conversations: QuerySet[Conversation], operator: str) -> DeletionResult:
     """The admin's delete (a change page's Delete button, or the list's "Delete selected" action)."""
-    ids = [str(pk) for pk in conversations.values_list("pk", flat=True)]
+    # The chosen ids, fixed now: the changelist's queryset carries its filters, search and ordering.
+    pks = list(conversations.values_list("pk", flat=True))
     return conversations_delete(
-        conversations=conversations, kind=ErasureKind.ADMIN, operator=operator, matched={"conversations": ids}
+        conversations=Conversation.objects.filter(pk__in=pks),
+        kind=ErasureKind.ADMIN,
+        operator=operator,
+        matched={"conversations": [str(pk) for pk in pks]},
     )
 
 

@@ -190,3 +190,21 @@ def test_the_retention_task_is_off_until_the_setting_is_set(staff_user: Any, set
     assert not Conversation.objects.filter(pk=old.pk).exists()
     record = ErasureRecord.objects.get()
     assert (record.kind, record.operator, record.matched["older_than_days"]) == (ErasureKind.PURGE, "retention job", 90)
+
+
+def test_an_erasure_scrubs_the_summary_from_the_webhook_payloads_about_the_conversation(staff_user: Any) -> None:
+    from support.models import WebhookDelivery, WebhookEndpoint
+    from support.services.notifications import notification_payload
+
+    endpoint = WebhookEndpoint.objects.create(url="https://hooks.example/x", events=["conversation.escalated"])
+    theirs = full_conversation(staff_user, user_id="u-7", question="My private question")
+    other = full_conversation(staff_user, user_id="u-8", question="Another question")
+    for n, conversation in enumerate((theirs, other)):
+        payload = notification_payload(event="conversation.escalated", conversation=conversation)
+        WebhookDelivery.objects.create(endpoint=endpoint, event="x", payload=payload, webhook_id=f"msg_{n}")
+
+    result = services.subject_erase(operator="dpo", user_id="u-7")
+
+    summaries = {d.webhook_id: d.payload["data"]["conversation"]["summary"] for d in WebhookDelivery.objects.all()}
+    assert summaries == {"msg_0": "[erased]", "msg_1": "Another question"}
+    assert result.counts["webhook_payloads_scrubbed"] == 1
