@@ -3,10 +3,12 @@ an erasure record says who, when, what and how many, and nothing that pointed at
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from support import rollups, selectors, services, tasks
@@ -208,3 +210,32 @@ def test_an_erasure_scrubs_the_summary_from_the_webhook_payloads_about_the_conve
     summaries = {d.webhook_id: d.payload["data"]["conversation"]["summary"] for d in WebhookDelivery.objects.all()}
     assert summaries == {"msg_0": "[erased]", "msg_1": "Another question"}
     assert result.counts["webhook_payloads_scrubbed"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_erasures_of_one_person_delete_and_count_each_row_once(django_user_model: Any) -> None:
+    staff_user = django_user_model.objects.create_user(username="agent", is_staff=True)
+    made = [full_conversation(staff_user, user_id="u-7") for _ in range(6)]
+    messages = Message.objects.filter(conversation_id__in=[c.pk for c in made]).count()
+    errors: list[BaseException] = []
+
+    def erase() -> None:
+        try:
+            services.subject_erase(operator="dpo", user_id="u-7", batch_size=2)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=erase) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert not Conversation.objects.exists() and not Message.objects.exists()
+    records = list(ErasureRecord.objects.all())
+    assert len(records) == 3
+    assert sum(r.counts.get("conversations", 0) for r in records) == 6
+    assert sum(r.counts.get("messages", 0) for r in records) == messages
