@@ -239,3 +239,21 @@ def test_concurrent_erasures_of_one_person_delete_and_count_each_row_once(django
     assert len(records) == 3
     assert sum(r.counts.get("conversations", 0) for r in records) == 6
     assert sum(r.counts.get("messages", 0) for r in records) == messages
+
+
+def test_a_purge_costs_the_same_queries_per_batch_however_many_rows_each_conversation_has(staff_user: Any) -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    def purge_cost(turn_pairs: int) -> int:
+        for _ in range(4):
+            conversation = full_conversation(staff_user, age_days=400)
+            for n in range(turn_pairs):
+                services.message_log(conversation=conversation, turns=turn_pair(f"More {n}?", "Yes."))
+        with CaptureQueriesContext(connection) as queries:
+            result = services.conversations_purge(older_than=timedelta(days=365), operator="ops", batch_size=2)
+        assert result.conversations == 4
+        return len(queries)
+
+    few = purge_cost(turn_pairs=0)
+    assert few > 0
+    assert purge_cost(turn_pairs=5) == few
