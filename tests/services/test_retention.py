@@ -257,3 +257,18 @@ def test_a_purge_costs_the_same_queries_per_batch_however_many_rows_each_convers
     few = purge_cost(turn_pairs=0)
     assert few > 0
     assert purge_cost(turn_pairs=5) == few
+
+
+def test_a_purge_larger_than_the_default_batch_counts_every_row() -> None:
+    old = timezone.now() - timedelta(days=400)
+    made = Conversation.objects.bulk_create(
+        [Conversation(created_at=old, token_hash=f"{n:064d}") for n in range(services.RETENTION_BATCH + 1)]
+    )
+    Message.objects.bulk_create([Message(conversation=c, role="user", content="hi", created_at=old) for c in made])
+    fresh, _ = services.conversation_create()
+
+    result = services.conversations_purge(older_than=timedelta(days=365), operator="ops")
+
+    assert (result.conversations, result.counts["messages"]) == (501, 501)
+    assert list(Conversation.objects.values_list("pk", flat=True)) == [fresh.pk]
+    assert not Message.objects.exists()
