@@ -75,6 +75,16 @@ def _dependants_delete(ids: list[Any]) -> Counter[str]:
     return counts
 
 
+#: The counts' names (ErasureRecord.counts) of the tables a conversation's collector may also delete from.
+_TABLE_NAMES = {
+    Conversation._meta.label: "conversations",
+    Message._meta.label: "messages",
+    TicketEvent._meta.label: "ticket_events",
+    TicketNote._meta.label: "ticket_notes",
+    IdempotencyRecord._meta.label: "idempotency_records",
+}
+
+
 def _batch_delete(ids: list[Any]) -> Counter[str]:
     with transaction.atomic():  # one transaction per batch on SQLite; MongoDB needs none (see module doc)
         counts = _dependants_delete(ids)
@@ -82,8 +92,7 @@ def _batch_delete(ids: list[Any]) -> Counter[str]:
         # stored meanwhile) is deleted with them by its on_delete rule rather than left dangling.
         _total, per_model = Conversation.objects.filter(pk__in=ids).delete()
     for label, number in per_model.items():
-        name = "conversations" if label == Conversation._meta.label else label
-        counts[name] += number
+        counts[_TABLE_NAMES.get(label, label)] += number  # another app's rows cascade under their own label
     return +counts
 
 
@@ -152,12 +161,17 @@ def conversations_delete(
     done = 0
     for rows in selectors.conversation_id_batches(conversations, batch_size=max(batch_size, 1)):
         ids = [pk for pk, _created in rows]
-        result.counts.update(_batch_count(ids) if dry_run else _batch_delete(ids))
-        if kind == ErasureKind.ERASURE and not dry_run:
-            result.counts["webhook_payloads_scrubbed"] += _webhook_payloads_scrub(ids)
-            result.counts = +result.counts  # drops the zero
         result.days.update(rollups.utc_day(created) for _pk, created in rows)
-        if not dry_run:
+        if dry_run:
+            result.counts.update(_batch_count(ids))
+        else:
+            # The days go on record before their conversations go: rebuild_rollups must keep them even
+            # if this run dies part way through the batch.
+            _record_save(result, kind=kind, operator=operator, matched=matched)
+            result.counts.update(_batch_delete(ids))
+            if kind == ErasureKind.ERASURE:
+                result.counts["webhook_payloads_scrubbed"] += _webhook_payloads_scrub(ids)
+                result.counts = +result.counts  # drops the zero
             _record_save(result, kind=kind, operator=operator, matched=matched)
         done += len(rows)
         if progress is not None:

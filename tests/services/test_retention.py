@@ -272,3 +272,26 @@ def test_a_purge_larger_than_the_default_batch_counts_every_row() -> None:
     assert (result.conversations, result.counts["messages"]) == (501, 501)
     assert list(Conversation.objects.values_list("pk", flat=True)) == [fresh.pk]
     assert not Message.objects.exists()
+
+
+def test_a_run_that_dies_part_way_has_recorded_its_days_and_a_rerun_finishes_it(
+    staff_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from support.services import retention
+
+    old = full_conversation(staff_user, age_days=400)
+
+    def database_gone(ids: list[Any]) -> None:
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(retention, "_batch_delete", database_gone)
+    with pytest.raises(RuntimeError):
+        services.conversations_purge(older_than=timedelta(days=365), operator="ops")
+    record = ErasureRecord.objects.get()
+    assert record.days == [rollups.utc_day(old.created_at).isoformat()]
+    assert record.finished_at is None
+    assert rollups.utc_day(old.created_at) in selectors.deleted_days()
+
+    monkeypatch.undo()
+    assert services.conversations_purge(older_than=timedelta(days=365), operator="ops").conversations == 1
+    assert not Conversation.objects.exists()
