@@ -88,3 +88,11 @@ class EventField(models.TextChoices):
     ESCALATION_DETAIL = "escalation_detail", "The bot's note (not verified)"
     HANDLED_BY = "handled_by", "Handled by"
     EMAIL_SENT = "email_sent", "Email sent"
+
+
+# --- Issue 15 (i15id): verified identity and per-venue knowledge ---------------------------------
+class Audience(models.TextChoices):
+    """Who the customer is to the venue; blank when the embedding page did not say."""
+
+    DINER = "diner", "Diner"
+    OWNER = "owner", "Business owner"

@@ -11,6 +11,7 @@ from support.selectors.analytics import (
     analytics_summary,
 )
 from support.selectors.budget import daily_spend_today
+from support.selectors.business import Venue, business_profile_get, customer_history, venue_for
 from support.selectors.canned import canned_reply_list_active
 from support.selectors.conversations import (
     FIRST_RESPONSE_CHOICES,
@@ -64,6 +65,10 @@ from support.selectors.webhooks import webhook_delivery_list, webhook_endpoint_l
 from support.selectors.widget import widget_config
 
 __all__ = [
+    "Venue",
+    "business_profile_get",
+    "customer_history",
+    "venue_for",
     "CLIENT_COLUMNS",
     "CLIENT_REPORT_COLUMNS",
     "COST_REPORT_GROUPS",
