@@ -342,11 +342,11 @@ class TicketNoteAdmin(ReadOnlyAdmin):
 
 @admin.register(KnowledgeArticle)
 class KnowledgeArticleAdmin(admin.ModelAdmin):
-    list_display = ["title", "active", "order", "updated_at"]
+    list_display = ["title", "active", "order", "business_ids", "audience", "updated_at"]
     list_editable = ["active", "order"]
-    list_filter = ["active"]
-    search_fields = ["title", "keywords", "answer"]
-    fields = ["title", "keywords", "answer", "active", "order"]
+    list_filter = ["active", "audience"]
+    search_fields = ["title", "keywords", "answer", "business_ids"]
+    fields = ["title", "keywords", "answer", "active", "order", "business_ids", "audience"]
 
 
 @admin.register(CannedReply)
@@ -359,4 +359,4 @@ class CannedReplyAdmin(admin.ModelAdmin):
 
 
 # Registered by importing: the webhook admin lives in its own module (this one is long enough).
-from support import admin_webhooks  # noqa: E402, F401
+from support import admin_business, admin_webhooks  # noqa: E402, F401

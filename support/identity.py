@@ -58,7 +58,13 @@ def hash_valid(*, user_id: str, given: str) -> bool:
 
 
 def identity_resolve(
-    *, user_id: str = "", business_id: str = "", audience: str = "", email: str = "", name: str = "", given_hash: str = ""
+    *,
+    user_id: str = "",
+    business_id: str = "",
+    audience: str = "",
+    email: str = "",
+    name: str = "",
+    given_hash: str = "",
 ) -> Identity:
     """The identity to store: verified when the hash matches; IdentityRefused when SUPPORT_REQUIRE_IDENTITY
     demands a valid hash for a page that names anyone (an anonymous visitor may still chat)."""

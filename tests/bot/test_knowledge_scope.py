@@ -85,9 +85,7 @@ def test_an_unverified_page_naming_b7_gets_only_the_global_articles(claude: Fake
         assert private not in system
 
 
-def test_the_offline_responder_answers_from_the_verified_venues_articles_only(
-    articles: None, settings: Any
-) -> None:
+def test_the_offline_responder_answers_from_the_verified_venues_articles_only(articles: None, settings: Any) -> None:
     settings.ANTHROPIC_API_KEY = ""
     assert "B8: park on the street." in _ask(_start("u8", "b8"), "Is there parking?")
     assert "B7 SECRET" in _ask(_start("u7", "b7"), "Is there parking?")
