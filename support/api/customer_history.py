@@ -58,5 +58,6 @@ class CustomerHistoryViewSet(ApiViewSet):
     def create(self, request: Request) -> Response:
         data = CustomerHistoryInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        history = selectors.customer_history(user_id=data.validated_data["user_id"]) or []
-        return Response(CustomerHistoryOutputSerializer({"results": list(history)}).data)
+        history = selectors.customer_history(user_id=data.validated_data["user_id"])
+        rows = list(history) if history is not None else []
+        return Response(CustomerHistoryOutputSerializer({"results": rows}).data)

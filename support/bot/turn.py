@@ -144,10 +144,10 @@ def _turn_prepare(*, conversation: Conversation, user_message: Message, asks_for
         asks_for_human=asks_for_human,
         responder=Responder.OFFLINE,
         articles=articles,
-        venue=selectors.venue_for(business_id=conversation.business_id),
     )
+    turn.venue = venue = selectors.venue_for(business_id=conversation.business_id)
     if claude.claude_configured():
-        turn.system = prompt.system_prompt(articles=articles, email=turn.venue.support_email)
+        turn.system = prompt.system_prompt(articles=articles, email=venue.support_email)
         turn.messages = prompt.history_messages(conversation=conversation)
         turn.reservation = budget_reserve(system=turn.system, messages=turn.messages)
         turn.responder = Responder.CLAUDE if turn.reservation is not None else Responder.BUDGET

@@ -45,7 +45,7 @@ def venue_for(*, business_id: str) -> Venue:
     )
 
 
-def customer_history(*, user_id: str, exclude_pk: object = None) -> QuerySet[Conversation] | None:
+def customer_history(*, user_id: str, exclude_pk: int | str | None = None) -> QuerySet[Conversation] | None:
     """A verified customer's verified conversations, newest first (SUPPORT_IDENTITY_HISTORY_LIMIT of them);
     None without a user id. Unverified conversations never join: anyone could have typed that user_id."""
     if not user_id:
