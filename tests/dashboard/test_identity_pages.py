@@ -86,3 +86,13 @@ def test_the_admin_scopes_an_article_to_businesses_and_an_audience(admin_client_
     assert response.status_code == 302, response.content.decode()[:2000]
     article = KnowledgeArticle.objects.get(title="Parking")
     assert (article.business_ids, article.audience) == ("b7, b9", "diner")
+
+
+def test_the_admin_marks_the_ids_verified_only_when_signed(admin_client_for: Client) -> None:
+    verified = _started("Signed", user_id="u1", business_id="b7", verified=True)
+    claimed = _started("Typed", user_id="u1", business_id="b7")
+    signed_page = admin_client_for.get(f"/admin/support/conversation/{verified.pk}/change/").content.decode()
+    typed_page = admin_client_for.get(f"/admin/support/conversation/{claimed.pk}/change/").content.decode()
+    assert signed_page.count("(verified: signed by the site&#x27;s server)") == 2
+    assert "(unverified" not in signed_page
+    assert typed_page.count("(unverified: sent by the widget&#x27;s page)") == 2
