@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import shutil
+import subprocess
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -182,3 +185,26 @@ def test_a_business_profile_sets_the_widgets_title_greeting_and_email(anon: APIC
     )
     other = anon.get(f"{BASE}/widget/config", {"business_id": "b8"}).json()
     assert (other["title"], other["support_email"]) == (settings.SUPPORT_WIDGET_TITLE, settings.SUPPORT_EMAIL)
+
+
+# --- The README's server-side snippets ------------------------------------------------------------
+def _readme_snippet(language: str) -> str:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Verified identity and venues", 1)[1]
+    return section.split(f"```{language}\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readmes_python_snippet_computes_the_hash_the_server_accepts(settings: Any) -> None:
+    settings.SUPPORT_IDENTITY_SECRET = SECRET
+    scope: dict[str, Any] = {"SUPPORT_IDENTITY_SECRET": SECRET, "user_id": 42}
+    exec(_readme_snippet("python"), scope)  # our own README: run it so it stays true
+    assert identity.hash_valid(user_id="42", given=scope["user_hash"])
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+def test_the_readmes_javascript_snippet_computes_the_hash_the_server_accepts(settings: Any) -> None:
+    settings.SUPPORT_IDENTITY_SECRET = SECRET
+    program = f"const SUPPORT_IDENTITY_SECRET = {SECRET!r}; const userId = 42;\n"
+    program += _readme_snippet("javascript") + "\nprocess.stdout.write(userHash);\n"
+    given = subprocess.run(["node", "-e", program], capture_output=True, text=True, check=True, timeout=30).stdout
+    assert identity.hash_valid(user_id="42", given=given)
