@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
-from support import identity
+from support import business_hours, identity
 from support.bot import scope
 from support.models import BusinessProfile, KnowledgeArticle
 from tests.bot.test_chat import API_KEY, chat_stream, deltas_of
@@ -114,3 +115,14 @@ def test_business_ids_are_split_on_commas_and_compared_exactly() -> None:
     assert scope.applies(article, business_id="b9", audience="")
     assert not scope.applies(article, business_id="B7", audience="")
     assert not scope.applies(article, business_id="", audience="")
+
+
+def test_a_business_profiles_hours_say_when_its_people_are_back(articles: None, settings: Any) -> None:
+    settings.ANTHROPIC_API_KEY = ""
+    settings.SUPPORT_BUSINESS_HOURS = ""  # the site is always open; venue b7 opens one minute a week
+    hours = "UTC; Mon 00:00-00:01"
+    BusinessProfile.objects.create(business_id="b7", business_hours=hours)
+    if business_hours.is_open(timezone.now(), business_hours.parse(hours)):
+        pytest.skip("the one open minute of the week")
+    assert "We're back at 00:00" in _ask(_start("u7", "b7"), "Can I speak to a person?")
+    assert "We're back" not in _ask(_start("u8", "b8"), "Can I speak to a person?")
