@@ -208,3 +208,9 @@ def test_the_readmes_javascript_snippet_computes_the_hash_the_server_accepts(set
     program += _readme_snippet("javascript") + "\nprocess.stdout.write(userHash);\n"
     given = subprocess.run(["node", "-e", program], capture_output=True, text=True, check=True, timeout=30).stdout
     assert identity.hash_valid(user_id="42", given=given)
+
+
+@pytest.mark.django_db
+def test_an_over_long_business_id_in_the_config_query_is_a_400_naming_it(anon: APIClient) -> None:
+    response = anon.get(f"{BASE}/widget/config", {"business_id": "b" * 129})
+    assert response.status_code == 400 and list(response.json()["errors"]) == ["business_id"]
