@@ -50,7 +50,7 @@ def customer_history(*, user_id: str, exclude_pk: int | str | None = None) -> Qu
     None without a user id. Unverified conversations never join: anyone could have typed that user_id."""
     if not user_id:
         return None
-    queryset = Conversation.objects.filter(user_id=user_id, identity_verified=True).order_by("-created_at")
+    queryset = Conversation.objects.filter(user_id=user_id, identity_verified=True).order_by("-created_at", "-pk")
     if exclude_pk is not None:
         queryset = queryset.exclude(pk=exclude_pk)
     return queryset[: settings.SUPPORT_IDENTITY_HISTORY_LIMIT]
