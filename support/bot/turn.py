@@ -377,7 +377,7 @@ def _escalation(turn: ChatTurn, reply: _Reply) -> tuple[str, str] | None:
         return EscalationReason.BUDGET, "The daily Claude budget was spent; answered from the knowledge base."
     if reply.no_answer:
         return EscalationReason.NO_ANSWER, "No knowledge-base article matched the question."
-    if rules.mentions_support_email(reply.text):
+    if rules.mentions_support_email(reply.text, turn.venue.support_email if turn.venue else None):
         return EscalationReason.SUPPORT_EMAIL, "The reply gave out the support email."
     return None
 

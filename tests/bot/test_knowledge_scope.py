@@ -12,9 +12,9 @@ from rest_framework.test import APIClient
 
 from support import business_hours, identity
 from support.bot import scope
-from support.models import BusinessProfile, KnowledgeArticle
+from support.models import BusinessProfile, Conversation, EscalationReason, KnowledgeArticle
 from tests.bot.test_chat import API_KEY, chat_stream, deltas_of
-from tests.fakes.fake_claude import FakeClaude
+from tests.fakes.fake_claude import FakeClaude, Reply
 
 pytestmark = pytest.mark.django_db
 
@@ -126,3 +126,12 @@ def test_a_business_profiles_hours_say_when_its_people_are_back(articles: None, 
         pytest.skip("the one open minute of the week")
     assert "We're back at 00:00" in _ask(_start("u7", "b7"), "Can I speak to a person?")
     assert "We're back" not in _ask(_start("u8", "b8"), "Can I speak to a person?")
+
+
+def test_a_reply_giving_the_business_support_email_is_flagged_for_a_person(claude: FakeClaude, articles: None) -> None:
+    BusinessProfile.objects.create(business_id="b7", support_email="help@sette.example")
+    claude.enqueue(Reply(text="Please write to help@sette.example about that."))
+    client = _start("u7", "b7")
+    _ask(client, "Can I bring a dog?")
+    conversation = Conversation.objects.get(pk=client.conversation_id)  # type: ignore[attr-defined]
+    assert conversation.escalated and conversation.escalation_reason == EscalationReason.SUPPORT_EMAIL
