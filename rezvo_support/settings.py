@@ -360,6 +360,18 @@ SUPPORT_IDEMPOTENCY_TTL_HOURS = env_int("SUPPORT_IDEMPOTENCY_TTL_HOURS", 24, min
 # Longer than any real request: the gunicorn timeout (120 s) plus a margin.
 SUPPORT_IDEMPOTENCY_LEASE_S = env_int("SUPPORT_IDEMPOTENCY_LEASE_S", 150, minimum=1)
 
+# --- Verified identity (issue 15, i15id) ---------------------------------------------------------------
+# The embedding site's server signs each user: user_hash = HMAC-SHA256(SUPPORT_IDENTITY_SECRET, user_id), hex.
+# Never sent to the browser. Empty: no conversation can be verified (every identity stays a claim).
+SUPPORT_IDENTITY_SECRET = env_str("SUPPORT_IDENTITY_SECRET", "")
+# true: a new conversation that names anyone (user_id, business_id, audience, email or name) must carry a valid
+# user_hash, else 400; false: it is stored unverified and staff see it marked so.
+SUPPORT_REQUIRE_IDENTITY = env_bool("SUPPORT_REQUIRE_IDENTITY", default=False)
+if SUPPORT_REQUIRE_IDENTITY and not SUPPORT_IDENTITY_SECRET:
+    raise ImproperlyConfigured("SUPPORT_REQUIRE_IDENTITY=true needs SUPPORT_IDENTITY_SECRET")
+# How many of a verified customer's earlier conversations the ticket page and the widget list.
+SUPPORT_IDENTITY_HISTORY_LIMIT = env_int("SUPPORT_IDENTITY_HISTORY_LIMIT", 20, minimum=1)
+
 # The embeddable chat widget's defaults (GET /api/support/widget/config); the script tag's data-* attributes win.
 SUPPORT_WIDGET_TITLE = env_str("SUPPORT_WIDGET_TITLE", "Rezvo Support")
 SUPPORT_WIDGET_GREETING = env_str(

@@ -145,8 +145,11 @@ class ConversationAdmin(ConversationDeleteMixin, admin.ModelAdmin):
                     "source",
                     "page_url",
                     "user_agent",
+                    "identity_verified",
                     "user_id_unverified",
                     "business_id_unverified",
+                    "audience",
+                    "contact_name",
                     "message_count",
                     "cost_display",
                     "created_at",
@@ -186,13 +189,13 @@ class ConversationAdmin(ConversationDeleteMixin, admin.ModelAdmin):
     def bot_note(self, obj: Conversation) -> str:
         return obj.escalation_detail or "—"
 
-    @admin.display(description="User id (unverified)")
+    @admin.display(description="User id")
     def user_id_unverified(self, obj: Conversation) -> str:
-        return f"{obj.user_id} (unverified: sent by the widget's page)" if obj.user_id else "—"
+        return _claim(obj, obj.user_id)
 
-    @admin.display(description="Business id (unverified)")
+    @admin.display(description="Business id")
     def business_id_unverified(self, obj: Conversation) -> str:
-        return f"{obj.business_id} (unverified: sent by the widget's page)" if obj.business_id else "—"
+        return _claim(obj, obj.business_id)
 
     @admin.display(description="Notes timeline")
     def notes_timeline(self, obj: Conversation) -> str:
@@ -343,11 +346,11 @@ class TicketNoteAdmin(ReadOnlyAdmin):
 
 @admin.register(KnowledgeArticle)
 class KnowledgeArticleAdmin(admin.ModelAdmin):
-    list_display = ["title", "active", "order", "updated_at"]
+    list_display = ["title", "active", "order", "business_ids", "audience", "updated_at"]
     list_editable = ["active", "order"]
-    list_filter = ["active"]
-    search_fields = ["title", "keywords", "answer"]
-    fields = ["title", "keywords", "answer", "active", "order"]
+    list_filter = ["active", "audience"]
+    search_fields = ["title", "keywords", "answer", "business_ids"]
+    fields = ["title", "keywords", "answer", "active", "order", "business_ids", "audience"]
 
 
 @admin.register(CannedReply)
@@ -359,5 +362,14 @@ class CannedReplyAdmin(admin.ModelAdmin):
     fields = ["title", "content", "is_active"]
 
 
+def _claim(conversation: Conversation, value: str) -> str:
+    """An id from the widget's page, marked verified only when the site's server signed it (support.identity)."""
+    if not value:
+        return "—"
+    if conversation.identity_verified:
+        return f"{value} (verified: signed by the site's server)"
+    return f"{value} (unverified: sent by the widget's page)"
+
+
 # Registered by importing: the webhook admin lives in its own module (this one is long enough).
-from support import admin_webhooks  # noqa: E402, F401
+from support import admin_business, admin_webhooks  # noqa: E402, F401

@@ -5,7 +5,12 @@
  *
  * Optional data-* attributes (each overrides GET /api/support/widget/config): data-title, data-greeting,
  * data-colour (#rgb / #rrggbb), data-position (right | left), data-questions ("One?|Two?"),
- * data-support-email, data-user-id, data-business-id. window.RezvoSupport offers open(), close() and reset().
+ * data-support-email. window.RezvoSupport offers open(), close() and reset().
+ *
+ * Identity (rendered by the embedding site's server): data-user-id, data-business-id, data-audience
+ * (diner | owner), data-email, data-name and data-user-hash = HMAC-SHA256(secret, user id) in hex. With a
+ * valid hash the conversation is verified and the widget lists the customer's earlier conversations.
+ * The secret itself never belongs in the page.
  *
  * Safety rule for this file: text from the customer or the model only ever reaches the page through
  * textContent / Text nodes (see h() and markdown()); never innerHTML.
@@ -19,7 +24,8 @@
   const data = (script && script.dataset) || {};
   const scriptUrl = new URL((script && script.src) || location.href, location.href);
   const API = (data.api || scriptUrl.origin).replace(/\/+$/, "");
-  const STORE_KEY = "rezvo-support:" + new URL(API, location.href).origin;
+  // One stored conversation per signed-in user, so the next person on a shared computer never sees it.
+  const STORE_KEY = "rezvo-support:" + new URL(API, location.href).origin + (data.userId ? ":" + data.userId : "");
   const CSS_URL = new URL("widget.css", scriptUrl).href;
   const reduceMotion = window.matchMedia && matchMedia("(prefers-reduced-motion: reduce)").matches;
 
@@ -32,6 +38,15 @@
     support_email: "",
     max_message_chars: 4000,
   };
+  // The identity the embedding site's server rendered into the tag: request field, data-* attribute.
+  const IDENTITY = [
+    ["user_id", "userId"],
+    ["business_id", "businessId"],
+    ["audience", "audience"],
+    ["email", "email"],
+    ["name", "name"],
+    ["user_hash", "userHash"],
+  ];
   const SUBTITLE = "AI assistant · a person can take over";
   const HANDOFF_REASON = {
     claude_unavailable: "Our assistant is unavailable right now, so we've passed your question to our support team.",
@@ -506,6 +521,7 @@
       );
       ui.log.append(h("div", { class: "rz-quick", role: "group", "aria-label": "Suggested questions" }, chips));
     }
+    if (!state.conv) showPast();
     ui.newButton.hidden = !state.conv;
     ui.confirmNew.hidden = true;
   }
@@ -577,8 +593,7 @@
     if (state.conv) return state.conv;
     const body = { source: data.source || "web" };
     if (/^https?:$/.test(location.protocol) && location.href.length <= 2048) body.page_url = location.href;
-    if (data.userId) body.user_id = data.userId;
-    if (data.businessId) body.business_id = data.businessId;
+    for (const [field, key] of IDENTITY) if (data[key]) body[field] = data[key];
     let res = await api("POST", "conversations", body, { token: false });
     if (res.status === 400) {
       // A field the server will not take (an odd page URL, an unknown source): start without it.
@@ -1078,10 +1093,32 @@
     );
   }
 
+  // A verified customer's earlier conversations (POST widget/history, authorised by the user hash only).
+  async function showPast() {
+    if (!data.userId || !data.userHash) return;
+    let rows = [];
+    try {
+      const res = await api("POST", "widget/history", { user_id: data.userId, user_hash: data.userHash }, { token: false });
+      if (res.ok) rows = (await res.json()).results || [];
+    } catch {
+      return; // history is a nicety: the chat works without it
+    }
+    if (!rows.length || state.conv || !ui || ui.log.querySelector(".rz-past")) return;
+    const items = rows.map((c) =>
+      h("li", {}, h("span", { text: c.summary || "(no message)" }), " ",
+        h("time", { class: "rz-past-date", datetime: c.created_at, text: new Date(c.created_at).toLocaleDateString() })),
+    );
+    ui.log.append(
+      h("section", { class: "rz-past", "aria-label": "Your earlier conversations" },
+        h("p", { class: "rz-past-title", text: "Your earlier conversations" }), h("ul", {}, items)),
+    );
+  }
+
   async function start() {
     let server = null;
     try {
-      const res = await fetch(`${API}/api/support/widget/config`, { credentials: "omit" });
+      const venue = data.businessId ? `?business_id=${encodeURIComponent(data.businessId)}` : "";
+      const res = await fetch(`${API}/api/support/widget/config${venue}`, { credentials: "omit" });
       if (res.ok) server = await res.json();
     } catch {
       diagnoseCors(); // offline or blocked: the defaults and data attributes still make a working widget

@@ -26,7 +26,8 @@ from support.api.serializers import (
     WidgetConversationOutputSerializer,
     WidgetMessageOutputSerializer,
 )
-from support.models import Conversation, EscalationReason, HandledBy, Rating, Source, Status
+from support.identity import IdentityRefused, identity_resolve
+from support.models import Audience, Conversation, EscalationReason, HandledBy, Rating, Source, Status
 
 
 class ConversationCreateInputSerializer(serializers.Serializer):
@@ -35,6 +36,16 @@ class ConversationCreateInputSerializer(serializers.Serializer):
     user_agent = serializers.CharField(max_length=512, required=False, allow_blank=True)
     user_id = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
     business_id = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
+    audience = serializers.ChoiceField(choices=Audience.choices, required=False, allow_blank=True, default="")
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True, default="")
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    user_hash = serializers.CharField(
+        max_length=128,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="HMAC-SHA256(SUPPORT_IDENTITY_SECRET, user_id) in hex, computed by the embedding site's server.",
+    )
 
 
 class _TokenField(serializers.CharField):
@@ -128,12 +139,22 @@ class ConversationViewSet(ApiViewSet):
     def create(self, request: Request) -> Response:
         values = _valid(ConversationCreateInputSerializer, request)
         user_agent = values.get("user_agent") or request.headers.get("User-Agent", "")
+        try:
+            identity = identity_resolve(
+                user_id=values["user_id"],
+                business_id=values["business_id"],
+                audience=values["audience"],
+                email=values["email"],
+                name=single_line(values["name"]),
+                given_hash=values["user_hash"],
+            )
+        except IdentityRefused as refused:
+            raise exceptions.ValidationError({refused.field: [str(refused)]}) from None
         conversation, token = services.conversation_create(
             source=values["source"],
             page_url=values["page_url"],
             user_agent=single_line(user_agent),
-            user_id=values["user_id"],
-            business_id=values["business_id"],
+            identity=identity,
         )
         data = ConversationCreateOutputSerializer(conversation, context={"token": token}).data
         return Response(data, status=status.HTTP_201_CREATED)

@@ -57,5 +57,8 @@ POLICIES: dict[tuple[str, str | None], Policy] = {
     ("widget_config", "list"): WIDGET,
     ("widget_config", "metadata"): WIDGET,
     ("widget_config", None): WIDGET,
+    # Issue 15: a verified customer's own conversations, authorised by the user_hash in the body.
+    ("customer_history", "create"): WIDGET,
+    ("customer_history", None): NOT_ALLOWED,
 }
 # POST conversations/{id}/chat is its own APIView (support/api/chat.py) with the `messages` policy.

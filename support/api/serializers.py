@@ -60,6 +60,12 @@ class ConversationOutputSerializer(serializers.Serializer):
     user_agent = serializers.CharField()
     user_id = serializers.CharField()
     business_id = serializers.CharField()
+    audience = serializers.CharField(help_text="`diner`, `owner`, or empty (the page did not say).")
+    identity_verified = serializers.BooleanField(
+        help_text="True: user_id (and the identity sent with it) was signed by the embedding site's server. "
+        "False: user_id, business_id, audience, contact_email and contact_name are the page's unverified claims."
+    )
+    contact_name = serializers.CharField()
     status = serializers.CharField()
     escalated = serializers.BooleanField()
     escalation_reason = serializers.CharField()

@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 from support.api.analytics import AnalyticsViewSet
 from support.api.chat import ChatApi
 from support.api.conversations import ConversationViewSet
+from support.api.customer_history import CustomerHistoryViewSet
 from support.api.tickets import TicketViewSet
 from support.api.widget_config import WidgetConfigViewSet
 
@@ -18,6 +19,7 @@ router.register("conversations", ConversationViewSet, basename="conversation")
 router.register("tickets", TicketViewSet, basename="tickets")
 router.register("analytics", AnalyticsViewSet, basename="analytics")
 router.register("widget/config", WidgetConfigViewSet, basename="widget-config")
+router.register("widget/history", CustomerHistoryViewSet, basename="widget-history")
 
 urlpatterns = [
     *router.urls,

@@ -25,13 +25,30 @@ class WidgetConfigOutputSerializer(serializers.Serializer):
     max_message_chars = serializers.IntegerField()
 
 
+class WidgetConfigQuerySerializer(serializers.Serializer):
+    business_id = serializers.CharField(
+        max_length=128,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The business the widget is embedded for: its profile's title, greeting and support email.",
+    )
+
+
 class WidgetConfigViewSet(ApiViewSet):
     policy_name = "widget_config"
     # Public and identical for everyone: no session lookup, so browsers and proxies may cache it.
     authentication_classes: list[type[BaseAuthentication]] = []
 
-    @extend_schema(responses={200: WidgetConfigOutputSerializer, **errors(429)}, operation_id="widget_config")
+    @extend_schema(
+        parameters=[WidgetConfigQuerySerializer],
+        responses={200: WidgetConfigOutputSerializer, **errors(400, 429)},
+        operation_id="widget_config",
+    )
     def list(self, request: Request) -> Response:
-        response = Response(WidgetConfigOutputSerializer(selectors.widget_config()).data)
+        query = WidgetConfigQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        config = selectors.widget_config(business_id=query.validated_data["business_id"])
+        response = Response(WidgetConfigOutputSerializer(config).data)
         response["Cache-Control"] = f"public, max-age={settings.SUPPORT_WIDGET_CONFIG_MAX_AGE_S}"
         return response

@@ -60,10 +60,11 @@ ESCALATE_TOOL: ToolParam = {
 
 
 # --- System prompt ---------------------------------------------------------------------------
-def system_prompt(*, articles: Sequence[KnowledgeArticle]) -> str:
-    """Instructions plus every active article: the stable, cached prefix of each Claude call."""
+def system_prompt(*, articles: Sequence[KnowledgeArticle], email: str | None = None) -> str:
+    """Instructions plus the given articles: the stable, cached prefix of each Claude call. `email`: the
+    business's support email (BusinessProfile), else SUPPORT_EMAIL."""
     header = PROMPT_HEADER.format(
-        product=settings.SUPPORT_PRODUCT_NAME, email=settings.SUPPORT_EMAIL, agent_marker=AGENT_MARKER_START
+        product=settings.SUPPORT_PRODUCT_NAME, email=email or settings.SUPPORT_EMAIL, agent_marker=AGENT_MARKER_START
     )
     return "\n\n".join([header, *knowledge_sections(articles=articles)])
 

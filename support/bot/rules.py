@@ -27,7 +27,8 @@ def customer_asks_for_human(text: str) -> bool:
     return bool(_HUMAN_REQUEST.search(text))
 
 
-def mentions_support_email(text: str) -> bool:
-    """The seed widget's rule: a reply that hands out the support email needs a human to follow up."""
-    email = settings.SUPPORT_EMAIL.strip().lower()
+def mentions_support_email(text: str, email: str | None = None) -> bool:
+    """The seed widget's rule: a reply that hands out the support email (`email`: a business's own, from its
+    profile; else SUPPORT_EMAIL) needs a human to follow up."""
+    email = (email or settings.SUPPORT_EMAIL).strip().lower()
     return bool(email) and email in text.lower()

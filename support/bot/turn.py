@@ -26,7 +26,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from support import business_hours, selectors, services
-from support.bot import claude, knowledge, prompt, rules
+from support.bot import claude, knowledge, prompt, rules, scope
 from support.bot.tokens import estimate_tokens
 from support.db_retry import db_retry
 from support.models import (
@@ -81,6 +81,8 @@ class ChatTurn:
     asks_for_human: bool
     responder: Responder
     articles: list[KnowledgeArticle]
+    #: The business's support email and hours for hand-off messages (its BusinessProfile, else settings).
+    venue: selectors.Venue | None = None
     system: str = ""
     messages: list[dict[str, str]] = field(default_factory=list)
     #: This call's worst case, held in today's budget until the reply is stored (then settled).
@@ -133,7 +135,8 @@ def chat_turn_resume(*, conversation: Conversation, user_message: Message) -> Ch
 
 def _turn_prepare(*, conversation: Conversation, user_message: Message, asks_for_human: bool) -> ChatTurn:
     text = user_message.content
-    articles = list(selectors.knowledge_article_list_active())
+    # Only the articles for this conversation's verified venue and audience (support.bot.scope).
+    articles = scope.articles_for_conversation(selectors.knowledge_article_list_active(), conversation)
     turn = ChatTurn(
         conversation=conversation,
         user_message=user_message,
@@ -142,8 +145,9 @@ def _turn_prepare(*, conversation: Conversation, user_message: Message, asks_for
         responder=Responder.OFFLINE,
         articles=articles,
     )
+    turn.venue = venue = selectors.venue_for(business_id=conversation.business_id)
     if claude.claude_configured():
-        turn.system = prompt.system_prompt(articles=articles)
+        turn.system = prompt.system_prompt(articles=articles, email=venue.support_email)
         turn.messages = prompt.history_messages(conversation=conversation)
         turn.reservation = budget_reserve(system=turn.system, messages=turn.messages)
         turn.responder = Responder.CLAUDE if turn.reservation is not None else Responder.BUDGET
@@ -308,13 +312,13 @@ def _after_complete_stream(turn: ChatTurn, reply: _Reply, stream: claude.ClaudeR
         if tool is None:
             yield from _from_knowledge_base(turn, reply)
             return
-        text = _format(HANDOFF_TEXT)
+        text = _format(HANDOFF_TEXT, turn)
         reply.add(text)
         yield ChatEvent("delta", text=text)
         return
     if tool is not None or turn.asks_for_human:
         # Claude's own words say a person will follow up; the customer is also told when.
-        line = f"\n\n{_handoff_when()}."
+        line = f"\n\n{_handoff_when(turn)}."
         reply.add(line)
         yield ChatEvent("delta", text=line)
 
@@ -322,13 +326,13 @@ def _after_complete_stream(turn: ChatTurn, reply: _Reply, stream: claude.ClaudeR
 def _from_knowledge_base(turn: ChatTurn, reply: _Reply) -> Iterator[ChatEvent]:
     reply.fallback = True
     if turn.asks_for_human:
-        text = _format(HANDOFF_TEXT)
+        text = _format(HANDOFF_TEXT, turn)
     else:
         match = knowledge.best_match(turn.articles, turn.question)
         if match is not None:
             text = match.article.answer
         else:
-            text = _format(NO_ANSWER_TEXT)
+            text = _format(NO_ANSWER_TEXT, turn)
             reply.no_answer = True
     reply.add(text)
     yield ChatEvent("delta", text=text)
@@ -338,12 +342,13 @@ def _reply_model(stream: claude.ClaudeReply) -> str:
     return stream.model or settings.SUPPORT_CLAUDE_MODEL
 
 
-def _format(template: str) -> str:
-    return template.format(email=settings.SUPPORT_EMAIL, when=_handoff_when())
+def _format(template: str, turn: ChatTurn) -> str:
+    email = turn.venue.support_email if turn.venue else settings.SUPPORT_EMAIL
+    return template.format(email=email, when=_handoff_when(turn))
 
 
-def _handoff_when() -> str:
-    return business_hours.handoff_phrase(timezone.now())
+def _handoff_when(turn: ChatTurn) -> str:
+    return business_hours.handoff_phrase(timezone.now(), turn.venue.hours if turn.venue else None)
 
 
 def _describe(exc: BaseException) -> str:
@@ -372,7 +377,7 @@ def _escalation(turn: ChatTurn, reply: _Reply) -> tuple[str, str] | None:
         return EscalationReason.BUDGET, "The daily Claude budget was spent; answered from the knowledge base."
     if reply.no_answer:
         return EscalationReason.NO_ANSWER, "No knowledge-base article matched the question."
-    if rules.mentions_support_email(reply.text):
+    if rules.mentions_support_email(reply.text, turn.venue.support_email if turn.venue else None):
         return EscalationReason.SUPPORT_EMAIL, "The reply gave out the support email."
     return None
 

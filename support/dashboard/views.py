@@ -292,6 +292,10 @@ def ticket_context(conversation: Conversation, failed: dict[str, Any]) -> dict[s
         "contact_form": failed.get("contact") or ContactForm(initial={"contact_email": conversation.contact_email}),
         "waited": rollups.humanize_seconds(_waited(conversation, timezone.now()).total_seconds()),
         "statuses": Status.choices,
+        # Only a verified customer's history: an unverified user_id could be anyone's.
+        "earlier": selectors.customer_history(user_id=conversation.user_id, exclude_pk=conversation.pk)
+        if conversation.identity_verified
+        else None,
         **_composer_context(conversation, turns, failed),
     }
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from support.fields import AutoPrimaryKey
+from support.models.business import BusinessProfile
 from support.models.canned import CannedReply
 from support.models.choices import (
     HANDOFF_REASONS,
     MICROS_PER_USD,
     QUEUE_STATUSES,
     ErasureKind,
+    Audience,
     EscalationReason,
     EventField,
     HandledBy,
@@ -45,7 +47,9 @@ __all__ = [
     "QUEUE_STATUSES",
     "WEBHOOK_EVENTS",
     "AppendOnlyModel",
+    "Audience",
     "AutoPrimaryKey",
+    "BusinessProfile",
     "CannedReply",
     "Conversation",
     "DailyCloseRollup",

@@ -96,3 +96,10 @@ class ErasureKind(models.TextChoices):
     ERASURE = "erasure", "Erasure request (manage.py erase)"
     PURGE = "purge", "Retention purge (manage.py purge or the periodic job)"
     ADMIN = "admin", "Deleted in the admin"
+
+
+class Audience(models.TextChoices):
+    """Who the customer is to the venue; blank when the embedding page did not say."""
+
+    DINER = "diner", "Diner"
+    OWNER = "owner", "Business owner"

@@ -12,6 +12,7 @@ from support.fields import AutoPrimaryKey as AutoPrimaryKey
 from support.models.choices import (
     MICROS_PER_USD,
     QUEUE_STATUSES,
+    Audience,
     EscalationReason,
     HandledBy,
     MessageOrigin,
@@ -29,6 +30,20 @@ class Conversation(models.Model):
     user_agent = models.CharField(max_length=512, blank=True)
     user_id = models.CharField(max_length=128, blank=True, help_text="The site's own id for the signed-in user.")
     business_id = models.CharField(max_length=128, blank=True, help_text="The site's own id for the business.")
+    audience = models.CharField(
+        max_length=8,
+        choices=Audience.choices,
+        blank=True,
+        help_text="Diner or business owner, as the embedding page said; blank when it did not.",
+    )
+    identity_verified = models.BooleanField(
+        default=False,
+        help_text="The page sent a valid user_hash (HMAC-SHA256 of user_id with SUPPORT_IDENTITY_SECRET): "
+        "user_id and the identity sent with it come from the embedding site's server. False: claims only.",
+    )
+    contact_name = models.CharField(
+        max_length=200, blank=True, help_text="The customer's name as the embedding page sent it."
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.AUTO_RESOLVED)
     escalated = models.BooleanField(default=False)
     escalation_reason = models.CharField(max_length=32, choices=EscalationReason.choices, blank=True)
@@ -124,8 +139,9 @@ class Conversation(models.Model):
             models.Index(fields=["escalated", "-created_at"], name="conv_escalated_created_idx"),
             # The queue: waiting tickets, soonest first-response due time first.
             models.Index(fields=["status", "first_response_due_at"], name="conv_status_due_idx"),
-            # Erasure and export find a person's conversations by it (manage.py erase / export_conversations).
-            models.Index(fields=["user_id"], name="conv_user_idx"),
+            # A person's conversations: a verified customer's history (ticket page, widget), and erasure and
+            # export (manage.py erase / export_conversations) by the user_id prefix.
+            models.Index(fields=["user_id", "identity_verified", "-created_at"], name="conv_user_verified_idx"),
         ]
 
     def __str__(self) -> str:

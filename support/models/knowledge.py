@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from support.models.choices import Audience
+
 
 class KnowledgeArticle(models.Model):
     """One answer the bot knows: compiled into Claude's system prompt and used by the offline responder."""
@@ -19,6 +21,18 @@ class KnowledgeArticle(models.Model):
     answer = models.TextField(help_text="The answer, as the bot should give it.")
     active = models.BooleanField(default=True, help_text="Inactive articles are neither sent to Claude nor used.")
     order = models.IntegerField(default=0, help_text="Lower first, in the prompt and when two answers tie.")
+    business_ids = models.CharField(
+        max_length=1000,
+        blank=True,
+        help_text="Comma-separated business ids this article is for, e.g. 'b7, b9'; blank: every business. "
+        "A scoped article reaches only conversations whose identity is verified for one of these businesses.",
+    )
+    audience = models.CharField(
+        max_length=8,
+        choices=Audience.choices,
+        blank=True,
+        help_text="Only for diners or only for owners (verified conversations only); blank: everyone.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

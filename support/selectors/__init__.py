@@ -11,6 +11,7 @@ from support.selectors.analytics import (
     analytics_summary,
 )
 from support.selectors.budget import daily_spend_today
+from support.selectors.business import Venue, business_profile_get, customer_history, venue_for
 from support.selectors.canned import canned_reply_list_active
 from support.selectors.conversations import (
     FIRST_RESPONSE_CHOICES,
@@ -78,10 +79,12 @@ __all__ = [
     "CostReport",
     "CostRow",
     "Escalation",
+    "Venue",
     "Window",
     "agent_display",
     "analytics_summary",
     "assistant_message_get",
+    "business_profile_get",
     "canned_reply_list_active",
     "conversation_agent",
     "conversation_get",
@@ -91,6 +94,7 @@ __all__ = [
     "conversation_search",
     "conversation_token_matches",
     "cost_report",
+    "customer_history",
     "daily_spend_today",
     "escalation_list",
     "event_list",
@@ -116,6 +120,7 @@ __all__ = [
     "token_hash",
     "usage_model_filter",
     "utc_midnight",
+    "venue_for",
     "webhook_delivery_list",
     "webhook_endpoint_list",
     "widget_config",

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from support import business_hours, db, rollups
+from support.identity import Identity
 from support.models import (
     HANDOFF_REASONS,
     QUEUE_STATUSES,
@@ -52,15 +53,23 @@ def conversation_create(
     user_agent: str = "",
     user_id: str = "",
     business_id: str = "",
+    identity: Identity | None = None,
 ) -> tuple[Conversation, str]:
-    """Start a conversation; returns it with its widget secret, which is stored only as a hash."""
+    """Start a conversation; returns it with its widget secret, which is stored only as a hash.
+
+    `identity` (support.identity.identity_resolve) wins over the bare user_id/business_id claims."""
     token = secrets.token_urlsafe(32)
+    identity = identity or Identity(user_id=user_id, business_id=business_id)
     conversation = Conversation.objects.create(
         source=source,
         page_url=page_url,
         user_agent=user_agent[:512],
-        user_id=user_id,
-        business_id=business_id,
+        user_id=identity.user_id,
+        business_id=identity.business_id,
+        audience=identity.audience,
+        identity_verified=identity.verified,
+        contact_email=identity.email,
+        contact_name=identity.name,
         token_hash=token_hash(token),
     )
     rollup_state_move(old=None, new=rollups.state_key_of(conversation))

