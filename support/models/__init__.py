@@ -37,6 +37,10 @@ from support.models.webhooks import (
     WebhookEndpoint,
 )
 
+# issue 15 (i15venues): per-venue audience and staff limited to businesses.
+from support.models.choices import Audience  # noqa: E402
+from support.models.scope import StaffScope  # noqa: E402
+
 __all__ = [
     "HANDOFF_REASONS",
     "MICROS_PER_USD",
@@ -69,4 +73,7 @@ __all__ = [
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
+    # i15venues
+    "Audience",
+    "StaffScope",
 ]

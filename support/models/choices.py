@@ -88,3 +88,10 @@ class EventField(models.TextChoices):
     ESCALATION_DETAIL = "escalation_detail", "The bot's note (not verified)"
     HANDLED_BY = "handled_by", "Handled by"
     EMAIL_SENT = "email_sent", "Email sent"
+
+
+class Audience(models.TextChoices):
+    """Who the customer is to the site: a diner, or a business owner (issue 15)."""
+
+    DINER = "diner", "Diner"
+    OWNER = "owner", "Business owner"

@@ -12,6 +12,7 @@ from support.fields import AutoPrimaryKey as AutoPrimaryKey
 from support.models.choices import (
     MICROS_PER_USD,
     QUEUE_STATUSES,
+    Audience,
     EscalationReason,
     HandledBy,
     MessageOrigin,
@@ -29,6 +30,9 @@ class Conversation(models.Model):
     user_agent = models.CharField(max_length=512, blank=True)
     user_id = models.CharField(max_length=128, blank=True, help_text="The site's own id for the signed-in user.")
     business_id = models.CharField(max_length=128, blank=True, help_text="The site's own id for the business.")
+    audience = models.CharField(
+        max_length=10, choices=Audience.choices, blank=True, help_text="Diner or business owner; blank: not said."
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.AUTO_RESOLVED)
     escalated = models.BooleanField(default=False)
     escalation_reason = models.CharField(max_length=32, choices=EscalationReason.choices, blank=True)
@@ -124,6 +128,8 @@ class Conversation(models.Model):
             models.Index(fields=["escalated", "-created_at"], name="conv_escalated_created_idx"),
             # The queue: waiting tickets, soonest first-response due time first.
             models.Index(fields=["status", "first_response_due_at"], name="conv_status_due_idx"),
+            # A venue's tickets (the business filter, and staff limited to some businesses).
+            models.Index(fields=["business_id", "-created_at"], name="conv_business_created_idx"),
         ]
 
     def __str__(self) -> str:

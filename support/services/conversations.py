@@ -52,6 +52,7 @@ def conversation_create(
     user_agent: str = "",
     user_id: str = "",
     business_id: str = "",
+    audience: str = "",
 ) -> tuple[Conversation, str]:
     """Start a conversation; returns it with its widget secret, which is stored only as a hash."""
     token = secrets.token_urlsafe(32)
@@ -61,6 +62,7 @@ def conversation_create(
         user_agent=user_agent[:512],
         user_id=user_id,
         business_id=business_id,
+        audience=audience,
         token_hash=token_hash(token),
     )
     rollup_state_move(old=None, new=rollups.state_key_of(conversation))
