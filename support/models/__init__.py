@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from support.fields import AutoPrimaryKey
 from support.models.canned import CannedReply
+
+# issue 15 (i15venues): per-venue audience and staff limited to businesses.
 from support.models.choices import (
     HANDOFF_REASONS,
     MICROS_PER_USD,
     QUEUE_STATUSES,
+    Audience,
     EscalationReason,
     EventField,
     HandledBy,
@@ -29,6 +32,7 @@ from support.models.rollups import (
     DailySpend,
     DailyUsageRollup,
 )
+from support.models.scope import StaffScope
 from support.models.webhooks import (
     WEBHOOK_EVENTS,
     DeliveryStatus,
@@ -36,10 +40,6 @@ from support.models.webhooks import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-
-# issue 15 (i15venues): per-venue audience and staff limited to businesses.
-from support.models.choices import Audience  # noqa: E402
-from support.models.scope import StaffScope  # noqa: E402
 
 __all__ = [
     "HANDOFF_REASONS",
@@ -73,7 +73,6 @@ __all__ = [
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
-    # i15venues
-    "Audience",
-    "StaffScope",
 ]
+# i15venues (issue 15)
+__all__ += ["Audience", "StaffScope"]

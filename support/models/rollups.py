@@ -22,6 +22,7 @@ def _audience_field() -> models.CharField:
         max_length=10, choices=Audience.choices, blank=True, default="", help_text="The conversations' audience."
     )
 
+
 # --- Daily rollups ---------------------------------------------------------------------------
 # Analytics read these instead of scanning conversations and messages, so a window costs
 # O(days), not O(messages). A conversation, its turns and its cost all count on the day (UTC) the
@@ -46,7 +47,16 @@ class DailyConversationRollup(models.Model):
         db_table = "support_rollup_conversations"
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "source", "status", "escalated", "escalation_reason", "rating", "business_id", "audience"],
+                fields=[
+                    "day",
+                    "source",
+                    "status",
+                    "escalated",
+                    "escalation_reason",
+                    "rating",
+                    "business_id",
+                    "audience",
+                ],
                 name="uniq_rollup_conversation_key",
             ),
         ]

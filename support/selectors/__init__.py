@@ -9,6 +9,7 @@ from support.selectors.analytics import (
     QUESTION_CANDIDATE_DAYS_PER_QUERY,
     TOP_QUESTION_CANDIDATES_PER_DAY,
     analytics_summary,
+    venue_filter,
 )
 from support.selectors.budget import daily_spend_today
 from support.selectors.canned import canned_reply_list_active
@@ -59,6 +60,7 @@ from support.selectors.reports import (
     CostRow,
     cost_report,
 )
+from support.selectors.scope import allowed_business_ids, business_visible, conversation_scope
 from support.selectors.users import agent_display, staff_user_get, staff_user_list
 from support.selectors.webhooks import webhook_delivery_list, webhook_endpoint_list
 from support.selectors.widget import widget_config
@@ -80,14 +82,17 @@ __all__ = [
     "Escalation",
     "Window",
     "agent_display",
+    "allowed_business_ids",
     "analytics_summary",
     "assistant_message_get",
+    "business_visible",
     "canned_reply_list_active",
     "conversation_agent",
     "conversation_get",
     "conversation_ids_with",
     "conversation_list",
     "conversation_pk",
+    "conversation_scope",
     "conversation_search",
     "conversation_token_matches",
     "cost_report",
@@ -116,6 +121,7 @@ __all__ = [
     "token_hash",
     "usage_model_filter",
     "utc_midnight",
+    "venue_filter",
     "webhook_delivery_list",
     "webhook_endpoint_list",
     "widget_config",
