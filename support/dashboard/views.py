@@ -323,7 +323,13 @@ def analytics(request: HttpRequest) -> HttpResponse:
         return render(request, "dashboard/analytics.html", {"form": form, "data": None}, status=400)
     window = form.window()
     venue = form.venue()
-    data = selectors.analytics_summary(date_from=window.date_from, date_to=window.date_to, user=request.user, **venue)
+    data = selectors.analytics_summary(
+        date_from=window.date_from,
+        date_to=window.date_to,
+        business_id=venue["business_id"],
+        audience=venue["audience"],
+        user=request.user,
+    )
     selected_days = None if (request.GET.get("date_from") or request.GET.get("date_to")) else window.days
     context = {
         "form": form,
