@@ -3,6 +3,7 @@ figures alone from the window's escalated conversations, on an index (support.se
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Mapping
 from datetime import date
 from typing import Any
@@ -63,10 +64,8 @@ def analytics_summary(
         "top_questions": _top_questions(window, venue=venue),
         **_by_day(window, per_day=per_day, cost_per_day=cost_per_day),
         "by_status": [{"status": value, "count": by_status.get(value, 0)} for value, _ in Status.choices],
-        "by_source": _by_source(states, usage),
+        **_breakdowns(states, usage),
         "by_model": _by_model(usage),
-        "by_business": _by_venue(states, usage, field="business_id"),
-        "by_audience": _by_venue(states, usage, field="audience"),
         "escalations_by_reason": _escalations_by_reason(states),
         **_escalation_to_close(DailyCloseRollup.objects.filter(**in_window)),
         **_csat(by_rating),
@@ -92,23 +91,40 @@ def venue_filter(*, business_id: str = "", audience: str = "", user: Any = None)
     return venue
 
 
-def _by_venue(
-    states: QuerySet[DailyConversationRollup], usage: QuerySet[DailyUsageRollup], *, field: str
-) -> list[dict[str, Any]]:
-    """Conversations, resolution, escalation and cost per business (or audience), busiest first."""
-    counts: Rows = {
-        row[field]: row
-        for row in states.values(field).annotate(
-            n=Sum("conversations"),
-            auto=Sum("conversations", filter=Q(status=Status.AUTO_RESOLVED)),
-            esc=Sum("conversations", filter=Q(escalated=True)),
-        )
+#: The groups _breakdowns sums: by_source, by_business, by_audience.
+_BREAKDOWN_FIELDS = ("source", "business_id", "audience")
+
+
+def _breakdowns(states: QuerySet[DailyConversationRollup], usage: QuerySet[DailyUsageRollup]) -> dict[str, Any]:
+    """Conversations, resolution, escalation and cost per source, per business and per audience.
+
+    Two grouped queries (rollup rows by source, business and audience) serve all three tables."""
+    counts: dict[str, Counter[tuple[str, Any]]] = {name: Counter() for name in ("n", "auto", "esc", "cost")}
+    for row in states.values(*_BREAKDOWN_FIELDS).annotate(
+        n=Sum("conversations"),
+        auto=Sum("conversations", filter=Q(status=Status.AUTO_RESOLVED)),
+        esc=Sum("conversations", filter=Q(escalated=True)),
+    ):
+        for name in _BREAKDOWN_FIELDS:
+            for figure in ("n", "auto", "esc"):
+                counts[figure][(name, row[name])] += row[figure] or 0
+    for row in usage.values(*_BREAKDOWN_FIELDS).annotate(cost=Sum("cost_micros")):
+        for name in _BREAKDOWN_FIELDS:
+            counts["cost"][(name, row[name])] += row["cost"] or 0
+    return {
+        "by_source": _by_source(counts),
+        "by_business": _by_venue(counts, field="business_id"),
+        "by_audience": _by_venue(counts, field="audience"),
     }
-    cost = {row[field]: row["cost"] or 0 for row in usage.values(field).annotate(cost=Sum("cost_micros"))}
+
+
+def _by_venue(counts: dict[str, Counter[tuple[str, Any]]], *, field: str) -> list[dict[str, Any]]:
+    """Per business (or audience), busiest first; rows with neither conversations nor cost are left out."""
+    keys = {key for figure in counts.values() for name, key in figure if name == field}
     rows = []
-    for key in set(counts) | set(cost):
-        n, auto, esc = (_figure(counts, key, name) for name in ("n", "auto", "esc"))
-        if not (n or cost.get(key)):
+    for key in keys:
+        n, auto, esc, cost = (counts[figure][(field, key)] for figure in ("n", "auto", "esc", "cost"))
+        if not (n or cost):
             continue
         rows.append(
             {
@@ -118,8 +134,8 @@ def _by_venue(
                 "auto_resolved_pct": _pct(auto, n),
                 "escalated": esc,
                 "escalated_pct": _pct(esc, n),
-                "cost_micros": cost.get(key, 0),
-                "cost_usd": micros_to_usd(cost.get(key, 0)),
+                "cost_micros": cost,
+                "cost_usd": micros_to_usd(cost),
             }
         )
     return sorted(rows, key=lambda row: (-row["conversations"], row[field]))
@@ -210,23 +226,17 @@ def _by_day(window: Window, *, per_day: Rows, cost_per_day: Rows) -> dict[str, l
     }
 
 
-def _by_source(states: QuerySet[DailyConversationRollup], usage: QuerySet[DailyUsageRollup]) -> list[dict[str, Any]]:
-    source_cost = {row["source"]: row["cost"] or 0 for row in usage.values("source").annotate(cost=Sum("cost_micros"))}
-    source_counts: Rows = {
-        row["source"]: row
-        for row in states.values("source").annotate(
-            n=Sum("conversations"), esc=Sum("conversations", filter=Q(escalated=True))
-        )
-    }
+def _by_source(counts: dict[str, Counter[tuple[str, Any]]]) -> list[dict[str, Any]]:
+    sources = sorted({key for figure in counts.values() for name, key in figure if name == "source"})
     by_source = [
         {
             "source": source,
-            "conversations": _figure(source_counts, source, "n"),
-            "escalated": _figure(source_counts, source, "esc"),
-            "cost_micros": source_cost.get(source, 0),
-            "cost_usd": micros_to_usd(source_cost.get(source, 0)),
+            "conversations": counts["n"][("source", source)],
+            "escalated": counts["esc"][("source", source)],
+            "cost_micros": counts["cost"][("source", source)],
+            "cost_usd": micros_to_usd(counts["cost"][("source", source)]),
         }
-        for source in sorted(set(source_counts) | set(source_cost))
+        for source in sources
     ]
     return [row for row in by_source if row["conversations"] or row["cost_micros"]]
 
