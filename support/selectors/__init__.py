@@ -55,6 +55,8 @@ from support.selectors.queue import queue_escalations_since
 from support.selectors.reports import (
     CLIENT_REPORT_COLUMNS,
     COST_REPORT_GROUPS,
+    NO_AUDIENCE,
+    NO_BUSINESS,
     NO_MODEL,
     CostReport,
     CostRow,
@@ -71,6 +73,8 @@ __all__ = [
     "COST_REPORT_GROUPS",
     "FIRST_RESPONSE_CHOICES",
     "MAX_WINDOW_DAYS",
+    "NO_AUDIENCE",
+    "NO_BUSINESS",
     "NO_MODEL",
     "QUESTION_CANDIDATE_DAYS_PER_QUERY",
     "TOKEN_KINDS",
