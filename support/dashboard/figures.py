@@ -163,27 +163,26 @@ def _tables(data: dict[str, Any], window: dict[str, str]) -> dict[str, list[dict
     }
 
 
-#: How the per-venue tables name conversations that gave no business or audience.
+#: How the per-venue tables name conversations that gave no business or audience, and the filter listing them.
 _NONE_GIVEN = {"business_id": "(no business)", "audience": "(no audience)"}
+_NONE_FILTER = {"business_id": "no_business", "audience": "no_audience"}
 
 
 def _venue_rows(rows: list[dict[str, Any]], window: dict[str, str], *, field: str) -> list[dict[str, Any]]:
-    """Per business (or audience): conversations, resolution, escalation and cost, each linked to its tickets.
-
-    Rows without a business cannot be drilled into by business (the filter's blank means "any"), so they
-    carry no links."""
+    """Per business (or audience): conversations, resolution, escalation and cost, each linked to its tickets."""
     labels = dict(Audience.choices) if field == "audience" else {}
     out = []
     for row in rows:
         key = row[field]
-        scoped = {**window, field: key}
+        # A blank filter means "any", so the conversations without one are asked for by no_business/no_audience.
+        scoped = {**window, field: key} if key else {**window, _NONE_FILTER[field]: "on"}
         out.append(
             {
                 **row,
                 "label": labels.get(key, key) if key else _NONE_GIVEN[field],
-                "url": list_url(**scoped) if key else "",
-                "auto_url": list_url(**scoped, status=Status.AUTO_RESOLVED) if key else "",
-                "escalated_url": list_url(**scoped, escalated="true") if key else "",
+                "url": list_url(**scoped),
+                "auto_url": list_url(**scoped, status=Status.AUTO_RESOLVED),
+                "escalated_url": list_url(**scoped, escalated="true"),
                 "cost": usd(row["cost_usd"]),
             }
         )

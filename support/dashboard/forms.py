@@ -63,6 +63,8 @@ class ConversationFilterForm(forms.Form):
     order = forms.ChoiceField(choices=ORDER_CHOICES, required=False)
     business_id = business_field()
     audience = forms.ChoiceField(choices=AUDIENCE_CHOICES, required=False)
+    no_business = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    no_audience = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -105,6 +107,8 @@ class ConversationFilterForm(forms.Form):
             first_response=data.get("first_response") or "",
             business_id=data.get("business_id") or "",
             audience=data.get("audience") or "",
+            no_business=bool(data.get("no_business")),
+            no_audience=bool(data.get("no_audience")),
         )
 
     @property

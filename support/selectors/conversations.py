@@ -144,6 +144,9 @@ class ConversationFilters:
     #: issue 15: one venue (Conversation.business_id) and one audience (diner or owner).
     business_id: str = ""
     audience: str = ""
+    #: Conversations that gave no business (or no audience): the drill-down of the "(no business)" rows.
+    no_business: bool = False
+    no_audience: bool = False
 
 
 #: ConversationFilters.first_response values.
@@ -228,10 +231,19 @@ def _by_fields(qs: QuerySet[Conversation], filters: ConversationFilters) -> Quer
         qs = qs.filter(assigned_to=filters.assigned_to)
     if filters.unassigned:
         qs = qs.filter(assigned_to__isnull=True)
+    return _by_venue(qs, filters)
+
+
+def _by_venue(qs: QuerySet[Conversation], filters: ConversationFilters) -> QuerySet[Conversation]:
+    """One business and audience; or the conversations that gave none (no_business, no_audience)."""
     if filters.business_id:
         qs = qs.filter(business_id=filters.business_id)
     if filters.audience:
         qs = qs.filter(audience=filters.audience)
+    if filters.no_business:
+        qs = qs.filter(business_id="")
+    if filters.no_audience:
+        qs = qs.filter(audience="")
     return qs
 
 
