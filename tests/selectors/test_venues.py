@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from support import selectors, services
 from support.models import (
@@ -13,6 +15,7 @@ from support.models import (
     DailyConversationRollup,
     DailyQuestionRollup,
     DailyUsageRollup,
+    ModelPrice,
     StaffScope,
     Status,
 )
@@ -171,3 +174,22 @@ def test_the_services_keep_per_venue_rollups_equal_to_a_rebuild(venues: Any, sta
 
 def test_conversations_list_is_unchanged_without_a_user(venues: Any) -> None:
     assert Conversation.objects.count() == len(selectors.conversation_list()) == len(venues.conversations)
+
+
+def test_a_reprice_moves_each_venues_cost_as_a_rebuild_would(venues: Any) -> None:
+    ModelPrice.objects.create(
+        model="claude-haiku-4-5",
+        input_per_mtok_micros=2_000_000,
+        output_per_mtok_micros=10_000_000,
+        cache_write_5m_per_mtok_micros=2_500_000,
+        cache_write_1h_per_mtok_micros=4_000_000,
+        cache_read_per_mtok_micros=200_000,
+        effective_from=timezone.now() - timedelta(days=30),
+    )
+    before = selectors.analytics_summary(days=1, business_id="b7")["total_cost_micros"]
+    services.messages_reprice(model="claude-haiku-4-5", since=(timezone.now() - timedelta(days=30)).date())
+    live = {b: selectors.analytics_summary(days=1, business_id=b) for b in ("b7", "b8")}
+    assert live["b7"]["total_cost_micros"] > before
+    assert live["b7"]["total_cost_micros"] == sum(c.cost_micros for c in Conversation.objects.filter(business_id="b7"))
+    services.rollups_rebuild()
+    assert {b: selectors.analytics_summary(days=1, business_id=b) for b in ("b7", "b8")} == live
