@@ -64,6 +64,10 @@ class FilterSerializer(serializers.Serializer):
         required=False, max_length=128, help_text="One business (venue): the conversations' business_id."
     )
     audience = serializers.ChoiceField(choices=Audience.choices, required=False, help_text="Diners or owners.")
+    no_business = serializers.BooleanField(
+        required=False, default=False, help_text="Only conversations that gave no business_id."
+    )
+    no_audience = serializers.BooleanField(required=False, default=False, help_text="Only those that gave no audience.")
 
     def validate_assigned_to(self, value: str) -> Any:
         if value == "none":
@@ -93,6 +97,8 @@ class FilterSerializer(serializers.Serializer):
             order="due" if values.get("ordering") == "due" else "",
             business_id=values.get("business_id", ""),
             audience=values.get("audience", ""),
+            no_business=values.get("no_business", False),
+            no_audience=values.get("no_audience", False),
         )
 
 
