@@ -15,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 
 from support import selectors, services
 from support.admin_retention import ConversationDeleteMixin
+from support.admin_scope import ScopedAdminMixin, ScopedByConversationMixin
 from support.models import (
     MICROS_PER_USD,
     CannedReply,
@@ -116,7 +117,7 @@ EDITABLE = ("status", "escalated", "escalation_reason", "assigned_to", "notes", 
 
 
 @admin.register(Conversation)
-class ConversationAdmin(ConversationDeleteMixin, admin.ModelAdmin):
+class ConversationAdmin(ConversationDeleteMixin, ScopedAdminMixin, admin.ModelAdmin):
     list_display = [
         "__str__",
         "status",
@@ -263,7 +264,7 @@ class ConversationAdmin(ConversationDeleteMixin, admin.ModelAdmin):
         return queryset.filter(selectors.conversation_search(term)), False
 
     def save_model(self, request: HttpRequest, obj: Conversation, form: Any, change: bool) -> None:
-        stored = selectors.conversation_get(conversation_id=obj.pk)
+        stored = selectors.conversation_get(conversation_id=obj.pk, user=request.user)
         if stored is None:
             raise Http404("No conversation matches the given id.")
         changes = {name: form.cleaned_data[name] for name in form.changed_data if name in EDITABLE}
@@ -315,7 +316,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyAdmin):
+class MessageAdmin(ScopedByConversationMixin, ReadOnlyAdmin):
     list_display = [
         "conversation",
         "role",
@@ -332,13 +333,13 @@ class MessageAdmin(ReadOnlyAdmin):
 
 
 @admin.register(TicketEvent)
-class TicketEventAdmin(ReadOnlyAdmin):
+class TicketEventAdmin(ScopedByConversationMixin, ReadOnlyAdmin):
     list_display = ["conversation", "actor_label", "field", "old_value", "new_value", "created_at"]
     list_filter = ["field"]
 
 
 @admin.register(TicketNote)
-class TicketNoteAdmin(ReadOnlyAdmin):
+class TicketNoteAdmin(ScopedByConversationMixin, ReadOnlyAdmin):
     list_display = ["conversation", "author_label", "text", "created_at"]
     list_select_related = ["conversation"]
     search_fields = ["text"]

@@ -55,6 +55,9 @@ STATE_FIELDS = (
     "escalation_reason",
     "escalated_at",
     "closed_at",
+    # issue 15: every rollup row is also per business and audience, so filters stay O(days).
+    "business_id",
+    "audience",
 )
 
 
@@ -81,6 +84,8 @@ class StateKey:
     escalation_reason: str
     close_bucket: int
     rating: str = ""
+    business_id: str = ""
+    audience: str = ""
 
     def as_filter(self) -> dict[str, object]:
         """The DailyConversationRollup row."""
@@ -91,13 +96,20 @@ class StateKey:
             "escalated": self.escalated,
             "escalation_reason": self.escalation_reason,
             "rating": self.rating,
+            "business_id": self.business_id,
+            "audience": self.audience,
         }
 
     def close_filter(self) -> dict[str, object] | None:
         """The DailyCloseRollup row, for an escalated conversation that is now closed."""
         if self.close_bucket == NO_BUCKET:
             return None
-        return {"day": self.day, "close_bucket": self.close_bucket}
+        return {
+            "day": self.day,
+            "close_bucket": self.close_bucket,
+            "business_id": self.business_id,
+            "audience": self.audience,
+        }
 
 
 def state_key(
@@ -110,6 +122,8 @@ def state_key(
     escalated_at: datetime | None,
     closed_at: datetime | None,
     rating: str = "",
+    business_id: str = "",
+    audience: str = "",
 ) -> StateKey:
     return StateKey(
         day=utc_day(created_at),
@@ -119,6 +133,8 @@ def state_key(
         escalation_reason=escalation_reason or "",
         close_bucket=close_bucket(status=status, escalated=escalated, escalated_at=escalated_at, closed_at=closed_at),
         rating=rating or "",
+        business_id=business_id or "",
+        audience=audience or "",
     )
 
 
@@ -132,7 +148,14 @@ def state_key_of(conversation: Conversation) -> StateKey:
         escalated_at=conversation.escalated_at,
         closed_at=conversation.closed_at,
         rating=conversation.rating,
+        business_id=conversation.business_id,
+        audience=conversation.audience,
     )
+
+
+def venue_key(conversation: Conversation) -> dict[str, str]:
+    """The business and audience fields of every rollup row a conversation counts in."""
+    return {"business_id": conversation.business_id or "", "audience": conversation.audience or ""}
 
 
 def median_from_buckets(counts: dict[int, int]) -> float | None:

@@ -22,9 +22,10 @@ def is_staff(request: Any) -> bool:
     return bool(user and user.is_authenticated and user.is_staff)
 
 
-def conversation_or_404(conversation_id: str, *, with_assignee: bool = True) -> Conversation:
-    """The conversation with this id (for staff), or the 404 naming the id as unknown."""
-    conversation = selectors.conversation_get(conversation_id=conversation_id, with_assignee=with_assignee)
+def conversation_or_404(conversation_id: str, *, user: Any, with_assignee: bool = True) -> Conversation:
+    """The conversation with this id (for staff `user`), or the 404 naming the id as unknown; the same 404
+    for a conversation of a business the user may not see (StaffScope)."""
+    conversation = selectors.conversation_get(conversation_id=conversation_id, with_assignee=with_assignee, user=user)
     if conversation is None:
         raise Http404(NO_SUCH_ID)
     return conversation
@@ -34,7 +35,7 @@ def conversation_for_request(request: Any, conversation_id: str, *, with_assigne
     """The conversation, if the caller is staff or sent its token; otherwise the same 404 whether the id
     exists or not. `with_assignee=False` skips joining the assignee (read later only if needed)."""
     if is_staff(request):
-        return conversation_or_404(conversation_id, with_assignee=with_assignee)
+        return conversation_or_404(conversation_id, user=request.user, with_assignee=with_assignee)
     conversation = selectors.conversation_get(conversation_id=conversation_id, with_assignee=with_assignee)
     token = request.headers.get(TOKEN_HEADER, "")
     if conversation is None or not selectors.conversation_token_matches(conversation=conversation, token=token):

@@ -12,12 +12,17 @@ from rest_framework.response import Response
 from support import selectors
 from support.api.base import ApiViewSet
 from support.api.openapi import errors
+from support.models import Audience
 
 
 class AnalyticsInputSerializer(serializers.Serializer):
     days = serializers.IntegerField(min_value=1, max_value=365, default=30)
     date_from = serializers.DateField(required=False, help_text="First day (UTC) of a range; overrides days.")
     date_to = serializers.DateField(required=False, help_text="Last day (UTC) of a range, included.")
+    business_id = serializers.CharField(
+        required=False, max_length=128, help_text="Only this business (venue); every figure and chart."
+    )
+    audience = serializers.ChoiceField(choices=Audience.choices, required=False, help_text="Only diners or owners.")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         problem = selectors.window_error(date_from=attrs.get("date_from"), date_to=attrs.get("date_to"))
@@ -87,6 +92,14 @@ class AnalyticsSerializer(serializers.Serializer):
     client_reported_output_tokens = _client_reported()
     client_reported_cost_micros = _client_reported()
     client_reported_cost_usd = serializers.FloatField()
+    business_id = serializers.CharField(help_text="The business filter asked for (blank: every business).")
+    audience = serializers.CharField(help_text="The audience filter asked for (blank: both).")
+    by_business = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Per business: conversations, auto-resolved, escalated, cost; drill down with "
+        "GET conversations?business_id=...",
+    )
+    by_audience = serializers.ListField(child=serializers.DictField(), help_text="The same per audience.")
 
 
 class AnalyticsViewSet(ApiViewSet):
@@ -103,6 +116,11 @@ class AnalyticsViewSet(ApiViewSet):
         values = data.validated_data
         return Response(
             selectors.analytics_summary(
-                days=values["days"], date_from=values.get("date_from"), date_to=values.get("date_to")
+                days=values["days"],
+                date_from=values.get("date_from"),
+                date_to=values.get("date_to"),
+                business_id=values.get("business_id", ""),
+                audience=values.get("audience", ""),
+                user=request.user,
             )
         )

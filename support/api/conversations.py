@@ -126,7 +126,7 @@ class ConversationViewSet(ApiViewSet):
         operation_id="conversation_list",
     )
     def list(self, request: Request) -> Response:
-        queryset = selectors.conversation_list(filters=read_filters(request))
+        queryset = selectors.conversation_list(filters=read_filters(request), user=request.user)
         paginator = Pagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(ConversationOutputSerializer(page, many=True).data)
@@ -185,7 +185,7 @@ class ConversationViewSet(ApiViewSet):
         operation_id="conversation_update",
     )
     def partial_update(self, request: Request, conversation_id: str) -> Response:
-        conversation = conversation_or_404(conversation_id)
+        conversation = conversation_or_404(conversation_id, user=request.user)
         changes = _valid(ConversationUpdateInputSerializer, request)
         conversation = services.conversation_update(conversation=conversation, actor=request.user, changes=changes)
         return Response(ConversationOutputSerializer(conversation).data)
@@ -238,7 +238,7 @@ class ConversationViewSet(ApiViewSet):
     )
     @action(detail=True, methods=["post"])
     def replies(self, request: Request, conversation_id: str) -> Response:
-        return reply_api.reply_create(request, conversation_or_404(conversation_id))
+        return reply_api.reply_create(request, conversation_or_404(conversation_id, user=request.user))
 
     @extend_schema(
         request=ConversationRateInputSerializer,

@@ -9,7 +9,7 @@ from rest_framework.request import Request
 
 from support import selectors
 from support.api.base import Pagination
-from support.models import EscalationReason, MessageOrigin, Rating, Source, Status
+from support.models import Audience, EscalationReason, MessageOrigin, Rating, Source, Status
 from support.selectors import ConversationFilters
 from support.validators import validate_end_date
 
@@ -60,6 +60,14 @@ class FilterSerializer(serializers.Serializer):
         help_text="`due`: the queue's order, by first_response_due_at. Default `newest`.",
     )
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=Pagination.max_page_size)
+    business_id = serializers.CharField(
+        required=False, max_length=128, help_text="One business (venue): the conversations' business_id."
+    )
+    audience = serializers.ChoiceField(choices=Audience.choices, required=False, help_text="Diners or owners.")
+    no_business = serializers.BooleanField(
+        required=False, default=False, help_text="Only conversations that gave no business_id."
+    )
+    no_audience = serializers.BooleanField(required=False, default=False, help_text="Only those that gave no audience.")
 
     def validate_assigned_to(self, value: str) -> Any:
         if value == "none":
@@ -87,6 +95,10 @@ class FilterSerializer(serializers.Serializer):
             origin=values.get("origin", ""),
             first_response=values.get("first_response", ""),
             order="due" if values.get("ordering") == "due" else "",
+            business_id=values.get("business_id", ""),
+            audience=values.get("audience", ""),
+            no_business=values.get("no_business", False),
+            no_audience=values.get("no_audience", False),
         )
 
 

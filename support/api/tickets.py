@@ -23,7 +23,7 @@ class TicketViewSet(ApiViewSet):
         operation_id="ticket_list",
     )
     def list(self, request: Request) -> Response:
-        queryset = selectors.ticket_list(filters=read_filters(request))
+        queryset = selectors.ticket_list(filters=read_filters(request), user=request.user)
         paginator = Pagination()
         page = list(paginator.paginate_queryset(queryset, request, view=self) or [])
         grouped = selectors.messages_by_conversation(conversation_ids=[c.pk for c in page])

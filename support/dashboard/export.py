@@ -30,6 +30,9 @@ CSV_COLUMNS = (
     "cache_write_tokens",
     "cost_micros",
     "cost_usd",
+    # issue 15, appended so the earlier columns keep their places.
+    "business_id",
+    "audience",
 )
 
 
@@ -63,6 +66,8 @@ def csv_rows(queryset: QuerySet[Conversation]) -> Iterator[list[Any]]:
             c.total_cache_write_tokens,
             c.cost_micros,
             f"{micros_to_usd(c.cost_micros):.6f}",
+            _csv_safe(c.business_id),
+            c.audience,
         ]
 
 

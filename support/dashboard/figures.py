@@ -8,7 +8,7 @@ from typing import Any
 from support import rollups
 from support.dashboard import charts
 from support.dashboard.links import list_url
-from support.models import EscalationReason, MessageOrigin, Source, Status
+from support.models import Audience, EscalationReason, MessageOrigin, Source, Status
 
 
 def analytics_figures(data: dict[str, Any]) -> dict[str, Any]:
@@ -16,11 +16,17 @@ def analytics_figures(data: dict[str, Any]) -> dict[str, Any]:
 
     `count` is how many tickets that link lists; tests compare it with the list itself.
     """
-    window = {"created_from": data["date_from"], "created_to": data["date_to"]}
+    # Every link keeps the business and audience the figures were filtered by.
+    window = {
+        "created_from": data["date_from"],
+        "created_to": data["date_to"],
+        "business_id": data.get("business_id", ""),
+        "audience": data.get("audience", ""),
+    }
     return {
         "cards": [*_volume_cards(data, window), *_cost_cards(data, window), *_outcome_cards(data, window)],
         "tables": _tables(data, window),
-        "charts": _charts(data),
+        "charts": _charts(data, window),
         "bar_counts": _bar_counts(data),
     }
 
@@ -152,7 +158,35 @@ def _tables(data: dict[str, Any], window: dict[str, str]) -> dict[str, list[dict
             {**row, "url": list_url(**window, model=row["model"]), "cost": usd(row["cost_usd"])}
             for row in data["by_model"]
         ],
+        "businesses": _venue_rows(data["by_business"], window, field="business_id"),
+        "audiences": _venue_rows(data["by_audience"], window, field="audience"),
     }
+
+
+#: How the per-venue tables name conversations that gave no business or audience, and the filter listing them.
+_NONE_GIVEN = {"business_id": "(no business)", "audience": "(no audience)"}
+_NONE_FILTER = {"business_id": "no_business", "audience": "no_audience"}
+
+
+def _venue_rows(rows: list[dict[str, Any]], window: dict[str, str], *, field: str) -> list[dict[str, Any]]:
+    """Per business (or audience): conversations, resolution, escalation and cost, each linked to its tickets."""
+    labels = dict(Audience.choices) if field == "audience" else {}
+    out = []
+    for row in rows:
+        key = row[field]
+        # A blank filter means "any", so the conversations without one are asked for by no_business/no_audience.
+        scoped = {**window, field: key} if key else {**window, _NONE_FILTER[field]: "on"}
+        out.append(
+            {
+                **row,
+                "label": labels.get(key, key) if key else _NONE_GIVEN[field],
+                "url": list_url(**scoped),
+                "auto_url": list_url(**scoped, status=Status.AUTO_RESOLVED),
+                "escalated_url": list_url(**scoped, escalated="true"),
+                "cost": usd(row["cost_usd"]),
+            }
+        )
+    return out
 
 
 def _source_rows(data: dict[str, Any], window: dict[str, str]) -> list[dict[str, Any]]:
@@ -169,14 +203,15 @@ def _source_rows(data: dict[str, Any], window: dict[str, str]) -> list[dict[str,
     ]
 
 
-def _charts(data: dict[str, Any]) -> list[charts.Chart]:
+def _charts(data: dict[str, Any], window: dict[str, str]) -> list[charts.Chart]:
     """Conversations, cost and escalation rate per day; each bar links to that day's tickets."""
+    venue = {"business_id": window["business_id"], "audience": window["audience"]}
     conversations_points, cost_points, rate_points = [], [], []
     for by_day, cost_day, rate_day in zip(
         data["conversations_by_day"], data["cost_by_day"], data["escalation_rate_by_day"], strict=True
     ):
         day = date.fromisoformat(by_day["date"])
-        day_url = list_url(created_from=day.isoformat(), created_to=day.isoformat())
+        day_url = list_url(created_from=day.isoformat(), created_to=day.isoformat(), **venue)
         conversations_points.append(
             charts.Point(_short(day), by_day["count"], day_url, f"{_short(day)}: {by_day['count']} conversations")
         )
@@ -187,7 +222,7 @@ def _charts(data: dict[str, Any]) -> list[charts.Chart]:
             charts.Point(
                 _short(day),
                 rate_day["escalated_pct"],
-                list_url(created_from=day.isoformat(), created_to=day.isoformat(), escalated="true"),
+                list_url(created_from=day.isoformat(), created_to=day.isoformat(), escalated="true", **venue),
                 f"{_short(day)}: {rate_day['escalated_pct']}% ({rate_day['escalated']} of "
                 f"{rate_day['conversations']}) escalated",
             )

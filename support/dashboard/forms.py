@@ -10,6 +10,7 @@ from django.conf import settings
 from support import selectors
 from support.models import (
     QUEUE_STATUSES,
+    Audience,
     Conversation,
     EscalationReason,
     HandledBy,
@@ -22,6 +23,11 @@ from support.validators import validate_end_date
 
 ORDER_CHOICES = [("newest", "Newest first"), ("oldest", "Oldest first")]
 YES_NO = [("", "Any"), ("true", "Yes"), ("false", "No")]
+AUDIENCE_CHOICES = [("", "Any"), *Audience.choices]
+
+
+def business_field() -> forms.CharField:
+    return forms.CharField(required=False, max_length=128, label="Business", help_text="A business_id (venue).")
 
 
 def staff_choices(*, blank: str, extra: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
@@ -55,6 +61,10 @@ class ConversationFilterForm(forms.Form):
         label="Customer rating",
     )
     order = forms.ChoiceField(choices=ORDER_CHOICES, required=False)
+    business_id = business_field()
+    audience = forms.ChoiceField(choices=AUDIENCE_CHOICES, required=False)
+    no_business = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    no_audience = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -95,6 +105,10 @@ class ConversationFilterForm(forms.Form):
             rating=data.get("rating") or "",
             origin=data.get("origin") or "",
             first_response=data.get("first_response") or "",
+            business_id=data.get("business_id") or "",
+            audience=data.get("audience") or "",
+            no_business=bool(data.get("no_business")),
+            no_audience=bool(data.get("no_audience")),
         )
 
     @property
@@ -123,6 +137,8 @@ class AnalyticsWindowForm(forms.Form):
     days = forms.TypedChoiceField(choices=WINDOW_CHOICES, coerce=int, required=False, empty_value=None)
     date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
     date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
+    business_id = business_field()
+    audience = forms.ChoiceField(choices=AUDIENCE_CHOICES, required=False)
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -131,6 +147,11 @@ class AnalyticsWindowForm(forms.Form):
         if problem:
             self.add_error(problem[0], problem[1].replace("date_to", "the end date"))
         return data
+
+    def venue(self) -> dict[str, str]:
+        """The business and audience asked for (blank: all)."""
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        return {"business_id": data.get("business_id") or "", "audience": data.get("audience") or ""}
 
     def window(self) -> selectors.Window:
         data = self.cleaned_data if self.is_bound and self.is_valid() else {}

@@ -20,8 +20,8 @@ from support.dashboard.views import NO_CONVERSATION, staff_required, ticket_cont
 from support.models import Conversation
 
 
-def _conversation(conversation_id: str) -> Conversation:
-    conversation = selectors.conversation_get(conversation_id=conversation_id)
+def _conversation(request: HttpRequest, conversation_id: str) -> Conversation:
+    conversation = selectors.conversation_get(conversation_id=conversation_id, user=request.user)
     if conversation is None:
         raise Http404(NO_CONVERSATION)
     return conversation
@@ -35,10 +35,10 @@ def _ticket_again(request: HttpRequest, conversation: Conversation) -> HttpRespo
 @staff_required
 def ticket_reply(request: HttpRequest, conversation_id: str) -> HttpResponse:
     """Send the composer's reply (services.conversation_reply takes the ticket over unless handing back)."""
-    conversation = _conversation(conversation_id)
+    conversation = _conversation(request, conversation_id)
     form = ReplyForm(request.POST)
     if not form.is_valid():
-        context = ticket_context(conversation, {"reply": form})
+        context = ticket_context(conversation, {"reply": form}, viewer=request.user)
         return render(request, "dashboard/ticket.html", context, status=400)
     hand_back = bool(form.cleaned_data["hand_back"])
     try:
@@ -56,7 +56,7 @@ def ticket_reply(request: HttpRequest, conversation_id: str) -> HttpResponse:
 @staff_required
 def ticket_handoff(request: HttpRequest, conversation_id: str) -> HttpResponse:
     """Take over (the bot stops answering) or hand back to the bot."""
-    conversation = _conversation(conversation_id)
+    conversation = _conversation(request, conversation_id)
     form = HandoffForm(request.POST)
     if not form.is_valid():
         return HttpResponse(form.errors.as_text(), status=400, content_type="text/plain")
@@ -79,7 +79,7 @@ def ticket_turns(request: HttpRequest, conversation_id: str) -> HttpResponse:
     An unknown `after` (a turn that is not in this conversation) answers every turn, so the page can
     rebuild its thread rather than miss one.
     """
-    conversation = _conversation(conversation_id)
+    conversation = _conversation(request, conversation_id)
     turns = list(selectors.message_list(conversation=conversation))
     after = request.GET.get("after", "")
     ids = [str(message.pk) for message in turns]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -102,7 +103,7 @@ def queue_live(request: HttpRequest) -> HttpResponse:
         return HttpResponse(form.errors.as_text(), status=400, content_type="text/plain")
     now = timezone.now()
     since = form.cleaned_data.get("since")
-    new = selectors.queue_escalations_since(since=since) if since else 0
+    new = selectors.queue_escalations_since(since=since, user=request.user) if since else 0
     context = {**_queue_context(request, form), "now": now, "new_escalations": new}
     return render(request, "dashboard/_queue_live.html", context)
 
@@ -115,10 +116,13 @@ def _queue_context(request: HttpRequest, form: QueueFilterForm) -> dict[str, Any
     filters.status = []
     counts = {
         row["status"]: row["n"]
-        for row in selectors.ticket_list(filters=filters).order_by().values("status").annotate(n=Count("pk"))
+        for row in selectors.ticket_list(filters=filters, user=request.user)
+        .order_by()
+        .values("status")
+        .annotate(n=Count("pk"))
     }
     filters.status = selected
-    tickets = selectors.ticket_list(filters=filters, oldest_first=oldest_first)
+    tickets = selectors.ticket_list(filters=filters, oldest_first=oldest_first, user=request.user)
     page = Paginator(tickets, PAGE_SIZE).get_page(request.GET.get("page"))
     now = timezone.now()
     for conversation in page:
@@ -168,7 +172,9 @@ def _filtered(request: HttpRequest) -> tuple[ConversationFilterForm, QuerySet[Co
     form = ConversationFilterForm(request.GET, user=request.user)
     if not form.is_valid():
         return form, None
-    return form, selectors.conversation_list(filters=form.to_filters(), oldest_first=form.oldest_first)
+    return form, selectors.conversation_list(
+        filters=form.to_filters(), oldest_first=form.oldest_first, user=request.user
+    )
 
 
 @require_GET
@@ -246,7 +252,7 @@ def _author_label(author: Any) -> str:
 @require_http_methods(["GET", "POST"])
 @staff_required
 def ticket(request: HttpRequest, conversation_id: str) -> HttpResponse:
-    conversation = selectors.conversation_get(conversation_id=conversation_id)
+    conversation = selectors.conversation_get(conversation_id=conversation_id, user=request.user)
     if conversation is None:
         raise Http404(NO_CONVERSATION)
     failed: dict[str, Any] = {}
@@ -259,7 +265,12 @@ def ticket(request: HttpRequest, conversation_id: str) -> HttpResponse:
         if form.is_valid():
             return _update(request, conversation, changes=form.cleaned_data)
         failed[action] = form
-    return render(request, "dashboard/ticket.html", ticket_context(conversation, failed), status=400 if failed else 200)
+    return render(
+        request,
+        "dashboard/ticket.html",
+        ticket_context(conversation, failed, viewer=request.user),
+        status=400 if failed else 200,
+    )
 
 
 def _update(request: HttpRequest, conversation: Conversation, *, changes: dict[str, Any]) -> HttpResponse:
@@ -273,7 +284,7 @@ def _update(request: HttpRequest, conversation: Conversation, *, changes: dict[s
     return redirect("dashboard:ticket", conversation_id=conversation.pk)
 
 
-def ticket_context(conversation: Conversation, failed: dict[str, Any]) -> dict[str, Any]:
+def ticket_context(conversation: Conversation, failed: dict[str, Any], *, viewer: Any) -> dict[str, Any]:
     """The ticket page: its turns, history and escalations, and the action forms (a failed one as posted)."""
     turns = list(selectors.message_list(conversation=conversation))
     events = list(selectors.event_list(conversation=conversation))
@@ -293,7 +304,7 @@ def ticket_context(conversation: Conversation, failed: dict[str, Any]) -> dict[s
         "waited": rollups.humanize_seconds(_waited(conversation, timezone.now()).total_seconds()),
         "statuses": Status.choices,
         # Only a verified customer's history: an unverified user_id could be anyone's.
-        "earlier": selectors.customer_history(user_id=conversation.user_id, exclude_pk=conversation.pk)
+        "earlier": selectors.customer_history(user_id=conversation.user_id, exclude_pk=conversation.pk, viewer=viewer)
         if conversation.identity_verified
         else None,
         **_composer_context(conversation, turns, failed),
@@ -320,13 +331,22 @@ def analytics(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "dashboard/analytics.html", {"form": form, "data": None}, status=400)
     window = form.window()
-    data = selectors.analytics_summary(date_from=window.date_from, date_to=window.date_to)
+    venue = form.venue()
+    data = selectors.analytics_summary(
+        date_from=window.date_from,
+        date_to=window.date_to,
+        business_id=venue["business_id"],
+        audience=venue["audience"],
+        user=request.user,
+    )
     selected_days = None if (request.GET.get("date_from") or request.GET.get("date_to")) else window.days
     context = {
         "form": form,
         "data": data,
         "selected_days": selected_days,
         "windows": [7, 30, 90],
+        # The 7/30/90-day links keep the business and audience chosen.
+        "venue_query": urlencode({k: v for k, v in venue.items() if v}),
         **analytics_figures(data),
         "budget_warning": budget.budget_warning(),
     }

@@ -9,8 +9,8 @@ from support.models.choices import (
     HANDOFF_REASONS,
     MICROS_PER_USD,
     QUEUE_STATUSES,
-    ErasureKind,
     Audience,
+    ErasureKind,
     EscalationReason,
     EventField,
     HandledBy,
@@ -33,6 +33,7 @@ from support.models.rollups import (
     DailySpend,
     DailyUsageRollup,
 )
+from support.models.scope import StaffScope
 from support.models.webhooks import (
     WEBHOOK_EVENTS,
     DeliveryStatus,
@@ -78,3 +79,5 @@ __all__ = [
     "WebhookDelivery",
     "WebhookEndpoint",
 ]
+# i15venues (issue 15)
+__all__ += ["Audience", "StaffScope"]

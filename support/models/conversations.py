@@ -142,6 +142,8 @@ class Conversation(models.Model):
             # A person's conversations: a verified customer's history (ticket page, widget), and erasure and
             # export (manage.py erase / export_conversations) by the user_id prefix.
             models.Index(fields=["user_id", "identity_verified", "-created_at"], name="conv_user_verified_idx"),
+            # A venue's tickets (the business filter, and staff limited to some businesses).
+            models.Index(fields=["business_id", "-created_at"], name="conv_business_created_idx"),
         ]
 
     def __str__(self) -> str:

@@ -5,9 +5,23 @@ from __future__ import annotations
 from django.db import models
 
 from support.models.choices import (
+    Audience,
     Source,
     Status,
 )
+
+
+def _business_field() -> models.CharField:
+    return models.CharField(
+        max_length=128, blank=True, default="", help_text="The conversations' business_id (blank: none given)."
+    )
+
+
+def _audience_field() -> models.CharField:
+    return models.CharField(
+        max_length=10, choices=Audience.choices, blank=True, default="", help_text="The conversations' audience."
+    )
+
 
 # --- Daily rollups ---------------------------------------------------------------------------
 # Analytics read these instead of scanning conversations and messages, so a window costs
@@ -25,13 +39,24 @@ class DailyConversationRollup(models.Model):
     escalated = models.BooleanField()
     escalation_reason = models.CharField(max_length=32, blank=True)
     rating = models.CharField(max_length=10, blank=True, help_text="The customer's thumbs up/down, for CSAT.")
+    business_id = _business_field()
+    audience = _audience_field()
     conversations = models.BigIntegerField(default=0)
 
     class Meta:
         db_table = "support_rollup_conversations"
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "source", "status", "escalated", "escalation_reason", "rating"],
+                fields=[
+                    "day",
+                    "source",
+                    "status",
+                    "escalated",
+                    "escalation_reason",
+                    "rating",
+                    "business_id",
+                    "audience",
+                ],
                 name="uniq_rollup_conversation_key",
             ),
         ]
@@ -47,11 +72,17 @@ class DailyCloseRollup(models.Model):
     close_bucket = models.SmallIntegerField(
         help_text="Index of the duration bucket (upper bounds in support.rollups.CLOSE_BUCKET_BOUNDS_S)."
     )
+    business_id = _business_field()
+    audience = _audience_field()
     conversations = models.BigIntegerField(default=0)
 
     class Meta:
         db_table = "support_rollup_closes"
-        constraints = [models.UniqueConstraint(fields=["day", "close_bucket"], name="uniq_rollup_close_key")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "close_bucket", "business_id", "audience"], name="uniq_rollup_close_key"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.day} bucket {self.close_bucket}: {self.conversations}"
@@ -63,6 +94,8 @@ class DailyUsageRollup(models.Model):
     day = models.DateField(help_text="The UTC day the conversations started.")
     source = models.CharField(max_length=20, choices=Source.choices)
     model = models.CharField(max_length=100)
+    business_id = _business_field()
+    audience = _audience_field()
     conversations = models.BigIntegerField(default=0, help_text="Conversations with at least one turn on this model.")
     messages = models.BigIntegerField(default=0)
     input_tokens = models.BigIntegerField(default=0)
@@ -84,7 +117,9 @@ class DailyUsageRollup(models.Model):
     class Meta:
         db_table = "support_rollup_usage"
         constraints = [
-            models.UniqueConstraint(fields=["day", "source", "model"], name="uniq_rollup_usage_key"),
+            models.UniqueConstraint(
+                fields=["day", "source", "model", "business_id", "audience"], name="uniq_rollup_usage_key"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -96,12 +131,16 @@ class DailyQuestionRollup(models.Model):
 
     day = models.DateField(help_text="The UTC day the conversations started.")
     question_key = models.CharField(max_length=255)
+    business_id = _business_field()
+    audience = _audience_field()
     conversations = models.BigIntegerField(default=0)
 
     class Meta:
         db_table = "support_rollup_questions"
         constraints = [
-            models.UniqueConstraint(fields=["day", "question_key"], name="uniq_rollup_question_key"),
+            models.UniqueConstraint(
+                fields=["day", "question_key", "business_id", "audience"], name="uniq_rollup_question_key"
+            ),
         ]
         indexes = [
             # Each day's most asked questions (top-question candidates), then their exact window totals.

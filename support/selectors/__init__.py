@@ -9,6 +9,7 @@ from support.selectors.analytics import (
     QUESTION_CANDIDATE_DAYS_PER_QUERY,
     TOP_QUESTION_CANDIDATES_PER_DAY,
     analytics_summary,
+    venue_filter,
 )
 from support.selectors.budget import daily_spend_today
 from support.selectors.business import Venue, business_profile_get, customer_history, venue_for
@@ -55,11 +56,14 @@ from support.selectors.queue import queue_escalations_since
 from support.selectors.reports import (
     CLIENT_REPORT_COLUMNS,
     COST_REPORT_GROUPS,
+    NO_AUDIENCE,
+    NO_BUSINESS,
     NO_MODEL,
     CostReport,
     CostRow,
     cost_report,
 )
+from support.selectors.scope import allowed_business_ids, business_visible, conversation_scope
 from support.selectors.users import agent_display, staff_user_get, staff_user_list
 from support.selectors.webhooks import webhook_delivery_list, webhook_endpoint_list
 from support.selectors.widget import widget_config
@@ -70,6 +74,8 @@ __all__ = [
     "COST_REPORT_GROUPS",
     "FIRST_RESPONSE_CHOICES",
     "MAX_WINDOW_DAYS",
+    "NO_AUDIENCE",
+    "NO_BUSINESS",
     "NO_MODEL",
     "QUESTION_CANDIDATE_DAYS_PER_QUERY",
     "TOKEN_KINDS",
@@ -82,15 +88,18 @@ __all__ = [
     "Venue",
     "Window",
     "agent_display",
+    "allowed_business_ids",
     "analytics_summary",
     "assistant_message_get",
     "business_profile_get",
+    "business_visible",
     "canned_reply_list_active",
     "conversation_agent",
     "conversation_get",
     "conversation_ids_with",
     "conversation_list",
     "conversation_pk",
+    "conversation_scope",
     "conversation_search",
     "conversation_token_matches",
     "cost_report",
@@ -120,6 +129,7 @@ __all__ = [
     "token_hash",
     "usage_model_filter",
     "utc_midnight",
+    "venue_filter",
     "venue_for",
     "webhook_delivery_list",
     "webhook_endpoint_list",

@@ -3,6 +3,7 @@ figures alone from the window's escalated conversations, on an index (support.se
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Mapping
 from datetime import date
 from typing import Any
@@ -24,6 +25,7 @@ from support.pricing import micros_to_usd
 from support.selectors.dates import Window, window_for
 from support.selectors.first_response import first_response_summary
 from support.selectors.messages import CLIENT_COLUMNS
+from support.selectors.scope import allowed_business_ids
 
 #: Rollup rows summed per day (or per source), keyed by day (or source).
 Rows = dict[Any, Mapping[str, Any]]
@@ -35,15 +37,21 @@ def analytics_summary(
     date_from: date | None = None,
     date_to: date | None = None,
     today: date | None = None,
+    business_id: str = "",
+    audience: str = "",
+    user: Any = None,
 ) -> dict[str, Any]:
     """Analytics of the conversations started in a window, read from the daily rollups only.
 
     Cost is O(days in the window) (times the few sources, statuses and models), never O(messages).
     Every figure counts the conversations started in the window and everything logged in them, so
     the ticket list filtered the same way (see drill-down links) adds up to the same numbers.
+    `business_id` and `audience` narrow every figure; with `user`, only the businesses that staff
+    user may see (StaffScope) are summed.
     """
     window = window_for(days=days, date_from=date_from, date_to=date_to, today=today)
-    in_window = {"day__gte": window.date_from, "day__lte": window.date_to}
+    venue = venue_filter(business_id=business_id, audience=audience, user=user)
+    in_window = {"day__gte": window.date_from, "day__lte": window.date_to, **venue}
     states = DailyConversationRollup.objects.filter(**in_window)
     usage = DailyUsageRollup.objects.filter(**in_window)
     per_day = _states_per_day(states)
@@ -51,18 +59,86 @@ def analytics_summary(
     by_status, by_rating = _by_status_and_rating(states)
     return {
         **_headline(window, by_status=by_status, per_day=per_day, cost_per_day=cost_per_day),
-        "top_questions": _top_questions(window),
+        "business_id": business_id,
+        "audience": audience,
+        "top_questions": _top_questions(window, venue=venue),
         **_by_day(window, per_day=per_day, cost_per_day=cost_per_day),
         "by_status": [{"status": value, "count": by_status.get(value, 0)} for value, _ in Status.choices],
-        "by_source": _by_source(states, usage),
+        **_breakdowns(states, usage),
         "by_model": _by_model(usage),
         "escalations_by_reason": _escalations_by_reason(states),
         **_escalation_to_close(DailyCloseRollup.objects.filter(**in_window)),
         **_csat(by_rating),
         **_client_reported(cost_per_day.values()),
         # The one figure group read from conversations, not rollups (see selectors.first_response).
-        **first_response_summary(window),
+        **first_response_summary(window, venue=venue),
     }
+
+
+def venue_filter(*, business_id: str = "", audience: str = "", user: Any = None) -> dict[str, Any]:
+    """The filter on business_id and audience that both rollup rows and conversations take.
+
+    With `user`, limited to the businesses that staff user may see (an empty list when none)."""
+    venue: dict[str, Any] = {}
+    if business_id:
+        venue["business_id"] = business_id
+    if audience:
+        venue["audience"] = audience
+    if user is not None:
+        allowed = allowed_business_ids(user=user)
+        if allowed is not None:
+            venue["business_id__in"] = sorted(allowed)
+    return venue
+
+
+#: The groups _breakdowns sums: by_source, by_business, by_audience.
+_BREAKDOWN_FIELDS = ("source", "business_id", "audience")
+
+
+def _breakdowns(states: QuerySet[DailyConversationRollup], usage: QuerySet[DailyUsageRollup]) -> dict[str, Any]:
+    """Conversations, resolution, escalation and cost per source, per business and per audience.
+
+    Two grouped queries (rollup rows by source, business and audience) serve all three tables."""
+    counts: dict[str, Counter[tuple[str, Any]]] = {name: Counter() for name in ("n", "auto", "esc", "cost")}
+    for row in states.values(*_BREAKDOWN_FIELDS).annotate(
+        n=Sum("conversations"),
+        auto=Sum("conversations", filter=Q(status=Status.AUTO_RESOLVED)),
+        esc=Sum("conversations", filter=Q(escalated=True)),
+    ):
+        for name in _BREAKDOWN_FIELDS:
+            for figure in ("n", "auto", "esc"):
+                counts[figure][(name, row[name])] += row[figure] or 0
+    for row in usage.values(*_BREAKDOWN_FIELDS).annotate(cost=Sum("cost_micros")):
+        for name in _BREAKDOWN_FIELDS:
+            counts["cost"][(name, row[name])] += row["cost"] or 0
+    return {
+        "by_source": _by_source(counts),
+        "by_business": _by_venue(counts, field="business_id"),
+        "by_audience": _by_venue(counts, field="audience"),
+    }
+
+
+def _by_venue(counts: dict[str, Counter[tuple[str, Any]]], *, field: str) -> list[dict[str, Any]]:
+    """Per business (or audience), busiest first; rows with neither conversations nor cost are left out."""
+    keys = {key for figure in counts.values() for name, key in figure if name == field}
+    rows = []
+    for key in keys:
+        n, auto, esc, cost = (counts[figure][(field, key)] for figure in ("n", "auto", "esc", "cost"))
+        if not (n or cost):
+            continue
+        rows.append(
+            {
+                field: key,
+                "conversations": n,
+                "auto_resolved": auto,
+                "auto_resolved_pct": _pct(auto, n),
+                "escalated": esc,
+                "escalated_pct": _pct(esc, n),
+                "cost_micros": cost,
+                "cost_usd": micros_to_usd(cost),
+            }
+        )
+    return sorted(rows, key=lambda row: (-row["conversations"], row[field]))
 
 
 def _pct(part: int, whole: int) -> float:
@@ -150,23 +226,17 @@ def _by_day(window: Window, *, per_day: Rows, cost_per_day: Rows) -> dict[str, l
     }
 
 
-def _by_source(states: QuerySet[DailyConversationRollup], usage: QuerySet[DailyUsageRollup]) -> list[dict[str, Any]]:
-    source_cost = {row["source"]: row["cost"] or 0 for row in usage.values("source").annotate(cost=Sum("cost_micros"))}
-    source_counts: Rows = {
-        row["source"]: row
-        for row in states.values("source").annotate(
-            n=Sum("conversations"), esc=Sum("conversations", filter=Q(escalated=True))
-        )
-    }
+def _by_source(counts: dict[str, Counter[tuple[str, Any]]]) -> list[dict[str, Any]]:
+    sources = sorted({key for figure in counts.values() for name, key in figure if name == "source"})
     by_source = [
         {
             "source": source,
-            "conversations": _figure(source_counts, source, "n"),
-            "escalated": _figure(source_counts, source, "esc"),
-            "cost_micros": source_cost.get(source, 0),
-            "cost_usd": micros_to_usd(source_cost.get(source, 0)),
+            "conversations": counts["n"][("source", source)],
+            "escalated": counts["esc"][("source", source)],
+            "cost_micros": counts["cost"][("source", source)],
+            "cost_usd": micros_to_usd(counts["cost"][("source", source)]),
         }
-        for source in sorted(set(source_counts) | set(source_cost))
+        for source in sources
     ]
     return [row for row in by_source if row["conversations"] or row["cost_micros"]]
 
@@ -243,20 +313,20 @@ def _client_reported(per_day: Collection[Mapping[str, Any]]) -> dict[str, Any]:
 TOP_QUESTION_CANDIDATES_PER_DAY = 20
 
 
-def _top_questions(window: Window, *, limit: int = 10) -> list[dict[str, Any]]:
+def _top_questions(window: Window, *, venue: dict[str, Any], limit: int = 10) -> list[dict[str, Any]]:
     """The window's most asked first questions, in O(days) whatever the number of distinct questions.
 
     Candidates are each day's TOP_QUESTION_CANDIDATES_PER_DAY most asked (one UNION query over an
     index on (day, -conversations)); their window totals are then summed exactly. A question that is
     never near the top on any day could in theory be missed; counts shown are always exact.
     """
-    candidates = _question_candidates(window.each_day(), per_day=TOP_QUESTION_CANDIDATES_PER_DAY)
+    candidates = _question_candidates(window.each_day(), per_day=TOP_QUESTION_CANDIDATES_PER_DAY, venue=venue)
     if not candidates:
         return []
     return [
         {"question": row["question_key"], "count": row["n"]}
         for row in DailyQuestionRollup.objects.filter(
-            day__gte=window.date_from, day__lte=window.date_to, question_key__in=sorted(candidates)
+            day__gte=window.date_from, day__lte=window.date_to, question_key__in=sorted(candidates), **venue
         )
         .values("question_key")
         .annotate(n=Sum("conversations"))
@@ -270,20 +340,40 @@ def _top_questions(window: Window, *, limit: int = 10) -> list[dict[str, Any]]:
 QUESTION_CANDIDATE_DAYS_PER_QUERY = 200
 
 
-def _question_candidates(days: list[date], *, per_day: int) -> set[str]:
-    """Each day's `per_day` most asked question keys, in one round trip per 200 days."""
+def _question_candidates(days: list[date], *, per_day: int, venue: dict[str, Any]) -> set[str]:
+    """Each day's `per_day` most asked question keys, in one round trip per 200 days.
+
+    Rows are per business and audience too: a question counts as a candidate when one of its rows is
+    among the day's top rows (the counts shown are still summed exactly over the window)."""
     candidates: set[str] = set()
     for start in range(0, len(days), QUESTION_CANDIDATE_DAYS_PER_QUERY):
-        candidates |= _question_candidates_of(days[start : start + QUESTION_CANDIDATE_DAYS_PER_QUERY], per_day=per_day)
+        chunk = days[start : start + QUESTION_CANDIDATE_DAYS_PER_QUERY]
+        candidates |= _question_candidates_of(chunk, per_day=per_day, venue=venue)
     return candidates
 
 
-def _question_candidates_of(days: list[date], *, per_day: int) -> set[str]:
+def _venue_sql(venue: dict[str, Any]) -> tuple[str, list[Any]]:
+    """venue_filter()'s conditions as SQL for the raw candidates query (fixed column names, values as params)."""
+    clauses, params = [], []
+    for key, value in venue.items():
+        column = key.removesuffix("__in")
+        if column not in ("business_id", "audience"):
+            raise ValueError(f"unknown venue filter {key!r}")
+        if key.endswith("__in"):
+            clauses.append(f"{column} IN ({', '.join(['%s'] * len(value))})" if value else "1 = 0")
+            params.extend(value)
+        else:
+            clauses.append(f"{column} = %s")
+            params.append(value)
+    return "".join(f" AND {clause}" for clause in clauses), params
+
+
+def _question_candidates_of(days: list[date], *, per_day: int, venue: dict[str, Any]) -> set[str]:
     if not days:
         return set()
     if connection.features.supports_slicing_ordering_in_compound:  # MongoDB ($unionWith), PostgreSQL
         top = (
-            DailyQuestionRollup.objects.filter(conversations__gt=0)
+            DailyQuestionRollup.objects.filter(conversations__gt=0, **venue)
             .order_by("-conversations")
             .values_list("question_key", flat=True)
         )
@@ -292,14 +382,14 @@ def _question_candidates_of(days: list[date], *, per_day: int) -> set[str]:
     # SQLite allows LIMIT in a compound member only inside a subquery; the SQL is written out once
     # rather than compiled per day (compiling 90 querysets would cost more than running them).
     table = connection.ops.quote_name(DailyQuestionRollup._meta.db_table)
+    where, venue_params = _venue_sql(venue)
     member = (
-        f"SELECT * FROM (SELECT question_key FROM {table} WHERE day = %s AND conversations > 0 "
+        f"SELECT * FROM (SELECT question_key FROM {table} WHERE day = %s AND conversations > 0{where} "
         f"ORDER BY conversations DESC LIMIT {int(per_day)})"
     )
+    params = [p for d in days for p in (connection.ops.adapt_datefield_value(d), *venue_params)]
     with connection.cursor() as cursor:
-        cursor.execute(
-            " UNION ALL ".join([member] * len(days)), [connection.ops.adapt_datefield_value(d) for d in days]
-        )
+        cursor.execute(" UNION ALL ".join([member] * len(days)), params)
         return {row[0] for row in cursor.fetchall()}
 
 

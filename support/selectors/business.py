@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -10,6 +11,7 @@ from django.db.models import QuerySet
 from support import business_hours
 from support.business_hours import BusinessHours
 from support.models import BusinessProfile, Conversation
+from support.selectors.scope import conversation_scope
 
 
 @dataclass(frozen=True)
@@ -45,12 +47,17 @@ def venue_for(*, business_id: str) -> Venue:
     )
 
 
-def customer_history(*, user_id: str, exclude_pk: int | str | None = None) -> QuerySet[Conversation] | None:
+def customer_history(
+    *, user_id: str, exclude_pk: int | str | None = None, viewer: Any = None
+) -> QuerySet[Conversation] | None:
     """A verified customer's verified conversations, newest first (SUPPORT_IDENTITY_HISTORY_LIMIT of them);
-    None without a user id. Unverified conversations never join: anyone could have typed that user_id."""
+    None without a user id. Unverified conversations never join: anyone could have typed that user_id.
+    With a staff `viewer`, only the businesses that user may see (their StaffScope)."""
     if not user_id:
         return None
     queryset = Conversation.objects.filter(user_id=user_id, identity_verified=True).order_by("-created_at", "-pk")
+    if viewer is not None:
+        queryset = conversation_scope(queryset, user=viewer)
     if exclude_pk is not None:
         queryset = queryset.exclude(pk=exclude_pk)
     return queryset[: settings.SUPPORT_IDENTITY_HISTORY_LIMIT]

@@ -25,6 +25,7 @@ from support.models import (
 )
 from support.selectors.dates import utc_midnight
 from support.selectors.messages import conversation_ids_with, usage_model_filter
+from support.selectors.scope import conversation_scope
 
 
 def conversation_pk(raw: object) -> Any:
@@ -42,14 +43,19 @@ def conversation_pk(raw: object) -> Any:
     return value
 
 
-def conversation_get(*, conversation_id: object, with_assignee: bool = True) -> Conversation | None:
+def conversation_get(*, conversation_id: object, with_assignee: bool = True, user: Any = None) -> Conversation | None:
     """The conversation with this id (its assignee joined unless `with_assignee` is False: the widget's
-    poll, whose unchanged answer needs only assigned_to_id), or None for an unknown or malformed id."""
+    poll, whose unchanged answer needs only assigned_to_id), or None for an unknown or malformed id.
+
+    With `user` (staff), also None for a conversation of a business the user may not see (StaffScope)."""
     pk = conversation_pk(conversation_id)
     if pk is None:
         return None
     conversations = Conversation.objects.select_related("assigned_to") if with_assignee else Conversation.objects
-    return conversations.filter(pk=pk).first()
+    found = conversations.filter(pk=pk)
+    if user is not None:
+        found = conversation_scope(found, user=user)
+    return found.first()
 
 
 def token_hash(token: str) -> str:
@@ -135,6 +141,12 @@ class ConversationFilters:
     first_response: str = ""
     #: "due": tickets still waiting for a person's first reply first, soonest due first (the queue's order).
     order: str = ""
+    #: issue 15: one venue (Conversation.business_id) and one audience (diner or owner).
+    business_id: str = ""
+    audience: str = ""
+    #: Conversations that gave no business (or no audience): the drill-down of the "(no business)" rows.
+    no_business: bool = False
+    no_audience: bool = False
 
 
 #: ConversationFilters.first_response values.
@@ -171,11 +183,15 @@ def first_response_q(kind: str, *, now: datetime) -> Q:
 
 
 def conversation_list(
-    *, filters: ConversationFilters | None = None, oldest_first: bool = False
+    *, filters: ConversationFilters | None = None, oldest_first: bool = False, user: Any = None
 ) -> QuerySet[Conversation]:
-    """Conversations matching every filter given, newest first (or oldest first), their assignee joined."""
+    """Conversations matching every filter given, newest first (or oldest first), their assignee joined.
+
+    With `user`, only the businesses that staff user may see (selectors.conversation_scope)."""
     filters = filters or ConversationFilters()
     qs = Conversation.objects.select_related("assigned_to")
+    if user is not None:
+        qs = conversation_scope(qs, user=user)
     qs = _by_fields(qs, filters)
     qs = _by_dates(qs, filters)
     qs = _by_outcome(qs, filters)
@@ -215,6 +231,19 @@ def _by_fields(qs: QuerySet[Conversation], filters: ConversationFilters) -> Quer
         qs = qs.filter(assigned_to=filters.assigned_to)
     if filters.unassigned:
         qs = qs.filter(assigned_to__isnull=True)
+    return _by_venue(qs, filters)
+
+
+def _by_venue(qs: QuerySet[Conversation], filters: ConversationFilters) -> QuerySet[Conversation]:
+    """One business and audience; or the conversations that gave none (no_business, no_audience)."""
+    if filters.business_id:
+        qs = qs.filter(business_id=filters.business_id)
+    if filters.audience:
+        qs = qs.filter(audience=filters.audience)
+    if filters.no_business:
+        qs = qs.filter(business_id="")
+    if filters.no_audience:
+        qs = qs.filter(audience="")
     return qs
 
 
@@ -269,10 +298,12 @@ def conversation_search(term: str) -> Q:
     )
 
 
-def ticket_list(*, filters: ConversationFilters | None = None, oldest_first: bool = False) -> QuerySet:
+def ticket_list(
+    *, filters: ConversationFilters | None = None, oldest_first: bool = False, user: Any = None
+) -> QuerySet:
     filters = filters or ConversationFilters()
     if not filters.status:
         filters.status = list(QUEUE_STATUSES)
     else:
         filters.status = [s for s in filters.status if s in QUEUE_STATUSES]
-    return conversation_list(filters=filters, oldest_first=oldest_first)
+    return conversation_list(filters=filters, oldest_first=oldest_first, user=user)

@@ -21,20 +21,23 @@ from support.selectors.conversations import first_response_q
 from support.selectors.dates import Window, utc_midnight
 
 
-def _in_window(window: Window) -> QuerySet[Conversation]:
+def _in_window(window: Window, venue: dict[str, Any]) -> QuerySet[Conversation]:
     """The window's conversations, bounded the way the ticket list's created_from/created_to are."""
     return Conversation.objects.filter(
         escalated=True,
         created_at__gte=utc_midnight(window.date_from),
         created_at__lt=utc_midnight(window.date_to + timedelta(days=1)),
+        **venue,
     )
 
 
-def first_response_summary(window: Window, *, now: datetime | None = None) -> dict[str, Any]:
+def first_response_summary(
+    window: Window, *, now: datetime | None = None, venue: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Escalated conversations started in the window: answered on time, late (or overdue), and the median
-    wall-clock time from escalation to a person's first reply."""
+    wall-clock time from escalation to a person's first reply. `venue`: analytics.venue_filter's conditions."""
     now = now or timezone.now()
-    conversations = _in_window(window)
+    conversations = _in_window(window, venue or {})
     counts = conversations.aggregate(
         on_time=Count("pk", filter=first_response_q("on_time", now=now)),
         late=Count("pk", filter=first_response_q("late", now=now)),

@@ -15,7 +15,10 @@ from support.pricing import micros_to_usd
 from support.selectors.dates import Window, utc_midnight
 from support.selectors.messages import TOKEN_KINDS, message_usage_sums
 
-COST_REPORT_GROUPS = ("day", "model", "source", "status")
+COST_REPORT_GROUPS = ("day", "model", "source", "status", "business", "audience")
+#: How cost_report names conversations without a business or audience in those groups.
+NO_BUSINESS = "(no business)"
+NO_AUDIENCE = "(no audience)"
 #: cost_report's extra columns: the widget-reported share of each row (already in its totals).
 CLIENT_REPORT_COLUMNS = ("client_messages", "client_cost_micros")
 #: cost_report's name for customer turns and staff replies, logged without a model (no Claude usage of their own).
@@ -28,7 +31,17 @@ _CONVERSATION_TOKENS = (
     "total_cache_write_tokens",
 )
 #: What each batch reads of a conversation (the report's row tuples, in this order).
-_CONVERSATION_FIELDS = ("pk", "created_at", "source", "status", "message_count", *_CONVERSATION_TOKENS, "cost_micros")
+_CONVERSATION_FIELDS = (
+    "pk",
+    "created_at",
+    "source",
+    "status",
+    "business_id",
+    "audience",
+    "message_count",
+    *_CONVERSATION_TOKENS,
+    "cost_micros",
+)
 
 
 @dataclass
@@ -65,18 +78,27 @@ class CostReport:
 
 
 def cost_report(
-    *, window: Window, by: str, batch_size: int = 2000, progress: Callable[[int, int], None] | None = None
+    *,
+    window: Window,
+    by: str,
+    batch_size: int = 2000,
+    progress: Callable[[int, int], None] | None = None,
+    business_id: str = "",
+    audience: str = "",
 ) -> CostReport:
     """Conversations, turns, tokens by kind and cost of the conversations started in `window`, grouped.
 
     Read from the conversations and messages themselves (not the rollups), in primary-key batches, so
     it doubles as an independent check of the dashboard's figures. `progress(done, total)` is called
-    after each batch of conversations.
+    after each batch of conversations. `business_id` / `audience` keep one venue's or audience's.
     """
     if by not in COST_REPORT_GROUPS:
         raise ValueError(f"by must be one of {', '.join(COST_REPORT_GROUPS)}")
+    venue = {name: value for name, value in (("business_id", business_id), ("audience", audience)) if value}
     conversations = Conversation.objects.filter(
-        created_at__gte=utc_midnight(window.date_from), created_at__lt=utc_midnight(window.date_to + timedelta(days=1))
+        created_at__gte=utc_midnight(window.date_from),
+        created_at__lt=utc_midnight(window.date_to + timedelta(days=1)),
+        **venue,
     )
     total_count = conversations.count()
     groups: dict[str, CostRow] = {}
@@ -109,11 +131,13 @@ def _batches(conversations: QuerySet[Conversation], *, batch_size: int) -> Itera
 
 def _add_conversations(rows: list[tuple[Any, ...]], *, by: str, groups: dict[str, CostRow], grand: CostRow) -> None:
     """Add one batch of conversations to the total and (unless by model: see _cost_rows_by_model) their rows."""
-    for _pk, created_at, source, status, message_count, *tokens, cost in rows:
+    for _pk, created_at, source, status, business_id, audience, message_count, *tokens, cost in rows:
         grand.add(conversations=1, messages=message_count, tokens=tuple(tokens), cost_micros=cost)
         if by == "model":
             continue
-        key = {"day": rollups.utc_day(created_at).isoformat(), "source": source, "status": status}[by]
+        key = _group_key(
+            by, created_at=created_at, source=source, status=status, business=business_id, audience=audience
+        )
         groups.setdefault(key, CostRow(key)).add(
             conversations=1, messages=message_count, tokens=tuple(tokens), cost_micros=cost
         )
@@ -150,13 +174,24 @@ def _cost_report_client_share(
         .annotate(n=Count("pk"), cost=Sum("cost_micros"))
     )
     for row in reported:
-        _pk, created_at, source, status, *_rest = owners[row["conversation_id"]]
-        key = {
-            "day": rollups.utc_day(created_at).isoformat(),
-            "source": source,
-            "status": status,
-            "model": rollups.usage_model_key(row["model"], row["role"]) or NO_MODEL,
-        }[by]
+        _pk, created_at, source, status, business_id, audience, *_rest = owners[row["conversation_id"]]
+        if by == "model":
+            key = rollups.usage_model_key(row["model"], row["role"]) or NO_MODEL
+        else:
+            key = _group_key(
+                by, created_at=created_at, source=source, status=status, business=business_id, audience=audience
+            )
         for target in (grand, groups.setdefault(key, CostRow(key))):
             target.client_messages += row["n"] or 0
             target.client_cost_micros += row["cost"] or 0
+
+
+def _group_key(by: str, *, created_at: Any, source: str, status: str, business: str, audience: str) -> str:
+    """The row a conversation counts in, for every group but the model (whose rows are per turn)."""
+    return {
+        "day": lambda: rollups.utc_day(created_at).isoformat(),
+        "source": lambda: source,
+        "status": lambda: status,
+        "business": lambda: business or NO_BUSINESS,
+        "audience": lambda: audience or NO_AUDIENCE,
+    }[by]()

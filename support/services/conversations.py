@@ -53,13 +53,14 @@ def conversation_create(
     user_agent: str = "",
     user_id: str = "",
     business_id: str = "",
+    audience: str = "",
     identity: Identity | None = None,
 ) -> tuple[Conversation, str]:
     """Start a conversation; returns it with its widget secret, which is stored only as a hash.
 
     `identity` (support.identity.identity_resolve) wins over the bare user_id/business_id claims."""
     token = secrets.token_urlsafe(32)
-    identity = identity or Identity(user_id=user_id, business_id=business_id)
+    identity = identity or Identity(user_id=user_id, business_id=business_id, audience=audience)
     conversation = Conversation.objects.create(
         source=source,
         page_url=page_url,

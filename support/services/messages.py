@@ -162,7 +162,11 @@ def messages_store(
             if claimed and question_key:
                 _rollup_add(
                     DailyQuestionRollup,
-                    key={"day": rollups.utc_day(conversation.created_at), "question_key": question_key},
+                    key={
+                        "day": rollups.utc_day(conversation.created_at),
+                        "question_key": question_key,
+                        **rollups.venue_key(conversation),
+                    },
                     conversations=1,
                 )
     if is_escalation:

@@ -196,22 +196,22 @@ def _reprice_batch(
 def _reprice_conversations_move(*, model: str, moved: dict[Any, int], client_delta: Counter[Any]) -> None:
     """Move the repriced conversations' costs, and their days' usage rollups, by the same differences."""
     owners = {
-        pk: (rollups.utc_day(created_at), source)
-        for pk, created_at, source in Conversation.objects.filter(pk__in=list(moved)).values_list(
-            "pk", "created_at", "source"
-        )
+        pk: (rollups.utc_day(created_at), source, business_id, audience)
+        for pk, created_at, source, business_id, audience in Conversation.objects.filter(
+            pk__in=list(moved)
+        ).values_list("pk", "created_at", "source", "business_id", "audience")
     }
-    usage_delta: Counter[tuple[date, str]] = Counter()
-    usage_client_delta: Counter[tuple[date, str]] = Counter()
+    usage_delta: Counter[tuple[date, str, str, str]] = Counter()
+    usage_client_delta: Counter[tuple[date, str, str, str]] = Counter()
     for pk, delta in moved.items():
         Conversation.objects.filter(pk=pk).update(cost_micros=F("cost_micros") + delta)
         if pk in owners:
             usage_delta[owners[pk]] += delta
             usage_client_delta[owners[pk]] += client_delta[pk]
-    for (day, source), delta in usage_delta.items():
+    for (day, source, business_id, audience), delta in usage_delta.items():
         _rollup_add(
             DailyUsageRollup,
-            key={"day": day, "source": source, "model": model},
+            key={"day": day, "source": source, "model": model, "business_id": business_id, "audience": audience},
             cost_micros=delta,
-            client_cost_micros=usage_client_delta[(day, source)],
+            client_cost_micros=usage_client_delta[(day, source, business_id, audience)],
         )

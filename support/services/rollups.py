@@ -48,7 +48,7 @@ def _usage_rollups_add(*, conversation: Conversation, messages: Sequence[Message
         client = [m for m in of_model if m.origin == MessageOrigin.CLIENT]
         _rollup_add(
             DailyUsageRollup,
-            key={"day": day, "source": conversation.source, "model": model},
+            key={"day": day, "source": conversation.source, "model": model, **rollups.venue_key(conversation)},
             conversations=0 if model in seen_models else 1,
             **_usage_amounts(of_model),
             client_conversations=1 if model == first_client_model else 0,
@@ -145,9 +145,13 @@ def _batched_by_pk(queryset: Any, *, fields: Sequence[str], batch_size: int) -> 
         last = rows[-1][0]
 
 
-def _usage_rebuild_batch(
-    usage: defaultdict[tuple[date, str, str], list[int]], where: dict[Any, tuple[date, str]]
-) -> int:
+#: A usage row's key in a rebuild: day, source, business_id, audience (the conversation's), then the model.
+UsageKey = tuple[date, str, str, str, str]
+#: Where a conversation counts: day, source, business_id, audience.
+Owner = tuple[date, str, str, str]
+
+
+def _usage_rebuild_batch(usage: defaultdict[UsageKey, list[int]], where: dict[Any, Owner]) -> int:
     """Add one batch of conversations' messages to `usage` (USAGE_COLUMNS, then CLIENT_COLUMNS); returns turns seen."""
     # The annotations' names (message_usage_sums) are not in the plugin's row type, hence Mapping.
     per_model: Iterable[Mapping[str, Any]] = (
@@ -161,8 +165,7 @@ def _usage_rebuild_batch(
     offset = len(USAGE_COLUMNS)
     for row in per_model:
         conversation_id, model = row["conversation_id"], rollups.usage_model_key(row["model"], row["role"])
-        day, source = where[conversation_id]
-        totals = usage[(day, source, model)]
+        totals = usage[(*where[conversation_id], model)]
         new_model = (conversation_id, model) not in counted
         counted.add((conversation_id, model))
         figures = (int(new_model), row["n"], row["inp"], row["out"], row["cr"], row["cw"], row["cost"])
@@ -176,13 +179,22 @@ def _usage_rebuild_batch(
                 first_client[conversation_id] = candidate
         seen += row["n"]
     for conversation_id, (_first, model) in first_client.items():
-        day, source = where[conversation_id]
-        usage[(day, source, model)][offset] += 1
+        usage[(*where[conversation_id], model)][offset] += 1
     return seen
 
 
 _USAGE_ROLLUP_COLUMNS = (*USAGE_COLUMNS, *CLIENT_COLUMNS)
-_STATE_ROLLUP_NAMES = ("day", "source", "status", "escalated", "escalation_reason", "rating")
+_STATE_ROLLUP_NAMES = (
+    "day",
+    "source",
+    "status",
+    "escalated",
+    "escalation_reason",
+    "rating",
+    "business_id",
+    "audience",
+)
+_VENUE = ("business_id", "audience")
 
 
 @dataclass
@@ -190,26 +202,27 @@ class _RebuildTally:
     """The rollup rows a rebuild has counted so far, by key."""
 
     state: Counter[tuple[Any, ...]] = field(default_factory=Counter)
-    closes: Counter[tuple[date, int]] = field(default_factory=Counter)
-    questions: Counter[tuple[date, str]] = field(default_factory=Counter)
-    usage: defaultdict[tuple[date, str, str], list[int]] = field(
+    closes: Counter[tuple[date, int, str, str]] = field(default_factory=Counter)
+    questions: Counter[tuple[date, str, str, str]] = field(default_factory=Counter)
+    usage: defaultdict[UsageKey, list[int]] = field(
         default_factory=lambda: defaultdict(lambda: [0] * len(_USAGE_ROLLUP_COLUMNS))
     )
 
     def add_batch(self, rows: list[tuple[Any, ...]]) -> int:
         """Count one batch of conversations (pk, STATE_FIELDS, question_key, summary) and their messages;
         returns the turns seen."""
-        where: dict[Any, tuple[date, str]] = {}
+        where: dict[Any, Owner] = {}
         fresh_keys = _question_keys_refresh(rows)
         for pk, *values, question_key, _summary in rows:
             question_key = fresh_keys.get(pk, question_key)
             key = rollups.state_key(**dict(zip(STATE_FIELDS, values, strict=True)))
             self.state[tuple(key.as_filter().values())] += 1
+            venue = (key.business_id, key.audience)
             if key.close_bucket != rollups.NO_BUCKET:
-                self.closes[(key.day, key.close_bucket)] += 1
-            where[pk] = (key.day, key.source)
+                self.closes[(key.day, key.close_bucket, *venue)] += 1
+            where[pk] = (key.day, key.source, *venue)
             if question_key:
-                self.questions[(key.day, question_key)] += 1
+                self.questions[(key.day, question_key, *venue)] += 1
         return _usage_rebuild_batch(self.usage, where)
 
     def rows(self) -> list[tuple[type[Model], list[Any]]]:
@@ -224,22 +237,32 @@ class _RebuildTally:
             ),
             (
                 DailyCloseRollup,
-                [DailyCloseRollup(day=day, close_bucket=b, conversations=n) for (day, b), n in self.closes.items()],
+                [
+                    DailyCloseRollup(day=day, close_bucket=b, **dict(zip(_VENUE, venue, strict=True)), conversations=n)
+                    for (day, b, *venue), n in self.closes.items()
+                ],
             ),
             (
                 DailyQuestionRollup,
                 [
-                    DailyQuestionRollup(day=day, question_key=key, conversations=n)
-                    for (day, key), n in self.questions.items()
+                    DailyQuestionRollup(
+                        day=day, question_key=key, **dict(zip(_VENUE, venue, strict=True)), conversations=n
+                    )
+                    for (day, key, *venue), n in self.questions.items()
                 ],
             ),
             (
                 DailyUsageRollup,
                 [
                     DailyUsageRollup(
-                        day=day, source=source, model=model, **dict(zip(_USAGE_ROLLUP_COLUMNS, values, strict=True))
+                        day=day,
+                        source=source,
+                        business_id=business_id,
+                        audience=audience,
+                        model=model,
+                        **dict(zip(_USAGE_ROLLUP_COLUMNS, values, strict=True)),
                     )
-                    for (day, source, model), values in self.usage.items()
+                    for (day, source, business_id, audience, model), values in self.usage.items()
                 ],
             ),
         ]

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from support import selectors
 from support.management.commands._progress import Progress
+from support.models import Audience
 from support.pricing import micros_to_usd
 
 #: The usage columns, then the part of them the widget reported itself (unverified, already in the totals).
@@ -25,9 +26,10 @@ def _day(value: str, option: str) -> date:
 
 class Command(BaseCommand):
     help = (
-        "Claude usage and cost of the conversations started in a window, grouped by day, model, source "
-        "or status, with a totals row. Read from conversations and messages (not the rollups). The client_ "
-        "columns are the part of each row the widget reported itself (SUPPORT_CLIENT_LOGGING=seed): unverified."
+        "Claude usage and cost of the conversations started in a window, grouped by day, model, source, "
+        "status, business or audience, with a totals row; --business / --audience keep one venue or audience. "
+        "Read from conversations and messages (not the rollups). The client_ columns are "
+        "the part of each row the widget reported itself (SUPPORT_CLIENT_LOGGING=seed): unverified."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -35,6 +37,8 @@ class Command(BaseCommand):
         parser.add_argument("--from", dest="date_from", help="First day (UTC, YYYY-MM-DD); overrides --days.")
         parser.add_argument("--to", dest="date_to", help="Last day (UTC, YYYY-MM-DD), included; default today.")
         parser.add_argument("--by", choices=selectors.COST_REPORT_GROUPS, default="day")
+        parser.add_argument("--business", default="", help="Only this business's conversations (its business_id).")
+        parser.add_argument("--audience", choices=Audience.values, help="Only this audience's conversations.")
         parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
         parser.add_argument("--batch-size", type=int, default=2000, help="Conversations read per query.")
         parser.add_argument("--no-progress", action="store_true", help="Do not print progress to stderr.")
@@ -56,7 +60,12 @@ class Command(BaseCommand):
             min_total=options["batch_size"] + 1,
         )
         report = selectors.cost_report(
-            window=window, by=options["by"], batch_size=max(options["batch_size"], 1), progress=progress
+            window=window,
+            by=options["by"],
+            batch_size=max(options["batch_size"], 1),
+            progress=progress,
+            business_id=options["business"] or "",
+            audience=options["audience"] or "",
         )
         {"table": self._table, "csv": self._csv, "json": self._json}[options["format"]](report)
 
