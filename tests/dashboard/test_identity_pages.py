@@ -12,6 +12,7 @@ from support import services
 from support.identity import Identity
 from support.models import BusinessProfile, Conversation, KnowledgeArticle
 from tests.fakes.desk import turn_pair
+from tests.fakes.venues import limit_to
 
 pytestmark = pytest.mark.django_db
 
@@ -96,3 +97,15 @@ def test_the_admin_marks_the_ids_verified_only_when_signed(admin_client_for: Cli
     assert signed_page.count("(verified: signed by the site&#x27;s server)") == 2
     assert "(unverified" not in signed_page
     assert typed_page.count("(unverified: sent by the widget&#x27;s page)") == 2
+
+
+def test_a_limited_staff_user_sees_only_their_businesses_in_the_customers_history(
+    desk: Client, staff_user: Any
+) -> None:
+    _started("Booked at b7 before", user_id="u1", business_id="b7", verified=True)
+    _started("Booked at b8 before", user_id="u1", business_id="b8", verified=True)
+    current = _started("Now at b7", user_id="u1", business_id="b7", verified=True)
+    limit_to(staff_user, "b7")
+    earlier = _ticket(desk, current).split("Earlier conversations")[1].split("</ol>")[0]
+    assert "Booked at b7 before" in earlier
+    assert "Booked at b8 before" not in earlier
