@@ -18,6 +18,12 @@ class KnowledgeArticle(models.Model):
     )
     answer = models.TextField(help_text="The answer, as the bot should give it.")
     active = models.BooleanField(default=True, help_text="Inactive articles are neither sent to Claude nor used.")
+    public_url = models.URLField(
+        max_length=2048,
+        blank=True,
+        help_text="Where customers can read this article on the website; the widget links its 'Sources' to it. "
+        "Empty: the source is shown by title only.",
+    )
     order = models.IntegerField(default=0, help_text="Lower first, in the prompt and when two answers tie.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)

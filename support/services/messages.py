@@ -56,6 +56,9 @@ class Turn(pricing.Usage):
     origin: str = MessageOrigin.CLIENT
     #: The staff user who wrote an agent turn (Role.AGENT); None for every other turn.
     author: Any = None
+    #: Citations (issue 14): the articles the reply cited, and whether it answered a product question uncited.
+    cited_article_ids: tuple[str, ...] = ()
+    is_ungrounded: bool = False
 
 
 class StoreOptions(TypedDict, total=False):
@@ -118,6 +121,8 @@ def messages_build(*, conversation: Conversation, turns: Sequence[Turn], is_esca
                 is_truncated=turn.is_truncated,
                 latency_ms=turn.latency_ms,
                 first_token_ms=turn.first_token_ms,
+                cited_article_ids=list(turn.cited_article_ids),
+                is_ungrounded=turn.is_ungrounded,
                 created_at=now,
             )
         )
