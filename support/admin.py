@@ -346,7 +346,7 @@ class KnowledgeArticleAdmin(admin.ModelAdmin):
     list_editable = ["active", "order"]
     list_filter = ["active"]
     search_fields = ["title", "keywords", "answer"]
-    fields = ["title", "keywords", "answer", "active", "order"]
+    fields = ["title", "keywords", "answer", "public_url", "active", "order"]
 
 
 @admin.register(CannedReply)

@@ -183,6 +183,25 @@ class RecordedRequest:
         auth = self.headers.get("authorization", "")
         return auth[7:] if auth.lower().startswith("bearer ") else None
 
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """The request's ``messages`` without ``search_result`` blocks (the knowledge base sent with the
+        first turn), a turn left with one text block written back as a plain string."""
+        turns: list[dict[str, Any]] = []
+        for message in (self.body or {}).get("messages") or []:
+            content = message.get("content")
+            if isinstance(content, list):
+                content = [b for b in content if not (isinstance(b, dict) and b.get("type") == "search_result")]
+                if len(content) == 1 and content[0].get("type") == "text":
+                    content = content[0]["text"]
+            turns.append({**message, "content": content})
+        return turns
+
+    @property
+    def search_results(self) -> list[dict[str, Any]]:
+        """The request's ``search_result`` blocks, in the order the API numbers them."""
+        return _search_results(self.body)
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["reply"] = asdict(self.reply) if self.reply is not None else None
