@@ -48,15 +48,15 @@ def article_tokens(article: Any) -> int:
 def prompt_articles(*, articles: Sequence[Any], question: str) -> Selection:
     """The articles to send with `question` (display order kept when all fit; best first otherwise)."""
     budget = settings.SUPPORT_KB_PROMPT_TOKENS
-    if sum(article_tokens(article) for article in articles) <= budget:
+    index = index_for(articles)
+    if index.total_tokens <= budget:
         return Selection(articles=list(articles), whole=True)
     chosen: list[Any] = []
     used = 0
-    for position in index_for(articles).top(question, k=settings.SUPPORT_KB_RETRIEVAL_TOP_K):
-        article = articles[position]
-        cost = article_tokens(article)
+    for position in index.top(question, k=settings.SUPPORT_KB_RETRIEVAL_TOP_K):
+        cost = index.tokens[position]
         if used + cost <= budget:
-            chosen.append(article)
+            chosen.append(articles[position])
             used += cost
     return Selection(articles=chosen, whole=False)
 
@@ -70,25 +70,42 @@ def document_tokens(article: Any) -> list[str]:
 
 
 class Index:
-    """BM25 over a fixed list of articles."""
+    """One version of the knowledge base: each article's size, and BM25 over the articles (built on first
+    use, so a knowledge base that fits the budget never pays for it)."""
 
     def __init__(self, articles: Sequence[Any]) -> None:
-        corpus = [document_tokens(article) or ["-"] for article in articles]
-        self.bm25 = BM25Okapi(corpus) if corpus else None
+        self.tokens = [article_tokens(article) for article in articles]
+        self.total_tokens = sum(self.tokens)
+        self._articles = list(articles)
+        self._bm25: BM25Okapi | None = None
+        #: term -> positions of the articles holding it: only those are scored for a question.
+        self._postings: dict[str, list[int]] = {}
+        self._built = threading.Lock()
+
+    def _ranker(self) -> BM25Okapi | None:
+        with self._built:
+            if self._bm25 is None and self._articles:
+                self._bm25 = BM25Okapi([document_tokens(article) or ["-"] for article in self._articles])
+                for position, frequencies in enumerate(self._bm25.doc_freqs):
+                    for term in frequencies:
+                        self._postings.setdefault(term, []).append(position)
+            return self._bm25
 
     def top(self, question: str, *, k: int) -> list[int]:
         """Positions of the best `k` articles with a positive score, best first (the earlier wins a tie)."""
-        query = content_words(question)
-        if self.bm25 is None or not query:
+        query = list(dict.fromkeys(content_words(question)))
+        bm25 = self._ranker()
+        candidates = sorted({p for term in query for p in self._postings.get(term, ())})
+        if bm25 is None or not candidates:
             return []
-        scores = self.bm25.get_scores(query)
+        scores = np.asarray(bm25.get_batch_scores(query, candidates))
         # A stable sort on the negated scores keeps display order among equal scores.
         best = np.argsort(-scores, kind="stable")[:k]
-        return [int(i) for i in best if scores[i] > 0]
+        return [candidates[i] for i in best if scores[i] > 0]
 
 
 _lock = threading.Lock()
-_cached: dict[tuple[str, tuple[str, ...]], Index] = {}
+_cached: dict[tuple[str, tuple[Any, ...]], Index] = {}
 
 
 def kb_version() -> str:
@@ -102,7 +119,7 @@ def kb_version_bump(**_: Any) -> None:
 
 def index_for(articles: Sequence[Any]) -> Index:
     """This process's index of `articles`, rebuilt when the knowledge-base version or the articles change."""
-    key = (kb_version(), tuple(str(article.pk) for article in articles))
+    key = (kb_version(), tuple(article.pk for article in articles))
     with _lock:
         index = _cached.get(key)
     if index is None:
