@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.db.models import QuerySet
+from django.db.models import QuerySet, URLField
 from django.http import Http404, HttpRequest
 from django.utils.html import format_html, format_html_join
 
@@ -347,6 +347,7 @@ class KnowledgeArticleAdmin(admin.ModelAdmin):
     list_filter = ["active"]
     search_fields = ["title", "keywords", "answer"]
     fields = ["title", "keywords", "answer", "public_url", "active", "order"]
+    formfield_overrides = {URLField: {"assume_scheme": "https"}}  # a bare 'example.com/help' is https
 
 
 @admin.register(CannedReply)
