@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.utils import timezone
@@ -339,7 +339,7 @@ def _from_knowledge_base(turn: ChatTurn, reply: _Reply) -> Iterator[ChatEvent]:
         match = knowledge.best_match(turn.articles, turn.question)
         if match is not None:
             text = match.article.answer
-            reply.cited = [match.article]
+            reply.cited = [cast(KnowledgeArticle, match.article)]  # best_match returns one of turn.articles
         else:
             text = _format(NO_ANSWER_TEXT)
             reply.no_answer = True
