@@ -87,6 +87,10 @@ class AnalyticsSerializer(serializers.Serializer):
     client_reported_output_tokens = _client_reported()
     client_reported_cost_micros = _client_reported()
     client_reported_cost_usd = serializers.FloatField()
+    ungrounded_conversations = serializers.IntegerField(
+        help_text="Conversations with at least one reply that answered a product question citing no knowledge-base "
+        "article (issue 14); the dashboard's ticket list lists them with ?ungrounded=on."
+    )
 
 
 class AnalyticsViewSet(ApiViewSet):

@@ -45,6 +45,8 @@ class ConversationFilterForm(forms.Form):
     model = forms.CharField(required=False, max_length=100)
     question = forms.CharField(required=False, max_length=255, widget=forms.HiddenInput)
     closed_after_escalation = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    # Issue 14: conversations with a reply that answered a product question citing no article.
+    ungrounded = forms.BooleanField(required=False, widget=forms.HiddenInput)
     origin = forms.ChoiceField(choices=[("", "Any"), *MessageOrigin.choices], required=False, widget=forms.HiddenInput)
     first_response = forms.ChoiceField(
         choices=[("", "Any"), *selectors.FIRST_RESPONSE_CHOICES], required=False, widget=forms.HiddenInput
@@ -95,6 +97,7 @@ class ConversationFilterForm(forms.Form):
             rating=data.get("rating") or "",
             origin=data.get("origin") or "",
             first_response=data.get("first_response") or "",
+            ungrounded=bool(data.get("ungrounded")),
         )
 
     @property

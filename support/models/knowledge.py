@@ -35,3 +35,22 @@ class KnowledgeArticle(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class DailyGroundingRollup(models.Model):
+    """Conversations started on `day` (per source) in which Claude gave at least one ungrounded reply: an
+    answer to a product question citing no article (issue 14). Kept by support.services.grounding; rebuilt
+    by `manage.py rebuild_rollups`."""
+
+    day = models.DateField(help_text="The UTC day the conversations started.")
+    source = models.CharField(max_length=20, help_text="The conversations' source (Conversation.source).")
+    ungrounded_conversations = models.BigIntegerField(
+        default=0, help_text="Conversations with at least one ungrounded reply."
+    )
+
+    class Meta:
+        db_table = "support_rollup_grounding"
+        constraints = [models.UniqueConstraint(fields=["day", "source"], name="uniq_rollup_grounding_key")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.source}: {self.ungrounded_conversations} ungrounded"

@@ -14,6 +14,7 @@ from support import rollups
 from support.models import (
     DailyCloseRollup,
     DailyConversationRollup,
+    DailyGroundingRollup,
     DailyQuestionRollup,
     DailyUsageRollup,
     EscalationReason,
@@ -62,7 +63,15 @@ def analytics_summary(
         **_client_reported(cost_per_day.values()),
         # The one figure group read from conversations, not rollups (see selectors.first_response).
         **first_response_summary(window),
+        **_grounding(in_window),
     }
+
+
+def _grounding(in_window: dict[str, date]) -> dict[str, int]:
+    """Issue 14: conversations with at least one ungrounded reply (Claude answered a product question
+    citing no article), from their daily rollup."""
+    rows = DailyGroundingRollup.objects.filter(**in_window).aggregate(n=Sum("ungrounded_conversations"))
+    return {"ungrounded_conversations": int(rows["n"] or 0)}
 
 
 def _pct(part: int, whole: int) -> float:

@@ -135,6 +135,8 @@ class ConversationFilters:
     first_response: str = ""
     #: "due": tickets still waiting for a person's first reply first, soonest due first (the queue's order).
     order: str = ""
+    #: Issue 14: conversations with at least one ungrounded reply (Message.is_ungrounded).
+    ungrounded: bool = False
 
 
 #: ConversationFilters.first_response values.
@@ -247,6 +249,8 @@ def _by_turns(qs: QuerySet[Conversation], filters: ConversationFilters) -> Query
         qs = qs.filter(pk__in=conversation_ids_with(_in_window(usage_model_filter(filters.model), filters)))
     if filters.origin:
         qs = qs.filter(pk__in=conversation_ids_with(_in_window(Q(origin=filters.origin), filters)))
+    if filters.ungrounded:
+        qs = qs.filter(pk__in=conversation_ids_with(_in_window(Q(is_ungrounded=True), filters)))
     return qs
 
 

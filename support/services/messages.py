@@ -28,6 +28,7 @@ from support.models import (
 from support.selectors import message_usage_sums
 from support.services import idempotency
 from support.services.conversations import WIDGET, conversation_escalate
+from support.services.grounding import grounding_rollups_add
 from support.services.prices import prices_resolve
 from support.services.rollups import _rollup_add, _usage_rollups_add
 
@@ -196,6 +197,7 @@ def conversation_counters_add(*, conversation: Conversation, messages: Sequence[
         updated_at=max((m.created_at for m in messages), default=timezone.now()),
     )
     _usage_rollups_add(conversation=conversation, messages=messages)
+    grounding_rollups_add(conversation=conversation, messages=messages)
 
 
 class TurnLimitReached(Exception):

@@ -266,7 +266,11 @@ def rollups_rebuild(*, batch_size: int = 2000, progress: ProgressCallback | None
         for model, new_rows in tables:
             model._default_manager.all().delete()
             model._default_manager.bulk_create(new_rows, batch_size=1000)
-    return RebuildResult(conversations=done, messages=messages_seen, rows=sum(len(new_rows) for _, new_rows in tables))
+    from support.services.grounding import grounding_rollups_rebuild  # issue 14; imports this module
+
+    grounded = grounding_rollups_rebuild()
+    rows = sum(len(new_rows) for _, new_rows in tables) + grounded
+    return RebuildResult(conversations=done, messages=messages_seen, rows=rows)
 
 
 def _question_keys_refresh(rows: list[tuple[Any, ...]]) -> dict[Any, str]:
