@@ -269,8 +269,8 @@ def rollups_rebuild(*, batch_size: int = 2000, progress: ProgressCallback | None
     from support.services.grounding import grounding_rollups_rebuild  # issue 14; imports this module
 
     grounded = grounding_rollups_rebuild()
-    rows = sum(len(new_rows) for _, new_rows in tables) + grounded
-    return RebuildResult(conversations=done, messages=messages_seen, rows=rows)
+    written = sum(len(new_rows) for _, new_rows in tables) + grounded
+    return RebuildResult(conversations=done, messages=messages_seen, rows=written)
 
 
 def _question_keys_refresh(rows: list[tuple[Any, ...]]) -> dict[Any, str]:

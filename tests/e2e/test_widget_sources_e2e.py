@@ -1,5 +1,6 @@
 """The widget shows the articles an answer cited under it as "Sources" (issue 14), in headless Chromium."""
 
+# ruff: noqa: F811 - the claude fixture is imported from test_widget_e2e and named as a parameter
 from __future__ import annotations
 
 from typing import Any
@@ -30,7 +31,7 @@ def test_a_cited_answer_lists_its_sources_linked_to_their_public_pages(
     live_server: Any,
     page: Any,
     claude: FakeClaude,
-    vouchers: KnowledgeArticle,  # noqa: F811
+    vouchers: KnowledgeArticle,
 ) -> None:
     claude.enqueue(Reply(text="They last a year.", citations=[{"source": prompt.knowledge_source(vouchers)}]))
     page.goto(demo_url(live_server))
@@ -48,7 +49,7 @@ def test_an_answer_with_no_citation_shows_no_sources(
     live_server: Any,
     page: Any,
     claude: FakeClaude,
-    vouchers: KnowledgeArticle,  # noqa: F811
+    vouchers: KnowledgeArticle,
 ) -> None:
     claude.enqueue(Reply(text="Hello there!"))
     page.goto(demo_url(live_server))

@@ -389,7 +389,9 @@ CITABLE = [
 ]
 
 
-def test_a_json_reply_cites_search_results_as_the_sdk_parses_them(fake: FakeClaude, client: anthropic.Anthropic) -> None:
+def test_a_json_reply_cites_search_results_as_the_sdk_parses_them(
+    fake: FakeClaude, client: anthropic.Anthropic
+) -> None:
     fake.enqueue(Reply(text="Cancel it from the calendar.", citations=[{"source": "kb:2"}]))
     [block] = create(client, messages=CITABLE).content
     assert block.type == "text"
