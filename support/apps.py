@@ -21,8 +21,8 @@ class SupportConfig(AppConfig):
 
         from support.bot.retrieval import kb_version_bump
 
-        for signal in (post_save, post_delete):
-            signal.connect(kb_version_bump, sender="support.KnowledgeArticle", dispatch_uid=f"kb_version_{signal}")
+        post_save.connect(kb_version_bump, sender="support.KnowledgeArticle", dispatch_uid="kb_version_on_save")
+        post_delete.connect(kb_version_bump, sender="support.KnowledgeArticle", dispatch_uid="kb_version_on_delete")
 
         from rezvo_support.sqlite_file.base import database_files_pin
 

@@ -104,9 +104,8 @@ def _candidates(start: datetime, end: datetime) -> tuple[dict[Any, Conversation]
     escalated = Conversation.objects.filter(escalated=True, escalation_reason__in=GAP_ESCALATIONS, **window)
     rated_down = Conversation.objects.filter(rating=Rating.DOWN, **window)
     ungrounded: dict[Any, list[Any]] = {}
-    for conversation_id, message_id in Message.objects.filter(is_ungrounded=True, **window).values_list(
-        "conversation_id", "pk"
-    )[:MAX_GAP_CONVERSATIONS]:
+    replies = Message.objects.filter(is_ungrounded=True, **window).order_by("-created_at")
+    for conversation_id, message_id in replies.values_list("conversation_id", "pk")[:MAX_GAP_CONVERSATIONS]:
         ungrounded.setdefault(conversation_id, []).append(message_id)
     found = {
         c.pk: c
