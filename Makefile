@@ -140,3 +140,7 @@ superuser: env ## Create a staff login for /dashboard/ and /admin/
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
+
+.PHONY: bench-retrieval
+bench-retrieval: dev ## Knowledge-base retrieval at 2,000 articles: p95 < 20 ms, pick under SUPPORT_KB_PROMPT_TOKENS, top-3 >= 90% (issue 14)
+	$(PY) bench/retrieval.py

@@ -499,3 +499,12 @@ LOGGING = {
 # task (support.tasks.conversations_retention_purge) and by `manage.py purge`. Unset or 0: kept for ever.
 # Analytics keep counting deleted conversations (README "Data handling").
 SUPPORT_RETENTION_DAYS: int | None = env_int("SUPPORT_RETENTION_DAYS", 0, minimum=0) or None
+# --- Citations, knowledge gaps and retrieval (issue 14) -------------------------------------------
+# While every active article fits in this many tokens (counted as UTF-8 bytes / 4, a generous estimate) the
+# whole knowledge base is sent, once, as one cached block; past it BM25 picks the best articles per question.
+SUPPORT_KB_PROMPT_TOKENS = env_int("SUPPORT_KB_PROMPT_TOKENS", 20000, minimum=1)
+# Past the budget: at most this many articles per question (fewer when they would not fit the budget).
+SUPPORT_KB_RETRIEVAL_TOP_K = env_int("SUPPORT_KB_RETRIEVAL_TOP_K", 5, minimum=1)
+# Two failed questions whose normalised words match at least this well (rapidfuzz token_set_ratio, 0-100)
+# are one knowledge gap.
+SUPPORT_GAP_SIMILARITY = env_int("SUPPORT_GAP_SIMILARITY", 70, minimum=1)

@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.db.models import QuerySet
+from django.db.models import QuerySet, URLField
 from django.http import Http404, HttpRequest
 from django.utils.html import format_html, format_html_join
 
@@ -351,7 +351,8 @@ class KnowledgeArticleAdmin(admin.ModelAdmin):
     list_editable = ["active", "order"]
     list_filter = ["active", "audience"]
     search_fields = ["title", "keywords", "answer", "business_ids"]
-    fields = ["title", "keywords", "answer", "active", "order", "business_ids", "audience"]
+    fields = ["title", "keywords", "answer", "public_url", "active", "order", "business_ids", "audience"]
+    formfield_overrides = {URLField: {"assume_scheme": "https"}}  # a bare 'example.com/help' is https
 
 
 @admin.register(CannedReply)

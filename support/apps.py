@@ -16,6 +16,14 @@ class SupportConfig(AppConfig):
 
         post_migrate.connect(seed_default_prices, sender=self)
 
+        # Issue 14: an article edit makes every process rebuild its retrieval index.
+        from django.db.models.signals import post_delete, post_save
+
+        from support.bot.retrieval import kb_version_bump
+
+        post_save.connect(kb_version_bump, sender="support.KnowledgeArticle", dispatch_uid="kb_version_on_save")
+        post_delete.connect(kb_version_bump, sender="support.KnowledgeArticle", dispatch_uid="kb_version_on_delete")
+
         from rezvo_support.sqlite_file.base import database_files_pin
 
         database_files_pin()

@@ -840,6 +840,7 @@
   function finishReply(row, done) {
     showText(row, done.text || "", false);
     if (done.message_id != null) row.dataset.id = state.lastId = String(done.message_id);
+    addSources(row, done.sources);
     addRating(row, "");
     // Every hand-off brings the email form (or its confirmation) back under the reply that made it.
     if (done.escalated) {
@@ -850,6 +851,18 @@
     }
     // A one-shot (JSON) reply lands in one piece, often taller than the 120 px "near the end" margin.
     scrollToEnd(!state.userScrolled);
+  }
+
+  // The knowledge-base articles the answer cited: a title, linked when the article has a public page.
+  function addSources(row, sources) {
+    const bubble = row.querySelector(".rz-bubble");
+    const old = bubble && bubble.querySelector(".rz-sources");
+    if (old) old.remove();
+    if (!bubble || !Array.isArray(sources) || !sources.length) return;
+    const items = sources.map((source) =>
+      h("li", {}, (source.url && safeLink(source.url, source.title)) || h("span", { text: source.title })),
+    );
+    bubble.append(h("div", { class: "rz-sources" }, h("p", { class: "rz-sources-title", text: "Sources" }), h("ul", {}, items)));
   }
 
   // --- Rating and hand-off -----------------------------------------------------------------

@@ -100,6 +100,10 @@ class AnalyticsSerializer(serializers.Serializer):
         "GET conversations?business_id=...",
     )
     by_audience = serializers.ListField(child=serializers.DictField(), help_text="The same per audience.")
+    ungrounded_conversations = serializers.IntegerField(
+        help_text="Conversations with at least one reply that answered a product question citing no knowledge-base "
+        "article (issue 14); the dashboard's ticket list lists them with ?ungrounded=on."
+    )
 
 
 class AnalyticsViewSet(ApiViewSet):

@@ -15,7 +15,7 @@ from typing import Any, overload
 
 from django.conf import settings
 from django.http import HttpResponseBase, StreamingHttpResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -31,6 +31,7 @@ from support.api.openapi import BODY, StaffOrWidget, errors
 from support.api.replies import AgentSerializer
 from support.api.stream_slots import StreamSlot, client_ip, stream_slot_acquire
 from support.api.throttles import PerConversationThrottle
+from support.bot.citations import sources_payload
 from support.models import IdempotencyRecord
 from support.pricing import micros_to_usd
 
@@ -65,6 +66,14 @@ class ChatUsageSerializer(serializers.Serializer):
     output_tokens = serializers.IntegerField()
     cache_read_tokens = serializers.IntegerField()
     cache_write_tokens = serializers.IntegerField()
+
+
+class ChatSourceSerializer(serializers.Serializer):
+    """One knowledge-base article the reply cited (issue 14)."""
+
+    id = serializers.CharField()
+    title = serializers.CharField()
+    url = serializers.CharField(help_text="The article's public page; empty when it has none.")
 
 
 class ChatApi(WidgetApi):
@@ -107,9 +116,14 @@ class ChatApi(WidgetApi):
         cost_usd = serializers.SerializerMethodField()
         latency_ms = serializers.IntegerField(source="message.latency_ms", allow_null=True)
         first_token_ms = serializers.IntegerField(source="message.first_token_ms", allow_null=True)
+        sources = serializers.SerializerMethodField(help_text="The knowledge-base articles the reply cited.")
 
         def get_cost_usd(self, result: bot.ChatResult) -> float:
             return micros_to_usd(result.message.cost_micros)
+
+        @extend_schema_field(ChatSourceSerializer(many=True))
+        def get_sources(self, result: bot.ChatResult) -> list[dict[str, str]]:
+            return sources_payload(result.sources)
 
     @extend_schema_serializer(component_name="ChatWidgetOutput")
     class WidgetOutputSerializer(serializers.Serializer):
@@ -124,6 +138,7 @@ class ChatApi(WidgetApi):
         fallback = serializers.BooleanField()
         latency_ms = serializers.IntegerField(allow_null=True)
         first_token_ms = serializers.IntegerField(allow_null=True)
+        sources = ChatSourceSerializer(many=True)
 
     @extend_schema_serializer(component_name="ChatHumanOutput")
     class HumanOutputSerializer(serializers.Serializer):
@@ -386,6 +401,7 @@ def done_data(result: bot.ChatResult) -> dict[str, Any]:
         "cost_usd": micros_to_usd(message.cost_micros),
         "latency_ms": message.latency_ms,
         "first_token_ms": message.first_token_ms,
+        "sources": sources_payload(result.sources),
     }
 
 

@@ -139,6 +139,8 @@ class ClaudeReply:
     tool_calls: list[ToolCall] = field(default_factory=list)
     #: True once message_delta arrived: the usage figures are the API's final ones.
     usage_final: bool = False
+    #: The `source` of every search result the reply cited (citations_delta events), in order, once each.
+    cited_sources: list[str] = field(default_factory=list)
     _tool_json: dict[int, list[str]] = field(default_factory=dict)
     _tool_names: dict[int, str] = field(default_factory=dict)
 
@@ -155,22 +157,39 @@ class ClaudeReply:
         """Everything but text: tool input as it streams, usage, model and stop reason."""
         kind = event.type
         if kind == "content_block_delta":
-            if event.delta.type == "input_json_delta":
-                self._tool_json.setdefault(event.index, []).append(event.delta.partial_json)
+            self._delta(event)
         elif kind == "message_start":
             message = event.message
             self.model = message.model or ""
             self._usage(message.usage)
         elif kind == "content_block_start":
-            block = event.content_block
-            if block.type == "tool_use":
-                self._tool_names[event.index] = block.name
+            self._block_start(event)
         elif kind == "content_block_stop":
             self._finish_tool(event.index)
         elif kind == "message_delta":
             self.stop_reason = event.delta.stop_reason or ""
             self._usage(event.usage)
             self.usage_final = True
+
+    def _delta(self, event: Any) -> None:
+        if event.delta.type == "input_json_delta":
+            self._tool_json.setdefault(event.index, []).append(event.delta.partial_json)
+        elif event.delta.type == "citations_delta":
+            self._cite(event.delta.citation)
+
+    def _block_start(self, event: Any) -> None:
+        block = event.content_block
+        if block.type == "tool_use":
+            self._tool_names[event.index] = block.name
+        elif block.type == "text":
+            for citation in getattr(block, "citations", None) or ():
+                self._cite(citation)
+
+    def _cite(self, citation: Any) -> None:
+        # Only search results carry our `source` (kb:<id>); other citation kinds name no article.
+        source = getattr(citation, "source", None)
+        if getattr(citation, "type", "") == "search_result_location" and source and source not in self.cited_sources:
+            self.cited_sources.append(source)
 
     def _usage(self, usage: Any) -> None:
         # message_delta's figures are cumulative and final; message_start's are what is known up front.

@@ -158,3 +158,21 @@ def seed_samples(model: Any, *, support_email: str, using: str = "default") -> i
     for article in added:
         article.save(using=using)
     return len(added)
+
+
+# --- Is this a product question? (issue 14: an uncited answer to one is ungrounded) ----------
+#: Words of greetings, thanks and acknowledgements: a turn made only of these asks nothing.
+SMALL_TALK = frozenset(
+    """hi hello hey hiya yo thank thanks thx cheers ok okay k cool great good fine nice bye goodbye morning
+    afternoon evening night yes yeah yep no nope sure please lol ty""".split()
+)
+
+
+def content_words(text: str) -> list[str]:
+    """The words that carry meaning: stemmed, without stop words or small talk."""
+    return [w for w in words(text) if w not in STOP_WORDS and w not in SMALL_TALK]
+
+
+def is_product_question(text: str) -> bool:
+    """At least two meaningful words: 'hi', 'thanks!' and 'ok great' are not questions about the product."""
+    return len(content_words(text)) >= 2

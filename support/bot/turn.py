@@ -15,18 +15,19 @@ escalation rules are support.bot.rules, and the SDK client is support.bot.claude
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.utils import timezone
 
 from support import business_hours, selectors, services
-from support.bot import claude, knowledge, prompt, rules, scope
+from support.bot import citations, claude, knowledge, prompt, retrieval, rules, scope
 from support.bot.tokens import estimate_tokens
 from support.db_retry import db_retry
 from support.models import (
@@ -87,6 +88,9 @@ class ChatTurn:
     messages: list[dict[str, str]] = field(default_factory=list)
     #: This call's worst case, held in today's budget until the reply is stored (then settled).
     reservation: budget.Reservation | None = None
+    #: The articles sent to Claude (support.bot.retrieval), and whether they are the whole knowledge base.
+    knowledge: list[KnowledgeArticle] = field(default_factory=list)
+    knowledge_whole: bool = True
 
 
 @dataclass
@@ -97,6 +101,8 @@ class ChatResult:
     user_message: Message
     message: Message
     fallback: bool
+    #: The articles the reply cited (the widget's "Sources").
+    sources: list[KnowledgeArticle] = field(default_factory=list)
 
 
 @dataclass
@@ -147,7 +153,9 @@ def _turn_prepare(*, conversation: Conversation, user_message: Message, asks_for
     )
     turn.venue = venue = selectors.venue_for(business_id=conversation.business_id)
     if claude.claude_configured():
-        turn.system = prompt.system_prompt(articles=articles, email=venue.support_email)
+        selection = retrieval.prompt_articles(articles=articles, question=text)
+        turn.knowledge, turn.knowledge_whole = selection.articles, selection.whole
+        turn.system = prompt.system_prompt(articles=selection.articles, email=venue.support_email)
         turn.messages = prompt.history_messages(conversation=conversation)
         turn.reservation = budget_reserve(system=turn.system, messages=turn.messages)
         turn.responder = Responder.CLAUDE if turn.reservation is not None else Responder.BUDGET
@@ -168,6 +176,7 @@ class _Reply:
     disconnected: bool = False
     no_answer: bool = False
     tool_reason: str | None = None
+    cited: list[KnowledgeArticle] = field(default_factory=list)
     #: (model, price_resolve() for it), looked up while Claude streams.
     price: tuple[str, tuple[ModelPrice | None, bool]] | None = None
 
@@ -254,9 +263,11 @@ def _budget_settle(turn: ChatTurn, result: ChatResult | None) -> None:
 def _from_claude(turn: ChatTurn, reply: _Reply) -> Iterator[ChatEvent]:
     try:
         stream = claude.reply_stream(
-            system=prompt.system_blocks(turn.system),
+            system=prompt.system_blocks(prompt.instructions(email=turn.venue.support_email if turn.venue else None)),
             tools=prompt.tools(),
-            messages=prompt.message_params(turn.messages),
+            messages=prompt.message_params(
+                turn.messages, knowledge=prompt.knowledge_blocks(articles=turn.knowledge, cached=turn.knowledge_whole)
+            ),
         )
     except Exception as exc:  # noqa: BLE001 - whatever stopped Claude (after the SDK's retries), answer offline
         logger.warning("Claude unavailable for conversation %s: %s", turn.conversation.pk, _describe(exc))
@@ -303,6 +314,7 @@ def _after_broken_stream(turn: ChatTurn, reply: _Reply, exc: Exception) -> Itera
 
 
 def _after_complete_stream(turn: ChatTurn, reply: _Reply, stream: claude.ClaudeReply) -> Iterator[ChatEvent]:
+    reply.cited = citations.cited_articles(sources=stream.cited_sources, articles=turn.knowledge)
     tool = next((call for call in stream.tool_calls if call.name == prompt.ESCALATE_TOOL_NAME), None)
     if tool is not None:
         reply.tool_reason = str(tool.input.get("reason", ""))[:500]
@@ -331,6 +343,7 @@ def _from_knowledge_base(turn: ChatTurn, reply: _Reply) -> Iterator[ChatEvent]:
         match = knowledge.best_match(turn.articles, turn.question)
         if match is not None:
             text = match.article.answer
+            reply.cited = [cast(KnowledgeArticle, match.article)]  # best_match returns one of turn.articles
         else:
             text = _format(NO_ANSWER_TEXT, turn)
             reply.no_answer = True
@@ -383,7 +396,7 @@ def _escalation(turn: ChatTurn, reply: _Reply) -> tuple[str, str] | None:
 
 
 def _store(turn: ChatTurn, reply: _Reply, *, deadline: float) -> ChatResult:
-    assistant = _assistant_turn(reply)
+    assistant = _grounded(turn, reply, _assistant_turn(reply))
     escalation = _escalation(turn, reply)
     built: list[Message] = []
 
@@ -408,8 +421,28 @@ def _store(turn: ChatTurn, reply: _Reply, *, deadline: float) -> ChatResult:
             what="flagging the conversation",
         )
     return ChatResult(
-        conversation=turn.conversation, user_message=turn.user_message, message=built[0], fallback=reply.fallback
+        conversation=turn.conversation,
+        user_message=turn.user_message,
+        message=built[0],
+        fallback=reply.fallback,
+        sources=reply.cited,
     )
+
+
+def _grounded(turn: ChatTurn, reply: _Reply, assistant: services.Turn) -> services.Turn:
+    """The turn with its citations; Claude's complete answer to a product question citing nothing is ungrounded."""
+    ungrounded = (
+        reply.claude is not None
+        and not (reply.fallback or reply.partial)
+        and citations.is_ungrounded(
+            question=turn.question,
+            reply_text=reply.text,
+            cited=reply.cited,
+            handed_over=reply.tool_reason is not None or turn.asks_for_human,
+        )
+    )
+    ids = tuple(str(article.pk) for article in reply.cited)
+    return dataclasses.replace(assistant, cited_article_ids=ids, is_ungrounded=ungrounded)
 
 
 def _assistant_turn(reply: _Reply) -> services.Turn:

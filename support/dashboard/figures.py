@@ -124,6 +124,12 @@ def _outcome_cards(data: dict[str, Any], window: dict[str, str]) -> list[dict[st
             "count": data["first_response_late"],
         },
         {
+            "label": "Answered without a source",
+            "value": f"{data['ungrounded_conversations']:,}",
+            "url": list_url(**window, ungrounded="on"),
+            "count": data["ungrounded_conversations"],
+        },
+        {
             "label": "CSAT (thumbs up / rated)",
             "value": "n/a" if data["csat_pct"] is None else f"{data['csat_pct']}%",
             "url": list_url(**window, rating="rated"),

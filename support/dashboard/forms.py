@@ -51,6 +51,8 @@ class ConversationFilterForm(forms.Form):
     model = forms.CharField(required=False, max_length=100)
     question = forms.CharField(required=False, max_length=255, widget=forms.HiddenInput)
     closed_after_escalation = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    # Issue 14: conversations with a reply that answered a product question citing no article.
+    ungrounded = forms.BooleanField(required=False, widget=forms.HiddenInput)
     origin = forms.ChoiceField(choices=[("", "Any"), *MessageOrigin.choices], required=False, widget=forms.HiddenInput)
     first_response = forms.ChoiceField(
         choices=[("", "Any"), *selectors.FIRST_RESPONSE_CHOICES], required=False, widget=forms.HiddenInput
@@ -109,6 +111,7 @@ class ConversationFilterForm(forms.Form):
             audience=data.get("audience") or "",
             no_business=bool(data.get("no_business")),
             no_audience=bool(data.get("no_audience")),
+            ungrounded=bool(data.get("ungrounded")),
         )
 
     @property

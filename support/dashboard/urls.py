@@ -17,3 +17,11 @@ urlpatterns = [
     path("conversations/<str:conversation_id>/turns", replies.ticket_turns, name="ticket_turns"),
     path("analytics/", views.analytics, name="analytics"),
 ]
+
+# Issue 14: knowledge gaps.
+from support.dashboard import gaps  # noqa: E402
+
+urlpatterns += [
+    path("gaps/", gaps.gap_list, name="gaps"),
+    path("gaps/<str:key>/", gaps.gap_detail, name="gap"),
+]

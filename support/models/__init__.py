@@ -23,7 +23,7 @@ from support.models.choices import (
 from support.models.conversations import Conversation, Message
 from support.models.history import AppendOnlyModel, TicketEvent, TicketNote
 from support.models.idempotency import IdempotencyRecord
-from support.models.knowledge import KnowledgeArticle
+from support.models.knowledge import DailyGroundingRollup, KnowledgeArticle
 from support.models.prices import ModelPrice
 from support.models.retention import ErasureRecord
 from support.models.rollups import (
@@ -55,6 +55,7 @@ __all__ = [
     "Conversation",
     "DailyCloseRollup",
     "DailyConversationRollup",
+    "DailyGroundingRollup",
     "DailyQuestionRollup",
     "DailySpend",
     "DailyUsageRollup",

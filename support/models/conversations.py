@@ -214,6 +214,17 @@ class Message(models.Model):
     )
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     first_token_ms = models.PositiveIntegerField(null=True, blank=True)
+    # Citations (issue 14): what the reply is grounded in.
+    cited_article_ids = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Primary keys (as strings) of the knowledge-base articles the reply cited, in citation order; "
+        "the offline responder cites the article it answered from.",
+    )
+    is_ungrounded = models.BooleanField(
+        default=False,
+        help_text="Claude answered a product question without citing any knowledge-base article.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -225,6 +236,8 @@ class Message(models.Model):
             models.Index(fields=["created_at"], name="msg_created_idx"),
             # The analytics drill-down to conversations with widget-reported turns.
             models.Index(fields=["origin", "created_at"], name="msg_origin_created_idx"),
+            # The knowledge-gaps page and the analytics drill-down to ungrounded replies.
+            models.Index(fields=["is_ungrounded", "created_at"], name="msg_ungrounded_created_idx"),
         ]
 
     def __str__(self) -> str:

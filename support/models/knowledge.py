@@ -20,6 +20,12 @@ class KnowledgeArticle(models.Model):
     )
     answer = models.TextField(help_text="The answer, as the bot should give it.")
     active = models.BooleanField(default=True, help_text="Inactive articles are neither sent to Claude nor used.")
+    public_url = models.URLField(
+        max_length=2048,
+        blank=True,
+        help_text="Where customers can read this article on the website; the widget links its 'Sources' to it. "
+        "Empty: the source is shown by title only.",
+    )
     order = models.IntegerField(default=0, help_text="Lower first, in the prompt and when two answers tie.")
     business_ids = models.CharField(
         max_length=1000,
@@ -43,3 +49,28 @@ class KnowledgeArticle(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class DailyGroundingRollup(models.Model):
+    """Conversations started on `day` (per source) in which Claude gave at least one ungrounded reply: an
+    answer to a product question citing no article (issue 14). Kept by support.services.grounding; rebuilt
+    by `manage.py rebuild_rollups`."""
+
+    day = models.DateField(help_text="The UTC day the conversations started.")
+    source = models.CharField(max_length=20, help_text="The conversations' source (Conversation.source).")
+    business_id = models.CharField(max_length=128, blank=True, default="", help_text="The conversations' business.")
+    audience = models.CharField(max_length=10, blank=True, default="", help_text="The conversations' audience.")
+    ungrounded_conversations = models.BigIntegerField(
+        default=0, help_text="Conversations with at least one ungrounded reply."
+    )
+
+    class Meta:
+        db_table = "support_rollup_grounding"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "source", "business_id", "audience"], name="uniq_rollup_grounding_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.source}: {self.ungrounded_conversations} ungrounded"

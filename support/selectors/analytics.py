@@ -15,6 +15,7 @@ from support import rollups
 from support.models import (
     DailyCloseRollup,
     DailyConversationRollup,
+    DailyGroundingRollup,
     DailyQuestionRollup,
     DailyUsageRollup,
     EscalationReason,
@@ -72,6 +73,7 @@ def analytics_summary(
         **_client_reported(cost_per_day.values()),
         # The one figure group read from conversations, not rollups (see selectors.first_response).
         **first_response_summary(window, venue=venue),
+        **_grounding(in_window),
     }
 
 
@@ -139,6 +141,13 @@ def _by_venue(counts: dict[str, Counter[tuple[str, Any]]], *, field: str) -> lis
             }
         )
     return sorted(rows, key=lambda row: (-row["conversations"], row[field]))
+
+
+def _grounding(in_window: dict[str, Any]) -> dict[str, int]:
+    """Issue 14: conversations with at least one ungrounded reply (Claude answered a product question
+    citing no article), from their daily rollup."""
+    rows = DailyGroundingRollup.objects.filter(**in_window).aggregate(n=Sum("ungrounded_conversations"))
+    return {"ungrounded_conversations": int(rows["n"] or 0)}
 
 
 def _pct(part: int, whole: int) -> float:

@@ -147,6 +147,8 @@ class ConversationFilters:
     #: Conversations that gave no business (or no audience): the drill-down of the "(no business)" rows.
     no_business: bool = False
     no_audience: bool = False
+    #: Issue 14: conversations with at least one ungrounded reply (Message.is_ungrounded).
+    ungrounded: bool = False
 
 
 #: ConversationFilters.first_response values.
@@ -276,6 +278,8 @@ def _by_turns(qs: QuerySet[Conversation], filters: ConversationFilters) -> Query
         qs = qs.filter(pk__in=conversation_ids_with(_in_window(usage_model_filter(filters.model), filters)))
     if filters.origin:
         qs = qs.filter(pk__in=conversation_ids_with(_in_window(Q(origin=filters.origin), filters)))
+    if filters.ungrounded:
+        qs = qs.filter(pk__in=conversation_ids_with(_in_window(Q(is_ungrounded=True), filters)))
     return qs
 
 

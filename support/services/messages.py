@@ -28,6 +28,7 @@ from support.models import (
 from support.selectors import message_usage_sums
 from support.services import idempotency
 from support.services.conversations import WIDGET, conversation_escalate
+from support.services.grounding import grounding_rollups_add
 from support.services.prices import prices_resolve
 from support.services.rollups import _rollup_add, _usage_rollups_add
 
@@ -56,6 +57,9 @@ class Turn(pricing.Usage):
     origin: str = MessageOrigin.CLIENT
     #: The staff user who wrote an agent turn (Role.AGENT); None for every other turn.
     author: Any = None
+    #: Citations (issue 14): the articles the reply cited, and whether it answered a product question uncited.
+    cited_article_ids: tuple[str, ...] = ()
+    is_ungrounded: bool = False
 
 
 class StoreOptions(TypedDict, total=False):
@@ -118,6 +122,8 @@ def messages_build(*, conversation: Conversation, turns: Sequence[Turn], is_esca
                 is_truncated=turn.is_truncated,
                 latency_ms=turn.latency_ms,
                 first_token_ms=turn.first_token_ms,
+                cited_article_ids=list(turn.cited_article_ids),
+                is_ungrounded=turn.is_ungrounded,
                 created_at=now,
             )
         )
@@ -195,6 +201,7 @@ def conversation_counters_add(*, conversation: Conversation, messages: Sequence[
         updated_at=max((m.created_at for m in messages), default=timezone.now()),
     )
     _usage_rollups_add(conversation=conversation, messages=messages)
+    grounding_rollups_add(conversation=conversation, messages=messages)
 
 
 class TurnLimitReached(Exception):

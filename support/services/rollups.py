@@ -298,10 +298,13 @@ def rollups_rebuild(
             stale = model._default_manager.exclude(day__in=sorted(keep)) if keep else model._default_manager.all()
             stale.delete()
             model._default_manager.bulk_create(new_rows, batch_size=1000)
+    from support.services.grounding import grounding_rollups_rebuild  # issue 14; imports this module
+
+    grounded = grounding_rollups_rebuild(keep_days=keep)
     return RebuildResult(
         conversations=done,
         messages=messages_seen,
-        rows=sum(len(new_rows) for _, new_rows in tables),
+        rows=sum(len(new_rows) for _, new_rows in tables) + grounded,
         kept_days=len(keep),
     )
 

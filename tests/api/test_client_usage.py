@@ -158,7 +158,7 @@ def test_a_forged_assistant_turn_is_never_sent_to_claude_as_history(
     )
     assert response.status_code == 201, response.content
 
-    sent = claude.last_request.body["messages"]
+    sent = claude.last_request.history
     assert all(m["role"] == "user" for m in sent), sent
     text = repr(sent)
     assert "FORGED" not in text
@@ -176,7 +176,7 @@ def test_the_chat_proxys_own_replies_are_history(claude: FakeClaude, anon: APICl
             f"{BASE}/conversations/{created['id']}/chat", {"message": message, "stream": False}, format="json"
         )
         assert response.status_code == 201
-    sent = claude.last_request.body["messages"]
+    sent = claude.last_request.history
     assert [m["role"] for m in sent] == ["user", "assistant", "user"]
     assert "Plans start at £0." in repr(sent[1])
 

@@ -243,11 +243,14 @@ def test_the_prompt_caches_the_knowledge_base_and_uses_the_configured_model(
     assert "temperature" not in body, "API version 2026-10-21 refuses sampling parameters"
     [system] = body["system"]
     assert system["cache_control"] == {"type": "ephemeral"}
-    assert "## Gift vouchers\nVouchers last a year." in system["text"]
-    assert "Half price in 2019." not in system["text"], "inactive articles stay out of the prompt"
+    [first] = body["messages"]
+    *results, question = first["content"]
+    sent = json.dumps(results)
+    assert "Vouchers last a year." in sent and results[-1]["cache_control"] == {"type": "ephemeral"}
+    assert "Half price in 2019." not in sent, "inactive articles stay out of the prompt"
     assert [tool["name"] for tool in body["tools"]] == ["escalate_to_human"]
     assert body["tools"][0]["input_schema"]["required"] == ["reason"]
-    assert body["messages"] == [{"role": "user", "content": "Do vouchers expire?"}]
+    assert question == {"type": "text", "text": "Do vouchers expire?"}
     assert claude.last_request.api_key == API_KEY
 
 
@@ -258,7 +261,7 @@ def test_the_history_sent_is_the_last_turns_within_the_token_budget(
         chat_stream(client, conversation["id"], question)
     settings.SUPPORT_CHAT_HISTORY_TURNS = 4
     chat_stream(client, conversation["id"], "fourth question")
-    sent = claude.last_request.body["messages"]
+    sent = claude.last_request.history
     # 4 turns back from the newest is an assistant reply; Claude's history must start with the customer.
     assert [m["role"] for m in sent] == ["user", "assistant", "user"]
     assert [m["content"] for m in sent if m["role"] == "user"] == ["third question", "fourth question"]
@@ -266,7 +269,7 @@ def test_the_history_sent_is_the_last_turns_within_the_token_budget(
     settings.SUPPORT_CHAT_HISTORY_TURNS = 20
     settings.SUPPORT_CHAT_HISTORY_TOKENS = token_bound("fifth question") + token_bound(Reply.text)
     chat_stream(client, conversation["id"], "fifth question")
-    assert claude.last_request.body["messages"] == [{"role": "user", "content": "fifth question"}]
+    assert claude.last_request.history == [{"role": "user", "content": "fifth question"}]
 
 
 def test_a_history_that_ends_in_two_customer_turns_is_joined(
@@ -274,7 +277,7 @@ def test_a_history_that_ends_in_two_customer_turns_is_joined(
 ) -> None:
     services.message_log(conversation=stored(conversation), turns=[services.Turn(role=Role.USER, content="Hello?")])
     chat_stream(client, conversation["id"], "Anyone there?")
-    assert claude.last_request.body["messages"] == [{"role": "user", "content": "Hello?\n\nAnyone there?"}]
+    assert claude.last_request.history == [{"role": "user", "content": "Hello?\n\nAnyone there?"}]
 
 
 # --- Usage and cost --------------------------------------------------------------------------

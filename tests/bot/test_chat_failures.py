@@ -159,7 +159,7 @@ def test_a_database_away_past_the_retry_window_ends_with_an_error_and_the_same_k
     assert retry[0][1]["user_message_id"] == str(user.pk), "resumed: the stored customer turn is answered"
     assert reply.content == "Nine pounds a month." and retry[-1][1]["message_id"] == str(reply.pk)
     assert len(claude.requests) == 2
-    sent = claude.requests[1].body["messages"]
+    sent = claude.requests[1].history
     assert sent[-1] == {"role": "user", "content": "How much does Rezvo cost?"} and len(sent) == 1
     assert stored(conversation).message_count == 2
 

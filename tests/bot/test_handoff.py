@@ -133,7 +133,7 @@ def test_after_hand_back_the_bot_answers_and_claude_reads_the_persons_turn_as_th
 
     assert response.status_code == 201 and response.json()["text"] == "It shows in 3-5 days."
     body = claude.requests[-1].body
-    assert body["messages"] == [
+    assert claude.requests[-1].history == [
         {"role": "user", "content": "I was charged twice"},
         {"role": "assistant", "content": "Let me get someone.\n\n[Support team — Sam]: Refund issued today."},
         {"role": "user", "content": "Thank you!\n\nWhen will I see it?"},
@@ -149,7 +149,7 @@ def test_a_persons_reply_first_in_the_conversation_still_leaves_claudes_history_
 
     _chat(client, conversation, "Yes, opening hours?", stream=False)
 
-    assert claude.requests[-1].body["messages"] == [{"role": "user", "content": "Yes, opening hours?"}]
+    assert claude.requests[-1].history == [{"role": "user", "content": "Yes, opening hours?"}]
 
 
 def test_a_bot_conversation_answers_after_close_as_before(claude: FakeClaude, started: Any, staff_user: Any) -> None:

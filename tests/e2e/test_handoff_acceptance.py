@@ -161,7 +161,7 @@ def test_a_visitor_is_handed_to_a_person_and_back_to_the_bot(
     ask(visitor, "Do you also sell gift cards?")
     visitor.get_by_text(BOT_AFTER).wait_for()
     assert len(claude.requests) == claude_calls + 1
-    history = claude.last_request.body["messages"]
+    history = claude.last_request.history
     said = [m for m in history if m["role"] == "assistant" and AGENT_TEXT in _text(m["content"])]
     assert len(said) == 1, history
     # Marked as the support team's words (consecutive assistant turns are joined: the API alternates roles).

@@ -129,6 +129,11 @@ class Reply:
     #: Streaming only: after N deltas close the socket without finishing the body.
     drop_after: int | None = None
     send_ping: bool = True
+    #: Search results the text cites, each ``{"search_result_index": i}`` or ``{"source": "..."}`` naming
+    #: one of the request's ``search_result`` blocks (in request order, as the API counts them). Cited as
+    #: the API does: ``search_result_location`` citations on the text block (JSON), or ``citations_delta``
+    #: events before its text deltas (streaming). A name the request does not hold is not cited.
+    citations: list[dict[str, Any]] | None = None
 
     @property
     def full_text(self) -> str:
@@ -177,6 +182,25 @@ class RecordedRequest:
             return self.headers["x-api-key"]
         auth = self.headers.get("authorization", "")
         return auth[7:] if auth.lower().startswith("bearer ") else None
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """The request's ``messages`` without ``search_result`` blocks (the knowledge base sent with the
+        first turn), a turn left with one text block written back as a plain string."""
+        turns: list[dict[str, Any]] = []
+        for message in (self.body or {}).get("messages") or []:
+            content = message.get("content")
+            if isinstance(content, list):
+                content = [b for b in content if not (isinstance(b, dict) and b.get("type") == "search_result")]
+                if len(content) == 1 and content[0].get("type") == "text":
+                    content = content[0]["text"]
+            turns.append({**message, "content": content})
+        return turns
+
+    @property
+    def search_results(self) -> list[dict[str, Any]]:
+        """The request's ``search_result`` blocks, in the order the API numbers them."""
+        return _search_results(self.body)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -346,7 +370,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif record.stream:
             self._stream(reply, body, record)
         else:
-            message = _message(reply, body["model"])
+            message = _message(reply, body["model"], body)
             headers = {"request-id": _new_id("req_"), **reply.headers}
             self._send_json(200, message, headers=headers, record=record)
 
@@ -393,18 +417,22 @@ class _Handler(BaseHTTPRequestHandler):
         record.status = 200
         record.headers_sent_at = time.time()
 
-        start = _message(reply, body["model"])
+        start = _message(reply, body["model"], body)
         start.update(content=[], stop_reason=None, stop_sequence=None)
         start["usage"]["output_tokens"] = 1
         self._event({"type": "message_start", "message": start})
 
         deltas_sent = 0
         pinged = not reply.send_ping
-        for index, (block, deltas) in enumerate(_stream_blocks(reply)):
+        for index, (block, deltas) in enumerate(_stream_blocks(reply, body)):
+            citations = block.pop("_citations", [])
             self._event({"type": "content_block_start", "index": index, "content_block": block})
             if not pinged:
                 self._event({"type": "ping"})
                 pinged = True
+            for citation in citations:
+                # Citation deltas are not counted by the scripted faults (they count text and tool deltas).
+                self._event({"type": "content_block_delta", "index": index, "delta": citation})
             for delta in deltas:
                 if deltas_sent and reply.chunk_delay:
                     self._sleep(reply.chunk_delay)
@@ -626,11 +654,57 @@ def _tool_block(reply: Reply) -> dict[str, Any] | None:
     }
 
 
-def _message(reply: Reply, request_model: str) -> dict[str, Any]:
+def _search_results(body: Any) -> list[dict[str, Any]]:
+    """The request's ``search_result`` blocks in the order the API numbers them (messages, then tool results)."""
+    found: list[dict[str, Any]] = []
+    messages = body.get("messages") if isinstance(body, dict) else None
+    for message in messages if isinstance(messages, list) else []:
+        content = message.get("content") if isinstance(message, dict) else None
+        for block in content if isinstance(content, list) else []:
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") == "search_result":
+                found.append(block)
+            elif block.get("type") == "tool_result" and isinstance(block.get("content"), list):
+                found.extend(b for b in block["content"] if isinstance(b, dict) and b.get("type") == "search_result")
+    return found
+
+
+def _citations(reply: Reply, body: Any) -> list[dict[str, Any]]:
+    """``reply.citations`` as the API's ``search_result_location`` citations of this request's results."""
+    results = _search_results(body)
+    cited: list[dict[str, Any]] = []
+    for spec in reply.citations or []:
+        index = spec.get("search_result_index")
+        if index is None:
+            index = next((i for i, r in enumerate(results) if r.get("source") == spec.get("source")), None)
+        if index is None or not 0 <= index < len(results) or not (results[index].get("citations") or {}).get("enabled"):
+            continue
+        result = results[index]
+        texts = [b.get("text", "") for b in result.get("content") or [] if isinstance(b, dict)]
+        cited.append(
+            {
+                "type": "search_result_location",
+                "cited_text": texts[0] if texts else "",
+                "search_result_index": index,
+                "source": result.get("source", ""),
+                "title": result.get("title"),
+                "start_block_index": 0,
+                "end_block_index": 1,
+            }
+        )
+    return cited
+
+
+def _message(reply: Reply, request_model: str, body: Any = None) -> dict[str, Any]:
     """The complete (non-streaming) Message for ``reply``."""
     content: list[dict[str, Any]] = []
     if reply.full_text or reply.tool_use is None:
-        content.append({"type": "text", "text": reply.full_text})
+        text_block: dict[str, Any] = {"type": "text", "text": reply.full_text}
+        citations = _citations(reply, body)
+        if citations:
+            text_block["citations"] = citations
+        content.append(text_block)
     tool = _tool_block(reply)
     if tool is not None:
         content.append(tool)
@@ -658,12 +732,19 @@ def _message(reply: Reply, request_model: str) -> dict[str, Any]:
 
 def _stream_blocks(
     reply: Reply,
+    body: Any = None,
 ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """(content_block_start block, its deltas) for each block of a streamed reply."""
+    """(content_block_start block, its deltas) for each block of a streamed reply. A text block's
+    ``_citations`` (popped before it is sent) are its ``citations_delta`` deltas."""
     blocks: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
     if reply.full_text or reply.tool_use is None:
         deltas = [{"type": "text_delta", "text": c} for c in reply.text_chunks() if c]
-        blocks.append(({"type": "text", "text": ""}, deltas))
+        citations = [{"type": "citations_delta", "citation": c} for c in _citations(reply, body)]
+        start: dict[str, Any] = {"type": "text", "text": ""}
+        if citations:
+            start["citations"] = []
+            start["_citations"] = citations
+        blocks.append((start, deltas))
     tool = _tool_block(reply)
     if tool is not None:
         encoded = json.dumps(tool.pop("input"))

@@ -362,3 +362,57 @@ def test_close_stops_the_server() -> None:
 
     with pytest.raises(OSError), socket.create_connection(address, timeout=1):
         pass
+
+
+# --- Citations (issue 14) --------------------------------------------------------------------
+CITABLE = [
+    {
+        "role": "user",
+        "content": [
+            {
+                "type": "search_result",
+                "source": "kb:1",
+                "title": "Pricing",
+                "content": [{"type": "text", "text": "Plans start free."}],
+                "citations": {"enabled": True},
+            },
+            {
+                "type": "search_result",
+                "source": "kb:2",
+                "title": "Bookings",
+                "content": [{"type": "text", "text": "Cancel from the calendar."}],
+                "citations": {"enabled": True},
+            },
+            {"type": "text", "text": "How do I cancel?"},
+        ],
+    }
+]
+
+
+def test_a_json_reply_cites_search_results_as_the_sdk_parses_them(
+    fake: FakeClaude, client: anthropic.Anthropic
+) -> None:
+    fake.enqueue(Reply(text="Cancel it from the calendar.", citations=[{"source": "kb:2"}]))
+    [block] = create(client, messages=CITABLE).content
+    assert block.type == "text"
+    [citation] = block.citations or []
+    assert citation.type == "search_result_location"
+    assert (citation.source, citation.title, citation.search_result_index) == ("kb:2", "Bookings", 1)
+    assert citation.cited_text == "Cancel from the calendar."
+
+
+def test_a_streamed_reply_sends_citations_delta_events(fake: FakeClaude, client: anthropic.Anthropic) -> None:
+    fake.enqueue(Reply(text="Plans start free.", citations=[{"search_result_index": 0}]))
+    with client.messages.stream(model=MODEL, max_tokens=256, messages=CITABLE) as events:  # type: ignore[arg-type]
+        deltas = [event.delta for event in events if event.type == "content_block_delta"]
+        final = events.get_final_message()
+    [cited] = [delta.citation for delta in deltas if delta.type == "citations_delta"]
+    assert (cited.type, cited.source) == ("search_result_location", "kb:1")
+    assert "".join(delta.text for delta in deltas if delta.type == "text_delta") == "Plans start free."
+    assert [c.source for c in final.content[0].citations or []] == ["kb:1"]  # type: ignore[union-attr]
+
+
+def test_the_fake_never_cites_a_result_the_request_did_not_hold(fake: FakeClaude, client: anthropic.Anthropic) -> None:
+    fake.enqueue(Reply(text="Hm.", citations=[{"source": "kb:9"}, {"search_result_index": 5}]))
+    [block] = create(client, messages=CITABLE).content
+    assert not getattr(block, "citations", None)

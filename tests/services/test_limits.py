@@ -242,7 +242,7 @@ def test_the_history_is_bounded_by_bytes_so_emoji_cannot_smuggle_in_4x_the_token
         ],
     )
     assert chat_json(token, conversation.pk, "and now?").status_code == 201
-    sent = fake.last_request.body["messages"]
+    sent = fake.last_request.history
     assert sent == [{"role": "user", "content": "and now?"}]
 
 
@@ -253,7 +253,7 @@ def test_the_newest_turn_is_always_sent_whatever_its_size(
     conversation, token = make_conversation()
     emoji = "\U0001f600" * settings.SUPPORT_MAX_MESSAGE_CHARS
     assert chat_json(token, conversation.pk, emoji).status_code == 201
-    assert fake.last_request.body["messages"] == [{"role": "user", "content": emoji}]
+    assert fake.last_request.history == [{"role": "user", "content": emoji}]
 
 
 @pytest.mark.django_db(transaction=True)
