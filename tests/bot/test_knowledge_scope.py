@@ -3,6 +3,7 @@ the offline responder, and a business's profile names its own support email in h
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -64,7 +65,8 @@ def _ask(client: APIClient, text: str) -> str:
 
 def test_an_article_for_b7_never_reaches_a_prompt_for_b8(claude: FakeClaude, articles: None) -> None:
     _ask(_start("u8", "b8"), "Where can I park?")
-    system = claude.last_request.body["system"][0]["text"]
+    # The articles travel as cited search results in the messages, the instructions in the system prompt.
+    system = json.dumps(claude.last_request.body)
     assert "B8: park on the street." in system
     assert "Everyone: we open at noon." in system
     assert "B7 SECRET" not in system
@@ -73,14 +75,14 @@ def test_an_article_for_b7_never_reaches_a_prompt_for_b8(claude: FakeClaude, art
 
 def test_a_verified_owner_at_b7_gets_b7s_and_the_owners_articles(claude: FakeClaude, articles: None) -> None:
     _ask(_start("o7", "b7", audience="owner"), "When are payouts?")
-    system = claude.last_request.body["system"][0]["text"]
+    system = json.dumps(claude.last_request.body)
     assert "B7 SECRET" in system and "OWNERS ONLY" in system
     assert "B8: park" not in system
 
 
 def test_an_unverified_page_naming_b7_gets_only_the_global_articles(claude: FakeClaude, articles: None) -> None:
     _ask(_start("u7", "b7", audience="owner", verified=False), "Where can I park?")
-    system = claude.last_request.body["system"][0]["text"]
+    system = json.dumps(claude.last_request.body)
     assert "Everyone: we open at noon." in system
     for private in ("B7 SECRET", "B8: park", "OWNERS ONLY"):
         assert private not in system

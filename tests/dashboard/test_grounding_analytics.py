@@ -64,3 +64,11 @@ def test_rebuild_rollups_reproduces_the_figure(desk: list[Conversation]) -> None
     assert selectors.analytics_summary(days=7)["ungrounded_conversations"] == 0
     call_command("rebuild_rollups", verbosity=0)
     assert selectors.analytics_summary(days=7)["ungrounded_conversations"] == before == 2
+
+
+def test_the_ungrounded_figure_follows_the_business_filter_and_its_rebuild(desk: list[Conversation]) -> None:
+    Conversation.objects.filter(pk=desk[0].pk).update(business_id="b7")
+    call_command("rebuild_rollups", verbosity=0)
+    assert selectors.analytics_summary(days=7, business_id="b7")["ungrounded_conversations"] == 1
+    assert selectors.analytics_summary(days=7, business_id="b8")["ungrounded_conversations"] == 0
+    assert selectors.analytics_summary(days=7)["ungrounded_conversations"] == 2
