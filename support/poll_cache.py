@@ -1,0 +1,156 @@
+"""The widget poll's state in the cache, so an unchanged poll is a 304 without touching the database.
+
+Keys, under the cache's KEY_PREFIX:
+
+  poll:v:<pk>      a random version of what a poll of the conversation answers. Replaced (never deleted) after
+                   each commit that changes it: a new turn, a transition (services.poll_version_bump). A poll
+                   reads it before it reads the database, so a tag made of it can only be stale for a write
+                   that bumps it later. Missing (evicted, expired): the next poll adds a new one.
+  poll:t:<pk>      the conversation's token hash (it never changes): the widget's token is checked from it.
+  poll:seen:<pk>   the widget's last poll, epoch milliseconds (Redis only).
+  poll:seen-dirty  a Redis set of the pks whose poll:seen may be newer than customer_last_seen_at; the periodic
+                   flush (services.conversation_seen_flush) pops it and writes the stamps in one batch.
+
+Without Redis (the embedded file cache) there is no set to pop, so the widget's poll writes its stamp to
+the database as before (at most every 30 s) and only the version and token are cached.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.cache import cache, caches
+
+logger = logging.getLogger(__name__)
+
+#: A version lives this long without a write: should a bump ever be lost (the cache down at that moment),
+#: a poll is stale for at most this long. A new version costs each open widget one 200.
+VERSION_TTL_S = 120
+TOKEN_TTL_S = 24 * 60 * 60
+#: Longer than any flush interval: a stamp outlives the batch that writes it.
+SEEN_TTL_S = 60 * 60
+DIRTY_KEY = "poll:seen-dirty"
+
+
+def version_key(pk: object) -> str:
+    return f"poll:v:{pk}"
+
+
+def token_key(pk: object) -> str:
+    return f"poll:t:{pk}"
+
+
+def seen_key(pk: object) -> str:
+    return f"poll:seen:{pk}"
+
+
+@dataclass(frozen=True)
+class PollState:
+    """What the cache holds for one conversation; any part may be missing (None)."""
+
+    version: str | None
+    token_hash: str | None
+    seen_ms: int | None
+
+
+def state_get(pk: object) -> PollState | None:
+    """One round trip (MGET on Redis); None when the cache cannot be reached."""
+    keys = (version_key(pk), token_key(pk), seen_key(pk))
+    try:
+        found = cache.get_many(keys)
+    except Exception:  # noqa: BLE001 - the database answers instead
+        return None
+    seen = found.get(keys[2])
+    return PollState(
+        version=found.get(keys[0]), token_hash=found.get(keys[1]), seen_ms=seen if isinstance(seen, int) else None
+    )
+
+
+def version_get_or_add(pk: object) -> str | None:
+    """The current version, a new one if there was none; None when the cache cannot be reached."""
+    key = version_key(pk)
+    try:
+        fresh = secrets.token_hex(8)
+        if cache.add(key, fresh, VERSION_TTL_S):
+            return fresh
+        return cache.get(key)  # type: ignore[no-any-return]
+    except Exception:  # noqa: BLE001 - the poll falls back to a tag made from the database
+        return None
+
+
+def version_replace(pk: object) -> None:
+    """A new random version: every tag given so far for this conversation stops matching."""
+    try:
+        cache.set(version_key(pk), secrets.token_hex(8), VERSION_TTL_S)
+    except Exception:  # noqa: BLE001 - polls are stale for at most VERSION_TTL_S
+        logger.warning("could not renew the poll version of conversation %s", pk)
+
+
+def token_remember(pk: object, token_hash: str) -> None:
+    try:
+        cache.set(token_key(pk), token_hash, TOKEN_TTL_S)
+    except Exception:  # noqa: BLE001 - the next poll reads the conversation instead
+        logger.debug("could not cache the token hash of conversation %s", pk)
+
+
+def _redis() -> Any:
+    """The cache's Redis client, or None when the cache is not Redis."""
+    from rezvo_support.cache import RedisCache
+
+    backend: Any = caches["default"]
+    if not isinstance(backend, RedisCache):
+        return None
+    return backend._cache.get_client(write=True)
+
+
+def seen_store_available() -> bool:
+    return _redis() is not None
+
+
+def seen_store(pk: object, at_ms: int) -> bool:
+    """Record the widget's poll at `at_ms` and mark the conversation for the flush: one round trip.
+    False when there is no Redis or it failed (the caller writes the database instead)."""
+    client = _redis()
+    if client is None:
+        return False
+    try:
+        pipe = client.pipeline(transaction=False)
+        # An int is stored as its digits by Django's Redis serializer, so cache.get_many reads it back.
+        pipe.set(cache.make_and_validate_key(seen_key(pk)), at_ms, ex=SEEN_TTL_S)
+        pipe.sadd(cache.make_and_validate_key(DIRTY_KEY), str(pk))
+        pipe.execute()
+    except Exception:  # noqa: BLE001
+        logger.warning("could not cache the last poll of conversation %s", pk)
+        return False
+    return True
+
+
+def seen_get(pk: object) -> int | None:
+    try:
+        value = cache.get(seen_key(pk))
+    except Exception:  # noqa: BLE001 - the stamp in the database is the fallback
+        return None
+    return value if isinstance(value, int) else None
+
+
+def dirty_pop(count: int) -> list[str]:
+    client = _redis()
+    if client is None:
+        return []
+    popped = client.spop(cache.make_and_validate_key(DIRTY_KEY), count) or []
+    return [p.decode() if isinstance(p, bytes) else str(p) for p in popped]
+
+
+def dirty_restore(pks: list[str]) -> None:
+    client = _redis()
+    if client is not None and pks:
+        client.sadd(cache.make_and_validate_key(DIRTY_KEY), *pks)
+
+
+def seen_many(pks: list[str]) -> dict[str, int]:
+    found = cache.get_many([seen_key(pk) for pk in pks])
+    stamps = {pk: found.get(seen_key(pk)) for pk in pks}
+    return {pk: value for pk, value in stamps.items() if isinstance(value, int)}
