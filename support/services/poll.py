@@ -20,11 +20,14 @@ SEEN_FLUSH_BATCH = 500
 
 
 def poll_version_bump(*, conversation_id: object) -> None:
-    """Once the current write commits, every poll tag given for the conversation stops matching.
+    """Every poll tag given for the conversation stops matching, now and again once the write commits.
 
     Called by the two writers of what a poll answers: services.messages (a new turn) and
-    services.conversations' transition (handled_by, status, assignee). After the commit, so a poll
-    that read the old version before the write cannot cache the old answer under a new one."""
+    services.conversations' transition (handled_by, status, assignee). The renewal after the commit is
+    the one that counts: a poll that read the version before it saw the rows cannot keep the old answer
+    under the new version. The one now costs one cache write and means a process that dies between its
+    commit and its on-commit callbacks still leaves the version changed."""
+    poll_cache.version_replace(conversation_id)
     transaction.on_commit(lambda: poll_cache.version_replace(conversation_id))
 
 
