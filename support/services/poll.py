@@ -5,6 +5,7 @@ flushed to customer_last_seen_at in batches by a periodic task instead of one wr
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
@@ -45,7 +46,7 @@ def _ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
 
 
-def conversation_seen_cached(*, conversation_id: object, seen_ms: int | None, at: datetime | None = None) -> bool:
+def conversation_seen_cached(*, conversation_id: Any, seen_ms: int | None, at: datetime | None = None) -> bool:
     """The widget polled: note it in Redis (one round trip, at most every SEEN_CACHE_REFRESH) for the flush.
 
     `seen_ms` is the stamp the poll read with its state. False when nothing needed writing; when there is
