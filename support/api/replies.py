@@ -22,6 +22,7 @@ POLL_LIMIT = 100
 #: The browser keeps the poll's answer and asks again with If-None-Match: an unchanged poll is a 304.
 POLL_CACHE_CONTROL = "private, no-cache"
 NO_SUCH_TURN = "No turn of this conversation has this id."
+AFTER_MAX_LENGTH = 64
 
 
 class ReplyInputSerializer(serializers.Serializer):
@@ -68,7 +69,9 @@ class PollOutputSerializer(serializers.Serializer):
 
 class PollQuerySerializer(serializers.Serializer):
     after = serializers.CharField(
-        required=False, max_length=64, help_text="The id of the last turn the caller has; omit it for every turn."
+        required=False,
+        max_length=AFTER_MAX_LENGTH,
+        help_text="The id of the last turn the caller has; omit it for every turn.",
     )
 
 
@@ -94,22 +97,21 @@ def messages_poll(request: Request, conversation_id: str) -> Response:
     version is read (or started) before the database, so the tag of a 200 is never newer than its body.
     A matching If-None-Match can only be a tag this endpoint gave for that `after`, and it gives none for an
     `after` that is not a turn of the conversation. Without the cache the tag is made from the database."""
-    query = PollQuerySerializer(data=request.query_params)
-    query.is_valid(raise_exception=True)
-    after_id = query.validated_data.get("after")
-    after_pk = None if after_id is None else selectors.message_pk(after_id)
     staff = is_staff(request)
     pk = selectors.conversation_pk(conversation_id)
     state = None if pk is None else selectors.poll_state_get(conversation_pk=pk)
-    well_formed = after_id is None or after_pk is not None
-    if state is not None and well_formed and _unchanged(request, state, pk=pk, after_pk=after_pk, staff=staff):
-        if not staff:
-            services.conversation_seen_cached(conversation_id=pk, seen_ms=state.seen_ms)
-        return _headers(Response(status=status.HTTP_304_NOT_MODIFIED), _version_tag(pk, after_pk, state.version))
+    if state is not None:
+        cached = _cached_304(request, state, pk=pk, staff=staff)
+        if cached is not None:
+            return cached
     version = state.version if state is not None and state.version else None
     if version is None and pk is not None:
         version = selectors.poll_version_get(conversation_pk=pk)
     conversation = conversation_for_request(request, conversation_id, with_assignee=False)
+    query = PollQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    after_id = query.validated_data.get("after")
+    after_pk = None if after_id is None else selectors.message_pk(after_id)
     if after_id is not None and after_pk is None:
         raise exceptions.ValidationError({"after": [NO_SUCH_TURN]})
     if state is not None and state.token_hash is None:
@@ -126,6 +128,21 @@ def messages_poll(request: Request, conversation_id: str) -> Response:
     if unchanged:
         return _headers(Response(status=status.HTTP_304_NOT_MODIFIED), tag)
     return _headers(Response(_poll_body(conversation, after)), tag)
+
+
+def _cached_304(request: Request, state: selectors.PollState, *, pk: Any, staff: bool) -> Response | None:
+    """The 304 for an unchanged poll, decided from the cache alone; None when the database must answer.
+    `after` is read without the serializer: anything it would refuse (blank, too long, not an id) has no
+    tag, so it goes on to the full validation and its 400."""
+    after_id = request.query_params.get("after")
+    after_pk = None if after_id is None else selectors.message_pk(after_id)
+    if after_id is not None and (after_pk is None or len(after_id) > AFTER_MAX_LENGTH):
+        return None
+    if not _unchanged(request, state, pk=pk, after_pk=after_pk, staff=staff):
+        return None
+    if not staff:
+        services.conversation_seen_cached(conversation_id=pk, seen_ms=state.seen_ms)
+    return _headers(Response(status=status.HTTP_304_NOT_MODIFIED), _version_tag(pk, after_pk, state.version))
 
 
 def _unchanged(request: Request, state: selectors.PollState, *, pk: Any, after_pk: Any, staff: bool) -> bool:
