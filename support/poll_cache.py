@@ -24,6 +24,8 @@ from typing import Any
 
 from django.core.cache import cache, caches
 
+from support.limiter import RedisHit
+
 logger = logging.getLogger(__name__)
 
 #: A version lives this long without a write: should a bump ever be lost (the cache down at that moment),
@@ -104,6 +106,36 @@ def _redis() -> Any:
     if not isinstance(backend, RedisCache):
         return None
     return backend._cache.get_client(write=True)
+
+
+def _same_server(one: Any, other: Any) -> bool:
+    def where(client: Any) -> tuple[Any, ...]:
+        kwargs = client.connection_pool.connection_kwargs
+        return kwargs.get("host"), kwargs.get("port"), kwargs.get("db", 0), kwargs.get("path")
+
+    return where(one) == where(other)
+
+
+def state_get_counting(pk: object, hit: RedisHit) -> tuple[PollState | None, int | None] | None:
+    """state_get() and the rate-limit `hit` counted in the same round trip (a pipeline of MGET and the
+    limiter's own Lua script, on its key): (state, counter), or (None, None) when Redis failed. None when the
+    cache is not the limiter's Redis: the caller reads and counts apart."""
+    client = _redis()
+    if client is None or not _same_server(client, hit.client):
+        return None
+    backend: Any = caches["default"]
+    keys = [cache.make_and_validate_key(k) for k in (version_key(pk), token_key(pk), seen_key(pk))]
+    try:
+        backend._cache._breaker.check()  # an open circuit breaker: no network call at all
+        pipe = client.pipeline(transaction=False)
+        pipe.mget(keys)
+        pipe.eval(hit.script, 1, hit.key, hit.expiry, 1)
+        values, count = pipe.execute()
+    except Exception:  # noqa: BLE001 - the database answers; the limit fails open
+        return None, None
+    version, token, seen = (None if v is None else backend._cache._serializer.loads(v) for v in values)
+    state = PollState(version=version, token_hash=token, seen_ms=seen if isinstance(seen, int) else None)
+    return state, int(count)
 
 
 def seen_store_available() -> bool:

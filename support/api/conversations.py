@@ -206,7 +206,7 @@ class ConversationViewSet(ApiViewSet):
     def messages_poll(self, request: Request, conversation_id: str) -> Response:
         # An unchanged poll is a 304 from the cache alone; the conversation is read (and its token checked)
         # only when it is not.
-        return reply_api.messages_poll(request, conversation_id)
+        return reply_api.messages_poll(request, conversation_id, read=getattr(self, "poll_state", None))
 
     @extend_schema(
         request=reply_api.ReplyInputSerializer,

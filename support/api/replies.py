@@ -89,7 +89,7 @@ def reply_create(request: Request, conversation: Conversation) -> Response:
     return Response(body, status=status.HTTP_201_CREATED)
 
 
-def messages_poll(request: Request, conversation_id: str) -> Response:
+def messages_poll(request: Request, conversation_id: str, *, read: selectors.PollStateRead | None = None) -> Response:
     """The turns after `after` with who answers now, tagged with the conversation's poll version.
 
     An unchanged poll (If-None-Match equal to the tag for this `after` and the cached version) is a 304 from
@@ -99,7 +99,10 @@ def messages_poll(request: Request, conversation_id: str) -> Response:
     `after` that is not a turn of the conversation. Without the cache the tag is made from the database."""
     staff = is_staff(request)
     pk = selectors.conversation_pk(conversation_id)
-    state = None if pk is None else selectors.poll_state_get(conversation_pk=pk)
+    if read is not None:  # the throttle read it in its round trip
+        state = read.state
+    else:
+        state = None if pk is None else selectors.poll_state_get(conversation_pk=pk)
     if state is not None:
         cached = _cached_304(request, state, pk=pk, staff=staff)
         if cached is not None:

@@ -51,7 +51,14 @@ from support.selectors.messages import (
 )
 
 # The widget poll's cached state (issue 12's polling bench).
-from support.selectors.poll import PollState, conversation_last_seen, poll_state_get, poll_version_get
+from support.selectors.poll import (
+    PollState,
+    PollStateRead,
+    conversation_last_seen,
+    poll_state_get,
+    poll_state_get_counting,
+    poll_version_get,
+)
 from support.selectors.prices import model_is_known, models_prices_in_effect
 from support.selectors.queue import queue_escalations_since
 from support.selectors.reports import (
@@ -82,6 +89,7 @@ __all__ = [
     "CostRow",
     "Escalation",
     "PollState",
+    "PollStateRead",
     "Window",
     "agent_display",
     "analytics_summary",
@@ -114,6 +122,7 @@ __all__ = [
     "model_is_known",
     "models_prices_in_effect",
     "poll_state_get",
+    "poll_state_get_counting",
     "poll_version_get",
     "queue_escalations_since",
     "staff_user_get",

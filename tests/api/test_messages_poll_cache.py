@@ -5,6 +5,7 @@ answering when the cache does not."""
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -178,3 +179,66 @@ def test_without_redis_the_poll_writes_the_last_seen_stamp_to_the_database(make_
     assert unchanged.status_code == 304
     conversation.refresh_from_db()
     assert conversation.customer_last_seen_at is not None
+
+
+@override_settings(SUPPORT_THROTTLE_IP_RATE="4/min")
+@pytest.mark.django_db
+def test_the_poll_counts_in_the_per_ip_limit_it_shares_with_the_other_widget_calls(
+    make_conversation: Any, widget: Any
+) -> None:
+    conversation, token = make_conversation()
+    client = widget(token)
+
+    tag = client.get(_url(conversation), REMOTE_ADDR="10.1.1.1")["ETag"]
+    assert client.get(_url(conversation), HTTP_IF_NONE_MATCH=tag, REMOTE_ADDR="10.1.1.1").status_code == 304
+    detail = client.get(f"{BASE}/conversations/{conversation.pk}", REMOTE_ADDR="10.1.1.1")
+    assert detail.status_code == 200  # the third hit of 10.1.1.1, counted by ClientIPThrottle
+    assert client.get(_url(conversation), HTTP_IF_NONE_MATCH=tag, REMOTE_ADDR="10.1.1.1").status_code == 304
+    refused = client.get(_url(conversation), HTTP_IF_NONE_MATCH=tag, REMOTE_ADDR="10.1.1.1")
+    other_ip = client.get(_url(conversation), HTTP_IF_NONE_MATCH=tag, REMOTE_ADDR="10.1.1.2")
+
+    assert refused.status_code == 429, refused.content
+    assert refused.json()["reason"] == "widget_ip"
+    assert 0 < int(refused["Retry-After"]) <= 60
+    assert other_ip.status_code == 304
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sixty_concurrent_polls_from_one_ip_get_exactly_the_limit(settings: Any) -> None:
+    settings.SUPPORT_THROTTLE_IP_RATE = "25/min"
+    conversation, token = services.conversation_create()
+    client = APIClient()
+    client.credentials(HTTP_X_CONVERSATION_TOKEN=token)
+    tag = client.get(_url(conversation), REMOTE_ADDR="10.2.2.2")["ETag"]  # the first of the 25
+    barrier = threading.Barrier(12)
+
+    def poll(i: int) -> int:
+        try:
+            if i < 12:
+                barrier.wait(timeout=30)
+            return int(client.get(_url(conversation), HTTP_IF_NONE_MATCH=tag, REMOTE_ADDR="10.2.2.2").status_code)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = sorted(pool.map(poll, range(60)))
+
+    assert statuses.count(304) == 24, statuses
+    assert statuses.count(429) == 36
+
+
+@pytest.mark.django_db
+def test_with_the_limiter_in_its_own_store_the_poll_counts_there(
+    make_conversation: Any, widget: Any, settings: Any, tmp_path: Any
+) -> None:
+    settings.SUPPORT_RATE_LIMIT_STORAGE = f"sqlite:///{tmp_path / 'limits.sqlite3'}"
+    settings.SUPPORT_THROTTLE_IP_RATE = "2/min"
+    conversation, token = make_conversation()
+    client = widget(token)
+
+    tag = client.get(_url(conversation), REMOTE_ADDR="10.3.3.3")["ETag"]
+    unchanged = client.get(_url(conversation), HTTP_IF_NONE_MATCH=tag, REMOTE_ADDR="10.3.3.3")
+    refused = client.get(_url(conversation), HTTP_IF_NONE_MATCH=tag, REMOTE_ADDR="10.3.3.3")
+
+    assert unchanged.status_code == 304
+    assert refused.status_code == 429 and refused.json()["reason"] == "widget_ip"
