@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,7 @@ def state_get(pk: object) -> PollState | None:
     """One round trip (MGET on Redis); None when the cache cannot be reached."""
     keys = (version_key(pk), token_key(pk), seen_key(pk))
     try:
+        _renew_pending()  # before the read: the first poll after an outage already sees the renewal
         found = cache.get_many(keys)
     except Exception:  # noqa: BLE001 - the database answers instead
         return None
@@ -83,12 +85,36 @@ def version_get_or_add(pk: object) -> str | None:
         return None
 
 
+#: Conversations whose version this process could not renew (the cache down at that moment): renewed by
+#: the process's next successful renewal or cached poll read, so an outage of a few seconds does not leave
+#: open widgets on the old answer until VERSION_TTL_S runs out.
+_unrenewed: set[str] = set()
+_unrenewed_lock = threading.Lock()
+
+
 def version_replace(pk: object) -> None:
     """A new random version: every tag given so far for this conversation stops matching."""
     try:
         cache.set(version_key(pk), secrets.token_hex(8), VERSION_TTL_S)
-    except Exception:  # noqa: BLE001 - polls are stale for at most VERSION_TTL_S
+    except Exception:  # noqa: BLE001 - renewed later (below); polls are stale for at most VERSION_TTL_S
         logger.warning("could not renew the poll version of conversation %s", pk)
+        with _unrenewed_lock:
+            _unrenewed.add(str(pk))
+        return
+    _renew_pending()
+
+
+def _renew_pending() -> None:
+    if not _unrenewed:  # the common case: one attribute read, no lock
+        return
+    with _unrenewed_lock:
+        pending = list(_unrenewed)
+        _unrenewed.clear()
+    try:
+        cache.set_many({version_key(pk): secrets.token_hex(8) for pk in pending}, VERSION_TTL_S)
+    except Exception:  # noqa: BLE001 - still down: keep them for the next success
+        with _unrenewed_lock:
+            _unrenewed.update(pending)
 
 
 def token_remember(pk: object, token_hash: str) -> None:
@@ -127,6 +153,7 @@ def state_get_counting(pk: object, hit: RedisHit) -> tuple[PollState | None, int
     keys = [cache.make_and_validate_key(k) for k in (version_key(pk), token_key(pk), seen_key(pk))]
     try:
         backend._cache._breaker.check()  # an open circuit breaker: no network call at all
+        _renew_pending()
         pipe = client.pipeline(transaction=False)
         pipe.mget(keys)
         pipe.eval(hit.script, 1, hit.key, hit.expiry, 1)

@@ -242,3 +242,25 @@ def test_with_the_limiter_in_its_own_store_the_poll_counts_there(
 
     assert unchanged.status_code == 304
     assert refused.status_code == 429 and refused.json()["reason"] == "widget_ip"
+
+
+@pytest.mark.django_db
+def test_a_version_the_cache_refused_to_renew_is_renewed_before_the_next_poll_is_answered(
+    make_conversation: Any, staff_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conversation, token = make_conversation()
+    widget = _Widget(conversation, token)
+    widget.poll()
+    real_set = poll_cache.cache.set
+
+    def down_for_versions(key: str, *args: Any, **kwargs: Any) -> Any:
+        if key.startswith("poll:v:"):
+            raise ConnectionError("cache down")
+        return real_set(key, *args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(poll_cache.cache, "set", down_for_versions)
+        services.conversation_reply(conversation=conversation, author=staff_user, content="Sam here.")
+
+    assert widget.poll() == 200
+    assert len(widget.shown) == 1
