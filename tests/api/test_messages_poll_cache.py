@@ -264,3 +264,23 @@ def test_a_version_the_cache_refused_to_renew_is_renewed_before_the_next_poll_is
 
     assert widget.poll() == 200
     assert len(widget.shown) == 1
+
+
+@pytest.mark.django_db
+def test_a_widget_that_polled_while_the_cache_was_down_gets_a_304_once_it_is_back(
+    make_conversation: Any, staff_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conversation, token = make_conversation()
+    services.conversation_reply(conversation=conversation, author=staff_user, content="Sam here.")
+    widget = _Widget(conversation, token)
+    with monkeypatch.context() as patched:
+        patched.setattr(poll_cache, "cache", _Down())
+        patched.setattr(poll_cache, "_redis", lambda: None)
+        assert widget.poll() == 200  # a tag made of the rows
+        assert widget.poll() == 200  # after the reply it got: nothing new, and the tag for that `after`
+        assert widget.poll() == 304
+
+    assert widget.poll() == 304  # the cache is back: same answer, no second 200
+    services.conversation_reply(conversation=conversation, author=staff_user, content="Still there?")
+    assert widget.poll() == 200
+    assert len(widget.shown) == 2
