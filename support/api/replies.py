@@ -111,25 +111,42 @@ def messages_poll(request: Request, conversation_id: str, *, read: selectors.Pol
     if version is None and pk is not None:
         version = selectors.poll_version_get(conversation_pk=pk)
     conversation = conversation_for_request(request, conversation_id, with_assignee=False)
+    if state is not None and state.token_hash is None:
+        services.poll_token_remember(conversation=conversation)
+    return _from_database(request, conversation, state=state, version=version, staff=staff)
+
+
+def _from_database(
+    request: Request, conversation: Conversation, *, state: selectors.PollState | None, version: str | None, staff: bool
+) -> Response:
+    """The poll answered from the rows (the caller may see the conversation; `version` was read before it)."""
     query = PollQuerySerializer(data=request.query_params)
     query.is_valid(raise_exception=True)
     after_id = query.validated_data.get("after")
     after_pk = None if after_id is None else selectors.message_pk(after_id)
     if after_id is not None and after_pk is None:
         raise exceptions.ValidationError({"after": [NO_SUCH_TURN]})
-    if state is not None and state.token_hash is None:
-        services.poll_token_remember(conversation=conversation)
+    latest = selectors.message_latest_id(conversation=conversation)
+
+    def tag_for(after_pk: Any) -> str:
+        if version:
+            return _version_tag(conversation.pk, after_pk, version)
+        return _etag(conversation, after_pk=after_pk, latest=latest)
+
     # The tag made of the rows is also accepted: a widget that polled while the cache was down holds one,
     # and its first poll after the outage is then a 304 too, not a second 200.
-    rows_tag = _etag(conversation, after_pk=after_pk, latest=selectors.message_latest_id(conversation=conversation))
-    tag = _version_tag(conversation.pk, after_pk, version) if version else rows_tag
-    unchanged = bool({tag, rows_tag} & _if_none_match(request))
+    rows_tag = _etag(conversation, after_pk=after_pk, latest=latest)
+    unchanged = bool({tag_for(after_pk), rows_tag} & _if_none_match(request))
     after = None if unchanged else _after(conversation, after_id)
     if not staff:
         _seen(conversation, state)
     if unchanged:
-        return _headers(Response(status=status.HTTP_304_NOT_MODIFIED), tag)
-    return _headers(Response(_poll_body(conversation, after)), tag)
+        return _headers(Response(status=status.HTTP_304_NOT_MODIFIED), tag_for(after_pk))
+    turns = selectors.message_list_after(conversation=conversation, after=after, limit=POLL_LIMIT)
+    # With every turn there is, the tag is the one of the poll the client sends next (after its last turn):
+    # that poll is then a 304, not a 200 with nothing new. A page cut at POLL_LIMIT keeps its own tag.
+    next_after = turns[-1].pk if turns and len(turns) < POLL_LIMIT else after_pk
+    return _headers(Response(_poll_body(conversation, turns)), tag_for(next_after))
 
 
 def _cached_304(request: Request, state: selectors.PollState, *, pk: Any, staff: bool) -> Response | None:
@@ -170,8 +187,7 @@ def _seen(conversation: Conversation, state: selectors.PollState | None) -> None
         services.conversation_seen(conversation=conversation)
 
 
-def _poll_body(conversation: Conversation, after: Message | None) -> Any:
-    turns = selectors.message_list_after(conversation=conversation, after=after, limit=POLL_LIMIT)
+def _poll_body(conversation: Conversation, turns: list[Message]) -> Any:
     agent = selectors.conversation_agent(conversation=conversation)
     return PollOutputSerializer(
         {

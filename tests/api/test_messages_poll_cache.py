@@ -14,6 +14,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from support import poll_cache, selectors, services
+from support.api import replies as reply_api
 from support.models import Conversation, HandledBy, Message, Role
 
 BASE = "/api/support"
@@ -277,10 +278,31 @@ def test_a_widget_that_polled_while_the_cache_was_down_gets_a_304_once_it_is_bac
         patched.setattr(poll_cache, "cache", _Down())
         patched.setattr(poll_cache, "_redis", lambda: None)
         assert widget.poll() == 200  # a tag made of the rows
-        assert widget.poll() == 200  # after the reply it got: nothing new, and the tag for that `after`
         assert widget.poll() == 304
 
     assert widget.poll() == 304  # the cache is back: same answer, no second 200
     services.conversation_reply(conversation=conversation, author=staff_user, content="Still there?")
     assert widget.poll() == 200
     assert len(widget.shown) == 2
+
+
+@pytest.mark.django_db
+def test_a_200_with_new_turns_carries_the_tag_of_the_next_poll_unless_the_page_was_cut(
+    make_conversation: Any, staff_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conversation, token = make_conversation()
+    widget = _Widget(conversation, token)
+    widget.poll()
+    services.conversation_reply(conversation=conversation, author=staff_user, content="Sam here.")
+
+    assert widget.poll() == 200 and len(widget.shown) == 1
+    assert widget.poll() == 304  # after its new last turn: no 200 with nothing new
+
+    monkeypatch.setattr(reply_api, "POLL_LIMIT", 2)
+    services.message_log(
+        conversation=conversation,
+        turns=[services.Turn(role=Role.USER, content=f"turn {i}", priced=False) for i in range(3)],
+    )
+    assert widget.poll() == 200 and len(widget.shown) == 3  # a page of two
+    assert widget.poll() == 200 and len(widget.shown) == 4  # the rest, not a 304
+    assert widget.poll() == 304
