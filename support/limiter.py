@@ -166,3 +166,58 @@ def rate_limits_reset() -> None:
     """Forget every counter (tests)."""
     _down_until.clear()
     storage().reset()
+
+
+@dataclass(frozen=True)
+class RedisHit:
+    """One hit of a fixed-window limit, to be counted inside a caller's own Redis round trip (the widget's
+    poll counts its per-IP hit in the MGET that reads its cached state): the same key, window and Lua script
+    as FixedWindowRateLimiter.hit on the RedisStorage, so both count into the same counter."""
+
+    client: Any
+    key: str
+    expiry: int
+    limit: int
+    script: str | bytes
+    item: RateLimitItem
+    scope: str
+    ident: str
+
+
+def rate_limit_redis_hit(*, rate: str, scope: str, ident: str) -> RedisHit | None:
+    """The hit to count in the caller's pipeline; None when the store is not Redis or rests after a failure
+    (the caller then uses rate_limit_hit, which fails open)."""
+    from limits.storage import RedisStorage
+
+    uri = settings.SUPPORT_RATE_LIMIT_STORAGE
+    if time.monotonic() < _down_until.get(uri, 0.0):
+        return None
+    store = storage()
+    if not isinstance(store, RedisStorage):
+        return None
+    item = rate_parse(rate)
+    return RedisHit(
+        client=store.get_connection(),
+        key=store.prefixed_key(item.key_for(scope, ident)),
+        expiry=item.get_expiry(),
+        limit=item.amount,
+        script=store.SCRIPT_INCR_EXPIRE,
+        item=item,
+        scope=scope,
+        ident=ident,
+    )
+
+
+def rate_limit_redis_verdict(hit: RedisHit, count: int | None) -> Verdict:
+    """The verdict on the counter the caller's pipeline returned; None: the round trip failed, fail open."""
+    if count is None:
+        _down_until[settings.SUPPORT_RATE_LIMIT_STORAGE] = time.monotonic() + STORE_RETRY_AFTER_S
+        logger.warning("rate limit %s skipped, store unavailable", hit.scope)
+        return Verdict(allowed=True)
+    if count <= hit.limit:
+        return Verdict(allowed=True)
+    try:
+        reset_at = FixedWindowRateLimiter(storage()).get_window_stats(hit.item, hit.scope, hit.ident).reset_time
+    except Exception:  # noqa: BLE001 - refused all the same; a default wait
+        return Verdict(allowed=False, retry_after_s=hit.expiry)
+    return Verdict(allowed=False, retry_after_s=max(int(reset_at - time.time()) + 1, 1))

@@ -16,6 +16,7 @@ from huey import crontab
 from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 
 from support.models import Conversation, Message
+from support.services import conversation_seen_flush as services_seen_flush
 from support.services import idempotency_prune
 from support.services.notifications import ESCALATED, customer_away_reply_send, escalation_mail_send
 from support.services.webhooks import webhook_deliveries_create, webhook_deliveries_due, webhook_delivery_attempt
@@ -93,3 +94,10 @@ def conversations_retention_purge() -> int:
     if result.conversations:
         logger.info("retention: deleted %d conversations older than %d days", result.conversations, days)
     return result.conversations
+
+
+@db_periodic_task(crontab(minute="*"))
+def conversation_seen_flush() -> int:
+    """Every minute: write the widgets' last-poll stamps from Redis to customer_last_seen_at, in one batch
+    (services.conversation_seen_flush), instead of a database write per open widget."""
+    return services_seen_flush()

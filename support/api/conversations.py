@@ -225,9 +225,9 @@ class ConversationViewSet(ApiViewSet):
     )
     @messages.mapping.get
     def messages_poll(self, request: Request, conversation_id: str) -> Response:
-        # The assignee is read only for a 200 (the agent's name): an unchanged poll is a 304 without it.
-        conversation = conversation_for_request(request, conversation_id, with_assignee=False)
-        return reply_api.messages_poll(request, conversation)
+        # An unchanged poll is a 304 from the cache alone; the conversation is read (and its token checked)
+        # only when it is not.
+        return reply_api.messages_poll(request, conversation_id, read=getattr(self, "poll_state", None))
 
     @extend_schema(
         request=reply_api.ReplyInputSerializer,

@@ -86,7 +86,9 @@ class ConversationOutputSerializer(serializers.Serializer):
     rating = serializers.CharField(help_text="The customer's thumbs: up, down, or empty.")
     handled_by = serializers.CharField(help_text="Who answers the customer: `bot`, or `human` (the bot is silent).")
     customer_last_seen_at = serializers.DateTimeField(
-        allow_null=True, help_text="The widget's last poll or turn (to within 30 s); none for 2 minutes: gone."
+        allow_null=True,
+        help_text="The widget's last poll or turn as stored: a turn within 30 s, a poll within about a "
+        "minute (polls are stamped in Redis and written every minute); none for 2 minutes: gone.",
     )
     rated_at = serializers.DateTimeField(allow_null=True)
     rated_message_id = serializers.CharField(allow_null=True)

@@ -8,8 +8,10 @@ from typing import Any
 from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
+from support import selectors
 from support.api.access import is_staff
-from support.limiter import rate_limit_hit
+from support.limiter import rate_limit_hit, rate_limit_redis_hit, rate_limit_redis_verdict
+from support.selectors import PollStateRead
 
 _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9_.:-]")
 
@@ -29,10 +31,14 @@ class WidgetThrottle(BaseThrottle):
     def allow_request(self, request: Any, view: Any) -> bool:
         if is_staff(request):
             return True
-        ident = _UNSAFE_KEY_CHARS.sub("_", str(self.ident_for(request, view))[:64])
-        verdict = rate_limit_hit(rate=getattr(settings, self.setting_name), scope=self.scope, ident=ident)
+        verdict = rate_limit_hit(
+            rate=getattr(settings, self.setting_name), scope=self.scope, ident=self.key(request, view)
+        )
         self.retry_after_s = verdict.retry_after_s
         return verdict.allowed
+
+    def key(self, request: Any, view: Any) -> str:
+        return _UNSAFE_KEY_CHARS.sub("_", str(self.ident_for(request, view))[:64])
 
     def wait(self) -> float | None:
         return self.retry_after_s or None
@@ -41,6 +47,28 @@ class WidgetThrottle(BaseThrottle):
 class ClientIPThrottle(WidgetThrottle):
     scope = "widget_ip"
     setting_name = "SUPPORT_THROTTLE_IP_RATE"
+
+
+class PollClientIPThrottle(ClientIPThrottle):
+    """ClientIPThrottle for the widget's poll (GET conversations/{id}/messages): the hit is counted in the
+    Redis round trip that reads the poll's cached state (support/poll_cache.py), which the view then uses
+    (view.poll_state), so an unchanged poll costs one round trip in all. Same counter as ClientIPThrottle;
+    when the cache is not the limiter's Redis it counts apart, as ClientIPThrottle does."""
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        if is_staff(request):
+            return True
+        pk = selectors.conversation_pk(view.kwargs.get("conversation_id"))
+        hit = rate_limit_redis_hit(
+            rate=getattr(settings, self.setting_name), scope=self.scope, ident=self.key(request, view)
+        )
+        fused = None if hit is None or pk is None else selectors.poll_state_get_counting(conversation_pk=pk, hit=hit)
+        if hit is None or fused is None:
+            return super().allow_request(request, view)
+        view.poll_state = PollStateRead(fused[0])
+        verdict = rate_limit_redis_verdict(hit, fused[1])
+        self.retry_after_s = verdict.retry_after_s
+        return verdict.allowed
 
 
 class ConversationCreateThrottle(ClientIPThrottle):

@@ -51,6 +51,16 @@ from support.selectors.messages import (
     messages_by_conversation,
     usage_model_filter,
 )
+
+# The widget poll's cached state (issue 12's polling bench).
+from support.selectors.poll import (
+    PollState,
+    PollStateRead,
+    conversation_last_seen,
+    poll_state_get,
+    poll_state_get_counting,
+    poll_version_get,
+)
 from support.selectors.prices import model_is_known, models_prices_in_effect
 from support.selectors.queue import queue_escalations_since
 from support.selectors.reports import (
@@ -85,6 +95,8 @@ __all__ = [
     "CostReport",
     "CostRow",
     "Escalation",
+    "PollState",
+    "PollStateRead",
     "Venue",
     "Window",
     "agent_display",
@@ -97,6 +109,7 @@ __all__ = [
     "conversation_agent",
     "conversation_get",
     "conversation_ids_with",
+    "conversation_last_seen",
     "conversation_list",
     "conversation_pk",
     "conversation_scope",
@@ -121,6 +134,9 @@ __all__ = [
     "messages_by_conversation",
     "model_is_known",
     "models_prices_in_effect",
+    "poll_state_get",
+    "poll_state_get_counting",
+    "poll_version_get",
     "queue_escalations_since",
     "staff_user_get",
     "staff_user_list",

@@ -73,6 +73,15 @@ from support.services.notifications import (
     escalation_mail_send,
     notification_publish,
 )
+
+# The widget poll's cached state (issue 12's polling bench).
+from support.services.poll import (
+    conversation_seen_cache_available,
+    conversation_seen_cached,
+    conversation_seen_flush,
+    poll_token_remember,
+    poll_version_bump,
+)
 from support.services.prices import (
     RepriceResult,
     messages_reprice,
@@ -124,6 +133,9 @@ __all__ = [
     "conversation_recount",
     "conversation_reply",
     "conversation_seen",
+    "conversation_seen_cache_available",
+    "conversation_seen_cached",
+    "conversation_seen_flush",
     "conversation_transition",
     "conversation_turns_release",
     "conversation_turns_reserve",
@@ -152,6 +164,8 @@ __all__ = [
     "messages_store",
     "model_price_ensure_defaults",
     "notification_publish",
+    "poll_token_remember",
+    "poll_version_bump",
     "price_resolve",
     "prices_resolve",
     "request_fingerprint",

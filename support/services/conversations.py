@@ -32,6 +32,7 @@ from support.models import (
 from support.rollups import STATE_FIELDS
 from support.selectors import token_hash
 from support.services.notifications import notification_transition_publish
+from support.services.poll import poll_version_bump
 from support.services.rollups import rollup_state_move
 
 logger = logging.getLogger(__name__)
@@ -202,6 +203,7 @@ def _transition_write(*, conversation: Conversation, updates: dict[str, Any], ac
             guard[key] = getattr(conversation, key)
     if not Conversation.objects.filter(pk=conversation.pk, **guard).update(**updates):
         return False
+    poll_version_bump(conversation_id=conversation.pk)  # who answers / the status: open widgets' next poll is a 200
     events = [
         _event(
             conversation=conversation,

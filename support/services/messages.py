@@ -29,6 +29,7 @@ from support.selectors import message_usage_sums
 from support.services import idempotency
 from support.services.conversations import WIDGET, conversation_escalate
 from support.services.grounding import grounding_rollups_add
+from support.services.poll import poll_version_bump
 from support.services.prices import prices_resolve
 from support.services.rollups import _rollup_add, _usage_rollups_add
 
@@ -156,6 +157,7 @@ def messages_store(
     ):
         # One INSERT for the turns; both databases hand the new primary keys back.
         Message.objects.bulk_create(messages)
+        poll_version_bump(conversation_id=conversation.pk)  # open widgets' next poll is a 200 with these
         if counters:
             conversation_counters_add(conversation=conversation, messages=messages)
         first_user = next((m for m in messages if m.role == Role.USER), None)

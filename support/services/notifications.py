@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from support.models import Conversation, EventField, Message, Role, Status, TicketEvent
+from support.selectors.poll import conversation_last_seen
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def notification_publish(*, event: str, conversation: Conversation | None, data:
 def customer_away_reply_queue(*, conversation: Conversation, message: Message) -> bool:
     """Queue the away-reply mail for a staff reply, once it commits, if the customer has left the widget
     (no poll or turn for CUSTOMER_AWAY_AFTER) and gave an address. True when it was queued."""
-    seen = conversation.customer_last_seen_at
+    seen = conversation_last_seen(conversation=conversation)  # the poll's stamp may still be in the cache
     if not conversation.contact_email or (seen is not None and timezone.now() - seen < CUSTOMER_AWAY_AFTER):
         return False
     conversation_id, message_id = str(conversation.pk), str(message.pk)

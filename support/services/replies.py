@@ -15,7 +15,7 @@ from support.services.first_response import conversation_first_response_mark
 from support.services.messages import Turn, message_log
 from support.services.notifications import REPLIED, customer_away_reply_queue, notification_publish
 
-#: The widget's poll writes customer_last_seen_at at most this often per conversation.
+#: A customer's turn (and, without Redis, a poll) writes customer_last_seen_at at most this often per conversation.
 SEEN_WRITE_INTERVAL = timedelta(seconds=30)
 
 

@@ -34,6 +34,7 @@ from support.models import (
     TicketNote,
     WebhookDelivery,
 )
+from support.services.poll import poll_state_forget
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ def _batch_delete(ids: list[Any]) -> Counter[str]:
         # The conversations last, through Django's collector: a row another table added since (a turn
         # stored meanwhile) is deleted with them by its on_delete rule rather than left dangling.
         _total, per_model = Conversation.objects.filter(pk__in=ids).delete()
+    poll_state_forget(conversation_ids=ids)
     for label, number in per_model.items():
         counts[_TABLE_NAMES.get(label, label)] += number  # another app's rows cascade under their own label
     return +counts
