@@ -481,3 +481,8 @@ LOGGING = {
         },
     },
 }
+
+# --- Honest outcomes and bot checks (issue 14, i14out) ------------------------------------------
+# A conversation with a substantive answer, no escalation and no thumbs-down is "assumed" resolved once
+# this many hours pass after its latest turn without the customer coming back (support/outcomes.py).
+SUPPORT_RESOLUTION_WINDOW_HOURS = env_int("SUPPORT_RESOLUTION_WINDOW_HOURS", 24, minimum=1)

@@ -55,6 +55,7 @@ STATE_FIELDS = (
     "escalation_reason",
     "escalated_at",
     "closed_at",
+    "outcome",
 )
 
 
@@ -81,6 +82,7 @@ class StateKey:
     escalation_reason: str
     close_bucket: int
     rating: str = ""
+    outcome: str = ""
 
     def as_filter(self) -> dict[str, object]:
         """The DailyConversationRollup row."""
@@ -91,6 +93,7 @@ class StateKey:
             "escalated": self.escalated,
             "escalation_reason": self.escalation_reason,
             "rating": self.rating,
+            "outcome": self.outcome,
         }
 
     def close_filter(self) -> dict[str, object] | None:
@@ -110,6 +113,7 @@ def state_key(
     escalated_at: datetime | None,
     closed_at: datetime | None,
     rating: str = "",
+    outcome: str = "",
 ) -> StateKey:
     return StateKey(
         day=utc_day(created_at),
@@ -119,6 +123,7 @@ def state_key(
         escalation_reason=escalation_reason or "",
         close_bucket=close_bucket(status=status, escalated=escalated, escalated_at=escalated_at, closed_at=closed_at),
         rating=rating or "",
+        outcome=outcome or "",
     )
 
 
@@ -132,6 +137,7 @@ def state_key_of(conversation: Conversation) -> StateKey:
         escalated_at=conversation.escalated_at,
         closed_at=conversation.closed_at,
         rating=conversation.rating,
+        outcome=conversation.outcome,
     )
 
 

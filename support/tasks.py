@@ -77,3 +77,16 @@ def idempotency_keys_prune() -> int:
 def queue_backlog() -> int:
     """Tasks waiting for a worker (not the scheduled ones): one COUNT on SQLite, one LLEN on Redis."""
     return int(HUEY.pending_count())
+
+
+# --- Honest outcomes (issue 14) -------------------------------------------------------------------
+@db_periodic_task(crontab(minute="*/5"))
+def outcomes_settle() -> int:
+    """Every 5 minutes: open conversations whose SUPPORT_RESOLUTION_WINDOW_HOURS ran out become assumed
+    (or abandoned); support.outcomes has the rules."""
+    from support.services.conversations import conversations_outcome_settle
+
+    moved = conversations_outcome_settle()
+    if moved:
+        logger.info("settled the outcome of %d conversations", moved)
+    return moved

@@ -88,3 +88,15 @@ class EventField(models.TextChoices):
     ESCALATION_DETAIL = "escalation_detail", "The bot's note (not verified)"
     HANDLED_BY = "handled_by", "Handled by"
     EMAIL_SENT = "email_sent", "Email sent"
+
+
+# --- Outcomes (issue 14, support/outcomes.py holds the rules) ---------------------------------
+class Outcome(models.TextChoices):
+    """What a conversation really achieved; support.outcomes.outcome_of decides it."""
+
+    CONFIRMED = "confirmed", "Confirmed resolved (customer said so)"
+    ASSUMED = "assumed", "Assumed resolved (no return within the window)"
+    ESCALATED = "escalated", "Escalated to a person"
+    NEGATIVE = "negative", "Customer said it did not help"
+    ABANDONED = "abandoned", "Abandoned (no substantive question)"
+    OPEN = "open", "Open (resolution window not over)"

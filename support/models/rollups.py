@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 
 from support.models.choices import (
+    Outcome,
     Source,
     Status,
 )
@@ -25,13 +26,19 @@ class DailyConversationRollup(models.Model):
     escalated = models.BooleanField()
     escalation_reason = models.CharField(max_length=32, blank=True)
     rating = models.CharField(max_length=10, blank=True, help_text="The customer's thumbs up/down, for CSAT.")
+    outcome = models.CharField(
+        max_length=12, choices=Outcome.choices, blank=True, help_text="What the conversations achieved (support.outcomes)."
+    )
     conversations = models.BigIntegerField(default=0)
+    cost_micros = models.BigIntegerField(
+        default=0, help_text="Claude cost of these conversations in micro-USD: the cost per outcome."
+    )
 
     class Meta:
         db_table = "support_rollup_conversations"
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "source", "status", "escalated", "escalation_reason", "rating"],
+                fields=["day", "source", "status", "escalated", "escalation_reason", "rating", "outcome"],
                 name="uniq_rollup_conversation_key",
             ),
         ]
