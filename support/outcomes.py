@@ -36,7 +36,8 @@ SMALL_TALK = frozenset(
     hi hello hey hiya howdy yo morning afternoon evening good day there all
     thanks thank you thx ty cheers ta much lot so very many great
     ok okay k kk cool nice fine sure yes yeah yep no nope bye goodbye see ya later cya
-    please pls hmm um uh ah oh lol test testing
+    please pls hmm um uh ah oh lol test testing a an the for that it this got
+    perfect awesome brilliant lovely understood noted helped helps
     """.split()
 )
 

@@ -17,6 +17,7 @@ from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 
 from support.models import Conversation, Message
 from support.services import idempotency_prune
+from support.services.conversations import conversations_outcome_settle
 from support.services.notifications import ESCALATED, customer_away_reply_send, escalation_mail_send
 from support.services.webhooks import webhook_deliveries_create, webhook_deliveries_due, webhook_delivery_attempt
 
@@ -84,8 +85,6 @@ def queue_backlog() -> int:
 def outcomes_settle() -> int:
     """Every 5 minutes: open conversations whose SUPPORT_RESOLUTION_WINDOW_HOURS ran out become assumed
     (or abandoned); support.outcomes has the rules."""
-    from support.services.conversations import conversations_outcome_settle
-
     moved = conversations_outcome_settle()
     if moved:
         logger.info("settled the outcome of %d conversations", moved)

@@ -27,7 +27,10 @@ class DailyConversationRollup(models.Model):
     escalation_reason = models.CharField(max_length=32, blank=True)
     rating = models.CharField(max_length=10, blank=True, help_text="The customer's thumbs up/down, for CSAT.")
     outcome = models.CharField(
-        max_length=12, choices=Outcome.choices, blank=True, help_text="What the conversations achieved (support.outcomes)."
+        max_length=12,
+        choices=Outcome.choices,
+        blank=True,
+        help_text="What the conversations achieved (support.outcomes).",
     )
     conversations = models.BigIntegerField(default=0)
     cost_micros = models.BigIntegerField(

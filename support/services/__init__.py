@@ -30,9 +30,11 @@ from support.services.conversations import (
     conversation_contact_set,
     conversation_create,
     conversation_escalate,
+    conversation_outcome_refresh,
     conversation_rate,
     conversation_transition,
     conversation_update,
+    conversations_outcome_settle,
     ticket_note_add,
 )
 from support.services.first_response import conversation_first_response_mark
@@ -119,6 +121,7 @@ __all__ = [
     "conversation_create",
     "conversation_escalate",
     "conversation_first_response_mark",
+    "conversation_outcome_refresh",
     "conversation_handoff",
     "conversation_rate",
     "conversation_recount",
@@ -128,6 +131,7 @@ __all__ = [
     "conversation_turns_release",
     "conversation_turns_reserve",
     "conversation_update",
+    "conversations_outcome_settle",
     "customer_away_reply_queue",
     "customer_away_reply_send",
     "daily_spend_reserve",

@@ -215,7 +215,9 @@ def conversation_counters_add(*, conversation: Conversation, messages: Sequence[
             if updated:
                 conversation.cost_micros += cost
                 if cost:
-                    _rollup_add(DailyConversationRollup, key=rollups.state_key_of(conversation).as_filter(), cost_micros=cost)
+                    _rollup_add(
+                        DailyConversationRollup, key=rollups.state_key_of(conversation).as_filter(), cost_micros=cost
+                    )
                 break
     else:
         raise ConversationConflict(conversation.pk)

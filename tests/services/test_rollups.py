@@ -31,9 +31,19 @@ def snapshot() -> dict[str, set[tuple[Any, ...]]]:
     """Every non-empty rollup row, without ids, to compare live rows with rebuilt ones."""
     return {
         "state": {
-            (r.day, r.source, r.status, r.escalated, r.escalation_reason, r.rating, r.conversations)
+            (
+                r.day,
+                r.source,
+                r.status,
+                r.escalated,
+                r.escalation_reason,
+                r.rating,
+                r.outcome,
+                r.conversations,
+                r.cost_micros,
+            )
             for r in DailyConversationRollup.objects.all()
-            if r.conversations
+            if r.conversations or r.cost_micros
         },
         "closes": {(r.day, r.close_bucket, r.conversations) for r in DailyCloseRollup.objects.all() if r.conversations},
         "usage": {
