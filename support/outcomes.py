@@ -23,10 +23,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 
 from support.models.choices import EscalationReason, Outcome, Rating
+from support.pricing import micros_to_usd
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?", re.UNICODE)
 
@@ -103,3 +105,51 @@ def resolution_window() -> timedelta:
 RESOLVED = (Outcome.CONFIRMED, Outcome.ASSUMED)
 #: Outcomes outside the resolution rate's denominator: nothing was asked.
 NOT_COUNTED = (Outcome.ABANDONED,)
+
+
+def resolution_figures(*, counts: dict[str, int], costs: dict[str, int], total_cost: int) -> dict[str, Any]:
+    """The outcome figures of a set of conversations (analytics from the rollups, cost_report from the rows).
+
+    The rate's denominator is the decided conversations with a real question: confirmed, assumed, escalated
+    and negative. Abandoned ones (nothing asked) are left out, and so are open ones (not decided yet).
+    Cost per (confirmed) resolution is the whole Claude cost of the set over those resolutions: what one
+    resolution costs, comparable with a vendor's price per resolution.
+    """
+    confirmed, assumed = counts.get(Outcome.CONFIRMED, 0), counts.get(Outcome.ASSUMED, 0)
+    resolved = confirmed + assumed
+    decided = resolved + counts.get(Outcome.ESCALATED, 0) + counts.get(Outcome.NEGATIVE, 0)
+
+    def pct(part: int) -> float | None:
+        return round(100.0 * part / decided, 2) if decided else None
+
+    def per(count: int) -> float | None:
+        return micros_to_usd(round(total_cost / count)) if count else None
+
+    return {
+        "by_outcome": [
+            {
+                "outcome": value,
+                "label": label,
+                "count": counts.get(value, 0),
+                "cost_micros": costs.get(value, 0),
+                "cost_usd": micros_to_usd(costs.get(value, 0)),
+            }
+            for value, label in Outcome.choices
+        ],
+        "resolution_denominator": decided,
+        "resolved_count": resolved,
+        "confirmed_count": confirmed,
+        "assumed_count": assumed,
+        "resolution_pct": pct(resolved),
+        "confirmed_resolution_pct": pct(confirmed),
+        "assumed_resolution_pct": pct(assumed),
+        "open_count": counts.get(Outcome.OPEN, 0),
+        "cost_per_resolution_usd": per(resolved),
+        "cost_per_confirmed_resolution_usd": per(confirmed),
+        "escalated_outcome_count": counts.get(Outcome.ESCALATED, 0),
+        "escalated_cost_micros": costs.get(Outcome.ESCALATED, 0),
+        "escalated_cost_usd": micros_to_usd(costs.get(Outcome.ESCALATED, 0)),
+        "abandoned_count": counts.get(Outcome.ABANDONED, 0),
+        "abandoned_cost_micros": costs.get(Outcome.ABANDONED, 0),
+        "abandoned_cost_usd": micros_to_usd(costs.get(Outcome.ABANDONED, 0)),
+    }

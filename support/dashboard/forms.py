@@ -14,6 +14,7 @@ from support.models import (
     EscalationReason,
     HandledBy,
     MessageOrigin,
+    Outcome,
     Source,
     Status,
 )
@@ -54,6 +55,7 @@ class ConversationFilterForm(forms.Form):
         required=False,
         label="Customer rating",
     )
+    outcome = forms.MultipleChoiceField(choices=Outcome.choices, required=False, label="Outcome")
     order = forms.ChoiceField(choices=ORDER_CHOICES, required=False)
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
@@ -95,6 +97,7 @@ class ConversationFilterForm(forms.Form):
             rating=data.get("rating") or "",
             origin=data.get("origin") or "",
             first_response=data.get("first_response") or "",
+            outcome=data.get("outcome") or [],
         )
 
     @property

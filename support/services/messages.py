@@ -26,6 +26,7 @@ from support.models import (
     ModelPrice,
     Role,
 )
+from support.rollups import STATE_FIELDS
 from support.selectors import message_usage_sums
 from support.services import idempotency
 from support.services.conversations import (
@@ -37,7 +38,6 @@ from support.services.conversations import (
     conversation_outcome_refresh,
 )
 from support.services.prices import prices_resolve
-from support.rollups import STATE_FIELDS
 from support.services.rollups import _rollup_add, _usage_rollups_add
 
 logger = logging.getLogger(__name__)

@@ -123,6 +123,24 @@ def rollup_state_move(*, old: rollups.StateKey | None, new: rollups.StateKey | N
             _rollup_add(table, key=new_row, conversations=1, **cost)
 
 
+def conversation_cost_shift(*, conversation_id: Any, delta: int, attempts: int = 8) -> None:
+    """Change a stored conversation's cost by `delta` (a re-price) and its state row's cost with it.
+
+    Compare-and-set on the state fields, so the cost lands on the row the conversation is counted in
+    even while a transition moves it."""
+    for _attempt in range(attempts):
+        row = Conversation.objects.filter(pk=conversation_id).values(*STATE_FIELDS).first()
+        if row is None:
+            return
+        with transaction.atomic():
+            if Conversation.objects.filter(pk=conversation_id, **row).update(cost_micros=F("cost_micros") + delta):
+                if delta:
+                    key = rollups.state_key(**row).as_filter()
+                    _rollup_add(DailyConversationRollup, key=key, cost_micros=delta)
+                return
+    raise RuntimeError(f"Conversation {conversation_id} kept changing under a re-price; run it again.")
+
+
 @dataclass(frozen=True)
 class RebuildResult:
     conversations: int
