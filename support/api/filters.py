@@ -45,7 +45,8 @@ class FilterSerializer(serializers.Serializer):
     outcome = _CsvChoiceField(
         choices=Outcome.choices,
         required=False,
-        help_text="What the conversation achieved, e.g. `confirmed,assumed` (resolved); the outcome figures' drill-down.",
+        help_text="What the conversation achieved, e.g. `confirmed,assumed` (resolved): the outcome figures' "
+        "drill-down.",
     )
     page = serializers.IntegerField(required=False, min_value=1)
     origin = serializers.ChoiceField(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -221,8 +222,8 @@ DECIDED = [Outcome.CONFIRMED, Outcome.ASSUMED, Outcome.ESCALATED, Outcome.NEGATI
 def _resolution_cards(data: dict[str, Any], window: dict[str, str]) -> list[dict[str, Any]]:
     """The resolution rate (confirmed and assumed apart) and the cost per resolution and per outcome."""
 
-    def card(label: str, value: str, outcomes: list[str], count: int) -> dict[str, Any]:
-        return {"label": label, "value": value, "url": list_url(**window, outcome=outcomes), "count": count}
+    def card(label: str, value: str, outcomes: Sequence[str], count: int) -> dict[str, Any]:
+        return {"label": label, "value": value, "url": list_url(**window, outcome=list(outcomes)), "count": count}
 
     return [
         card(

@@ -160,11 +160,8 @@ def _transition_updates(*, conversation: Conversation, wanted: dict[str, Any], n
         new = value.pk if name == "assigned_to" and value is not None else value
         if name not in EVENT_FIELDS or new != current or _escalation_entry(name, value, wanted):
             updates[name] = value
-    outcome = _outcome_after(conversation, updates, now=now)
-    if outcome != conversation.outcome:
-        updates["outcome"] = outcome
-    # A new outcome is a change worth a write, with no ticket event: it is derived, and its inputs have theirs.
-    if "rated_at" not in updates and "outcome" not in updates and not any(name in EVENT_FIELDS for name in updates):
+    updates |= _outcome_change(conversation, updates, now=now)
+    if not _worth_a_write(updates):
         return {}  # only stamps left (escalation_detail...): no change worth a write; a re-rate is one
     if updates.get("escalated") is True and not conversation.escalated:
         updates.setdefault("escalated_at", now)
@@ -183,11 +180,16 @@ def _transition_updates(*, conversation: Conversation, wanted: dict[str, Any], n
     return updates
 
 
-def _outcome_after(conversation: Conversation, updates: dict[str, Any], *, now: datetime) -> str:
-    """The outcome the conversation has once `updates` are applied (support.outcomes has the rules)."""
+def _worth_a_write(updates: dict[str, Any]) -> bool:
+    # A new outcome is worth a write, with no ticket event: it is derived, and its inputs have theirs.
+    return "rated_at" in updates or "outcome" in updates or any(name in EVENT_FIELDS for name in updates)
+
+
+def _outcome_change(conversation: Conversation, updates: dict[str, Any], *, now: datetime) -> dict[str, Any]:
+    """The new outcome once `updates` are applied (support.outcomes has the rules), if it differs."""
     merged = {name: updates.get(name, getattr(conversation, name)) for name in _OUTCOME_READS}
-    inputs = outcomes.OutcomeInputs(**merged)
-    return outcomes.outcome_of(inputs, now=now, window=outcomes.resolution_window())
+    outcome = outcomes.outcome_of(outcomes.OutcomeInputs(**merged), now=now, window=outcomes.resolution_window())
+    return {} if outcome == conversation.outcome else {"outcome": outcome}
 
 
 _OUTCOME_READS = ("rating", "escalated", "escalation_reason", *outcomes.OUTCOME_INPUT_FIELDS)

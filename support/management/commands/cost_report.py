@@ -26,7 +26,8 @@ def _day(value: str, option: str) -> date:
 class Command(BaseCommand):
     help = (
         "Claude usage and cost of the conversations started in a window, grouped by day, model, source, "
-        "status or outcome, with a totals row and the outcome figures (resolution rate, cost per resolution). Read from conversations and messages (not the rollups). The client_ "
+        "status or outcome, with a totals row and the outcome figures (resolution rate, cost per resolution). "
+        "Read from conversations and messages (not the rollups). The client_ "
         "columns are the part of each row the widget reported itself (SUPPORT_CLIENT_LOGGING=seed): unverified."
     )
 
