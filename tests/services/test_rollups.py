@@ -39,8 +39,8 @@ def snapshot() -> dict[str, set[tuple[Any, ...]]]:
                 r.escalation_reason,
                 r.rating,
                 r.outcome,
-                r.conversations,
                 r.cost_micros,
+                r.conversations,
             )
             for r in DailyConversationRollup.objects.all()
             if r.conversations or r.cost_micros
