@@ -359,4 +359,7 @@ class CannedReplyAdmin(admin.ModelAdmin):
 
 
 # Registered by importing: the webhook admin lives in its own module (this one is long enough).
-from support import admin_webhooks  # noqa: E402, F401
+from support import (
+    admin_botcheck,  # noqa: F401  (bot checks, issue 14)
+    admin_webhooks,  # noqa: F401
+)

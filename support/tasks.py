@@ -15,6 +15,7 @@ from django.utils import timezone
 from huey import crontab
 from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 
+from support import selectors, services
 from support.models import Conversation, Message
 from support.services import idempotency_prune
 from support.services.conversations import conversations_outcome_settle
@@ -89,3 +90,12 @@ def outcomes_settle() -> int:
     if moved:
         logger.info("settled the outcome of %d conversations", moved)
     return moved
+
+
+# --- Bot checks (issue 14) ------------------------------------------------------------------------
+@db_task()
+def bot_check_run(run_id: str) -> None:
+    """Execute a bot-check run started from the dashboard (services.botcheck_run_execute)."""
+    run = selectors.botcheck_run_get(run_id=run_id)
+    if run is not None:
+        services.botcheck_run_execute(run=run)

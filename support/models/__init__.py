@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from support.fields import AutoPrimaryKey
+from support.models.botcheck import BotCheck, BotCheckResult, BotCheckRun
 from support.models.canned import CannedReply
 from support.models.choices import (
     HANDOFF_REASONS,
     MICROS_PER_USD,
     QUEUE_STATUSES,
+    BotCheckEscalation,
+    BotCheckResponder,
+    BotCheckRunStatus,
     EscalationReason,
     EventField,
     HandledBy,
@@ -45,6 +49,12 @@ __all__ = [
     "WEBHOOK_EVENTS",
     "AppendOnlyModel",
     "AutoPrimaryKey",
+    "BotCheck",
+    "BotCheckEscalation",
+    "BotCheckResponder",
+    "BotCheckResult",
+    "BotCheckRun",
+    "BotCheckRunStatus",
     "CannedReply",
     "Conversation",
     "DailyCloseRollup",

@@ -10,6 +10,7 @@ from support.selectors.analytics import (
     TOP_QUESTION_CANDIDATES_PER_DAY,
     analytics_summary,
 )
+from support.selectors.botcheck import botcheck_list, botcheck_results, botcheck_run_get, botcheck_run_latest
 from support.selectors.budget import daily_spend_today
 from support.selectors.canned import canned_reply_list_active
 from support.selectors.conversations import (
@@ -82,6 +83,10 @@ __all__ = [
     "agent_display",
     "analytics_summary",
     "assistant_message_get",
+    "botcheck_list",
+    "botcheck_results",
+    "botcheck_run_get",
+    "botcheck_run_latest",
     "canned_reply_list_active",
     "conversation_agent",
     "conversation_get",

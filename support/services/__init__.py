@@ -7,6 +7,7 @@ protocol), rollups (the daily rollup tables), prices, budget (the daily Claude b
 from __future__ import annotations
 
 from support.db import write_transaction, writes_are_atomic
+from support.services.botcheck import botcheck_run_execute, botcheck_run_start
 from support.services.budget import (
     BudgetWarning,
     Reservation,
@@ -113,6 +114,8 @@ __all__ = [
     "Reservation",
     "Turn",
     "TurnLimitReached",
+    "botcheck_run_execute",
+    "botcheck_run_start",
     "budget_cap_micros",
     "budget_warning",
     "call_worst_case_micros",
