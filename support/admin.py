@@ -358,8 +358,5 @@ class CannedReplyAdmin(admin.ModelAdmin):
     fields = ["title", "content", "is_active"]
 
 
-# Registered by importing: the webhook admin lives in its own module (this one is long enough).
-from support import (
-    admin_botcheck,  # noqa: F401  (bot checks, issue 14)
-    admin_webhooks,  # noqa: F401
-)
+# Registered by importing: the webhook and bot-check admins live in their own modules (this one is long enough).
+from support import admin_botcheck, admin_webhooks  # noqa: E402, F401

@@ -20,8 +20,8 @@ class BotCheckAdmin(admin.ModelAdmin):
 
 class BotCheckResultInline(admin.TabularInline):
     model = BotCheckResult
-    fields = ["passed", "question", "reply", "escalation_reason", "failures", "cost_micros", "latency_ms"]
-    readonly_fields = fields
+    fields = ("passed", "question", "reply", "escalation_reason", "failures", "cost_micros", "latency_ms")
+    readonly_fields = ("passed", "question", "reply", "escalation_reason", "failures", "cost_micros", "latency_ms")
     extra = 0
     can_delete = False
 
