@@ -94,3 +94,11 @@ def test_cost_report_reports_the_same_outcome_figures_as_analytics() -> None:
     call_command("cost_report", "--days", "1", "--no-progress", stdout=table)
     assert "Resolved by the bot: 60.0% of 5 decided (confirmed 2 = 40.0%, assumed 1 = 20.0%)" in table.getvalue()
     assert Outcome.CONFIRMED in {row["outcome"] for row in report["rows"]}
+
+
+def test_the_ticket_page_and_the_api_show_each_conversations_outcome(browser: Client, staff: Any) -> None:
+    desk = build_outcome_desk()
+    confirmed = desk["confirmed"][0]
+    page = browser.get(f"/dashboard/conversations/{confirmed.pk}/").content.decode()
+    assert "Confirmed resolved (customer said so)" in page
+    assert staff.get(f"/api/support/conversations/{confirmed.pk}").json()["outcome"] == "confirmed"
