@@ -362,7 +362,13 @@ def conversation_contact_set(
 
 
 def conversation_outcome_refresh(*, conversation: Conversation, actor_label: str = SYSTEM) -> bool:
-    """Recompute the outcome (support.outcomes) after its inputs changed or its window ran out; True if it moved."""
+    """Recompute the outcome (support.outcomes) after its inputs changed or its window ran out; True if it moved.
+
+    One read decides: a transition that committed before it is in it, and one that commits after it sees
+    the caller's new inputs (its compare-and-set guards them), so an unchanged outcome needs no write."""
+    conversation.refresh_from_db(fields=[*STATE_FIELDS, *GUARDED_TOO])
+    if not _outcome_change(conversation, {}, now=timezone.now()):
+        return False
     return conversation_transition(conversation=conversation, changes={}, actor_label=actor_label)
 
 

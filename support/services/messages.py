@@ -11,7 +11,7 @@ from typing import Any, TypedDict, Unpack
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from support import db, outcomes, pricing, rollups
@@ -232,17 +232,17 @@ def _outcome_inputs_add(*, conversation: Conversation, messages: Sequence[Messag
     if any(m.role == Role.ASSISTANT and outcomes.is_substantive(m.content) for m in messages):
         flags["substantive_answer"] = True
     latest = max((m.created_at for m in messages), default=None)
+    if latest is not None:
+        # Only ever forward: a slower writer of an earlier turn must not pull the window back. One UPDATE
+        # with the flags, which only ever turn on.
+        flags["last_turn_at"] = Case(When(last_turn_at__gt=latest, then=F("last_turn_at")), default=Value(latest))
     if flags:
         Conversation.objects.filter(pk=conversation.pk).update(**flags)
-        for name, value in flags.items():
-            setattr(conversation, name, value)
-    if latest is not None:
-        # Only ever forward: a slower writer of an earlier turn must not pull the window back.
-        Conversation.objects.filter(pk=conversation.pk).filter(
-            Q(last_turn_at__isnull=True) | Q(last_turn_at__lt=latest)
-        ).update(last_turn_at=latest)
-        if conversation.last_turn_at is None or conversation.last_turn_at < latest:
-            conversation.last_turn_at = latest
+    for name in ("substantive_question", "substantive_answer"):
+        if name in flags:
+            setattr(conversation, name, True)
+    if latest is not None and (conversation.last_turn_at is None or conversation.last_turn_at < latest):
+        conversation.last_turn_at = latest
 
 
 class TurnLimitReached(Exception):
