@@ -508,3 +508,7 @@ SUPPORT_KB_RETRIEVAL_TOP_K = env_int("SUPPORT_KB_RETRIEVAL_TOP_K", 5, minimum=1)
 # Two failed questions whose normalised words match at least this well (rapidfuzz token_set_ratio, 0-100)
 # are one knowledge gap.
 SUPPORT_GAP_SIMILARITY = env_int("SUPPORT_GAP_SIMILARITY", 70, minimum=1)
+# --- Honest outcomes and bot checks (issue 14, i14out) ------------------------------------------
+# A conversation with a substantive answer, no escalation and no thumbs-down is "assumed" resolved once
+# this many hours pass after its latest turn without the customer coming back (support/outcomes.py).
+SUPPORT_RESOLUTION_WINDOW_HOURS = env_int("SUPPORT_RESOLUTION_WINDOW_HOURS", 24, minimum=1)

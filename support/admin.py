@@ -373,5 +373,5 @@ def _claim(conversation: Conversation, value: str) -> str:
     return f"{value} (unverified: sent by the widget's page)"
 
 
-# Registered by importing: the webhook admin lives in its own module (this one is long enough).
-from support import admin_business, admin_webhooks  # noqa: E402, F401
+# Registered by importing: the webhook, business and bot-check admins live in their own modules.
+from support import admin_botcheck, admin_business, admin_webhooks  # noqa: E402, F401

@@ -55,6 +55,7 @@ STATE_FIELDS = (
     "escalation_reason",
     "escalated_at",
     "closed_at",
+    "outcome",
     # issue 15: every rollup row is also per business and audience, so filters stay O(days).
     "business_id",
     "audience",
@@ -84,6 +85,7 @@ class StateKey:
     escalation_reason: str
     close_bucket: int
     rating: str = ""
+    outcome: str = ""
     business_id: str = ""
     audience: str = ""
 
@@ -96,6 +98,7 @@ class StateKey:
             "escalated": self.escalated,
             "escalation_reason": self.escalation_reason,
             "rating": self.rating,
+            "outcome": self.outcome,
             "business_id": self.business_id,
             "audience": self.audience,
         }
@@ -122,6 +125,7 @@ def state_key(
     escalated_at: datetime | None,
     closed_at: datetime | None,
     rating: str = "",
+    outcome: str = "",
     business_id: str = "",
     audience: str = "",
 ) -> StateKey:
@@ -133,6 +137,7 @@ def state_key(
         escalation_reason=escalation_reason or "",
         close_bucket=close_bucket(status=status, escalated=escalated, escalated_at=escalated_at, closed_at=closed_at),
         rating=rating or "",
+        outcome=outcome or "",
         business_id=business_id or "",
         audience=audience or "",
     )
@@ -148,6 +153,7 @@ def state_key_of(conversation: Conversation) -> StateKey:
         escalated_at=conversation.escalated_at,
         closed_at=conversation.closed_at,
         rating=conversation.rating,
+        outcome=conversation.outcome,
         business_id=conversation.business_id,
         audience=conversation.audience,
     )

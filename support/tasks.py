@@ -15,9 +15,11 @@ from django.utils import timezone
 from huey import crontab
 from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 
+from support import selectors, services
 from support.models import Conversation, Message
 from support.services import conversation_seen_flush as services_seen_flush
 from support.services import idempotency_prune
+from support.services.conversations import conversations_outcome_settle
 from support.services.notifications import ESCALATED, customer_away_reply_send, escalation_mail_send
 from support.services.webhooks import webhook_deliveries_create, webhook_deliveries_due, webhook_delivery_attempt
 
@@ -101,3 +103,23 @@ def conversation_seen_flush() -> int:
     """Every minute: write the widgets' last-poll stamps from Redis to customer_last_seen_at, in one batch
     (services.conversation_seen_flush), instead of a database write per open widget."""
     return services_seen_flush()
+
+
+# --- Honest outcomes (issue 14) -------------------------------------------------------------------
+@db_periodic_task(crontab(minute="*/5"))
+def outcomes_settle() -> int:
+    """Every 5 minutes: open conversations whose SUPPORT_RESOLUTION_WINDOW_HOURS ran out become assumed
+    (or abandoned); support.outcomes has the rules."""
+    moved = conversations_outcome_settle()
+    if moved:
+        logger.info("settled the outcome of %d conversations", moved)
+    return moved
+
+
+# --- Bot checks (issue 14) ------------------------------------------------------------------------
+@db_task()
+def bot_check_run(run_id: str) -> None:
+    """Execute a bot-check run started from the dashboard (services.botcheck_run_execute)."""
+    run = selectors.botcheck_run_get(run_id=run_id)
+    if run is not None:
+        services.botcheck_run_execute(run=run)

@@ -841,7 +841,7 @@
     showText(row, done.text || "", false);
     if (done.message_id != null) row.dataset.id = state.lastId = String(done.message_id);
     addSources(row, done.sources);
-    addRating(row, "");
+    addRating(row, "", done.ask_if_answered === true);
     // Every hand-off brings the email form (or its confirmation) back under the reply that made it.
     if (done.escalated) {
       showHandoff(done.escalation_reason, state.contactEmail);
@@ -866,7 +866,10 @@
   }
 
   // --- Rating and hand-off -----------------------------------------------------------------
-  function addRating(row, current) {
+  // After a substantive answer (the server says so: `ask_if_answered`) the row asks "Did that answer your
+  // question?" once, under that answer only; Yes is a thumbs-up (the outcome `confirmed`), No a thumbs-down.
+  // Other replies (greetings, hand-offs) keep the quiet "Helpful?" thumbs.
+  function addRating(row, current, ask) {
     for (const old of ui.log.querySelectorAll(".rz-rate")) old.remove(); // one rating: the latest reply's
     const note = h("span", { class: "rz-rate-note", "aria-live": "polite" });
     const buttons = [];
@@ -900,10 +903,12 @@
             onclick: () => rate(value),
           },
           icon(value),
+          ask ? h("span", { class: "rz-thumb-text", text: value === "up" ? "Yes" : "No" }) : null,
         ),
       );
     }
-    row.after(h("div", { class: "rz-rate" }, h("span", { text: "Helpful?" }), buttons, note));
+    const prompt = ask ? "Did that answer your question?" : "Helpful?";
+    row.after(h("div", { class: "rz-rate" + (ask ? " rz-rate--ask" : "") }, h("span", { text: prompt }), buttons, note));
   }
 
   function showHandoff(reason, contactEmail) {

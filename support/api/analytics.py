@@ -104,6 +104,35 @@ class AnalyticsSerializer(serializers.Serializer):
         help_text="Conversations with at least one reply that answered a product question citing no knowledge-base "
         "article (issue 14); the dashboard's ticket list lists them with ?ungrounded=on."
     )
+    # Outcomes (support/outcomes.py): drill down with GET conversations?outcome=...
+    by_outcome = serializers.ListField(
+        child=serializers.DictField(), help_text="Conversations and their cost by outcome: outcome=<value>."
+    )
+    resolution_denominator = serializers.IntegerField(
+        help_text="Confirmed + assumed + escalated + negative (abandoned and open are left out): "
+        "outcome=confirmed,assumed,escalated,negative."
+    )
+    resolved_count = serializers.IntegerField(help_text="Confirmed + assumed: outcome=confirmed,assumed.")
+    confirmed_count = serializers.IntegerField(help_text="The customer said it helped: outcome=confirmed.")
+    assumed_count = serializers.IntegerField(
+        help_text="Answered, no return within SUPPORT_RESOLUTION_WINDOW_HOURS: outcome=assumed."
+    )
+    resolution_pct = serializers.FloatField(allow_null=True, help_text="resolved / denominator * 100.")
+    confirmed_resolution_pct = serializers.FloatField(allow_null=True, help_text="confirmed / denominator * 100.")
+    assumed_resolution_pct = serializers.FloatField(allow_null=True, help_text="assumed / denominator * 100.")
+    open_count = serializers.IntegerField(help_text="Not decided yet (window still running): outcome=open.")
+    cost_per_resolution_usd = serializers.FloatField(
+        allow_null=True, help_text="The window's total cost / resolved conversations."
+    )
+    cost_per_confirmed_resolution_usd = serializers.FloatField(
+        allow_null=True, help_text="The window's total cost / confirmed conversations."
+    )
+    escalated_outcome_count = serializers.IntegerField(help_text="outcome=escalated.")
+    escalated_cost_micros = serializers.IntegerField(help_text="Claude cost of the escalated conversations.")
+    escalated_cost_usd = serializers.FloatField()
+    abandoned_count = serializers.IntegerField(help_text="outcome=abandoned.")
+    abandoned_cost_micros = serializers.IntegerField(help_text="Claude cost of the abandoned conversations.")
+    abandoned_cost_usd = serializers.FloatField()
 
 
 class AnalyticsViewSet(ApiViewSet):

@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.mediatypes import media_type_matches
 
-from support import bot, db, selectors, services
+from support import bot, db, outcomes, selectors, services
 from support.api.access import is_staff
 from support.api.base import TOKEN_PARAMETER, WidgetApi, max_turns_refusal
 from support.api.idempotency import idempotency_key, idempotency_parameter, replay_refusal
@@ -34,6 +34,16 @@ from support.api.throttles import PerConversationThrottle
 from support.bot.citations import sources_payload
 from support.models import IdempotencyRecord
 from support.pricing import micros_to_usd
+
+ASK_IF_ANSWERED_HELP = (
+    "The reply is a substantive answer and nobody was called in (support/outcomes.py): the widget asks "
+    "'Did that answer your question?' under it; Yes is a thumbs-up (confirmed), No a thumbs-down (negative)."
+)
+
+
+def ask_if_answered(result: bot.ChatResult) -> bool:
+    return not result.conversation.escalated and outcomes.is_substantive(result.message.content)
+
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +120,7 @@ class ChatApi(WidgetApi):
         escalation_reason = serializers.CharField(source="conversation.escalation_reason")
         partial = serializers.BooleanField(source="message.is_partial")  # type: ignore[assignment]  # the seed's field name; DRF's Serializer.partial is unused here
         fallback = serializers.BooleanField(help_text="Answered by the offline knowledge-base responder.")
+        ask_if_answered = serializers.SerializerMethodField(help_text=ASK_IF_ANSWERED_HELP)
         model = serializers.CharField(source="message.model")
         usage = ChatUsageSerializer(source="message")
         cost_micros = serializers.IntegerField(source="message.cost_micros")
@@ -125,6 +136,9 @@ class ChatApi(WidgetApi):
         def get_sources(self, result: bot.ChatResult) -> list[dict[str, str]]:
             return sources_payload(result.sources)
 
+        def get_ask_if_answered(self, result: bot.ChatResult) -> bool:
+            return ask_if_answered(result)
+
     @extend_schema_serializer(component_name="ChatWidgetOutput")
     class WidgetOutputSerializer(serializers.Serializer):
         """What the widget gets in `done`: the reply, never its model, usage or cost."""
@@ -136,6 +150,7 @@ class ChatApi(WidgetApi):
         escalation_reason = serializers.CharField()
         partial = serializers.BooleanField()  # type: ignore[assignment]  # as in OutputSerializer
         fallback = serializers.BooleanField()
+        ask_if_answered = serializers.BooleanField(help_text=ASK_IF_ANSWERED_HELP)
         latency_ms = serializers.IntegerField(allow_null=True)
         first_token_ms = serializers.IntegerField(allow_null=True)
         sources = ChatSourceSerializer(many=True)
@@ -390,6 +405,7 @@ def done_data(result: bot.ChatResult) -> dict[str, Any]:
         "escalation_reason": conversation.escalation_reason,
         "partial": message.is_partial,
         "fallback": result.fallback,
+        "ask_if_answered": ask_if_answered(result),
         "model": message.model,
         "usage": {
             "input_tokens": message.input_tokens,

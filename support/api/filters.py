@@ -9,7 +9,7 @@ from rest_framework.request import Request
 
 from support import selectors
 from support.api.base import Pagination
-from support.models import Audience, EscalationReason, MessageOrigin, Rating, Source, Status
+from support.models import Audience, EscalationReason, MessageOrigin, Outcome, Rating, Source, Status
 from support.selectors import ConversationFilters
 from support.validators import validate_end_date
 
@@ -41,6 +41,12 @@ class FilterSerializer(serializers.Serializer):
     model = serializers.CharField(required=False, max_length=100)
     rating = serializers.ChoiceField(
         choices=[*Rating.choices, ("rated", "Either")], required=False, help_text="The customer's thumbs (CSAT)."
+    )
+    outcome = _CsvChoiceField(
+        choices=Outcome.choices,
+        required=False,
+        help_text="What the conversation achieved, e.g. `confirmed,assumed` (resolved): the outcome figures' "
+        "drill-down.",
     )
     page = serializers.IntegerField(required=False, min_value=1)
     origin = serializers.ChoiceField(
@@ -94,6 +100,7 @@ class FilterSerializer(serializers.Serializer):
             rating=values.get("rating", ""),
             origin=values.get("origin", ""),
             first_response=values.get("first_response", ""),
+            outcome=values.get("outcome", []),
             order="due" if values.get("ordering") == "due" else "",
             business_id=values.get("business_id", ""),
             audience=values.get("audience", ""),

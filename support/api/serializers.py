@@ -84,6 +84,9 @@ class ConversationOutputSerializer(serializers.Serializer):
     )
     contact_email = serializers.CharField()
     rating = serializers.CharField(help_text="The customer's thumbs: up, down, or empty.")
+    outcome = serializers.CharField(
+        help_text="What it achieved (support/outcomes.py): confirmed, assumed, escalated, negative, abandoned, open."
+    )
     handled_by = serializers.CharField(help_text="Who answers the customer: `bot`, or `human` (the bot is silent).")
     customer_last_seen_at = serializers.DateTimeField(
         allow_null=True,

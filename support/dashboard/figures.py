@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 from support import rollups
 from support.dashboard import charts
 from support.dashboard.links import list_url
-from support.models import Audience, EscalationReason, MessageOrigin, Source, Status
+from support.models import Audience, EscalationReason, MessageOrigin, Outcome, Source, Status
 
 
 def analytics_figures(data: dict[str, Any]) -> dict[str, Any]:
@@ -24,8 +25,13 @@ def analytics_figures(data: dict[str, Any]) -> dict[str, Any]:
         "audience": data.get("audience", ""),
     }
     return {
-        "cards": [*_volume_cards(data, window), *_cost_cards(data, window), *_outcome_cards(data, window)],
-        "tables": _tables(data, window),
+        "cards": [
+            *_volume_cards(data, window),
+            *_cost_cards(data, window),
+            *_outcome_cards(data, window),
+            *_resolution_cards(data, window),
+        ],
+        "tables": {**_tables(data, window), "outcomes": _outcome_rows(data, window)},
         "charts": _charts(data, window),
         "bar_counts": _bar_counts(data),
     }
@@ -246,4 +252,68 @@ def _bar_counts(data: dict[str, Any]) -> list[list[int]]:
         [row["count"] for row in data["conversations_by_day"]],
         [row["count"] for row in data["conversations_by_day"]],
         [row["escalated"] for row in data["escalation_rate_by_day"]],
+    ]
+
+
+# Outcomes (issue 14, support/outcomes.py): what the bot really resolved, and at what cost.
+RESOLVED = [Outcome.CONFIRMED, Outcome.ASSUMED]
+DECIDED = [Outcome.CONFIRMED, Outcome.ASSUMED, Outcome.ESCALATED, Outcome.NEGATIVE]
+
+
+def _resolution_cards(data: dict[str, Any], window: dict[str, str]) -> list[dict[str, Any]]:
+    """The resolution rate (confirmed and assumed apart) and the cost per resolution and per outcome."""
+
+    def card(label: str, value: str, outcomes: Sequence[str], count: int) -> dict[str, Any]:
+        return {"label": label, "value": value, "url": list_url(**window, outcome=list(outcomes)), "count": count}
+
+    return [
+        card(
+            f"Resolved by the bot (of {data['resolution_denominator']:,} decided)",
+            _pct_or_na(data["resolution_pct"]),
+            RESOLVED,
+            data["resolved_count"],
+        ),
+        card(
+            "of which confirmed by the customer",
+            _pct_or_na(data["confirmed_resolution_pct"]),
+            [Outcome.CONFIRMED],
+            data["confirmed_count"],
+        ),
+        card(
+            "of which assumed (no return)",
+            _pct_or_na(data["assumed_resolution_pct"]),
+            [Outcome.ASSUMED],
+            data["assumed_count"],
+        ),
+        card("Decided conversations", f"{data['resolution_denominator']:,}", DECIDED, data["resolution_denominator"]),
+        card("Cost / resolution", _usd_or_na(data["cost_per_resolution_usd"]), RESOLVED, data["resolved_count"]),
+        card(
+            "Cost / confirmed resolution",
+            _usd_or_na(data["cost_per_confirmed_resolution_usd"]),
+            [Outcome.CONFIRMED],
+            data["confirmed_count"],
+        ),
+        card(
+            "Cost of escalated conversations",
+            usd(data["escalated_cost_usd"]),
+            [Outcome.ESCALATED],
+            data["escalated_outcome_count"],
+        ),
+        card(
+            "Cost of abandoned conversations",
+            usd(data["abandoned_cost_usd"]),
+            [Outcome.ABANDONED],
+            data["abandoned_count"],
+        ),
+    ]
+
+
+def _usd_or_na(value: float | None) -> str:
+    return "n/a" if value is None else usd(value)
+
+
+def _outcome_rows(data: dict[str, Any], window: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        {**row, "url": list_url(**window, outcome=[row["outcome"]]), "cost": usd(row["cost_usd"])}
+        for row in data["by_outcome"]
     ]

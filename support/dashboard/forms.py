@@ -15,6 +15,7 @@ from support.models import (
     EscalationReason,
     HandledBy,
     MessageOrigin,
+    Outcome,
     Source,
     Status,
 )
@@ -62,6 +63,7 @@ class ConversationFilterForm(forms.Form):
         required=False,
         label="Customer rating",
     )
+    outcome = forms.MultipleChoiceField(choices=Outcome.choices, required=False, label="Outcome")
     order = forms.ChoiceField(choices=ORDER_CHOICES, required=False)
     business_id = business_field()
     audience = forms.ChoiceField(choices=AUDIENCE_CHOICES, required=False)
@@ -112,6 +114,7 @@ class ConversationFilterForm(forms.Form):
             no_business=bool(data.get("no_business")),
             no_audience=bool(data.get("no_audience")),
             ungrounded=bool(data.get("ungrounded")),
+            outcome=data.get("outcome") or [],
         )
 
     @property

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from support.dashboard import replies, views
+from support.dashboard import botcheck, replies, views
 
 app_name = "dashboard"
 
@@ -16,6 +16,8 @@ urlpatterns = [
     path("conversations/<str:conversation_id>/handoff", replies.ticket_handoff, name="ticket_handoff"),
     path("conversations/<str:conversation_id>/turns", replies.ticket_turns, name="ticket_turns"),
     path("analytics/", views.analytics, name="analytics"),
+    path("bot-checks/", botcheck.bot_checks, name="bot_checks"),
+    path("bot-checks/run", botcheck.bot_checks_run, name="bot_checks_run"),
 ]
 
 # Issue 14: knowledge gaps.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from support.fields import AutoPrimaryKey
+from support.models.botcheck import BotCheck, BotCheckResult, BotCheckRun
 from support.models.business import BusinessProfile
 from support.models.canned import CannedReply
 from support.models.choices import (
@@ -10,11 +11,15 @@ from support.models.choices import (
     MICROS_PER_USD,
     QUEUE_STATUSES,
     Audience,
+    BotCheckEscalation,
+    BotCheckResponder,
+    BotCheckRunStatus,
     ErasureKind,
     EscalationReason,
     EventField,
     HandledBy,
     MessageOrigin,
+    Outcome,
     Rating,
     Role,
     Source,
@@ -50,6 +55,12 @@ __all__ = [
     "AppendOnlyModel",
     "Audience",
     "AutoPrimaryKey",
+    "BotCheck",
+    "BotCheckEscalation",
+    "BotCheckResponder",
+    "BotCheckResult",
+    "BotCheckRun",
+    "BotCheckRunStatus",
     "BusinessProfile",
     "CannedReply",
     "Conversation",
@@ -70,6 +81,7 @@ __all__ = [
     "Message",
     "MessageOrigin",
     "ModelPrice",
+    "Outcome",
     "Rating",
     "Role",
     "Source",

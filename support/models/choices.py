@@ -103,3 +103,35 @@ class Audience(models.TextChoices):
 
     DINER = "diner", "Diner"
     OWNER = "owner", "Business owner"
+
+
+class Outcome(models.TextChoices):
+    """What a conversation really achieved; support.outcomes.outcome_of decides it."""
+
+    CONFIRMED = "confirmed", "Confirmed resolved (customer said so)"
+    ASSUMED = "assumed", "Assumed resolved (no return within the window)"
+    ESCALATED = "escalated", "Escalated to a person"
+    NEGATIVE = "negative", "Customer said it did not help"
+    ABANDONED = "abandoned", "Abandoned (no substantive question)"
+    OPEN = "open", "Open (resolution window not over)"
+
+
+class BotCheckEscalation(models.TextChoices):
+    """What a bot check expects of escalation (support/botcheck.py)."""
+
+    ANY = "", "Either"
+    MUST = "must", "Must escalate"
+    MUST_NOT = "must_not", "Must not escalate"
+
+
+class BotCheckResponder(models.TextChoices):
+    """Who answered a bot-check run: Claude as configured, or the offline knowledge-base responder."""
+
+    CLAUDE = "claude", "Claude"
+    OFFLINE = "offline", "Offline responder (knowledge base)"
+
+
+class BotCheckRunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed to run"

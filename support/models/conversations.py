@@ -16,6 +16,7 @@ from support.models.choices import (
     EscalationReason,
     HandledBy,
     MessageOrigin,
+    Outcome,
     Rating,
     Role,
     Source,
@@ -129,6 +130,26 @@ class Conversation(models.Model):
         blank=True,
         help_text="When a person first replied after the latest escalation (UTC); a new escalation clears it.",
     )
+    # --- Outcome (support/outcomes.py decides it from the fields below and the ones above) ---
+    outcome = models.CharField(
+        max_length=12,
+        choices=Outcome.choices,
+        default=Outcome.ABANDONED,
+        help_text="What the conversation really achieved (support.outcomes): recomputed on every change and "
+        "settled from open to assumed by a periodic job once SUPPORT_RESOLUTION_WINDOW_HOURS pass.",
+    )
+    substantive_question = models.BooleanField(
+        default=False, help_text="The customer asked at least one substantive question (support.outcomes)."
+    )
+    substantive_answer = models.BooleanField(
+        default=False, help_text="The bot gave at least one substantive answer (support.outcomes)."
+    )
+    last_turn_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the latest turn was stored (UTC): the resolution window runs from here, so a customer "
+        "coming back inside it reopens an assumed resolution.",
+    )
 
     class Meta:
         db_table = "support_conversations"
@@ -144,6 +165,8 @@ class Conversation(models.Model):
             models.Index(fields=["user_id", "identity_verified", "-created_at"], name="conv_user_verified_idx"),
             # A venue's tickets (the business filter, and staff limited to some businesses).
             models.Index(fields=["business_id", "-created_at"], name="conv_business_created_idx"),
+            # The periodic settle job: open conversations whose resolution window is over.
+            models.Index(fields=["outcome", "last_turn_at"], name="conv_outcome_turn_idx"),
         ]
 
     def __str__(self) -> str:

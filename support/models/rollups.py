@@ -6,6 +6,7 @@ from django.db import models
 
 from support.models.choices import (
     Audience,
+    Outcome,
     Source,
     Status,
 )
@@ -41,7 +42,16 @@ class DailyConversationRollup(models.Model):
     rating = models.CharField(max_length=10, blank=True, help_text="The customer's thumbs up/down, for CSAT.")
     business_id = _business_field()
     audience = _audience_field()
+    outcome = models.CharField(
+        max_length=12,
+        choices=Outcome.choices,
+        blank=True,
+        help_text="What the conversations achieved (support.outcomes).",
+    )
     conversations = models.BigIntegerField(default=0)
+    cost_micros = models.BigIntegerField(
+        default=0, help_text="Claude cost of these conversations in micro-USD: the cost per outcome."
+    )
 
     class Meta:
         db_table = "support_rollup_conversations"
@@ -54,6 +64,7 @@ class DailyConversationRollup(models.Model):
                     "escalated",
                     "escalation_reason",
                     "rating",
+                    "outcome",
                     "business_id",
                     "audience",
                 ],

@@ -11,6 +11,7 @@ from support.selectors.analytics import (
     analytics_summary,
     venue_filter,
 )
+from support.selectors.botcheck import botcheck_list, botcheck_results, botcheck_run_get, botcheck_run_latest
 from support.selectors.budget import daily_spend_today
 from support.selectors.business import Venue, business_profile_get, customer_history, venue_for
 from support.selectors.canned import canned_reply_list_active
@@ -103,6 +104,10 @@ __all__ = [
     "allowed_business_ids",
     "analytics_summary",
     "assistant_message_get",
+    "botcheck_list",
+    "botcheck_results",
+    "botcheck_run_get",
+    "botcheck_run_latest",
     "business_profile_get",
     "business_visible",
     "canned_reply_list_active",

@@ -11,7 +11,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q, QuerySet, Sum
 
-from support import rollups
+from support import outcomes, rollups
 from support.models import (
     DailyCloseRollup,
     DailyConversationRollup,
@@ -70,6 +70,7 @@ def analytics_summary(
         "escalations_by_reason": _escalations_by_reason(states),
         **_escalation_to_close(DailyCloseRollup.objects.filter(**in_window)),
         **_csat(by_rating),
+        **_outcomes(states, total_cost=sum((row["cost"] or 0) for row in cost_per_day.values())),
         **_client_reported(cost_per_day.values()),
         # The one figure group read from conversations, not rollups (see selectors.first_response).
         **first_response_summary(window, venue=venue),
@@ -416,3 +417,16 @@ def _csat(by_rating: dict[str, int]) -> dict[str, Any]:
         "rated_up_count": up,
         "rated_down_count": down,
     }
+
+
+# Outcomes (issue 14): what the bot really resolved, and what it cost (support/outcomes.py has the rules).
+def _outcomes(states: QuerySet[DailyConversationRollup], *, total_cost: int) -> dict[str, Any]:
+    """Conversations and their cost by outcome; the resolution rate and the cost per resolution
+    (outcomes.resolution_figures says how). Drill down with GET conversations?outcome=... and the same
+    created_from/created_to."""
+    counts: dict[str, int] = {}
+    costs: dict[str, int] = {}
+    for row in states.values("outcome").annotate(n=Sum("conversations"), cost=Sum("cost_micros")):
+        counts[row["outcome"]] = counts.get(row["outcome"], 0) + (row["n"] or 0)
+        costs[row["outcome"]] = costs.get(row["outcome"], 0) + (row["cost"] or 0)
+    return outcomes.resolution_figures(counts=counts, costs=costs, total_cost=total_cost)

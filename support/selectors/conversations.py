@@ -149,6 +149,8 @@ class ConversationFilters:
     no_audience: bool = False
     #: Issue 14: conversations with at least one ungrounded reply (Message.is_ungrounded).
     ungrounded: bool = False
+    #: Outcomes (support.outcomes), any of: drills the resolution and cost-per-outcome figures down.
+    outcome: list[str] = field(default_factory=list)
 
 
 #: ConversationFilters.first_response values.
@@ -266,6 +268,8 @@ def _by_outcome(qs: QuerySet[Conversation], filters: ConversationFilters) -> Que
         qs = qs.filter(question_key=filters.question)
     if filters.first_response:
         qs = qs.filter(first_response_q(filters.first_response, now=timezone.now()))
+    if filters.outcome:
+        qs = qs.filter(outcome__in=filters.outcome)
     if filters.closed_after_escalation:
         # The conversations behind the escalation-to-close median (see rollups.close_bucket).
         qs = qs.filter(status=Status.CLOSED, escalated=True, escalated_at__isnull=False, closed_at__isnull=False)

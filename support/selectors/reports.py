@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from django.db.models import Count, QuerySet, Sum
 
-from support import rollups
+from support import outcomes, rollups
 from support.models import Conversation, Message, MessageOrigin
 from support.pricing import micros_to_usd
 from support.selectors.dates import Window, utc_midnight
 from support.selectors.messages import TOKEN_KINDS, message_usage_sums
 
-COST_REPORT_GROUPS = ("day", "model", "source", "status", "business", "audience")
+COST_REPORT_GROUPS = ("day", "model", "source", "status", "outcome", "business", "audience")
 #: How cost_report names conversations without a business or audience in those groups.
 NO_BUSINESS = "(no business)"
 NO_AUDIENCE = "(no audience)"
@@ -36,6 +36,7 @@ _CONVERSATION_FIELDS = (
     "created_at",
     "source",
     "status",
+    "outcome",
     "business_id",
     "audience",
     "message_count",
@@ -75,6 +76,16 @@ class CostReport:
     by: str
     rows: list[CostRow]
     total: CostRow
+    #: Conversations and cost by outcome (support.outcomes), whatever the grouping: the resolution figures.
+    by_outcome: dict[str, CostRow] = field(default_factory=dict)
+
+    def outcome_figures(self) -> dict[str, Any]:
+        """The resolution rate and cost per resolution, as GET analytics reports them."""
+        return outcomes.resolution_figures(
+            counts={key: row.conversations for key, row in self.by_outcome.items()},
+            costs={key: row.cost_micros for key, row in self.by_outcome.items()},
+            total_cost=self.total.cost_micros,
+        )
 
 
 def cost_report(
@@ -105,16 +116,20 @@ def cost_report(
     if by == "day":
         groups = {day.isoformat(): CostRow(day.isoformat()) for day in window.each_day()}
     grand = CostRow("total")
+    by_outcome: dict[str, CostRow] = {}
     done = 0
     for rows in _batches(conversations, batch_size=batch_size):
         _add_conversations(rows, by=by, groups=groups, grand=grand)
+        _add_conversations(rows, by="outcome", groups=by_outcome, grand=CostRow("unused"))
         _cost_report_client_share(rows, by=by, groups=groups, grand=grand)
         if by == "model":
             _cost_rows_by_model(groups, conversation_ids=[row[0] for row in rows])
         done += len(rows)
         if progress is not None:
             progress(done, total_count)
-    return CostReport(window=window, by=by, rows=[groups[key] for key in sorted(groups)], total=grand)
+    return CostReport(
+        window=window, by=by, rows=[groups[key] for key in sorted(groups)], total=grand, by_outcome=by_outcome
+    )
 
 
 def _batches(conversations: QuerySet[Conversation], *, batch_size: int) -> Iterator[list[tuple[Any, ...]]]:
@@ -131,12 +146,18 @@ def _batches(conversations: QuerySet[Conversation], *, batch_size: int) -> Itera
 
 def _add_conversations(rows: list[tuple[Any, ...]], *, by: str, groups: dict[str, CostRow], grand: CostRow) -> None:
     """Add one batch of conversations to the total and (unless by model: see _cost_rows_by_model) their rows."""
-    for _pk, created_at, source, status, business_id, audience, message_count, *tokens, cost in rows:
+    for _pk, created_at, source, status, outcome, business_id, audience, message_count, *tokens, cost in rows:
         grand.add(conversations=1, messages=message_count, tokens=tuple(tokens), cost_micros=cost)
         if by == "model":
             continue
         key = _group_key(
-            by, created_at=created_at, source=source, status=status, business=business_id, audience=audience
+            by,
+            created_at=created_at,
+            source=source,
+            status=status,
+            outcome=outcome,
+            business=business_id,
+            audience=audience,
         )
         groups.setdefault(key, CostRow(key)).add(
             conversations=1, messages=message_count, tokens=tuple(tokens), cost_micros=cost
@@ -174,24 +195,33 @@ def _cost_report_client_share(
         .annotate(n=Count("pk"), cost=Sum("cost_micros"))
     )
     for row in reported:
-        _pk, created_at, source, status, business_id, audience, *_rest = owners[row["conversation_id"]]
+        _pk, created_at, source, status, outcome, business_id, audience, *_rest = owners[row["conversation_id"]]
         if by == "model":
             key = rollups.usage_model_key(row["model"], row["role"]) or NO_MODEL
         else:
             key = _group_key(
-                by, created_at=created_at, source=source, status=status, business=business_id, audience=audience
+                by,
+                created_at=created_at,
+                source=source,
+                status=status,
+                outcome=outcome,
+                business=business_id,
+                audience=audience,
             )
         for target in (grand, groups.setdefault(key, CostRow(key))):
             target.client_messages += row["n"] or 0
             target.client_cost_micros += row["cost"] or 0
 
 
-def _group_key(by: str, *, created_at: Any, source: str, status: str, business: str, audience: str) -> str:
+def _group_key(
+    by: str, *, created_at: Any, source: str, status: str, outcome: str, business: str, audience: str
+) -> str:
     """The row a conversation counts in, for every group but the model (whose rows are per turn)."""
     return {
         "day": lambda: rollups.utc_day(created_at).isoformat(),
         "source": lambda: source,
         "status": lambda: status,
+        "outcome": lambda: outcome,
         "business": lambda: business or NO_BUSINESS,
         "audience": lambda: audience or NO_AUDIENCE,
     }[by]()

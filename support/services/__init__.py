@@ -7,6 +7,7 @@ protocol), rollups (the daily rollup tables), prices, budget (the daily Claude b
 from __future__ import annotations
 
 from support.db import write_transaction, writes_are_atomic
+from support.services.botcheck import botcheck_run_execute, botcheck_run_start
 from support.services.budget import (
     BudgetWarning,
     Reservation,
@@ -30,9 +31,11 @@ from support.services.conversations import (
     conversation_contact_set,
     conversation_create,
     conversation_escalate,
+    conversation_outcome_refresh,
     conversation_rate,
     conversation_transition,
     conversation_update,
+    conversations_outcome_settle,
     ticket_note_add,
 )
 from support.services.first_response import conversation_first_response_mark
@@ -120,6 +123,8 @@ __all__ = [
     "Reservation",
     "Turn",
     "TurnLimitReached",
+    "botcheck_run_execute",
+    "botcheck_run_start",
     "budget_cap_micros",
     "budget_warning",
     "call_worst_case_micros",
@@ -129,6 +134,7 @@ __all__ = [
     "conversation_escalate",
     "conversation_first_response_mark",
     "conversation_handoff",
+    "conversation_outcome_refresh",
     "conversation_rate",
     "conversation_recount",
     "conversation_reply",
@@ -140,6 +146,7 @@ __all__ = [
     "conversation_turns_release",
     "conversation_turns_reserve",
     "conversation_update",
+    "conversations_outcome_settle",
     "customer_away_reply_queue",
     "customer_away_reply_send",
     "daily_spend_reserve",

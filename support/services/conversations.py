@@ -12,7 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from support import business_hours, db, rollups
+from support import business_hours, db, outcomes, rollups
 from support.identity import Identity
 from support.models import (
     HANDOFF_REASONS,
@@ -22,6 +22,7 @@ from support.models import (
     EventField,
     HandledBy,
     Message,
+    Outcome,
     Rating,
     Role,
     Source,
@@ -120,6 +121,9 @@ EVENT_FIELDS: tuple[str, ...] = (
 
 TRANSITION_ATTEMPTS = 8
 
+#: Read by a transition besides STATE_FIELDS: a concurrent change of these makes it read again.
+GUARDED_TOO = (*outcomes.OUTCOME_INPUT_FIELDS, "cost_micros")
+
 
 #: The changes to make, or a function of the conversation as just read that returns them (None: nothing to do).
 Changes = dict[str, Any] | Callable[[Conversation], dict[str, Any] | None]
@@ -167,7 +171,8 @@ def _transition_updates(*, conversation: Conversation, wanted: dict[str, Any], n
         new = value.pk if name == "assigned_to" and value is not None else value
         if name not in EVENT_FIELDS or new != current or _escalation_entry(name, value, wanted):
             updates[name] = value
-    if "rated_at" not in updates and not any(name in EVENT_FIELDS for name in updates):
+    updates |= _outcome_change(conversation, updates, now=now)
+    if not _worth_a_write(updates):
         return {}  # only stamps left (escalation_detail...): no change worth a write; a re-rate is one
     if updates.get("escalated") is True and not conversation.escalated:
         updates.setdefault("escalated_at", now)
@@ -186,6 +191,21 @@ def _transition_updates(*, conversation: Conversation, wanted: dict[str, Any], n
     return updates
 
 
+def _worth_a_write(updates: dict[str, Any]) -> bool:
+    # A new outcome is worth a write, with no ticket event: it is derived, and its inputs have theirs.
+    return "rated_at" in updates or "outcome" in updates or any(name in EVENT_FIELDS for name in updates)
+
+
+def _outcome_change(conversation: Conversation, updates: dict[str, Any], *, now: datetime) -> dict[str, Any]:
+    """The new outcome once `updates` are applied (support.outcomes has the rules), if it differs."""
+    merged = {name: updates.get(name, getattr(conversation, name)) for name in _OUTCOME_READS}
+    outcome = outcomes.outcome_of(outcomes.OutcomeInputs(**merged), now=now, window=outcomes.resolution_window())
+    return {} if outcome == conversation.outcome else {"outcome": outcome}
+
+
+_OUTCOME_READS = ("rating", "escalated", "escalation_reason", *outcomes.OUTCOME_INPUT_FIELDS)
+
+
 def _escalation_entry(name: str, value: Any, wanted: dict[str, Any]) -> bool:
     """Every escalation is an entry in the ticket's list of escalations (selectors.escalation_list):
     its reason, and its detail when there is one, are written even when unchanged."""
@@ -196,7 +216,8 @@ def _escalation_entry(name: str, value: Any, wanted: dict[str, Any]) -> bool:
 
 def _transition_write(*, conversation: Conversation, updates: dict[str, Any], actor: Any, label: str) -> bool:
     """Compare-and-set `updates` on the state in memory; on success write the events and move the rollups."""
-    guard = {name: getattr(conversation, name) for name in STATE_FIELDS}
+    # The outcome's inputs and the cost moved with the conversation between rollup rows are guarded too.
+    guard = {name: getattr(conversation, name) for name in (*STATE_FIELDS, *GUARDED_TOO)}
     for name in EVENT_FIELDS:
         if name in updates and name not in guard:
             key = "assigned_to_id" if name == "assigned_to" else name
@@ -220,7 +241,7 @@ def _transition_write(*, conversation: Conversation, updates: dict[str, Any], ac
     for name, value in updates.items():
         setattr(conversation, name, value)
     TicketEvent.objects.bulk_create(events)
-    rollup_state_move(old=old_key, new=rollups.state_key_of(conversation))
+    rollup_state_move(old=old_key, new=rollups.state_key_of(conversation), cost_micros=conversation.cost_micros)
     return True
 
 
@@ -350,3 +371,29 @@ def conversation_contact_set(
         conversation=conversation, changes={"contact_email": email.strip()}, actor=actor, actor_label=actor_label
     )
     return conversation
+
+
+def conversation_outcome_refresh(*, conversation: Conversation, actor_label: str = SYSTEM) -> bool:
+    """Recompute the outcome (support.outcomes) after its inputs changed or its window ran out; True if it moved.
+
+    One read decides: a transition that committed before it is in it, and one that commits after it sees
+    the caller's new inputs (its compare-and-set guards them), so an unchanged outcome needs no write."""
+    conversation.refresh_from_db(fields=[*STATE_FIELDS, *GUARDED_TOO])
+    if not _outcome_change(conversation, {}, now=timezone.now()):
+        return False
+    return conversation_transition(conversation=conversation, changes={}, actor_label=actor_label)
+
+
+def conversations_outcome_settle(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Settle open conversations whose resolution window is over (assumed, or abandoned); returns how many moved.
+
+    Reads on the (outcome, last_turn_at) index; each one moves through conversation_transition."""
+    before = (now or timezone.now()) - outcomes.resolution_window()
+    due = Conversation.objects.filter(outcome=Outcome.OPEN, last_turn_at__lte=before).order_by("last_turn_at")
+    moved = 0
+    for conversation in due[:limit]:
+        try:
+            moved += conversation_outcome_refresh(conversation=conversation)
+        except ConversationConflict:
+            logger.info("conversation %s kept changing; its outcome settles on the next run", conversation.pk)
+    return moved

@@ -11,12 +11,13 @@ from typing import Any, TypedDict, Unpack
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from support import db, pricing, rollups
+from support import db, outcomes, pricing, rollups
 from support.models import (
     Conversation,
+    DailyConversationRollup,
     DailyQuestionRollup,
     EscalationReason,
     IdempotencyRecord,
@@ -25,9 +26,17 @@ from support.models import (
     ModelPrice,
     Role,
 )
+from support.rollups import STATE_FIELDS
 from support.selectors import message_usage_sums
 from support.services import idempotency
-from support.services.conversations import WIDGET, conversation_escalate
+from support.services.conversations import (
+    GUARDED_TOO,
+    TRANSITION_ATTEMPTS,
+    WIDGET,
+    ConversationConflict,
+    conversation_escalate,
+    conversation_outcome_refresh,
+)
 from support.services.grounding import grounding_rollups_add
 from support.services.poll import poll_version_bump
 from support.services.prices import prices_resolve
@@ -177,7 +186,9 @@ def messages_store(
                     },
                     conversations=1,
                 )
+        _outcome_inputs_add(conversation=conversation, messages=messages)
     if is_escalation:
+        # The escalation's transition recomputes the outcome too.
         conversation_escalate(
             conversation=conversation,
             reason=escalation_reason,
@@ -185,25 +196,66 @@ def messages_store(
             actor=actor,
             actor_label=actor_label,
         )
+    else:
+        conversation_outcome_refresh(conversation=conversation, actor_label=actor_label)
     if refresh:
         conversation.refresh_from_db()
     return messages
 
 
 def conversation_counters_add(*, conversation: Conversation, messages: Sequence[Message]) -> None:
-    """Add stored messages to the conversation's counters, tokens and cost."""
-    # F() increments are applied by the database, so concurrent loggers never overwrite each other.
-    Conversation.objects.filter(pk=conversation.pk).update(
-        message_count=F("message_count") + len(messages),
-        total_input_tokens=F("total_input_tokens") + sum(m.input_tokens for m in messages),
-        total_output_tokens=F("total_output_tokens") + sum(m.output_tokens for m in messages),
-        total_cache_read_tokens=F("total_cache_read_tokens") + sum(m.cache_read_tokens for m in messages),
-        total_cache_write_tokens=F("total_cache_write_tokens") + sum(m.cache_write_tokens for m in messages),
-        cost_micros=F("cost_micros") + sum(m.cost_micros for m in messages),
-        updated_at=max((m.created_at for m in messages), default=timezone.now()),
-    )
+    """Add stored messages to the conversation's counters, tokens and cost, and the cost to its state row
+    (the cost per outcome)."""
+    cost = sum(m.cost_micros for m in messages)
+    for attempt in range(TRANSITION_ATTEMPTS):
+        if attempt:
+            db.retry_spread(attempt)
+            conversation.refresh_from_db(fields=[*STATE_FIELDS, *GUARDED_TOO])
+        # F() increments are applied by the database, so concurrent loggers never overwrite each other; the
+        # guard on the state (as conversation_transition's) makes the cost land on the row it is counted in.
+        guard = {name: getattr(conversation, name) for name in (*STATE_FIELDS, "cost_micros")}
+        with transaction.atomic():
+            updated = Conversation.objects.filter(pk=conversation.pk, **guard).update(
+                message_count=F("message_count") + len(messages),
+                total_input_tokens=F("total_input_tokens") + sum(m.input_tokens for m in messages),
+                total_output_tokens=F("total_output_tokens") + sum(m.output_tokens for m in messages),
+                total_cache_read_tokens=F("total_cache_read_tokens") + sum(m.cache_read_tokens for m in messages),
+                total_cache_write_tokens=F("total_cache_write_tokens") + sum(m.cache_write_tokens for m in messages),
+                cost_micros=F("cost_micros") + cost,
+                updated_at=max((m.created_at for m in messages), default=timezone.now()),
+            )
+            if updated:
+                conversation.cost_micros += cost
+                if cost:
+                    _rollup_add(
+                        DailyConversationRollup, key=rollups.state_key_of(conversation).as_filter(), cost_micros=cost
+                    )
+                break
+    else:
+        raise ConversationConflict(conversation.pk)
     _usage_rollups_add(conversation=conversation, messages=messages)
     grounding_rollups_add(conversation=conversation, messages=messages)
+
+
+def _outcome_inputs_add(*, conversation: Conversation, messages: Sequence[Message]) -> None:
+    """Record what the outcome rules read of new turns: a substantive question or answer, the latest turn."""
+    flags: dict[str, Any] = {}
+    if any(m.role == Role.USER and outcomes.is_substantive(m.content) for m in messages):
+        flags["substantive_question"] = True
+    if any(m.role == Role.ASSISTANT and outcomes.is_substantive(m.content) for m in messages):
+        flags["substantive_answer"] = True
+    latest = max((m.created_at for m in messages), default=None)
+    if latest is not None:
+        # Only ever forward: a slower writer of an earlier turn must not pull the window back. One UPDATE
+        # with the flags, which only ever turn on.
+        flags["last_turn_at"] = Case(When(last_turn_at__gt=latest, then=F("last_turn_at")), default=Value(latest))
+    if flags:
+        Conversation.objects.filter(pk=conversation.pk).update(**flags)
+    for name in ("substantive_question", "substantive_answer"):
+        if name in flags:
+            setattr(conversation, name, True)
+    if latest is not None and (conversation.last_turn_at is None or conversation.last_turn_at < latest):
+        conversation.last_turn_at = latest
 
 
 class TurnLimitReached(Exception):

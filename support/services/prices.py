@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F
 
 from support import pricing, rollups
 from support.models import (
@@ -22,7 +21,7 @@ from support.models import (
     ModelPrice,
 )
 from support.selectors import models_prices_in_effect
-from support.services.rollups import ProgressCallback, _batched_by_pk, _rollup_add
+from support.services.rollups import ProgressCallback, _batched_by_pk, _rollup_add, conversation_cost_shift
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +203,7 @@ def _reprice_conversations_move(*, model: str, moved: dict[Any, int], client_del
     usage_delta: Counter[tuple[date, str, str, str]] = Counter()
     usage_client_delta: Counter[tuple[date, str, str, str]] = Counter()
     for pk, delta in moved.items():
-        Conversation.objects.filter(pk=pk).update(cost_micros=F("cost_micros") + delta)
+        conversation_cost_shift(conversation_id=pk, delta=delta)  # its outcome's cost moves too
         if pk in owners:
             usage_delta[owners[pk]] += delta
             usage_client_delta[owners[pk]] += client_delta[pk]

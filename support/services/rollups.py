@@ -106,8 +106,9 @@ def _rollup_add(model: type[Model], *, key: dict[str, Any], **amounts: int) -> N
     model._default_manager.filter(**key).update(**increments)
 
 
-def rollup_state_move(*, old: rollups.StateKey | None, new: rollups.StateKey | None) -> None:
-    """Move one conversation from its old state rows to its new ones (either may be None)."""
+def rollup_state_move(*, old: rollups.StateKey | None, new: rollups.StateKey | None, cost_micros: int = 0) -> None:
+    """Move one conversation (and its cost so far, on the state rows) from its old state rows to its new ones
+    (either may be None)."""
     if old == new:
         return
     # Each conversation is in one state row and, once closed, one close row.
@@ -115,10 +116,29 @@ def rollup_state_move(*, old: rollups.StateKey | None, new: rollups.StateKey | N
         old_row, new_row = (getattr(key, row_key)() if key else None for key in (old, new))
         if old_row == new_row:
             continue
+        cost = {"cost_micros": cost_micros} if table is DailyConversationRollup else {}
         if old_row is not None:
-            _rollup_add(table, key=old_row, conversations=-1)
+            _rollup_add(table, key=old_row, conversations=-1, **{name: -value for name, value in cost.items()})
         if new_row is not None:
-            _rollup_add(table, key=new_row, conversations=1)
+            _rollup_add(table, key=new_row, conversations=1, **cost)
+
+
+def conversation_cost_shift(*, conversation_id: Any, delta: int, attempts: int = 8) -> None:
+    """Change a stored conversation's cost by `delta` (a re-price) and its state row's cost with it.
+
+    Compare-and-set on the state fields, so the cost lands on the row the conversation is counted in
+    even while a transition moves it."""
+    for _attempt in range(attempts):
+        row = Conversation.objects.filter(pk=conversation_id).values(*STATE_FIELDS).first()
+        if row is None:
+            return
+        with transaction.atomic():
+            if Conversation.objects.filter(pk=conversation_id, **row).update(cost_micros=F("cost_micros") + delta):
+                if delta:
+                    key = rollups.state_key(**row).as_filter()
+                    _rollup_add(DailyConversationRollup, key=key, cost_micros=delta)
+                return
+    raise RuntimeError(f"Conversation {conversation_id} kept changing under a re-price; run it again.")
 
 
 @dataclass(frozen=True)
@@ -191,6 +211,7 @@ _STATE_ROLLUP_NAMES = (
     "escalated",
     "escalation_reason",
     "rating",
+    "outcome",
     "business_id",
     "audience",
 )
@@ -202,6 +223,7 @@ class _RebuildTally:
     """The rollup rows a rebuild has counted so far, by key."""
 
     state: Counter[tuple[Any, ...]] = field(default_factory=Counter)
+    state_cost: Counter[tuple[Any, ...]] = field(default_factory=Counter)
     closes: Counter[tuple[date, int, str, str]] = field(default_factory=Counter)
     questions: Counter[tuple[date, str, str, str]] = field(default_factory=Counter)
     usage: defaultdict[UsageKey, list[int]] = field(
@@ -209,14 +231,15 @@ class _RebuildTally:
     )
 
     def add_batch(self, rows: list[tuple[Any, ...]]) -> int:
-        """Count one batch of conversations (pk, STATE_FIELDS, question_key, summary) and their messages;
+        """Count one batch of conversations (pk, STATE_FIELDS, cost_micros, question_key, summary) and their messages;
         returns the turns seen."""
         where: dict[Any, Owner] = {}
         fresh_keys = _question_keys_refresh(rows)
-        for pk, *values, question_key, _summary in rows:
+        for pk, *values, cost, question_key, _summary in rows:
             question_key = fresh_keys.get(pk, question_key)
             key = rollups.state_key(**dict(zip(STATE_FIELDS, values, strict=True)))
             self.state[tuple(key.as_filter().values())] += 1
+            self.state_cost[tuple(key.as_filter().values())] += cost or 0
             venue = (key.business_id, key.audience)
             if key.close_bucket != rollups.NO_BUCKET:
                 self.closes[(key.day, key.close_bucket, *venue)] += 1
@@ -231,7 +254,11 @@ class _RebuildTally:
             (
                 DailyConversationRollup,
                 [
-                    DailyConversationRollup(**dict(zip(_STATE_ROLLUP_NAMES, key, strict=True)), conversations=n)
+                    DailyConversationRollup(
+                        **dict(zip(_STATE_ROLLUP_NAMES, key, strict=True)),
+                        conversations=n,
+                        cost_micros=self.state_cost[key],
+                    )
                     for key, n in self.state.items()
                 ],
             ),
@@ -284,7 +311,9 @@ def rollups_rebuild(
     tally = _RebuildTally()
     done = messages_seen = 0
     for rows in _batched_by_pk(
-        Conversation.objects.all(), fields=(*STATE_FIELDS, "question_key", "summary"), batch_size=batch_size
+        Conversation.objects.all(),
+        fields=(*STATE_FIELDS, "cost_micros", "question_key", "summary"),
+        batch_size=batch_size,
     ):
         messages_seen += tally.add_batch(rows)
         done += len(rows)

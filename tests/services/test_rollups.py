@@ -31,9 +31,19 @@ def snapshot() -> dict[str, set[tuple[Any, ...]]]:
     """Every non-empty rollup row, without ids, to compare live rows with rebuilt ones."""
     return {
         "state": {
-            (r.day, r.source, r.status, r.escalated, r.escalation_reason, r.rating, r.conversations)
+            (
+                r.day,
+                r.source,
+                r.status,
+                r.escalated,
+                r.escalation_reason,
+                r.rating,
+                r.outcome,
+                r.cost_micros,
+                r.conversations,
+            )
             for r in DailyConversationRollup.objects.all()
-            if r.conversations
+            if r.conversations or r.cost_micros
         },
         "closes": {(r.day, r.close_bucket, r.conversations) for r in DailyCloseRollup.objects.all() if r.conversations},
         "usage": {
@@ -154,8 +164,8 @@ def test_close_buckets_and_the_median_read_from_them() -> None:
 
 def test_analytics_read_only_the_rollups(staff_user: Any, django_assert_max_num_queries: Any) -> None:
     build_desk(staff=staff_user)
-    # 10 for the rollups, 2 for the first-response figures (selectors.first_response: escalated conversations),
-    # 1 for the ungrounded conversations' rollup (issue 14).
+    # 11 for the rollups (one of them the outcomes'), 2 for the first-response figures (selectors.first_response:
+    # escalated conversations), 1 for the ungrounded conversations' rollup (issue 14).
     with django_assert_max_num_queries(13):
         data = selectors.analytics_summary(days=7)
     assert data["total_conversations"] == 7

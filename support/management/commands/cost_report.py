@@ -27,7 +27,8 @@ def _day(value: str, option: str) -> date:
 class Command(BaseCommand):
     help = (
         "Claude usage and cost of the conversations started in a window, grouped by day, model, source, "
-        "status, business or audience, with a totals row; --business / --audience keep one venue or audience. "
+        "status, outcome, business or audience, with a totals row and the outcome figures (resolution rate, cost "
+        "per resolution); --business / --audience keep one venue or audience. "
         "Read from conversations and messages (not the rollups). The client_ columns are "
         "the part of each row the widget reported itself (SUPPORT_CLIENT_LOGGING=seed): unverified."
     )
@@ -93,6 +94,7 @@ class Command(BaseCommand):
             "by": report.by,
             "rows": [as_dict(row) for row in report.rows],
             "total": as_dict(report.total),
+            "outcomes": report.outcome_figures(),
         }
         self.stdout.write(json.dumps(body, indent=2))
 
@@ -127,3 +129,27 @@ class Command(BaseCommand):
             self.stdout.write(fmt(line))
         self.stdout.write("  ".join("-" * w for w in widths))
         self.stdout.write(fmt(total))
+        self._outcome_lines(report.outcome_figures())
+
+    def _outcome_lines(self, figures: dict[str, Any]) -> None:
+        """The resolution figures under the table (support.outcomes.resolution_figures)."""
+
+        def pct(value: float | None) -> str:
+            return "n/a" if value is None else f"{value}%"
+
+        def usd(value: float | None) -> str:
+            return "n/a" if value is None else f"${value:.6f}"
+
+        decided = figures["resolution_denominator"]
+        self.stdout.write("")
+        self.stdout.write(
+            f"Resolved by the bot: {pct(figures['resolution_pct'])} of {decided} decided "
+            f"(confirmed {figures['confirmed_count']} = {pct(figures['confirmed_resolution_pct'])}, "
+            f"assumed {figures['assumed_count']} = {pct(figures['assumed_resolution_pct'])}); "
+            f"abandoned {figures['abandoned_count']} and open {figures['open_count']} left out"
+        )
+        self.stdout.write(
+            f"Cost per resolution {usd(figures['cost_per_resolution_usd'])}, per confirmed resolution "
+            f"{usd(figures['cost_per_confirmed_resolution_usd'])}; escalated conversations cost "
+            f"{usd(figures['escalated_cost_usd'])}, abandoned {usd(figures['abandoned_cost_usd'])}"
+        )
