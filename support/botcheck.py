@@ -16,7 +16,7 @@ from typing import Any
 from django.utils import timezone
 
 from support import pricing, selectors
-from support.bot import claude, prompt, rules
+from support.bot import claude, prompt, retrieval, rules, scope
 from support.bot import turn as chat
 from support.models import (
     BotCheck,
@@ -57,10 +57,11 @@ def responder() -> str:
 def botcheck_ask(question: str) -> CheckReply:
     """The bot's reply to `question` as a first message, from the configured responder, stored nowhere."""
     started = time.monotonic()
-    articles = list(selectors.knowledge_article_list_active())
+    anonymous = Conversation()  # an unsaved stand-in: a visitor with no verified venue sees the global articles
+    articles = scope.articles_for_conversation(selectors.knowledge_article_list_active(), anonymous)
     # Unsaved stand-ins: the responders read the question and articles, never the database rows.
     turn = chat.ChatTurn(
-        conversation=Conversation(),
+        conversation=anonymous,
         user_message=Message(role=Role.USER, content=question),
         question=question,
         asks_for_human=rules.customer_asks_for_human(question),
@@ -69,34 +70,29 @@ def botcheck_ask(question: str) -> CheckReply:
     )
     if responder() == BotCheckResponder.CLAUDE:
         turn.responder = chat.Responder.CLAUDE  # no budget reservation: checks are not customer spend
-        turn.system = prompt.system_prompt(articles=articles)
+        # The same pick of articles a customer's first question gets (support.bot.retrieval), sent as citable
+        # search results, so "must cite" checks what Claude really cites.
+        selection = retrieval.prompt_articles(articles=articles, question=question)
+        turn.knowledge, turn.knowledge_whole = selection.articles, selection.whole
+        turn.system = prompt.system_prompt(articles=selection.articles)
         turn.messages = [{"role": Role.USER, "content": question}]
     reply = chat._Reply(started=started)
     events = chat._from_claude(turn, reply) if turn.responder is chat.Responder.CLAUDE else None
     for _event in events or chat._from_knowledge_base(turn, reply):
         pass
-    assistant = chat._assistant_turn(reply)
+    assistant = chat._grounded(turn, reply, chat._assistant_turn(reply))
     escalation = chat._escalation(turn, reply)
     reason = escalation[0] if escalation else (EscalationReason.HUMAN_REQUESTED if turn.asks_for_human else "")
     return CheckReply(
         text=reply.text,
         escalation_reason=reason,
-        cited_article_ids=_cited(reply, assistant),
+        cited_article_ids=[str(article_id) for article_id in assistant.cited_article_ids],
         model=assistant.model,
         input_tokens=assistant.input_tokens,
         output_tokens=assistant.output_tokens,
         cost_micros=_cost(assistant),
         latency_ms=int((time.monotonic() - started) * 1000),
     )
-
-
-def _cited(*sources: Any) -> list[str]:
-    """The cited article ids the reply carries, where the responder records them (a list; none today)."""
-    for source in sources:
-        ids = getattr(source, "cited_article_ids", None)
-        if ids:
-            return [str(article_id) for article_id in ids]
-    return []
 
 
 def _cost(assistant: Any) -> int:

@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from support import selectors, services
+from support.bot import prompt
 from support.botcheck import CheckReply, botcheck_evaluate
 from support.models import (
     BotCheck,
@@ -122,7 +123,9 @@ def test_a_failing_check_is_reported_with_why_and_the_command_exits_1(kb: None, 
     assert raised.value.returncode == 1
     assert "FAIL  How much does it cost?" in out.getvalue()
     assert "Mentions “free plan”." in out.getvalue()
-    assert f"Does not cite article {pricing_article().pk} (cited: none)." in out.getvalue()
+    # The offline responder cites the article it answered from: the password one, not pricing.
+    password = KnowledgeArticle.objects.get(title__icontains="password")
+    assert f"Does not cite article {pricing_article().pk} (cited: {password.pk})." in out.getvalue()
 
 
 def test_bot_check_refuses_to_run_with_no_checks(no_key: None) -> None:
@@ -151,8 +154,25 @@ def test_a_run_against_claude_costs_what_claude_reported_and_never_touches_the_b
     assert first.cost_micros == 1000 * 1 + 200 * 5
     assert run.cost_micros == sum(result.cost_micros for result in run.results.all()) > first.cost_micros
     assert len(claude.requests) == 2
-    assert claude.requests[0].body["messages"] == [{"role": "user", "content": "How much is it?"}]
+    assert claude.requests[0].history == [{"role": "user", "content": "How much is it?"}]
     no_customer_data_touched()
+
+
+def test_a_check_against_claude_sends_the_knowledge_base_and_passes_on_the_article_claude_cited(
+    kb: None, claude: FakeClaude
+) -> None:
+    article = KnowledgeArticle.objects.filter(active=True).order_by("pk").first()
+    assert article is not None
+    claude.enqueue(Reply(text="See our guide.", citations=[{"source": prompt.knowledge_source(article)}]))
+    claude.enqueue(Reply(text="See our guide."))  # cites nothing
+    BotCheck.objects.create(question="How do I start?", must_cite=article)
+    BotCheck.objects.create(question="How do I start again?", must_cite=article)
+    with pytest.raises(CommandError):
+        call_command("bot_check", "--no-progress", stdout=io.StringIO())
+    run = BotCheckRun.objects.get()
+    assert (run.passed, run.failed) == (1, 1)
+    sent = [b for m in claude.requests[0].body["messages"] for b in m["content"] if isinstance(b, dict)]
+    assert prompt.knowledge_source(article) in {b.get("source") for b in sent}
 
 
 # --- The dashboard page --------------------------------------------------------------------------
