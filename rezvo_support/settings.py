@@ -26,6 +26,7 @@ from rezvo_support.env import (
     env_str,
     load_dotenv,
 )
+from rezvo_support.log_config import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 if not dotenv_skipped():
@@ -360,7 +361,7 @@ SUPPORT_IDEMPOTENCY_TTL_HOURS = env_int("SUPPORT_IDEMPOTENCY_TTL_HOURS", 24, min
 # Longer than any real request: the gunicorn timeout (120 s) plus a margin.
 SUPPORT_IDEMPOTENCY_LEASE_S = env_int("SUPPORT_IDEMPOTENCY_LEASE_S", 150, minimum=1)
 
-# --- Verified identity (issue 15, i15id) ---------------------------------------------------------------
+# --- Verified identity (issue 15) ----------------------------------------------------------
 # The embedding site's server signs each user: user_hash = HMAC-SHA256(SUPPORT_IDENTITY_SECRET, user_id), hex.
 # Never sent to the browser. Empty: no conversation can be verified (every identity stays a claim).
 SUPPORT_IDENTITY_SECRET = env_str("SUPPORT_IDENTITY_SECRET", "")
@@ -472,34 +473,15 @@ if REDIS_URL:
 else:
     HUEY |= {"huey_class": "rezvo_support.task_queue.SqliteHuey", "filename": HUEY_SQLITE_PATH}
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "rezvo_support.request_log.JsonFormatter"}},
-    "handlers": {
-        "console": {"class": "logging.StreamHandler"},
-        "request_json": {"class": "rezvo_support.request_log.StdoutHandler", "formatter": "json"},
-    },
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "django.request": {"level": "ERROR"},
-        # django-axes logs every reset at INFO; lockouts come at WARNING and stay.
-        "axes": {"level": "WARNING"},
-        # One JSON line per request on stdout; REQUEST_LOG=false silences it (e.g. behind a proxy that logs).
-        "rezvo.request": {
-            "handlers": ["request_json"],
-            "level": "INFO" if env_bool("REQUEST_LOG", default=True) else "WARNING",
-            "propagate": False,
-        },
-    },
-}
+LOGGING = logging_config(level=env_str("LOG_LEVEL", "INFO"), request_log=env_bool("REQUEST_LOG", default=True))
 
 # --- Retention and erasure (issue 15) --------------------------------------------------------
 # Conversations (with their messages, events and notes) older than this many days are deleted by a daily
 # task (support.tasks.conversations_retention_purge) and by `manage.py purge`. Unset or 0: kept for ever.
 # Analytics keep counting deleted conversations (README "Data handling").
 SUPPORT_RETENTION_DAYS: int | None = env_int("SUPPORT_RETENTION_DAYS", 0, minimum=0) or None
-# --- Citations, knowledge gaps and retrieval (issue 14) -------------------------------------------
+
+# --- Citations, knowledge gaps and retrieval (issue 14) --------------------------------------
 # While every active article fits in this many tokens (counted as UTF-8 bytes / 4, a generous estimate) the
 # whole knowledge base is sent, once, as one cached block; past it BM25 picks the best articles per question.
 SUPPORT_KB_PROMPT_TOKENS = env_int("SUPPORT_KB_PROMPT_TOKENS", 20000, minimum=1)
@@ -508,7 +490,8 @@ SUPPORT_KB_RETRIEVAL_TOP_K = env_int("SUPPORT_KB_RETRIEVAL_TOP_K", 5, minimum=1)
 # Two failed questions whose normalised words match at least this well (rapidfuzz token_set_ratio, 0-100)
 # are one knowledge gap.
 SUPPORT_GAP_SIMILARITY = env_int("SUPPORT_GAP_SIMILARITY", 70, minimum=1)
-# --- Honest outcomes and bot checks (issue 14, i14out) ------------------------------------------
+
+# --- Honest outcomes and bot checks (issue 14) ----------------------------------------------
 # A conversation with a substantive answer, no escalation and no thumbs-down is "assumed" resolved once
 # this many hours pass after its latest turn without the customer coming back (support/outcomes.py).
 SUPPORT_RESOLUTION_WINDOW_HOURS = env_int("SUPPORT_RESOLUTION_WINDOW_HOURS", 24, minimum=1)

@@ -40,7 +40,7 @@ def gap_list(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "dashboard/gaps.html", {"form": form, "rows": None}, status=400)
     start, end, window = _window(form)
-    rows = [_row(gap, request.GET.urlencode()) for gap in gaps.gap_list(start=start, end=end)]
+    rows = [_row(gap, request.GET.urlencode()) for gap in gaps.gap_list(start=start, end=end, viewer=request.user)]
     context = {"form": form, "rows": rows, "window": window, "windows": [7, 30, 90], "selected_days": window.days}
     return render(request, "dashboard/gaps.html", context)
 
@@ -52,7 +52,7 @@ def gap_detail(request: HttpRequest, key: str) -> HttpResponse:
     if not form.is_valid():
         return render(request, "dashboard/gaps.html", {"form": form, "rows": None}, status=400)
     start, end, window = _window(form)
-    gap = gaps.gap_get(key=key, start=start, end=end)
+    gap = gaps.gap_get(key=key, start=start, end=end, viewer=request.user)
     if gap is None:
         raise Http404("No such knowledge gap in this window (it may have been answered).")
     draft = gaps.gap_article_draft(gap=gap)

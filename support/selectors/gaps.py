@@ -28,6 +28,7 @@ from rapidfuzz import fuzz, process
 
 from support.bot import knowledge
 from support.models import Conversation, EscalationReason, KnowledgeArticle, Message, Rating, Role
+from support.selectors.scope import conversation_scope
 
 MAX_GAP_CONVERSATIONS = 2000
 GAP_ESCALATIONS = (EscalationReason.NO_ANSWER, EscalationReason.BOT_TOOL)
@@ -98,11 +99,15 @@ def gap_key(words: str) -> str:
 
 
 # --- Reads -----------------------------------------------------------------------------------
-def _candidates(start: datetime, end: datetime) -> tuple[dict[Any, Conversation], dict[Any, list[Any]]]:
-    """Conversations with a gap in the window, and the ungrounded replies in each."""
+def _candidates(start: datetime, end: datetime, viewer: Any) -> tuple[dict[Any, Conversation], dict[Any, list[Any]]]:
+    """Conversations with a gap in the window that `viewer` may see (StaffScope), and the ungrounded replies
+    in each."""
     window = {"created_at__gte": start, "created_at__lt": end}
-    escalated = Conversation.objects.filter(escalated=True, escalation_reason__in=GAP_ESCALATIONS, **window)
-    rated_down = Conversation.objects.filter(rating=Rating.DOWN, **window)
+    conversations = Conversation.objects.all()
+    if viewer is not None:
+        conversations = conversation_scope(conversations, user=viewer)
+    escalated = conversations.filter(escalated=True, escalation_reason__in=GAP_ESCALATIONS, **window)
+    rated_down = conversations.filter(rating=Rating.DOWN, **window)
     ungrounded: dict[Any, list[Any]] = {}
     replies = Message.objects.filter(is_ungrounded=True, **window).order_by("-created_at")
     for conversation_id, message_id in replies.values_list("conversation_id", "pk")[:MAX_GAP_CONVERSATIONS]:
@@ -116,8 +121,8 @@ def _candidates(start: datetime, end: datetime) -> tuple[dict[Any, Conversation]
     }
     missing = [pk for pk in ungrounded if pk not in found]
     if missing:
-        found.update({c.pk: c for c in Conversation.objects.filter(pk__in=missing)})
-    return found, ungrounded
+        found.update({c.pk: c for c in conversations.filter(pk__in=missing)})
+    return found, {pk: replies for pk, replies in ungrounded.items() if pk in found}
 
 
 def _turns(conversations: Iterable[Any]) -> dict[Any, list[Message]]:
@@ -150,10 +155,10 @@ def _anchors(conversation: Conversation, turns: Sequence[Message], ungrounded: l
     return anchors
 
 
-def gap_questions(*, start: datetime, end: datetime) -> list[GapQuestion]:
+def gap_questions(*, start: datetime, end: datetime, viewer: Any = None) -> list[GapQuestion]:
     """Every failed question in conversations started in [start, end), newest first, not yet answered by
-    an article saved since."""
-    conversations, ungrounded = _candidates(start, end)
+    an article saved since; with a staff `viewer`, only in the businesses they may see."""
+    conversations, ungrounded = _candidates(start, end, viewer)
     turns = _turns(conversations)
     questions: list[GapQuestion] = []
     for pk, conversation in conversations.items():
@@ -183,10 +188,10 @@ def _unanswered(questions: list[GapQuestion]) -> list[GapQuestion]:
     ]
 
 
-def gap_list(*, start: datetime, end: datetime) -> list[Gap]:
+def gap_list(*, start: datetime, end: datetime, viewer: Any = None) -> list[Gap]:
     """Similar questions grouped, the most tickets first, then the most cost."""
     groups: list[Gap] = []
-    for item in gap_questions(start=start, end=end):
+    for item in gap_questions(start=start, end=end, viewer=viewer):
         found = process.extractOne(
             item.words,
             [group.words for group in groups],
@@ -201,8 +206,8 @@ def gap_list(*, start: datetime, end: datetime) -> list[Gap]:
     return groups
 
 
-def gap_get(*, key: str, start: datetime, end: datetime) -> Gap | None:
-    return next((group for group in gap_list(start=start, end=end) if group.key == key), None)
+def gap_get(*, key: str, start: datetime, end: datetime, viewer: Any = None) -> Gap | None:
+    return next((group for group in gap_list(start=start, end=end, viewer=viewer) if group.key == key), None)
 
 
 def gap_staff_replies(*, gap: Gap, limit: int = 5) -> list[str]:

@@ -18,6 +18,7 @@ from support.bot import prompt
 from support.models import Conversation, KnowledgeArticle, Message, Rating
 from tests.bot.test_chat import API_KEY, BASE, chat_stream, claude, done_of, fake, reply_of  # noqa: F401
 from tests.fakes.fake_claude import FakeClaude, Reply
+from tests.fakes.venues import limit_to
 
 pytestmark = pytest.mark.django_db
 
@@ -142,3 +143,12 @@ def test_writing_the_drafted_article_answers_the_question_and_closes_the_gap(
     rows = gap_rows(staff_page(admin_client_for, "/dashboard/gaps/"))
     assert rows == [("Can I sell gift cards online?", 1)], "the loyalty group dropped off the page"
     assert Message.objects.filter(cited_article_ids__isnull=False).exists()
+
+
+def test_a_staff_user_limited_to_a_business_sees_only_its_gaps(gaps: list, staff_user: Any) -> None:
+    Conversation.objects.filter(pk=gaps[-1].pk).update(business_id="b7")  # the gift-card question
+    limit_to(staff_user, "b7")
+    browser = Client()
+    browser.force_login(staff_user)
+    rows = gap_rows(staff_page(browser, "/dashboard/gaps/"))
+    assert rows == [("Can I sell gift cards online?", 1)]

@@ -139,7 +139,7 @@ def test_per_business_and_audience_rows_equal_the_conversations_behind_them(venu
 def test_analytics_filtered_by_venue_still_read_only_the_rollups(
     venues: Any, django_assert_max_num_queries: Any
 ) -> None:
-    with django_assert_max_num_queries(13):
+    with django_assert_max_num_queries(14):
         data = selectors.analytics_summary(days=7, business_id="b7", audience="diner")
     assert data["total_conversations"] == 2
 
