@@ -12,12 +12,23 @@ from contextlib import contextmanager, suppress
 from time import sleep
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from pymongo.errors import PyMongoError
+
+
+def _driver_errors() -> tuple[type[Exception], ...]:
+    # pymongo (about 20 MB) is imported on the MongoDB leg only, where the backend has loaded it anyway;
+    # on SQLite none of its errors can be raised.
+    if "mongodb" not in settings.DATABASES["default"]["ENGINE"]:
+        return ()
+    from pymongo.errors import PyMongoError
+
+    return (PyMongoError,)
+
 
 #: What a failing database raises: Django's wrapper on SQLite, also the driver's own errors on MongoDB
 #: (django-mongodb-backend lets many of pymongo's through unwrapped).
-DATABASE_ERRORS: tuple[type[Exception], ...] = (DatabaseError, PyMongoError)
+DATABASE_ERRORS: tuple[type[Exception], ...] = (DatabaseError, *_driver_errors())
 
 
 def is_mongodb() -> bool:
