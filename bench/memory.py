@@ -15,8 +15,10 @@ processes sharing them, so it shows what gunicorn's preload_app saves.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -47,8 +49,9 @@ def run_server(args: argparse.Namespace) -> list[Checkpoint]:
             env.update(ANTHROPIC_API_KEY="bench-fake-key-not-a-secret", ANTHROPIC_BASE_URL=fake.base_url)
             print("Starting gunicorn (gunicorn.conf.py, DEBUG off)...", flush=True)
             with harness.gunicorn(env, workdir, port=args.port) as server:
+                _wait_for_every_worker(server, int(env.get("GUNICORN_WORKERS") or multiprocessing.cpu_count() * 2 + 1))
                 checkpoints = [Checkpoint(0, worker_memory(server))]
-                load = MixedLoad(server.url, token, clients=args.clients, seed=args.seed)
+                load = MixedLoad(server.url, token, clients=args.clients, seed=args.seed, leave_out=args.leave_out)
                 done = 0
                 while done < args.requests:
                     batch = min(args.checkpoint_every, args.requests - done)
@@ -56,6 +59,14 @@ def run_server(args: argparse.Namespace) -> list[Checkpoint]:
                     done += batch
                     checkpoints.append(Checkpoint(done, worker_memory(server), dict(load.statuses)))
                 return checkpoints
+
+
+def _wait_for_every_worker(server: harness.Server, workers: int) -> None:
+    """gunicorn answers /health as soon as one worker is up; "after start" means all of them, settled."""
+    deadline = time.monotonic() + 60
+    while len(server.worker_pids()) < workers and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)
 
 
 def memory_lines(checkpoints: list[Checkpoint], requests: int) -> tuple[list[str], bool]:
@@ -69,9 +80,7 @@ def memory_lines(checkpoints: list[Checkpoint], requests: int) -> tuple[list[str
         "|---:|" + "---:|" * (len(pids) + 1),
     ]
     for checkpoint in checkpoints:
-        cells = [
-            f"{m.rss_mib:.1f} ({m.pss_mib:.1f})" if (m := checkpoint.workers.get(pid)) else "recycled" for pid in pids
-        ]
+        cells = [f"{m.rss_mib:.1f} ({m.pss_mib:.1f})" if (m := checkpoint.workers.get(pid)) else "-" for pid in pids]
         lines.append(f"| {checkpoint.requests:,} | " + " | ".join(cells) + f" | {checkpoint.max_rss_mib:.1f} |")
     start, last = checkpoints[0], checkpoints[-1]
     thousand = next((c for c in checkpoints if c.requests >= 1000), last)
@@ -122,6 +131,7 @@ def main() -> int:
         "--port", type=int, default=0, help="gunicorn's port (the fake Claude's is the next); 0: free ones"
     )
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="extra server env (compare)")
+    parser.add_argument("--leave-out", action="append", default=[], metavar="ACTION", help="drop from the mix")
     parser.add_argument("--no-imports", action="store_true", help="skip the import-cost table")
     parser.add_argument("--output", type=Path, help="write the result into this file's section")
     args = parser.parse_args()
