@@ -59,6 +59,7 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # The app (Django, every view module and the URLconf) is loaded once, in the master, and the workers are
 # forked from it: their copies of those pages are shared until written. RSS still counts shared pages in
 # every worker; PSS (bench/memory.py prints both) shows the saving. Off: each worker loads its own copy.
+# With it on, HUP forks new workers from the code the master already holds: deploy new code with a restart.
 preload_app = os.environ.get("GUNICORN_PRELOAD", "true").lower() in ("1", "true", "yes", "on")
 # glibc gives each thread that contends for malloc an arena of its own (up to 8 per core), and memory freed
 # in one arena is not reused by another: with 16 threads a worker's RSS kept climbing. Two arenas hold it

@@ -6,13 +6,17 @@ drf_spectacular's schema generator only to generate a schema. bench/memory.py me
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import anthropic
+import pytest
 from django.db import DatabaseError, connection
 
 from support import db
@@ -88,3 +92,36 @@ def test_a_view_decorated_after_the_first_schema_is_documented_at_once() -> None
 
     openapi.extend_schema(operation_id="late")(late_view)
     assert "schema" in late_view.kwargs  # type: ignore[attr-defined]  # drf_spectacular's own attribute
+
+
+# --- gunicorn.conf.py: the workers are forked from a loaded app --------------------------------
+def _gunicorn_config(monkeypatch: pytest.MonkeyPatch, **env: str) -> dict[str, Any]:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+
+
+def test_the_workers_are_forked_from_a_loaded_app_unless_told_not_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GUNICORN_PRELOAD", raising=False)
+    assert _gunicorn_config(monkeypatch)["preload_app"] is True
+    assert _gunicorn_config(monkeypatch, GUNICORN_PRELOAD="false")["preload_app"] is False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_master_closes_its_database_connection_before_forking(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _gunicorn_config(monkeypatch, GUNICORN_PRELOAD="true")
+    connection.ensure_connection()
+    assert connection.connection is not None
+    try:
+        config["when_ready"](None)
+    finally:
+        gc.unfreeze()  # the hook freezes what the master loaded; this process goes on collecting
+    assert connection.connection is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_does_not_use_a_connection_the_master_opened_after_the_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _gunicorn_config(monkeypatch, GUNICORN_PRELOAD="true")
+    connection.ensure_connection()
+    config["post_fork"](None, None)
+    assert connection.connection is None
