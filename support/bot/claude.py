@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -40,10 +40,10 @@ _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("claude
 # that subclass the SDK's are made on first use, once, and ClaudeDeadlineExceeded is served by
 # the module's __getattr__. Made under a lock: two threads making their own would disagree on isinstance.
 _sdk_lock = threading.Lock()
-_sdk: tuple[type[anthropic.AnthropicError], type[anthropic.Middleware]] | None = None
+_sdk: tuple[type[anthropic.AnthropicError], Callable[..., anthropic.Middleware]] | None = None
 
 
-def _sdk_classes() -> tuple[type[anthropic.AnthropicError], type[anthropic.Middleware]]:
+def _sdk_classes() -> tuple[type[anthropic.AnthropicError], Callable[..., anthropic.Middleware]]:
     global _sdk
     with _sdk_lock:
         if _sdk is None:
@@ -51,7 +51,7 @@ def _sdk_classes() -> tuple[type[anthropic.AnthropicError], type[anthropic.Middl
         return _sdk
 
 
-def _make_sdk_classes() -> tuple[type[anthropic.AnthropicError], type[anthropic.Middleware]]:
+def _make_sdk_classes() -> tuple[type[anthropic.AnthropicError], Callable[..., anthropic.Middleware]]:
     import anthropic
 
     class ClaudeDeadlineExceeded(anthropic.AnthropicError):
