@@ -97,10 +97,11 @@ def post_fork(server: Any, worker: Any) -> None:
 
 
 def _close_connections() -> None:
-    from django.db import connections
     from huey.contrib.djhuey import HUEY
 
-    connections.close_all()
+    from support import db
+
+    db.connections_close_all()
     # Huey's SQLite storage opens a connection to create its schema when the app loads.
     close_storage = getattr(HUEY.storage, "close", None)
     if close_storage is not None:

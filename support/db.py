@@ -13,7 +13,7 @@ from time import sleep
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, connections, transaction
 
 
 def _driver_errors() -> tuple[type[Exception], ...]:
@@ -29,6 +29,17 @@ def _driver_errors() -> tuple[type[Exception], ...]:
 #: What a failing database raises: Django's wrapper on SQLite, also the driver's own errors on MongoDB
 #: (django-mongodb-backend lets many of pymongo's through unwrapped).
 DATABASE_ERRORS: tuple[type[Exception], ...] = (DatabaseError, *_driver_errors())
+
+
+def connections_close_all() -> None:
+    """Close every database connection of this process. Django's close() leaves django-mongodb-backend's
+    MongoClient (a pool, with monitor threads) open by design, so that is closed too: gunicorn's master calls
+    this before forking, and a forked worker must not share a socket or miss a thread."""
+    for wrapper in connections.all(initialized_only=True):
+        wrapper.close()
+        close_pool = getattr(wrapper, "close_pool", None)
+        if close_pool is not None:
+            close_pool()
 
 
 def is_mongodb() -> bool:
