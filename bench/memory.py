@@ -11,7 +11,7 @@ processes sharing them, so it shows what gunicorn's preload_app saves.
 What a worker holds (measured with this bench, --set / --leave-out to compare): the app and its URLconf
 ~65 MiB (shared with the master under preload_app); the anthropic SDK ~50 MiB once the worker has served
 one chat turn (3,264 modules of pydantic models, all imported by the SDK's package); then warm-up that
-levels off after ~1,500 requests per worker (a single worker: 137, 149, 149 MiB at 500, 1,500, 2,500):
+levels off after ~1,500 requests per worker (one worker of 4 threads: 137, 149, 149 MiB at 500, 1,500, 2,500):
 objects built on first use, one SQLite connection and malloc arena per thread (two arenas: ~5 MiB less;
 4 threads instead of 16: ~10 MiB less; a smaller SQLite page cache: no change).
 
