@@ -9,7 +9,7 @@ PORT ?= 8000
 # Tests run with DEBUG on so no production-only redirects apply; Django's runner still turns DEBUG off per test.
 TEST_ENV := DEBUG=true SECRET_KEY=test-only-not-secret
 
-.PHONY: help venv dev install env migrate run serve try-production test test-mongo test-all lint typecheck format migrations check-migrations check-deploy fuzz bench bench-proxy bench-starvation bench-analytics bench-polling superuser clean browser-deps screenshots
+.PHONY: help venv dev install env migrate run serve try-production test test-mongo test-all lint typecheck format migrations check-migrations check-deploy fuzz bench bench-proxy bench-starvation bench-analytics bench-polling bench-memory superuser clean browser-deps screenshots
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -108,8 +108,9 @@ FUZZ_SEED ?= 20260220
 fuzz: dev ## Schemathesis against /api/schema/ as staff and as the widget (CI size, SQLite)
 	$(PY) bench/fuzz.py --max-examples 25 --seed $(FUZZ_SEED)
 
-bench: dev ## Load, ceiling, integrity, query counts and RSS on SQLite and MongoDB + the long fuzz run -> docs/benchmarks.md
+bench: dev ## Load, ceiling, integrity, query counts and RSS on SQLite and MongoDB + the long fuzz run + worker memory -> docs/benchmarks.md
 	$(PY) bench/load.py --output docs/benchmarks.md
+	$(PY) bench/memory.py --output docs/benchmarks.md
 
 bench-polling: dev ## 300 open widgets polling every 3 s vs the other endpoints' p95 (<= 1.5x), CPU per poll; SQLite and MongoDB (~3 min a leg)
 	$(PY) bench/polling.py
@@ -144,3 +145,6 @@ clean:
 .PHONY: bench-retrieval
 bench-retrieval: dev ## Knowledge-base retrieval at 2,000 articles: p95 < 20 ms, pick under SUPPORT_KB_PROMPT_TOKENS, top-3 >= 90% (issue 14)
 	$(PY) bench/retrieval.py
+
+bench-memory: dev ## Worker RSS after start and after 1,000..5,000 mixed requests (< 120 / < 130 MiB) + import cost per heavy package (~5 min)
+	$(PY) bench/memory.py --output docs/benchmarks.md

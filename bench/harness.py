@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 import os
 import secrets
 import signal
@@ -190,6 +191,7 @@ def gunicorn(env: dict[str, str], workdir: Path, *, sample_every: float = 0.5, p
             start_new_session=True,
         )
     server = Server(url=f"http://{HOST}:{port}", process=process, log_path=log_path)
+    workers = int(env.get("GUNICORN_WORKERS") or multiprocessing.cpu_count() * 2 + 1)
     stop = threading.Event()
 
     def sampler() -> None:
@@ -203,7 +205,8 @@ def gunicorn(env: dict[str, str], workdir: Path, *, sample_every: float = 0.5, p
             if process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
             with contextlib.suppress(OSError):
-                if http_json("GET", f"{server.url}/health")[0] == 200:
+                # With preload_app the first worker answers while the master is still forking the others.
+                if http_json("GET", f"{server.url}/health")[0] == 200 and len(server.worker_pids()) >= workers:
                     break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"gunicorn did not answer /health:\n{log_path.read_text()[-3000:]}")

@@ -323,6 +323,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Issue 13 (worker memory): applies the views' @extend_schema, recorded so that serving the API never
+    # loads the generator (support/api/openapi.py).
+    "DEFAULT_GENERATOR_CLASS": "support.api.schema.SchemaGenerator",
+    # The prefix drf_spectacular used to guess from every path, the schema view's included, which the tags
+    # ("support") come from; the schema view is now loaded on demand and no longer among the API's views.
+    "SCHEMA_PATH_PREFIX": "/api",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "support.api.openapi.inline_staff_or_widget",

@@ -12,12 +12,34 @@ from contextlib import contextmanager, suppress
 from time import sleep
 from typing import Any
 
-from django.db import DatabaseError, connection, transaction
-from pymongo.errors import PyMongoError
+from django.conf import settings
+from django.db import DatabaseError, connection, connections, transaction
+
+
+def _driver_errors() -> tuple[type[Exception], ...]:
+    # pymongo (about 20 MB) is imported on the MongoDB leg only, where the backend has loaded it anyway;
+    # on SQLite none of its errors can be raised.
+    if "mongodb" not in settings.DATABASES["default"]["ENGINE"]:
+        return ()
+    from pymongo.errors import PyMongoError
+
+    return (PyMongoError,)
+
 
 #: What a failing database raises: Django's wrapper on SQLite, also the driver's own errors on MongoDB
 #: (django-mongodb-backend lets many of pymongo's through unwrapped).
-DATABASE_ERRORS: tuple[type[Exception], ...] = (DatabaseError, PyMongoError)
+DATABASE_ERRORS: tuple[type[Exception], ...] = (DatabaseError, *_driver_errors())
+
+
+def connections_close_all() -> None:
+    """Close every database connection of this process. Django's close() leaves django-mongodb-backend's
+    MongoClient (a pool, with monitor threads) open by design, so that is closed too: gunicorn's master calls
+    this before forking, and a forked worker must not share a socket or miss a thread."""
+    for wrapper in connections.all(initialized_only=True):
+        wrapper.close()
+        close_pool = getattr(wrapper, "close_pool", None)
+        if close_pool is not None:
+            close_pool()
 
 
 def is_mongodb() -> bool:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from support import selectors
 from support.api.base import ApiViewSet
-from support.api.openapi import errors
+from support.api.openapi import errors, extend_schema
 from support.models import Audience
 
 

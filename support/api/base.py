@@ -16,7 +16,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from support.api.access import conversation_for_request
-from support.api.openapi import TOKEN_PARAMETER
+from support.api.openapi import TOKEN_PARAMETER, SchemaOnDemand
 from support.api.policies import POLICIES, Policy
 from support.api.ratelimit import RateLimited
 from support.api.throttles import ClientIPThrottle, PerConversationThrottle
@@ -103,6 +103,7 @@ class ApiViewSet(_ConversationChecks, viewsets.ViewSet):
     policy_name: ClassVar[str]
     lookup_field = "conversation_id"
     lookup_value_converter = "str"  # <str:conversation_id>, as the seed's paths always were
+    schema = SchemaOnDemand()  # issue 13: the router builds the URLs without loading the schema generator
 
     @property
     def policy(self) -> Policy:

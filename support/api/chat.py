@@ -15,7 +15,7 @@ from typing import Any, overload
 
 from django.conf import settings
 from django.http import HttpResponseBase, StreamingHttpResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema_field, extend_schema_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -27,7 +27,7 @@ from support import bot, db, outcomes, selectors, services
 from support.api.access import is_staff
 from support.api.base import TOKEN_PARAMETER, WidgetApi, max_turns_refusal
 from support.api.idempotency import idempotency_key, idempotency_parameter, replay_refusal
-from support.api.openapi import BODY, StaffOrWidget, errors
+from support.api.openapi import BODY, StaffOrWidget, errors, extend_schema
 from support.api.replies import AgentSerializer
 from support.api.stream_slots import StreamSlot, client_ip, stream_slot_acquire
 from support.api.throttles import PerConversationThrottle

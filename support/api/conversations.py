@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -18,7 +18,7 @@ from support.api.access import acting_as, conversation_for_request, conversation
 from support.api.base import ApiViewSet, Pagination, single_line
 from support.api.filters import FilterSerializer, read_filters
 from support.api.idempotency import idempotency_parameter
-from support.api.openapi import BODY, TOKEN_PARAMETER, StaffOrWidget, errors
+from support.api.openapi import BODY, TOKEN_PARAMETER, StaffOrWidget, errors, extend_schema
 from support.api.serializers import (
     ConversationOutputSerializer,
     ConversationWithMessagesOutputSerializer,

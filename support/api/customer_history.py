@@ -5,7 +5,6 @@ id or token a page could guess or keep: without the right hash for that user_id 
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
@@ -13,7 +12,7 @@ from rest_framework.response import Response
 
 from support import selectors
 from support.api.base import ApiViewSet
-from support.api.openapi import BODY, errors
+from support.api.openapi import BODY, errors, extend_schema
 from support.identity import hash_valid
 
 

@@ -1,16 +1,67 @@
 """What the OpenAPI schema says beyond the serializers: the error shape, which errors each operation
-declares, and responses whose shape depends on the caller (staff or the widget)."""
+declares, and responses whose shape depends on the caller (staff or the widget).
+
+The schema generator (drf_spectacular.openapi and what it loads: jinja2, django.test, unittest...) is
+imported only when a schema is generated, never by a worker that just serves the API. drf_spectacular's
+own @extend_schema subclasses the generator's AutoSchema the moment it decorates, so the views use this
+module's `extend_schema`, which records the decoration and has drf_spectacular's applied, in the same
+order, by `apply_schema_extensions()` (support.api.schema.SchemaGenerator calls it before generating).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from drf_spectacular.extensions import OpenApiSerializerExtension
-from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import Direction, OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
 from support.api.access import TOKEN_HEADER
+
+if TYPE_CHECKING:
+    from drf_spectacular.openapi import AutoSchema
+    from drf_spectacular.utils import Direction
+
+_Decorated = TypeVar("_Decorated", bound=Callable[..., Any])
+_extensions_lock = threading.Lock()
+_pending: list[tuple[Any, dict[str, Any]]] = []
+_applied = False
+
+
+def extend_schema(**kwargs: Any) -> Callable[[_Decorated], _Decorated]:
+    """drf_spectacular.utils.extend_schema (same arguments), applied when a schema is first generated."""
+
+    def record(view: _Decorated) -> _Decorated:
+        with _extensions_lock:
+            if _applied:  # a module imported after the first schema: nothing to wait for
+                _apply(view, kwargs)
+            else:
+                _pending.append((view, kwargs))
+        return view
+
+    return record
+
+
+def apply_schema_extensions() -> None:
+    """Apply every recorded @extend_schema, in decoration order, once; and register the extensions."""
+    global _applied
+    with _extensions_lock:
+        if _applied:
+            return
+        _define_staff_or_widget_extension()
+        for view, kwargs in _pending:
+            _apply(view, kwargs)
+        _pending.clear()
+        _applied = True
+
+
+def _apply(view: Any, kwargs: dict[str, Any]) -> None:
+    from drf_spectacular.utils import extend_schema as spectacular_extend_schema
+
+    spectacular_extend_schema(**kwargs)(view)
+
 
 TOKEN_PARAMETER = OpenApiParameter(
     TOKEN_HEADER,
@@ -82,20 +133,43 @@ class StaffOrWidget(serializers.Serializer):
 STAFF_OR_WIDGET_SUFFIX = "StaffOrWidget"
 
 
-class StaffOrWidgetExtension(OpenApiSerializerExtension):
-    target_class = StaffOrWidget
+class SchemaOnDemand:
+    """A viewset's `schema`: DRF's, except that reading it from the class loads nothing until the generator
+    is loaded. DRF's router reads every attribute of a viewset to find its extra actions, and DRF's own
+    descriptor answers a class read by importing DEFAULT_SCHEMA_CLASS, the generator."""
 
-    def get_name(self, auto_schema: AutoSchema, direction: Direction) -> str | None:
-        return f"{self.target.name}{STAFF_OR_WIDGET_SUFFIX}"
+    def __init__(self) -> None:
+        from rest_framework.schemas.inspectors import DefaultSchema
 
-    def map_serializer(self, auto_schema: AutoSchema, direction: Direction) -> dict[str, Any]:
-        return {
-            "anyOf": [
-                auto_schema.resolve_serializer(self.target.staff, direction).ref,
-                auto_schema.resolve_serializer(self.target.widget, direction).ref,
-                *(auto_schema.resolve_serializer(other, direction).ref for other in self.target.others),
-            ]
-        }
+        self.drf = DefaultSchema()
+
+    def __get__(self, instance: Any, owner: type) -> Any:
+        if instance is None and "drf_spectacular.openapi" not in sys.modules:
+            return self
+        return self.drf.__get__(instance, owner)
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        self.drf.__set__(instance, value)
+
+
+def _define_staff_or_widget_extension() -> None:
+    # drf_spectacular registers an extension when its class is defined, and the base class loads the generator.
+    from drf_spectacular.extensions import OpenApiSerializerExtension
+
+    class StaffOrWidgetExtension(OpenApiSerializerExtension):
+        target_class = StaffOrWidget
+
+        def get_name(self, auto_schema: AutoSchema, direction: Direction) -> str | None:
+            return f"{self.target.name}{STAFF_OR_WIDGET_SUFFIX}"
+
+        def map_serializer(self, auto_schema: AutoSchema, direction: Direction) -> dict[str, Any]:
+            return {
+                "anyOf": [
+                    auto_schema.resolve_serializer(self.target.staff, direction).ref,
+                    auto_schema.resolve_serializer(self.target.widget, direction).ref,
+                    *(auto_schema.resolve_serializer(other, direction).ref for other in self.target.others),
+                ]
+            }
 
 
 def inline_staff_or_widget(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from support import selectors
 from support.api.base import ApiViewSet, Pagination
 from support.api.filters import FilterSerializer, read_filters
-from support.api.openapi import errors
+from support.api.openapi import errors, extend_schema
 from support.api.serializers import ConversationWithMessagesOutputSerializer
 
 

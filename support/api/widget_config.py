@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from support import selectors
 from support.api.base import ApiViewSet
-from support.api.openapi import errors
+from support.api.openapi import errors, extend_schema
 
 
 @extend_schema_serializer(many=False)  # one object, though served by the ViewSet's `list`

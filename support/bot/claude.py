@@ -12,16 +12,20 @@ import contextvars
 import functools
 import json
 import logging
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anthropic
-import httpx2
-from anthropic import Middleware
-from anthropic.types import MessageParam, TextBlockParam, ToolParam
 from django.conf import settings
+
+if TYPE_CHECKING:
+    import anthropic
+    import httpx2
+    from anthropic.types import MessageParam, TextBlockParam, ToolParam
+
+    ClaudeDeadlineExceeded: type[anthropic.AnthropicError]
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +35,47 @@ CONNECT_TIMEOUT_S = 5.0
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("claude_deadline", default=None)
 
 
-class ClaudeDeadlineExceeded(anthropic.AnthropicError):
-    """Claude did not start a reply within SUPPORT_CLAUDE_TIMEOUT_S, retries included."""
+# The SDK (about 50 MB and 3,000 modules) is imported by the first Claude call, not with this module:
+# every request path imports the chat code, and most requests never call Claude. So the two classes
+# that subclass the SDK's are made on first use, once, and ClaudeDeadlineExceeded is served by
+# the module's __getattr__. Made under a lock: two threads making their own would disagree on isinstance.
+_sdk_lock = threading.Lock()
+_sdk: tuple[type[anthropic.AnthropicError], Callable[..., anthropic.Middleware]] | None = None
+
+
+def _sdk_classes() -> tuple[type[anthropic.AnthropicError], Callable[..., anthropic.Middleware]]:
+    global _sdk
+    with _sdk_lock:
+        if _sdk is None:
+            _sdk = _make_sdk_classes()
+        return _sdk
+
+
+def _make_sdk_classes() -> tuple[type[anthropic.AnthropicError], Callable[..., anthropic.Middleware]]:
+    import anthropic
+
+    class ClaudeDeadlineExceeded(anthropic.AnthropicError):
+        """Claude did not start a reply within SUPPORT_CLAUDE_TIMEOUT_S, retries included."""
+
+    class DeadlineMiddleware(anthropic.Middleware):
+        """Bounds the SDK's retry loop by the deadline set in `reply_stream` (a context variable, so per call)."""
+
+        def __init__(self, *, max_retries: int, stall_timeout: float) -> None:
+            self.max_retries = max_retries
+            self.stall_timeout = stall_timeout
+
+        def handle(self, request: anthropic.APIRequest, call_next: Any) -> Any:
+            return _deadline_handle(self.max_retries, self.stall_timeout, request, call_next)
+
+    for made in (ClaudeDeadlineExceeded, DeadlineMiddleware):
+        made.__module__, made.__qualname__ = __name__, made.__name__
+    return ClaudeDeadlineExceeded, DeadlineMiddleware
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ClaudeDeadlineExceeded":
+        return _sdk_classes()[0]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _retry_wait_upper_bound(headers: Any, retries_taken: int) -> float:
@@ -56,52 +99,54 @@ def _sdk_will_retry(response: httpx2.Response) -> bool:
     return response.status_code in (408, 409, 429) or response.status_code >= 500
 
 
-class DeadlineMiddleware(Middleware):
-    """Bounds the SDK's retry loop by the deadline set in `reply_stream` (a context variable, so per call)."""
+def _deadline_handle(max_retries: int, stall_timeout: float, request: anthropic.APIRequest, call_next: Any) -> Any:
+    """DeadlineMiddleware.handle: one attempt of the SDK's, cut short or refused at the deadline."""
+    import anthropic
+    import httpx2
 
-    def __init__(self, *, max_retries: int, stall_timeout: float) -> None:
-        self.max_retries = max_retries
-        self.stall_timeout = stall_timeout
-
-    def handle(self, request: anthropic.APIRequest, call_next: Any) -> Any:
-        deadline = _deadline.get()
-        if deadline is None:
-            return call_next(request)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise ClaudeDeadlineExceeded(f"no reply within the deadline after {request.retries_taken} retries")
-        # The read timeout is also the stall limit once the reply streams: the smaller of the two.
-        timeout = httpx2.Timeout(min(self.stall_timeout, remaining), connect=min(CONNECT_TIMEOUT_S, remaining))
-        try:
-            response = call_next(request.copy(timeout=timeout))
-        except anthropic.APIConnectionError as exc:  # timeouts included; the SDK would back off and retry
-            wait = _retry_wait_upper_bound({}, request.retries_taken)
-            if request.retries_taken < self.max_retries and time.monotonic() + wait >= deadline:
-                # `from None`: the SDK retries any error whose __cause__ chain holds a connection error.
-                raise ClaudeDeadlineExceeded(f"{type(exc).__name__}; a retry would pass the deadline") from None
-            raise
-        http_response = response.http_response
-        if http_response.is_success or request.retries_taken >= self.max_retries:
-            return response
-        if _sdk_will_retry(http_response):
-            wait = _retry_wait_upper_bound(http_response.headers, request.retries_taken)
-            if time.monotonic() + wait >= deadline:
-                http_response.close()
-                raise ClaudeDeadlineExceeded(
-                    f"Claude answered {http_response.status_code}; a retry in {wait:.1f}s would pass the deadline"
-                )
+    deadline_exceeded = _sdk_classes()[0]
+    deadline = _deadline.get()
+    if deadline is None:
+        return call_next(request)
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise deadline_exceeded(f"no reply within the deadline after {request.retries_taken} retries")
+    # The read timeout is also the stall limit once the reply streams: the smaller of the two.
+    timeout = httpx2.Timeout(min(stall_timeout, remaining), connect=min(CONNECT_TIMEOUT_S, remaining))
+    try:
+        response = call_next(request.copy(timeout=timeout))
+    except anthropic.APIConnectionError as exc:  # timeouts included; the SDK would back off and retry
+        wait = _retry_wait_upper_bound({}, request.retries_taken)
+        if request.retries_taken < max_retries and time.monotonic() + wait >= deadline:
+            # `from None`: the SDK retries any error whose __cause__ chain holds a connection error.
+            raise deadline_exceeded(f"{type(exc).__name__}; a retry would pass the deadline") from None
+        raise
+    http_response = response.http_response
+    if http_response.is_success or request.retries_taken >= max_retries:
         return response
+    if _sdk_will_retry(http_response):
+        wait = _retry_wait_upper_bound(http_response.headers, request.retries_taken)
+        if time.monotonic() + wait >= deadline:
+            http_response.close()
+            raise deadline_exceeded(
+                f"Claude answered {http_response.status_code}; a retry in {wait:.1f}s would pass the deadline"
+            )
+    return response
 
 
 @functools.lru_cache(maxsize=8)
 def _client(api_key: str, base_url: str, max_retries: int, stall_timeout: float) -> anthropic.Anthropic:
     # One client (and connection pool) per process and configuration; it is thread-safe.
+    import anthropic
+    import httpx2
+
+    deadline_middleware = _sdk_classes()[1]
     return anthropic.Anthropic(
         api_key=api_key,
         base_url=base_url or None,  # None: the SDK reads ANTHROPIC_BASE_URL, else its default endpoint
         max_retries=max_retries,
         timeout=httpx2.Timeout(stall_timeout, connect=CONNECT_TIMEOUT_S),
-        middleware=[DeadlineMiddleware(max_retries=max_retries, stall_timeout=stall_timeout)],
+        middleware=[deadline_middleware(max_retries=max_retries, stall_timeout=stall_timeout)],
     )
 
 

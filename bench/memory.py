@@ -1,0 +1,152 @@
+"""Worker memory (`make bench-memory`, and part of `make bench`): RSS of each gunicorn worker after start
+and after 1,000 ... 5,000 mixed requests, against issue 13's targets, plus each heavy package's import cost.
+
+gunicorn runs with the shipped gunicorn.conf.py (DEBUG off) on a fresh SQLite database, Claude being
+tests/fakes/fake_claude.py. The mix is the widget's and staff's: conversations started, pairs logged with
+and without an Idempotency-Key, the widget config, transcripts, chat turns (JSON and streamed), the
+review queue, lists, search, analytics, status changes, /health. Between checkpoints the load stops, so
+every worker's RSS is read at rest. RSS counts pages shared with the master; PSS splits them among the
+processes sharing them, so it shows what gunicorn's preload_app saves.
+
+What a worker holds (measured with this bench, --set / --leave-out to compare): the app and its URLconf
+~65 MiB (shared with the master under preload_app); the anthropic SDK ~50 MiB once the worker has served
+one chat turn (3,264 modules of pydantic models, all imported by the SDK's package); then warm-up that
+levels off after ~1,500 requests per worker (one worker of 4 threads: 137, 149, 149 MiB at 500, 1,500, 2,500):
+objects built on first use, one SQLite connection and malloc arena per thread (two arenas: ~5 MiB less;
+4 threads instead of 16: ~10 MiB less; a smaller SQLite page cache: no change).
+
+    python bench/memory.py                           # prints; --output docs/benchmarks.md writes its section
+    python bench/memory.py --requests 2000 --checkpoint-every 500 --no-imports
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import harness
+from bench.memory_imports import app_cost, import_costs, table
+from bench.memory_load import Checkpoint, MixedLoad, worker_memory
+from tests.fakes.fake_claude import FakeClaude, Reply
+
+SECTION = "## Worker memory"
+#: Issue 13's targets, MiB per worker.
+AFTER_START_MIB = 120.0
+AFTER_LOAD_MIB = 130.0
+
+
+def run_server(args: argparse.Namespace) -> list[Checkpoint]:
+    """gunicorn on a fresh SQLite database; memory read after start and at every checkpoint."""
+    with tempfile.TemporaryDirectory(prefix="rezvo-memory-") as tmp:
+        workdir = Path(tmp)
+        env = harness.leg_environment(workdir, redis_url=harness.redis_url_if_up())
+        env.pop("ROOT_URLCONF")  # the app's own URLconf: the bench's ceiling view is not part of a worker
+        env.update(dict(setting.split("=", 1) for setting in args.set))
+        print("Migrating a fresh SQLite database...", flush=True)
+        harness.prepare_database(env)
+        token = MixedLoad.staff_token(env)
+        reply = Reply(text="You can change a booking from the Bookings page.", chunk_delay=0.002)
+        with FakeClaude(port=args.port + 1 if args.port else 0, default=reply) as fake:
+            env.update(ANTHROPIC_API_KEY="bench-fake-key-not-a-secret", ANTHROPIC_BASE_URL=fake.base_url)
+            print("Starting gunicorn (gunicorn.conf.py, DEBUG off)...", flush=True)
+            with harness.gunicorn(env, workdir, port=args.port) as server:
+                time.sleep(2)  # every worker is up (the harness waits for them); let them settle
+                checkpoints = [Checkpoint(0, worker_memory(server))]
+                load = MixedLoad(server.url, token, clients=args.clients, seed=args.seed, leave_out=args.leave_out)
+                done = 0
+                while done < args.requests:
+                    batch = min(args.checkpoint_every, args.requests - done)
+                    load.run(batch)
+                    done += batch
+                    checkpoints.append(Checkpoint(done, worker_memory(server), dict(load.statuses)))
+                return checkpoints
+
+
+def memory_lines(checkpoints: list[Checkpoint], requests: int) -> tuple[list[str], bool]:
+    """The per-worker table (RSS, and PSS in brackets), each checkpoint's max, and PASS/FAIL per target."""
+    pids = sorted({pid for checkpoint in checkpoints for pid in checkpoint.workers})
+    header = "| requests | " + " | ".join(f"worker {n + 1}" for n in range(len(pids))) + " | max RSS |"
+    lines = [
+        "RSS of each worker in MiB (PSS in brackets), at rest between batches of mixed requests:",
+        "",
+        header,
+        "|---:|" + "---:|" * (len(pids) + 1),
+    ]
+    for checkpoint in checkpoints:
+        cells = [f"{m.rss_mib:.1f} ({m.pss_mib:.1f})" if (m := checkpoint.workers.get(pid)) else "-" for pid in pids]
+        lines.append(f"| {checkpoint.requests:,} | " + " | ".join(cells) + f" | {checkpoint.max_rss_mib:.1f} |")
+    start, last = checkpoints[0], checkpoints[-1]
+    thousand = next((c for c in checkpoints if c.requests >= 1000), last)
+    passed_start = start.max_rss_mib < AFTER_START_MIB
+    passed_load = last.max_rss_mib < AFTER_LOAD_MIB
+    lines += [
+        "",
+        f"- after start: max {start.max_rss_mib:.1f} MiB (target < {AFTER_START_MIB:.0f}): "
+        + ("PASS" if passed_start else "FAIL"),
+        f"- after {thousand.requests:,} requests: max {thousand.max_rss_mib:.1f} MiB",
+        f"- after {requests:,} requests: max {last.max_rss_mib:.1f} MiB (target < {AFTER_LOAD_MIB:.0f}): "
+        + ("PASS" if passed_load else "FAIL"),
+        f"- answers by status over the run: {', '.join(f'{k}: {v:,}' for k, v in sorted(last.statuses.items()))}",
+    ]
+    return lines, passed_start and passed_load
+
+
+def import_lines(progress: bool) -> list[str]:
+    mib, ms, modules = app_cost()
+    return [
+        "Import cost of each heavy package, each in a fresh interpreter (`bench/memory_imports.py`). A worker's",
+        f"own imports at start (WSGI app + URLconf): {mib:.1f} MiB RSS, {ms:.0f} ms, {modules:,} modules.",
+        "",
+        *table(import_costs(progress)),
+    ]
+
+
+def write_section(path: Path, lines: list[str], passed: bool) -> None:
+    """Replace (or add) this bench's section of the file."""
+    text = path.read_text() if path.exists() else ""
+    section = f"{SECTION} ({'PASS' if passed else 'FAIL'})\n\n`make bench-memory`\n\n" + "\n".join(lines) + "\n"
+    if SECTION + " (" in text:
+        head, tail = text.split(SECTION + " (", 1)
+        rest = tail.split("\n## ", 1)
+        text = head + section + ("\n## " + rest[1] if len(rest) > 1 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--checkpoint-every", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=32, help="concurrent clients (enough to busy every thread)")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--port", type=int, default=0, help="gunicorn's port (the fake Claude's is the next); 0: free ones"
+    )
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="extra server env (compare)")
+    parser.add_argument("--leave-out", action="append", default=[], metavar="ACTION", help="drop from the mix")
+    parser.add_argument("--no-imports", action="store_true", help="skip the import-cost table")
+    parser.add_argument("--output", type=Path, help="write the result into this file's section")
+    args = parser.parse_args()
+    machine = harness.machine_description()
+    print(machine, flush=True)
+    checkpoints = run_server(args)
+    lines, passed = memory_lines(checkpoints, args.requests)
+    print("\n".join(lines), flush=True)
+    if not args.no_imports:
+        imports = import_lines(progress=True)
+        print("\n".join(imports), flush=True)
+        lines += ["", *imports]
+    if args.output:
+        write_section(args.output, [machine, "", *lines], passed)
+    print(f"\nWorker memory: {'PASS' if passed else 'FAIL'}")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
