@@ -16,15 +16,16 @@ import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from django.conf import settings
 from django.core.cache import cache
-from rank_bm25 import BM25Okapi
 
 from support.bot.knowledge import content_words, words
 from support.bot.tokens import estimate_tokens
+
+if TYPE_CHECKING:
+    from rank_bm25 import BM25Okapi
 
 VERSION_KEY = "support:kb:version"
 #: Title and keywords say what an article is about; repeating them weighs them above the answer's words.
@@ -85,6 +86,10 @@ class Index:
     def _ranker(self) -> BM25Okapi | None:
         with self._built:
             if self._bm25 is None and self._articles:
+                # Here, not at the top: rank_bm25 brings numpy (about 15 MB), which only a knowledge base past
+                # SUPPORT_KB_PROMPT_TOKENS needs; every worker would carry it otherwise.
+                from rank_bm25 import BM25Okapi
+
                 self._bm25 = BM25Okapi([document_tokens(article) or ["-"] for article in self._articles])
                 for position, frequencies in enumerate(self._bm25.doc_freqs):
                     for term in frequencies:
@@ -98,6 +103,8 @@ class Index:
         candidates = sorted({p for term in query for p in self._postings.get(term, ())})
         if bm25 is None or not candidates:
             return []
+        import numpy as np  # loaded with rank_bm25 by _ranker above
+
         scores = np.asarray(bm25.get_batch_scores(query, candidates))
         # A stable sort on the negated scores keeps display order among equal scores.
         best = np.argsort(-scores, kind="stable")[:k]

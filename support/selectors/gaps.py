@@ -24,7 +24,6 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from rapidfuzz import fuzz, process
 
 from support.bot import knowledge
 from support.models import Conversation, EscalationReason, KnowledgeArticle, Message, Rating, Role
@@ -190,6 +189,8 @@ def _unanswered(questions: list[GapQuestion]) -> list[GapQuestion]:
 
 def gap_list(*, start: datetime, end: datetime, viewer: Any = None) -> list[Gap]:
     """Similar questions grouped, the most tickets first, then the most cost."""
+    from rapidfuzz import fuzz, process  # here: only the gaps pages group questions; workers need it rarely
+
     groups: list[Gap] = []
     for item in gap_questions(start=start, end=end, viewer=viewer):
         found = process.extractOne(

@@ -28,14 +28,25 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Modules a worker serving the API must not import, and who should: the Claude call, the MongoDB leg,
 #: the schema and docs views. (drf_spectacular's package itself is an installed app, loaded by
 #: django.setup(); its decorators module is light. The generator is what weighs.)
-LAZY_MODULES = ("anthropic", "httpx2", "pymongo", "drf_spectacular.openapi", "drf_spectacular.views")
+LAZY_MODULES = (
+    "anthropic",
+    "httpx2",
+    "pymongo",
+    "drf_spectacular.openapi",
+    "drf_spectacular.views",
+    # The knowledge base's ranking (past SUPPORT_KB_PROMPT_TOKENS) and the gaps page's grouping.
+    "numpy",
+    "rank_bm25",
+    "rapidfuzz",
+)
 
 _LOAD_THE_APP = """
 import json, sys
 import rezvo_support.wsgi
 from django.urls import get_resolver
 get_resolver().url_patterns  # the URLconf, and through it every view module
-print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in {"anthropic", "httpx2", "pymongo"}
+print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in {"anthropic", "httpx2", "pymongo",
+                 "numpy", "rank_bm25", "rapidfuzz"}
                  or name.startswith(("drf_spectacular.openapi", "drf_spectacular.views")))))
 """
 
