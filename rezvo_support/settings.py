@@ -27,6 +27,7 @@ from rezvo_support.env import (
     load_dotenv,
 )
 from rezvo_support.log_config import logging_config
+from rezvo_support.task_queue import huey_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 if not dotenv_skipped():
@@ -465,19 +466,14 @@ SUPPORT_WEBHOOKS_RETRY_HOURS = env_int("SUPPORT_WEBHOOKS_RETRY_HOURS", 24, minim
 # Huey (huey.contrib.djhuey): the task queue that sends mail and webhooks off the request path. Run its
 # consumer beside the web server (`make run` does; deploy/rezvo-support-tasks.service in production).
 # A SQLite file under var/ on the embedded default (nothing to install); Redis when REDIS_URL is set.
-HUEY_NAME = env_str("HUEY_NAME", "rezvo-tasks")
-HUEY_SQLITE_PATH = env_str("HUEY_SQLITE_PATH", str(BASE_DIR / "var" / "huey.sqlite3"))
-_HUEY_CONSUMER = {"workers": env_int("HUEY_WORKERS", 2, minimum=1), "worker_type": "thread"}
-HUEY: dict[str, Any] = {
-    "name": HUEY_NAME,
+HUEY = huey_settings(
+    name=env_str("HUEY_NAME", "rezvo-tasks"),
     # True runs each task inline where it is enqueued (debugging only: a slow receiver then slows requests).
-    "immediate": env_bool("HUEY_IMMEDIATE", default=False),
-    "consumer": _HUEY_CONSUMER,
-}
-if REDIS_URL:
-    HUEY |= {"huey_class": "huey.RedisHuey", "url": REDIS_URL}
-else:
-    HUEY |= {"huey_class": "rezvo_support.task_queue.SqliteHuey", "filename": HUEY_SQLITE_PATH}
+    immediate=env_bool("HUEY_IMMEDIATE", default=False),
+    workers=env_int("HUEY_WORKERS", 2, minimum=1),
+    redis_url=REDIS_URL,
+    sqlite_path=env_str("HUEY_SQLITE_PATH", str(BASE_DIR / "var" / "huey.sqlite3")),
+)
 
 LOGGING = logging_config(level=env_str("LOG_LEVEL", "INFO"), request_log=env_bool("REQUEST_LOG", default=True))
 
