@@ -250,3 +250,16 @@ def machine_description() -> str:
         f"{os.cpu_count()} vCPU ({cpu}), {mem_gib:.0f} GiB RAM, Linux {os.uname().release}, "
         f"Python {sys.version.split()[0]}; load average at start {load}"
     )
+
+
+def report_section_write(path: Path, *, title: str, command: str, lines: list[str], passed: bool) -> None:
+    """Replace (or add) one bench's `## ...` section of a report (docs/benchmarks.md), the others untouched."""
+    text = path.read_text() if path.exists() else ""
+    section = f"{title} ({'PASS' if passed else 'FAIL'})\n\n`{command}`\n\n" + "\n".join(lines) + "\n"
+    if title + " (" in text:
+        head, tail = text.split(title + " (", 1)
+        rest = tail.split("\n## ", 1)
+        text = head + section + ("\n## " + rest[1] if len(rest) > 1 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)

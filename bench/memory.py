@@ -106,19 +106,6 @@ def import_lines(progress: bool) -> list[str]:
     ]
 
 
-def write_section(path: Path, lines: list[str], passed: bool) -> None:
-    """Replace (or add) this bench's section of the file."""
-    text = path.read_text() if path.exists() else ""
-    section = f"{SECTION} ({'PASS' if passed else 'FAIL'})\n\n`make bench-memory`\n\n" + "\n".join(lines) + "\n"
-    if SECTION + " (" in text:
-        head, tail = text.split(SECTION + " (", 1)
-        rest = tail.split("\n## ", 1)
-        text = head + section + ("\n## " + rest[1] if len(rest) > 1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=5000)
@@ -143,7 +130,9 @@ def main() -> int:
         print("\n".join(imports), flush=True)
         lines += ["", *imports]
     if args.output:
-        write_section(args.output, [machine, "", *lines], passed)
+        harness.report_section_write(
+            args.output, title=SECTION, command="make bench-memory", lines=[machine, "", *lines], passed=passed
+        )
     print(f"\nWorker memory: {'PASS' if passed else 'FAIL'}")
     return 0 if passed else 1
 

@@ -285,7 +285,6 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> tuple[list[str],
 
 def write_section(path: Path, args: argparse.Namespace, lines: list[str], passed: bool) -> None:
     """Replace (or add) this scenario's section: one per streams/IPs/workers/caps combination."""
-    text = path.read_text() if path.exists() else ""
     workers = f", {args.workers} workers" if args.workers else ""
     title = f"{SECTION}: {args.streams} streams from {args.ips} IPs{workers}{', caps lifted' if args.no_caps else ''}"
     command = (
@@ -293,14 +292,7 @@ def write_section(path: Path, args: argparse.Namespace, lines: list[str], passed
         if not (args.workers or args.no_caps)
         else "bench/starvation.py " + " ".join(sys.argv[1:])
     )
-    section = f"{title} ({'PASS' if passed else 'FAIL'})\n\n`{command}`\n\n" + "\n".join(lines) + "\n"
-    if title + " (" in text:
-        head, tail = text.split(title + " (", 1)
-        rest = tail.split("\n## ", 1)
-        text = head + section + ("\n## " + rest[1] if len(rest) > 1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
+    harness.report_section_write(path, title=title, command=command, lines=lines, passed=passed)
 
 
 def main() -> int:
