@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from support import selectors, services
 from support.models import Conversation, DailyUsageRollup, Message, ModelPrice
-from tests.fakes.desk import build_desk
+from tests.fakes.desk import build_desk, haiku_price_doubled
 
 pytestmark = pytest.mark.django_db
 
@@ -117,15 +117,7 @@ def test_reprice_recosts_turns_with_a_corrected_price_and_reports_both_totals(de
     old_total = sum(m.cost_micros for m in haiku)
     old_analytics = selectors.analytics_summary(days=60)["total_cost_micros"]
     # A correction effective before every turn: haiku really costs twice as much.
-    ModelPrice.objects.create(
-        model="claude-haiku-4-5",
-        input_per_mtok_micros=2_000_000,
-        output_per_mtok_micros=10_000_000,
-        cache_write_5m_per_mtok_micros=2_500_000,
-        cache_write_1h_per_mtok_micros=4_000_000,
-        cache_read_per_mtok_micros=200_000,
-        effective_from=timezone.now() - timedelta(days=365),
-    )
+    haiku_price_doubled(days_back=365)
     since = (timezone.now() - timedelta(days=365)).date().isoformat()
 
     dry, _ = run("reprice", "--model", "claude-haiku-4-5", "--since", since, "--dry-run")

@@ -8,7 +8,7 @@ from typing import Any
 from django.utils import timezone
 
 from support import services
-from support.models import Conversation, EscalationReason, Message, Status, TicketEvent
+from support.models import Conversation, EscalationReason, Message, ModelPrice, Status, TicketEvent
 
 QUESTIONS = [
     "How much is it?",
@@ -25,6 +25,19 @@ def turn_pair(question: str, answer: str, *, model: str = "claude-haiku-4-5", to
         services.Turn(role="user", content=question, model=model, input_tokens=tokens),
         services.Turn(role="assistant", content=answer, model=model, output_tokens=tokens * 2),
     ]
+
+
+def haiku_price_doubled(*, days_back: int) -> ModelPrice:
+    """A price correction for claude-haiku-4-5, in effect from `days_back` days ago: twice the seed price."""
+    return ModelPrice.objects.create(
+        model="claude-haiku-4-5",
+        input_per_mtok_micros=2_000_000,
+        output_per_mtok_micros=10_000_000,
+        cache_write_5m_per_mtok_micros=2_500_000,
+        cache_write_1h_per_mtok_micros=4_000_000,
+        cache_read_per_mtok_micros=200_000,
+        effective_from=timezone.now() - timedelta(days=days_back),
+    )
 
 
 def build_desk(*, staff: Any, days_back: int = 3) -> list[Conversation]:

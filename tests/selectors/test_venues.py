@@ -15,11 +15,11 @@ from support.models import (
     DailyConversationRollup,
     DailyQuestionRollup,
     DailyUsageRollup,
-    ModelPrice,
     StaffScope,
     Status,
 )
 from support.selectors import ConversationFilters
+from tests.fakes.desk import haiku_price_doubled
 from tests.fakes.venues import build_venues, limit_to
 
 pytestmark = pytest.mark.django_db
@@ -177,15 +177,7 @@ def test_conversations_list_is_unchanged_without_a_user(venues: Any) -> None:
 
 
 def test_a_reprice_moves_each_venues_cost_as_a_rebuild_would(venues: Any) -> None:
-    ModelPrice.objects.create(
-        model="claude-haiku-4-5",
-        input_per_mtok_micros=2_000_000,
-        output_per_mtok_micros=10_000_000,
-        cache_write_5m_per_mtok_micros=2_500_000,
-        cache_write_1h_per_mtok_micros=4_000_000,
-        cache_read_per_mtok_micros=200_000,
-        effective_from=timezone.now() - timedelta(days=30),
-    )
+    haiku_price_doubled(days_back=30)
     before = selectors.analytics_summary(days=1, business_id="b7")["total_cost_micros"]
     services.messages_reprice(model="claude-haiku-4-5", since=(timezone.now() - timedelta(days=30)).date())
     live = {b: selectors.analytics_summary(days=1, business_id=b) for b in ("b7", "b8")}
