@@ -24,6 +24,15 @@ class SupportConfig(AppConfig):
         post_save.connect(kb_version_bump, sender="support.KnowledgeArticle", dispatch_uid="kb_version_on_save")
         post_delete.connect(kb_version_bump, sender="support.KnowledgeArticle", dispatch_uid="kb_version_on_delete")
 
+        # Issue 13: turns are priced from an in-process copy of the price table; a saved price drops it.
+        from support.selectors.prices import prices_table_forget
+
+        post_save.connect(prices_table_forget, sender="support.ModelPrice", dispatch_uid="prices_on_save")
+        post_delete.connect(prices_table_forget, sender="support.ModelPrice", dispatch_uid="prices_on_delete")
+
         from rezvo_support.sqlite_file.base import database_files_pin
+        from support.db import query_filters_flatten
+
+        query_filters_flatten()
 
         database_files_pin()

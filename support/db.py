@@ -149,3 +149,38 @@ def database_ping() -> None:
             # A real table, not "SELECT 1": SQLite answers that without opening the database
             # file, so a locked or missing database would still look healthy.
             cursor.execute("SELECT 1 FROM django_migrations LIMIT 1")
+
+
+def _implicit_and(mql: Any) -> Any:
+    """{"$and": [{a: x}, {b: y}]} as {a: x, b: y}: the same documents, but the form every MongoDB-compatible
+    server serves from an index. A planner like mongod's flattens $and itself; SecantusDB (the MongoDB leg
+    here) scans the collection for it, so a filter by _id plus a guard read every document."""
+    if not isinstance(mql, dict) or list(mql) != ["$and"]:
+        return mql
+    merged: dict[str, Any] = {}
+    for child in mql["$and"]:
+        child = _implicit_and(child)
+        # Two conditions on one field (or two $or) cannot share a document: keep the $and.
+        if not isinstance(child, dict) or any(key in merged for key in child):
+            return mql
+        merged.update(child)
+    return merged
+
+
+def query_filters_flatten() -> None:
+    """Have django-mongodb-backend write AND filters of distinct fields as one document (see _implicit_and).
+    Only the query form changes, never which documents match; on SQLite there is nothing to do."""
+    if "mongodb" not in settings.DATABASES["default"]["ENGINE"]:
+        return
+    from django.db.models.sql.where import WhereNode
+
+    original = WhereNode.as_mql  # type: ignore[attr-defined]  # added by django-mongodb-backend
+    if getattr(original, "flattens_and", False):
+        return
+
+    def as_mql(self: Any, compiler: Any, connection: Any, as_expr: bool = False) -> Any:
+        mql = original(self, compiler, connection, as_expr=as_expr)
+        return mql if as_expr else _implicit_and(mql)
+
+    as_mql.flattens_and = True  # type: ignore[attr-defined]
+    WhereNode.as_mql = as_mql  # type: ignore[attr-defined]

@@ -123,3 +123,17 @@ def bot_check_run(run_id: str) -> None:
     run = selectors.botcheck_run_get(run_id=run_id)
     if run is not None:
         services.botcheck_run_execute(run=run)
+
+
+@db_task()
+def rollups_fold_task() -> None:
+    """Add the turns stored since the last fold to the usage and grounding rollups (services.rollups_fold)."""
+    from support.services.rollup_fold import rollups_fold
+
+    rollups_fold()
+
+
+@db_periodic_task(crontab(minute="*"))
+def rollups_fold_periodic() -> None:
+    """Every minute: fold what a fold request lost (a web process that died before queuing one)."""
+    rollups_fold_task.call_local()

@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 from support import services
 from support.limiter import rate_limits_reset
+from support.selectors.prices import prices_table_forget
 from support.models import Conversation
 
 ON_SECANTUS = os.environ.get("MONGODB_SERVER_KIND") == "secantus"
@@ -71,7 +72,9 @@ def _fresh_cache() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _prices(request: pytest.FixtureRequest) -> None:
-    # MongoDB has no test transactions, so each test flushes the price rows migrate seeded.
+    # MongoDB has no test transactions, so each test flushes the price rows migrate seeded. A flush sends no
+    # signal, so the process's copy of the price table (selectors.prices) is dropped here too.
+    prices_table_forget()
     if "db" in request.fixturenames or "transactional_db" in request.fixturenames:
         services.model_price_ensure_defaults()
 

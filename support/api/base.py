@@ -74,9 +74,11 @@ class _ConversationChecks:
         for throttle in self.get_throttles():
             _throttle(request, self, throttle)
 
-    def conversation_checked(self, request: Request, conversation_id: str) -> Conversation:
+    def conversation_checked(
+        self, request: Request, conversation_id: str, *, with_assignee: bool = True
+    ) -> Conversation:
         """conversation_for_request(), then the per-conversation limits."""
-        self.checked_conversation = conversation_for_request(request, conversation_id)
+        self.checked_conversation = conversation_for_request(request, conversation_id, with_assignee=with_assignee)
         for throttle in self.conversation_throttles():
             _throttle(request, self, throttle)
         return self.checked_conversation

@@ -137,6 +137,8 @@ def message_create(request: Request, conversation: Conversation) -> Response:
         "turns": _turns(values, origin=origin),
         "is_escalation": values["is_escalation"],
         "escalation_reason": EscalationReason.STAFF if staff else EscalationReason.WIDGET_FLAG,
+        # The answer is rendered from the conversation in memory, which the counters' update keeps current.
+        "refresh": False,
         **acting_as(request),
     }
     serializer = MessageCreateOutputSerializer if staff else MessageCreateWidgetOutputSerializer

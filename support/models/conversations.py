@@ -150,6 +150,12 @@ class Conversation(models.Model):
         help_text="When the latest turn was stored (UTC): the resolution window runs from here, so a customer "
         "coming back inside it reopens an assumed resolution.",
     )
+    rollup_marks = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="What the usage rollups have counted this conversation for already (model:<name>, client, "
+        "ungrounded), so a fold of new turns counts it once per model without reading its older turns.",
+    )
 
     class Meta:
         db_table = "support_conversations"
@@ -248,6 +254,17 @@ class Message(models.Model):
         default=False,
         help_text="Claude answered a product question without citing any knowledge-base article.",
     )
+    rollup_pending = models.BooleanField(
+        default=False,
+        help_text="Stored but not yet added to the usage and grounding rollups: the fold (rollups_fold, on the "
+        "task queue) adds it within seconds, off the request path.",
+    )
+    rollup_state = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="While rollup_pending: the conversation's state row (DailyConversationRollup) its cost was "
+        "counted in when it was stored, for the fold to add the cost to.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -261,6 +278,8 @@ class Message(models.Model):
             models.Index(fields=["origin", "created_at"], name="msg_origin_created_idx"),
             # The knowledge-gaps page and the analytics drill-down to ungrounded replies.
             models.Index(fields=["is_ungrounded", "created_at"], name="msg_ungrounded_created_idx"),
+            # The rollup fold: the turns not yet in the usage rollups, oldest first.
+            models.Index(fields=["rollup_pending"], name="msg_rollup_pending_idx"),
         ]
 
     def __str__(self) -> str:

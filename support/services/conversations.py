@@ -384,6 +384,16 @@ def conversation_outcome_refresh(*, conversation: Conversation, actor_label: str
     return conversation_transition(conversation=conversation, changes={}, actor_label=actor_label)
 
 
+def conversation_outcome_follow(*, conversation: Conversation, actor_label: str = SYSTEM) -> bool:
+    """conversation_outcome_refresh without its read, for a caller whose copy is the state its own guarded
+    update of the outcome's inputs wrote on (conversation_counters_add): the guard proved the state fields
+    current, and the inputs it did not write only ever move on (flags turn on, the latest turn moves
+    forward) under writers that follow their own changes. True if the outcome moved."""
+    if not _outcome_change(conversation, {}, now=timezone.now()):
+        return False
+    return conversation_transition(conversation=conversation, changes={}, actor_label=actor_label)
+
+
 def conversations_outcome_settle(*, now: datetime | None = None, limit: int = 1000) -> int:
     """Settle open conversations whose resolution window is over (assumed, or abandoned); returns how many moved.
 

@@ -4,7 +4,7 @@ the conversation started and source, so analytics count them in O(days)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from datetime import date
 from typing import Any
 
@@ -12,25 +12,8 @@ from django.db import transaction
 
 from support import rollups
 from support.models import Conversation, DailyGroundingRollup, Message
-from support.services.rollups import _rollup_add
 
 REBUILD_BATCH = 1000
-
-
-def grounding_rollups_add(*, conversation: Conversation, messages: Sequence[Message]) -> None:
-    """Count the conversation once, with its first stored ungrounded reply."""
-    new = [m.pk for m in messages if m.is_ungrounded]
-    if not new:
-        return
-    earlier = Message.objects.filter(conversation=conversation, is_ungrounded=True).exclude(pk__in=new).exists()
-    if not earlier:
-        key = {
-            "day": rollups.utc_day(conversation.created_at),
-            "source": conversation.source,
-            "business_id": conversation.business_id,
-            "audience": conversation.audience,
-        }
-        _rollup_add(DailyGroundingRollup, key=key, ungrounded_conversations=1)
 
 
 def grounding_rollups_rebuild(*, keep_days: Collection[date] = ()) -> int:

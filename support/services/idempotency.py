@@ -175,17 +175,31 @@ def idempotency_verdict(*, record: IdempotencyRecord, fingerprint: str) -> Idemp
 @dataclass
 class IdempotencyClaim:
     """A request's hold on its key: `first` when this request claimed it (else `record` is the other's,
-    or None without a key)."""
+    or None without a key). `unwritten` holds (conversation, key, fingerprint) of a claim whose row is
+    written only with its answer (idempotency_write on SQLite)."""
 
     record: IdempotencyRecord | None
     first: bool = False
     completed: bool = False
+    unwritten: tuple[Conversation, str, str] | None = None
 
     def complete(self, *, response: Any) -> None:
-        """Store the answer to replay (idempotency_complete)."""
-        if self.record is None or not self.first:
+        """Store the answer to replay (idempotency_complete), or write the row with it."""
+        if not self.first:
             raise RuntimeError("Only the request that claimed the key completes it.")
-        idempotency_complete(record=self.record, response=response)
+        if self.unwritten is not None:
+            conversation, key, fingerprint = self.unwritten
+            try:
+                # The write lock has been held since the key was looked up: no other request can hold it.
+                self.record = IdempotencyRecord.objects.create(
+                    conversation=conversation, key=key, fingerprint=fingerprint, response=response
+                )
+            except IntegrityError as exc:  # only if the lock was not exclusive after all: nothing is kept
+                raise IdempotencyLeaseLost(key) from exc
+        elif self.record is not None:
+            idempotency_complete(record=self.record, response=response)
+        else:
+            raise RuntimeError("Only the request that claimed the key completes it.")
         self.completed = True
 
 
@@ -199,32 +213,33 @@ def idempotency_write(*, conversation: Conversation, key: str, fingerprint: str)
     as the writes, so a key is never marked done without its writes, nor writes stored under a key left
     running (a claim past its lease is taken over by the retry: idempotency_claim's `take_over_stale`).
 
-    SQLite: claim, writes and stored answer are one IMMEDIATE transaction: one write lock per request, and
-    a failure (database gone mid-request) leaves nothing behind. MongoDB: the claim comes first, on its own
-    (a duplicate-key error would abort a transaction), then the rest runs in a transaction on a replica set;
-    on a standalone server there are no transactions (README).
+    SQLite: one IMMEDIATE transaction looks the key up, runs the writes and writes the key's row once, with
+    its answer: the write lock makes the lookup final, and a failure leaves nothing behind. MongoDB: the
+    claim comes first, on its own (a duplicate-key error would abort a transaction), then the rest runs in
+    a transaction on a replica set; on a standalone server there are no transactions (README).
     """
-    claim_first = db.claim_before_transaction()
-    claim = IdempotencyClaim(record=None)
-    if claim_first:
-        claim.record, claim.first = idempotency_claim(
-            conversation=conversation, key=key, fingerprint=fingerprint, take_over_stale=True
-        )
-        if not claim.first:
-            yield claim
-            return
-    try:
+    if not db.claim_before_transaction():
         with db.write_transaction():
-            if not claim_first:
-                claim.record, claim.first = idempotency_claim(
-                    conversation=conversation, key=key, fingerprint=fingerprint, take_over_stale=True
-                )
+            existing = IdempotencyRecord.objects.filter(conversation=conversation, key=key).first()
+            claim = IdempotencyClaim(record=existing, first=existing is None)
+            if claim.first:
+                claim.unwritten = (conversation, key, fingerprint)
             yield claim
             if claim.first and not claim.completed:
                 raise RuntimeError(f"Idempotency-Key {key} was claimed but its answer was never stored.")
+        return
+    record, first = idempotency_claim(conversation=conversation, key=key, fingerprint=fingerprint, take_over_stale=True)
+    claim = IdempotencyClaim(record=record, first=first)
+    if not first:
+        yield claim
+        return
+    try:
+        with db.write_transaction():
+            yield claim
+            if not claim.completed:
+                raise RuntimeError(f"Idempotency-Key {key} was claimed but its answer was never stored.")
     except BaseException:
-        if claim_first and claim.record is not None:
-            idempotency_release(record=claim.record)
+        idempotency_release(record=record)
         raise
 
 

@@ -35,12 +35,13 @@ from support.services.conversations import (
     WIDGET,
     ConversationConflict,
     conversation_escalate,
+    conversation_outcome_follow,
     conversation_outcome_refresh,
 )
-from support.services.grounding import grounding_rollups_add
 from support.services.poll import poll_version_bump
 from support.services.prices import prices_resolve
-from support.services.rollups import _rollup_add, _usage_rollups_add
+from support.services.rollup_fold import rollups_fold_soon
+from support.services.rollups import _rollup_add
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +135,7 @@ def messages_build(*, conversation: Conversation, turns: Sequence[Turn], is_esca
                 first_token_ms=turn.first_token_ms,
                 cited_article_ids=list(turn.cited_article_ids),
                 is_ungrounded=turn.is_ungrounded,
+                rollup_pending=True,  # the usage rollups take it off the request path (rollup_fold)
                 created_at=now,
             )
         )
@@ -155,90 +157,193 @@ def messages_store(
     counters: bool = True,
     turn_limit: int | None = None,
 ) -> list[Message]:
-    """Insert messages_build()'s rows, add them to the conversation's counters and the daily rollups.
+    """Insert messages_build()'s rows and add them to the conversation's counters; the usage rollups follow
+    off the request path (support.services.rollup_fold).
 
     With `turn_limit` the turns are first claimed under it (TurnLimitReached when there is no room), in
-    the same transaction as the insert: a request that fails after the claim gives its turns back."""
+    the same transaction as the insert: a request that fails after the claim gives its turns back. With
+    `counters` the claim, the counters and the outcome's inputs are one update of the conversation, and the
+    conversation in memory is brought up to date with it (so `refresh=False` answers without a read)."""
     # savepoint=False: inside message_log_once's transaction a failure rolls the whole request back.
-    with (
-        transaction.atomic(savepoint=False),
-        _turns_claimed(conversation=conversation, turns=len(messages), limit=turn_limit),
-    ):
-        # One INSERT for the turns; both databases hand the new primary keys back.
-        Message.objects.bulk_create(messages)
-        poll_version_bump(conversation_id=conversation.pk)  # open widgets' next poll is a 200 with these
+    with transaction.atomic(savepoint=False):
         if counters:
-            conversation_counters_add(conversation=conversation, messages=messages)
-        first_user = next((m for m in messages if m.role == Role.USER), None)
-        if first_user is not None and not conversation.summary:
-            question_key = rollups.normalise_question(first_user.content)
-            # Guarded on an empty summary: only the first writer counts the question.
-            claimed = Conversation.objects.filter(pk=conversation.pk, summary="").update(
-                summary=first_user.content[:255], question_key=question_key
+            # Before the insert, so the cost's state row travels with the turns to the fold.
+            conversation_counters_add(
+                conversation=conversation, messages=messages, turn_limit=turn_limit, state_row_later=True
             )
-            if claimed and question_key:
-                _rollup_add(
-                    DailyQuestionRollup,
-                    key={
-                        "day": rollups.utc_day(conversation.created_at),
-                        "question_key": question_key,
-                        **rollups.venue_key(conversation),
-                    },
-                    conversations=1,
-                )
-        _outcome_inputs_add(conversation=conversation, messages=messages)
-    if is_escalation:
-        # The escalation's transition recomputes the outcome too.
-        conversation_escalate(
-            conversation=conversation,
-            reason=escalation_reason,
-            detail=escalation_detail,
-            actor=actor,
-            actor_label=actor_label,
-        )
-    else:
-        conversation_outcome_refresh(conversation=conversation, actor_label=actor_label)
+        elif turn_limit is not None and not conversation_turns_reserve(
+            conversation=conversation, turns=len(messages), limit=turn_limit
+        ):
+            raise TurnLimitReached(conversation.pk)
+        try:
+            # One INSERT for the turns; both databases hand the new primary keys back.
+            Message.objects.bulk_create(messages)
+        except BaseException:
+            if not db.rolls_back_with_failure():
+                _counters_take_back(conversation=conversation, messages=messages, counted=counters, limit=turn_limit)
+            raise
+        poll_version_bump(conversation_id=conversation.pk)  # open widgets' next poll is a 200 with these
+        transaction.on_commit(rollups_fold_soon)
+        _question_claim(conversation=conversation, messages=messages)
+        if not counters:
+            _outcome_inputs_add(conversation=conversation, messages=messages)
+    _outcome_follow(conversation=conversation, options=locals(), known=counters)
     if refresh:
         conversation.refresh_from_db()
     return messages
 
 
-def conversation_counters_add(*, conversation: Conversation, messages: Sequence[Message]) -> None:
-    """Add stored messages to the conversation's counters, tokens and cost, and the cost to its state row
-    (the cost per outcome)."""
+def _outcome_follow(*, conversation: Conversation, options: dict[str, Any], known: bool) -> None:
+    """Escalate, or recompute the outcome after new turns (the transition recomputes it too). `known`: the
+    conversation in memory is the state the counters' guarded update wrote on, so no read is needed."""
+    if options["is_escalation"]:
+        conversation_escalate(
+            conversation=conversation,
+            reason=options["escalation_reason"],
+            detail=options["escalation_detail"],
+            actor=options["actor"],
+            actor_label=options["actor_label"],
+        )
+    elif known:
+        conversation_outcome_follow(conversation=conversation, actor_label=options["actor_label"])
+    else:
+        conversation_outcome_refresh(conversation=conversation, actor_label=options["actor_label"])
+
+
+def _question_claim(*, conversation: Conversation, messages: Sequence[Message]) -> None:
+    """The conversation's first question becomes its summary and counts in the question rollups, once."""
+    first_user = next((m for m in messages if m.role == Role.USER), None)
+    if first_user is None or conversation.summary:
+        return
+    question_key = rollups.normalise_question(first_user.content)
+    # Guarded on an empty summary: only the first writer counts the question.
+    claimed = Conversation.objects.filter(pk=conversation.pk, summary="").update(
+        summary=first_user.content[:255], question_key=question_key
+    )
+    if claimed:
+        conversation.summary, conversation.question_key = first_user.content[:255], question_key
+    if claimed and question_key:
+        _rollup_add(
+            DailyQuestionRollup,
+            key={
+                "day": rollups.utc_day(conversation.created_at),
+                "question_key": question_key,
+                **rollups.venue_key(conversation),
+            },
+            conversations=1,
+        )
+
+
+def _usage_increments(messages: Sequence[Message], sign: int = 1) -> dict[str, Any]:
+    return {
+        "message_count": F("message_count") + sign * len(messages),
+        "total_input_tokens": F("total_input_tokens") + sign * sum(m.input_tokens for m in messages),
+        "total_output_tokens": F("total_output_tokens") + sign * sum(m.output_tokens for m in messages),
+        "total_cache_read_tokens": F("total_cache_read_tokens") + sign * sum(m.cache_read_tokens for m in messages),
+        "total_cache_write_tokens": F("total_cache_write_tokens") + sign * sum(m.cache_write_tokens for m in messages),
+        "cost_micros": F("cost_micros") + sign * sum(m.cost_micros for m in messages),
+    }
+
+
+def conversation_counters_add(
+    *,
+    conversation: Conversation,
+    messages: Sequence[Message],
+    turn_limit: int | None = None,
+    state_row_later: bool = False,
+) -> None:
+    """Add messages to the conversation's counters, tokens and cost, their cost to its state row (the cost
+    per outcome), and (with `turn_limit`) claim their turns under it, in one update of the conversation.
+
+    With `state_row_later` (turns not inserted yet) the state row is written on the turns (rollup_state)
+    for the fold to add the cost to, instead of now: a transition moves the conversation's whole cost
+    between rows, and additions commute, so the row ends the same.
+
+    The outcome's inputs (substantive question or answer, the latest turn) ride along. The update is guarded
+    on the conversation's state, so the cost lands on the row it is counted in; F() increments are applied
+    by the database, so concurrent loggers never overwrite each other. TurnLimitReached when there is no room."""
     cost = sum(m.cost_micros for m in messages)
+    flags = _outcome_inputs(messages)
+    room = {} if turn_limit is None else _turn_room(turns=len(messages), limit=turn_limit)
+    claim = {} if turn_limit is None else {"turns_reserved": F("turns_reserved") + len(messages)}
     for attempt in range(TRANSITION_ATTEMPTS):
         if attempt:
             db.retry_spread(attempt)
-            conversation.refresh_from_db(fields=[*STATE_FIELDS, *GUARDED_TOO])
-        # F() increments are applied by the database, so concurrent loggers never overwrite each other; the
-        # guard on the state (as conversation_transition's) makes the cost land on the row it is counted in.
-        guard = {name: getattr(conversation, name) for name in (*STATE_FIELDS, "cost_micros")}
-        with transaction.atomic():
-            updated = Conversation.objects.filter(pk=conversation.pk, **guard).update(
-                message_count=F("message_count") + len(messages),
-                total_input_tokens=F("total_input_tokens") + sum(m.input_tokens for m in messages),
-                total_output_tokens=F("total_output_tokens") + sum(m.output_tokens for m in messages),
-                total_cache_read_tokens=F("total_cache_read_tokens") + sum(m.cache_read_tokens for m in messages),
-                total_cache_write_tokens=F("total_cache_write_tokens") + sum(m.cache_write_tokens for m in messages),
-                cost_micros=F("cost_micros") + cost,
+            conversation.refresh_from_db(fields=[*STATE_FIELDS, *GUARDED_TOO, "message_count", "turns_reserved"])
+            if turn_limit is not None and not _has_room(conversation, turns=len(messages), limit=turn_limit):
+                raise TurnLimitReached(conversation.pk)
+        guard = {name: getattr(conversation, name) for name in STATE_FIELDS}
+        # Inside messages_store's transaction no savepoint (a failure rolls the request back); alone, its own.
+        with transaction.atomic(savepoint=False):
+            updated = Conversation.objects.filter(pk=conversation.pk, **guard, **room).update(
+                **_usage_increments(messages),
+                **claim,
+                **flags,
                 updated_at=max((m.created_at for m in messages), default=timezone.now()),
             )
             if updated:
-                conversation.cost_micros += cost
-                if cost:
-                    _rollup_add(
-                        DailyConversationRollup, key=rollups.state_key_of(conversation).as_filter(), cost_micros=cost
-                    )
-                break
-    else:
-        raise ConversationConflict(conversation.pk)
-    _usage_rollups_add(conversation=conversation, messages=messages)
-    grounding_rollups_add(conversation=conversation, messages=messages)
+                _state_row_add(conversation=conversation, messages=messages, cost=cost, later=state_row_later)
+                _counters_remember(conversation=conversation, messages=messages, claimed=bool(claim))
+                return
+    raise ConversationConflict(conversation.pk)
 
 
-def _outcome_inputs_add(*, conversation: Conversation, messages: Sequence[Message]) -> None:
-    """Record what the outcome rules read of new turns: a substantive question or answer, the latest turn."""
+def _state_row_add(*, conversation: Conversation, messages: Sequence[Message], cost: int, later: bool) -> None:
+    if not cost:
+        return
+    row = rollups.state_key_of(conversation).as_filter()
+    if not later:
+        _rollup_add(DailyConversationRollup, key=row, cost_micros=cost)
+        return
+    stamped = {**row, "day": row["day"].isoformat()}  # type: ignore[attr-defined]  # a date
+    for message in messages:
+        message.rollup_state = stamped if message.cost_micros else None
+
+
+def _turn_room(*, turns: int, limit: int) -> dict[str, int]:
+    room = limit - turns
+    if room < 0:
+        raise TurnLimitReached(None)
+    return {"turns_reserved__lte": room, "message_count__lte": room}
+
+
+def _has_room(conversation: Conversation, *, turns: int, limit: int) -> bool:
+    return max(conversation.turns_reserved, conversation.message_count) + turns <= limit
+
+
+def _counters_remember(*, conversation: Conversation, messages: Sequence[Message], claimed: bool) -> None:
+    """The update just written, applied to the conversation in memory (the answer is rendered from it)."""
+    conversation.message_count += len(messages)
+    conversation.total_input_tokens += sum(m.input_tokens for m in messages)
+    conversation.total_output_tokens += sum(m.output_tokens for m in messages)
+    conversation.total_cache_read_tokens += sum(m.cache_read_tokens for m in messages)
+    conversation.total_cache_write_tokens += sum(m.cache_write_tokens for m in messages)
+    conversation.cost_micros += sum(m.cost_micros for m in messages)
+    if claimed:
+        conversation.turns_reserved += len(messages)
+    _outcome_inputs_remember(conversation=conversation, messages=messages)
+
+
+def _counters_take_back(
+    *, conversation: Conversation, messages: Sequence[Message], counted: bool, limit: int | None
+) -> None:
+    """Undo the counters (and the turn claim) of turns whose insert failed where no rollback does it."""
+    try:
+        if counted:
+            claim = {} if limit is None else {"turns_reserved": F("turns_reserved") - len(messages)}
+            # The state row's share was to be added by the fold, with the turns that were never stored.
+            Conversation.objects.filter(pk=conversation.pk).update(**_usage_increments(messages, -1), **claim)
+        elif limit is not None:
+            conversation_turns_release(conversation=conversation, turns=len(messages))
+    except db.DATABASE_ERRORS as exc:
+        # The failure that got us here is usually the database itself; report that one, not this.
+        logger.warning("could not take back the counters of conversation %s: %s", conversation.pk, exc)
+
+
+def _outcome_inputs(messages: Sequence[Message]) -> dict[str, Any]:
+    """What the outcome rules read of new turns, as update values: a substantive question or answer (flags
+    that only ever turn on) and the latest turn (only ever forward: a slower writer of an earlier turn must
+    not pull the resolution window back)."""
     flags: dict[str, Any] = {}
     if any(m.role == Role.USER and outcomes.is_substantive(m.content) for m in messages):
         flags["substantive_question"] = True
@@ -246,37 +351,30 @@ def _outcome_inputs_add(*, conversation: Conversation, messages: Sequence[Messag
         flags["substantive_answer"] = True
     latest = max((m.created_at for m in messages), default=None)
     if latest is not None:
-        # Only ever forward: a slower writer of an earlier turn must not pull the window back. One UPDATE
-        # with the flags, which only ever turn on.
         flags["last_turn_at"] = Case(When(last_turn_at__gt=latest, then=F("last_turn_at")), default=Value(latest))
-    if flags:
-        Conversation.objects.filter(pk=conversation.pk).update(**flags)
+    return flags
+
+
+def _outcome_inputs_remember(*, conversation: Conversation, messages: Sequence[Message]) -> None:
+    flags = _outcome_inputs(messages)
     for name in ("substantive_question", "substantive_answer"):
         if name in flags:
             setattr(conversation, name, True)
+    latest = max((m.created_at for m in messages), default=None)
     if latest is not None and (conversation.last_turn_at is None or conversation.last_turn_at < latest):
         conversation.last_turn_at = latest
 
 
+def _outcome_inputs_add(*, conversation: Conversation, messages: Sequence[Message]) -> None:
+    """The outcome's inputs of turns stored without their counters (the chat proxy adds those later)."""
+    flags = _outcome_inputs(messages)
+    if flags:
+        Conversation.objects.filter(pk=conversation.pk).update(**flags)
+    _outcome_inputs_remember(conversation=conversation, messages=messages)
+
+
 class TurnLimitReached(Exception):
     """The conversation holds SUPPORT_CHAT_MAX_TURNS turns already (or they are claimed)."""
-
-
-@contextmanager
-def _turns_claimed(*, conversation: Conversation, turns: int, limit: int | None) -> Iterator[None]:
-    """Claim `turns` under `limit` for the writes inside; give them back if those writes fail where the
-    database does not roll the claim back with them (MongoDB outside a transaction)."""
-    if limit is None:
-        yield
-        return
-    if not conversation_turns_reserve(conversation=conversation, turns=turns, limit=limit):
-        raise TurnLimitReached(conversation.pk)
-    try:
-        yield
-    except BaseException:
-        if not db.rolls_back_with_failure():
-            conversation_turns_release(conversation=conversation, turns=turns)
-        raise
 
 
 def conversation_turns_reserve(*, conversation: Conversation, turns: int, limit: int) -> bool:

@@ -25,35 +25,9 @@ from support.models import (
     Role,
 )
 from support.rollups import STATE_FIELDS
-from support.selectors import CLIENT_COLUMNS, USAGE_COLUMNS, message_usage_sums, usage_model_filter
+from support.selectors import CLIENT_COLUMNS, USAGE_COLUMNS, message_usage_sums
 
 logger = logging.getLogger(__name__)
-
-
-def _usage_rollups_add(*, conversation: Conversation, messages: Sequence[Message]) -> None:
-    models_used = {rollups.usage_model_key(m.model, m.role) for m in messages}
-    new_pks = [m.pk for m in messages]
-    # A model counts a conversation once: did the conversation use it before these messages?
-    # One EXISTS (LIMIT 1) per model, usually one or two: a DISTINCT over the conversation's messages
-    # grew with the conversation (measured by `make bench`).
-    seen_models = {
-        model
-        for model in models_used
-        if Message.objects.filter(usage_model_filter(model), conversation=conversation).exclude(pk__in=new_pks).exists()
-    }
-    first_client_model = _first_client_model(conversation=conversation, messages=messages, new_pks=new_pks)
-    day = rollups.utc_day(conversation.created_at)
-    for model in sorted(models_used):
-        of_model = [m for m in messages if rollups.usage_model_key(m.model, m.role) == model]
-        client = [m for m in of_model if m.origin == MessageOrigin.CLIENT]
-        _rollup_add(
-            DailyUsageRollup,
-            key={"day": day, "source": conversation.source, "model": model, **rollups.venue_key(conversation)},
-            conversations=0 if model in seen_models else 1,
-            **_usage_amounts(of_model),
-            client_conversations=1 if model == first_client_model else 0,
-            **{f"client_{name}": value for name, value in _usage_amounts(client).items()},
-        )
 
 
 def _usage_amounts(messages: Sequence[Message]) -> dict[str, int]:
@@ -65,20 +39,6 @@ def _usage_amounts(messages: Sequence[Message]) -> dict[str, int]:
         "cache_write_tokens": sum(m.cache_write_tokens for m in messages),
         "cost_micros": sum(m.cost_micros for m in messages),
     }
-
-
-def _first_client_model(*, conversation: Conversation, messages: Sequence[Message], new_pks: list[Any]) -> str | None:
-    """The model of the conversation's first widget-reported turn, if it is among `messages`.
-
-    A conversation counts once in the client share (client_conversations), on the model of that turn,
-    so the share sums over models to exactly the conversations the drill-down lists."""
-    # One call's turns share one timestamp, so "first" is the earliest model name among them, exactly as
-    # rollups_rebuild picks it (earliest turn, then model name).
-    client_models = [m.model for m in messages if m.origin == MessageOrigin.CLIENT]
-    if not client_models:
-        return None
-    earlier = Message.objects.filter(conversation=conversation, origin=MessageOrigin.CLIENT).exclude(pk__in=new_pks)
-    return None if earlier.exists() else min(client_models)
 
 
 def _rollup_add(model: type[Model], *, key: dict[str, Any], **amounts: int) -> None:
