@@ -183,7 +183,7 @@ def messages_store(
                 _counters_take_back(conversation=conversation, messages=messages, counted=counters, limit=turn_limit)
             raise
         poll_version_bump(conversation_id=conversation.pk)  # open widgets' next poll is a 200 with these
-        transaction.on_commit(rollups_fold_soon)
+        rollups_fold_soon()
         _question_claim(conversation=conversation, messages=messages)
         if not counters:
             _outcome_inputs_add(conversation=conversation, messages=messages)

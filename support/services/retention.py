@@ -35,6 +35,7 @@ from support.models import (
     WebhookDelivery,
 )
 from support.services.poll import poll_state_forget
+from support.services.rollup_fold import rollups_fold
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +160,9 @@ def conversations_delete(
     matched (the request was honoured); a purge or an admin delete only when it deleted something.
     """
     result = DeletionResult(dry_run=dry_run)
+    if not dry_run:
+        # Turns stored moments ago join the rollups first: the rollups keep counting what is deleted.
+        rollups_fold()
     total = conversations.count() if progress is not None else 0
     done = 0
     for rows in selectors.conversation_id_batches(conversations, batch_size=max(batch_size, 1)):

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Model
 
 from support import db, rollups
@@ -143,23 +144,49 @@ def _fold_batch(*, batch_size: int) -> int:
     return len(pending)
 
 
+#: How long a fold waits for another one to finish before leaving the turns to the next.
+FOLD_LOCK_WAIT_S = 10.0
+
+
+#: A fold holds its lock this long at most: the lock of a process that died folding lapses after it.
+FOLD_LEASE_S = 120.0
+_LOCK_KEY = "rollups-fold-lock"
+
+
+def _lock_take(huey: Any) -> bool:
+    """Take the fold lock in the task queue's storage (atomic put-if-empty on Redis and SQLite); a lock whose
+    lease ran out belongs to a process that died, and is taken over."""
+    now = time.time()
+    if huey.put_if_empty(_LOCK_KEY, now + FOLD_LEASE_S):
+        return True
+    held_until = huey.get(_LOCK_KEY, peek=True)
+    if held_until is not None and float(held_until) < now:
+        huey.delete(_LOCK_KEY)
+        return bool(huey.put_if_empty(_LOCK_KEY, now + FOLD_LEASE_S))
+    return False
+
+
 @contextmanager
 def _fold_lock() -> Iterator[bool]:
-    """One fold at a time across processes (the task queue's lock): two folds of the same turns would count
-    them twice where the database has no transactions (a standalone MongoDB). True when held."""
+    """One fold at a time across processes: two folds of the same turns would count them twice where the
+    database has no transactions (a standalone MongoDB). True when held; waits up to FOLD_LOCK_WAIT_S."""
     from huey.contrib.djhuey import HUEY
-    from huey.exceptions import TaskLockedException
 
+    deadline = time.monotonic() + FOLD_LOCK_WAIT_S
+    while not _lock_take(HUEY):
+        if time.monotonic() > deadline:
+            yield False
+            return
+        time.sleep(0.01)
     try:
-        with HUEY.lock_task("rollups-fold"):
-            yield True
-    except TaskLockedException:
-        yield False
+        yield True
+    finally:
+        HUEY.delete(_LOCK_KEY)
 
 
 def rollups_fold(*, batch_size: int = FOLD_BATCH) -> int:
     """Add every pending turn to the usage and grounding rollups; returns how many were added (0 when another
-    fold is running: it adds them)."""
+    fold held the lock all along: the next fold adds them)."""
     folded = 0
     with _fold_lock() as held:
         if not held:
@@ -176,14 +203,22 @@ _soon_next = 0.0
 
 
 def rollups_fold_soon() -> None:
-    """Ask the task queue for a fold in about FOLD_DELAY_S, at most once per FOLD_DELAY_S per process: a busy
-    worker's turns share one fold. Never raises: the minute's periodic fold catches up on a missed one."""
+    """Once this transaction commits, ask the task queue for a fold in about FOLD_DELAY_S, at most once per
+    FOLD_DELAY_S per process: a busy worker's turns share one fold. Never raises: the minute's periodic fold
+    catches up on a missed one. With the queue inline (HUEY_IMMEDIATE, the tests) the fold runs now, in the
+    caller's transaction, so the rollups are current when the request ends."""
+    from support import tasks
+
+    if tasks.HUEY.immediate:
+        rollups_fold()
+        return
+    transaction.on_commit(_fold_schedule)
+
+
+def _fold_schedule() -> None:
     global _soon_next
     from support import tasks
 
-    if tasks.HUEY.immediate:  # tests, and HUEY_IMMEDIATE: the rollups are current when the request ends
-        tasks.rollups_fold_task()
-        return
     now = time.monotonic()
     with _soon_lock:
         if now < _soon_next:

@@ -267,6 +267,10 @@ def rollups_rebuild(
     `keep_days` (selectors.deleted_days: days some conversations were purged or erased from) keep their
     rows as they are: those figures still count the deleted conversations, which cannot be recounted.
     """
+    from support.services.rollup_fold import rollups_fold  # imports this module
+
+    # The turns waiting for the fold are counted below: fold them first, so no fold adds them again.
+    rollups_fold()
     total = Conversation.objects.count()
     tally = _RebuildTally()
     done = messages_seen = 0
