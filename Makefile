@@ -9,7 +9,7 @@ PORT ?= 8000
 # Tests run with DEBUG on so no production-only redirects apply; Django's runner still turns DEBUG off per test.
 TEST_ENV := DEBUG=true SECRET_KEY=test-only-not-secret
 
-.PHONY: help venv dev install env migrate run serve try-production test test-mongo test-all lint typecheck format migrations check-migrations check-deploy fuzz bench bench-proxy bench-starvation bench-analytics bench-polling bench-memory superuser clean browser-deps screenshots
+.PHONY: help venv dev install env migrate run serve try-production test test-mongo test-all lint typecheck format migrations check-migrations check-deploy fuzz bench bench-proxy bench-starvation bench-analytics bench-polling bench-memory bench-write-path superuser clean browser-deps screenshots
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -110,7 +110,11 @@ fuzz: dev ## Schemathesis against /api/schema/ as staff and as the widget (CI si
 
 bench: dev ## Load, ceiling, integrity, query counts and RSS on SQLite and MongoDB + the long fuzz run + worker memory -> docs/benchmarks.md
 	$(PY) bench/load.py --output docs/benchmarks.md
+	$(PY) bench/write_path.py
 	$(PY) bench/memory.py --output docs/benchmarks.md
+
+bench-write-path: dev ## A pair into a 5,000-message vs a 10-message conversation (< 1.2x) and its round trips (<= 4 / 6 with a key), both legs (~3 min)
+	$(PY) bench/write_path.py
 
 bench-polling: dev ## 300 open widgets polling every 3 s vs the other endpoints' p95 (<= 1.5x), CPU per poll; SQLite and MongoDB (~3 min a leg)
 	$(PY) bench/polling.py

@@ -92,6 +92,9 @@ def leg_environment(workdir: Path, *, mongodb_uri: str = "", redis_url: str = ""
         ROOT_URLCONF="bench.urls",
         LOG_LEVEL="WARNING",
     )
+    # The run's own task queue (Redis list or SQLite file), which task_consumer() works off, as in production.
+    env.update(HUEY_NAME=f"bench-{env['CACHE_KEY_PREFIX']}", HUEY_SQLITE_PATH=str(workdir / "huey.sqlite3"))
+    env["HUEY_IMMEDIATE"] = "false"
     if mongodb_uri:
         env["MONGODB_URI"] = mongodb_uri
         env["MONGODB_NAME"] = f"bench_{secrets.token_hex(4)}"
@@ -220,6 +223,33 @@ def gunicorn(env: dict[str, str], workdir: Path, *, sample_every: float = 0.5, p
             os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@contextlib.contextmanager
+def task_consumer(env: dict[str, str], workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`manage.py run_huey` beside the server, as `make run` and deploy/ run it (the rollup fold, mail,
+    webhooks); stopped afterwards."""
+    log_path = workdir / "huey.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "run_huey"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)

@@ -35,7 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness
-from bench.load_checks import integrity, query_counts
+from bench.load_checks import integrity, query_counts, rollups_check
 from bench.load_locust import merge_rounds, run_locust
 from bench.load_report import render
 from tests.fakes.fake_claude import FakeClaude, Reply
@@ -85,20 +85,24 @@ def _drive(server: harness.Server, env: dict[str, str], workdir: Path, args: arg
     # shared machine hits both sides; the ratio reported is the median of the rounds' ratios.
     # Warm-up first (imports, connection pools, first-request costs), counted for integrity only.
     warmup = run_locust(server, env, workdir, phase="warmup", users=["CeilingUser", "LoggerUser"], seconds=3, n=n)
-    rounds: dict[str, list[dict[str, Any]]] = {"ceiling": [], "messages": []}
+    rounds: dict[str, list[dict[str, Any]]] = {"ceiling": [], "messages": [], "messages-nokey": []}
     seconds = max(2, args.phase_seconds // args.rounds)
+    users_of = {"ceiling": ["CeilingUser"], "messages": ["LoggerUser"], "messages-nokey": ["NoKeyLoggerUser"]}
     for i in range(args.rounds):
-        for phase, users in (("ceiling", ["CeilingUser"]), ("messages", ["LoggerUser"])):
+        for phase, users in users_of.items():
             rounds[phase].append(
                 run_locust(server, env, workdir, phase=f"{phase}-{i}", users=users, seconds=seconds, n=n)
             )
-    phases: dict[str, Any] = {}
-    phases["ceiling"] = merge_rounds(rounds["ceiling"])
-    phases["messages"] = merge_rounds(rounds["messages"])
-    round_ratios = [
-        m["endpoints"]["POST messages"]["rps"] / c["endpoints"]["POST bench/insert (ceiling)"]["rps"]
-        for c, m in zip(rounds["ceiling"], rounds["messages"], strict=True)
-    ]
+    phases: dict[str, Any] = {name: merge_rounds(rounds[name]) for name in users_of}
+
+    def ratios(phase: str, endpoint: str) -> list[float]:
+        return [
+            m["endpoints"][endpoint]["rps"] / c["endpoints"]["POST bench/insert (ceiling)"]["rps"]
+            for c, m in zip(rounds["ceiling"], rounds[phase], strict=True)
+        ]
+
+    round_ratios = ratios("messages", "POST messages")
+    nokey_ratios = ratios("messages-nokey", "POST messages (no key)")
     phases["mixed"] = run_locust(
         server,
         env,
@@ -108,7 +112,7 @@ def _drive(server: harness.Server, env: dict[str, str], workdir: Path, args: arg
         seconds=args.mixed_seconds,
         n=n,
     )
-    return {"warmup": warmup, "phases": phases, "round_ratios": round_ratios}
+    return {"warmup": warmup, "phases": phases, "round_ratios": round_ratios, "nokey_ratios": nokey_ratios}
 
 
 def _run_server(args: argparse.Namespace, env: dict[str, str], workdir: Path) -> dict[str, Any]:
@@ -121,9 +125,10 @@ def _run_server(args: argparse.Namespace, env: dict[str, str], workdir: Path) ->
         SUPPORT_CLAUDE_TIMEOUT_S="5",
         SUPPORT_CLAUDE_STALL_TIMEOUT_S="2",
     )
-    with claude, harness.gunicorn(env, workdir) as server:
+    with claude, harness.gunicorn(env, workdir) as server, harness.task_consumer(env, workdir):
         run: dict[str, Any] = {"workers": len(server.worker_pids())}
         run.update(_drive(server, env, workdir, args))
+        run["rollups"] = rollups_check(run.setdefault("rollup_problems", []))
         run["log_lines"] = server.log_lines()
         run["log_text"] = server.log_text()
         run["peak"] = sorted(server.peak_rss_kib.values())
@@ -135,7 +140,7 @@ def _acknowledged(warmup: dict[str, Any], phases: dict[str, Any]) -> tuple[dict[
     for phase in (warmup, *phases.values()):
         phase.pop("entries", None)
     acks: dict[str, dict[str, list[str]]] = {}
-    for phase in (warmup, phases["messages"], phases["mixed"]):
+    for phase in (warmup, phases["messages"], phases["messages-nokey"], phases["mixed"]):
         for conversation_id, keys in phase.pop("acks").items():
             acks.setdefault(conversation_id, {}).update(keys)
     phases["ceiling"].pop("acks")
@@ -147,6 +152,8 @@ def _leg_checks(run: dict[str, Any], ceiling_id: str, token: str) -> dict[str, A
     warmup, phases = run["warmup"], run["phases"]
     acks, ceiling_acked = _acknowledged(warmup, phases)
     checks = integrity(acks, ceiling_id, ceiling_acked)
+    checks["problems"].extend(run["rollup_problems"])
+    checks["rollups"] = run["rollups"]
     no_reply = phases["mixed"]["chat_outcomes"].get("no_reply", 0)
     if no_reply:
         checks["problems"].append(f"{no_reply} chat turns got no reply")
@@ -181,6 +188,8 @@ def _leg_result(args: argparse.Namespace, run: dict[str, Any], found: dict[str, 
         "phases": phases,
         "ratio": round(statistics.median(run["round_ratios"]), 3),
         "round_ratios": [round(r, 3) for r in run["round_ratios"]],
+        "ratio_nokey": round(statistics.median(run["nokey_ratios"]), 3),
+        "nokey_ratios": [round(r, 3) for r in run["nokey_ratios"]],
         # Noise-robust cross-check on a shared machine: worker CPU per request, ceiling / messages.
         "cpu_ratio": round(ceiling_cpu / messages_cpu, 3) if messages_cpu else 0.0,
         "statuses": dict(sorted(statuses.items())),

@@ -47,12 +47,27 @@ def _leg_intro(result: dict[str, Any], verdict: str, relative_only: bool) -> lis
 
 
 def _ratio_lines(result: dict[str, Any], cpu: dict[str, float]) -> list[str]:
-    ratio = result["ratio"]
-    ok = "meets" if ratio >= TARGET_RATIO else "BELOW"
+    lines = []
+    for label, ratio, rounds in (
+        ("with an Idempotency-Key", result["ratio"], result["round_ratios"]),
+        ("without a key", result["ratio_nokey"], result["nokey_ratios"]),
+    ):
+        verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
+        lines.append(
+            f"- **Message logging {label} / ceiling = {ratio:.2f} in requests/s**: {verdict} (target >= {TARGET_RATIO};"
+            f" median of {len(rounds)} alternating rounds: {rounds}); {2 * ratio:.2f} in rows written per second"
+            " (a logged pair is two messages, the ceiling one row)."
+        )
+    rollups = result["integrity"].get("rollups", {})
+    if rollups:
+        lines.append(
+            f"- Rollup fold (the task queue's consumer, beside the server): {rollups['pending_after']} turns pending"
+            f" {rollups['fold_wait_s']} s after the load; rollups equal to a rebuild:"
+            f" {'yes' if not rollups['differ'] else 'NO, ' + ', '.join(rollups['differ'])}."
+        )
     return [
-        f"**Message logging / ceiling = {ratio:.2f} in requests/s** ({ok} the {TARGET_RATIO} target;"
-        f" median of {len(result['round_ratios'])} alternating rounds: {result['round_ratios']});"
-        f" {2 * ratio:.2f} in rows written per second (a logged pair is two messages, the ceiling one row).",
+        *lines,
+        "",
         f"Worker CPU per request: ceiling {cpu['ceiling']:.2f} ms, message logging {cpu['messages']:.2f} ms"
         f" (CPU ratio {result['cpu_ratio']:.2f}, the throughput ratio to expect on an otherwise idle machine).",
         "",
@@ -62,6 +77,7 @@ def _ratio_lines(result: dict[str, Any], cpu: dict[str, float]) -> list[str]:
 def _latency_tables(result: dict[str, Any], cpu: dict[str, float]) -> list[str]:
     ceiling = result["phases"]["ceiling"]["endpoints"]["POST bench/insert (ceiling)"]
     logging = result["phases"]["messages"]["endpoints"]["POST messages"]
+    nokey = result["phases"]["messages-nokey"]["endpoints"]["POST messages (no key)"]
     out = [
         "| Phase (same server, same users) | req/s | p50 ms | p95 ms | p99 ms | errors | worker CPU ms/req |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -69,6 +85,8 @@ def _latency_tables(result: dict[str, Any], cpu: dict[str, float]) -> list[str]:
         f" {_ms(ceiling['p95_ms'])} | {_ms(ceiling['p99_ms'])} | {ceiling['errors']} | {cpu['ceiling']:.2f} |",
         f"| Message logging (a pair, Idempotency-Key) | {logging['rps']:.0f} | {_ms(logging['p50_ms'])} |"
         f" {_ms(logging['p95_ms'])} | {_ms(logging['p99_ms'])} | {logging['errors']} | {cpu['messages']:.2f} |",
+        f"| Message logging (a pair, no key) | {nokey['rps']:.0f} | {_ms(nokey['p50_ms'])} |"
+        f" {_ms(nokey['p95_ms'])} | {_ms(nokey['p99_ms'])} | {nokey['errors']} | {cpu['messages-nokey']:.2f} |",
         "",
         "Mixed phase, per endpoint:",
         "",
@@ -151,7 +169,7 @@ def _queries_and_memory(result: dict[str, Any]) -> list[str]:
 def _leg_section(leg: str, result: dict[str, Any], codes: dict[str, int]) -> list[str]:
     relative_only = leg == "mongo"
     verdict = "PASS" if not result["integrity"]["problems"] and not codes.get(leg) else "FAIL"
-    cpu = {name: result["phases"][name]["cpu_ms_per_request"] for name in ("ceiling", "messages")}
+    cpu = {name: result["phases"][name]["cpu_ms_per_request"] for name in ("ceiling", "messages", "messages-nokey")}
     out = _leg_intro(result, verdict, relative_only) + _ratio_lines(result, cpu)
     out += _counts_table(result) if relative_only else _latency_tables(result, cpu)
     return out + _chat_outcomes(result) + _integrity_lines(result) + _queries_and_memory(result)

@@ -173,6 +173,28 @@ class LoggerUser(_Conversations):
             self.sent = []
 
 
+class NoKeyLoggerUser(_Conversations):
+    """Message logging without an Idempotency-Key: sent once (a retry could store the turns twice); the ids of
+    each 201 are acknowledged under a made-up "nokey:" key, which the integrity check knows has no record."""
+
+    @task
+    def log_message(self) -> None:
+        url = f"/api/support/conversations/{self.conversation_id}/messages"
+        headers = {"X-Conversation-Token": self.token}
+        with self.client.post(
+            url, json=self.pair(), headers=headers, name="POST messages (no key)", catch_response=True
+        ) as response:
+            if response.status_code == 201:
+                ids = sorted(m["id"] for m in response.json()["messages"])
+                ACKS[self.conversation_id][f"nokey:{uuid.uuid4().hex}"] = ids
+                self.sent.append(("", {}, ids))
+            else:
+                response.failure(f"status {response.status_code}: {(response.text or '')[:120]}")
+        if len(self.sent) >= 20:  # a long support conversation, then the next customer
+            self.new_conversation()
+            self.sent = []
+
+
 class WidgetUser(_Conversations):
     weight = 5
 

@@ -17,8 +17,8 @@ from rest_framework.test import APIClient
 
 from support import services
 from support.limiter import rate_limits_reset
-from support.selectors.prices import prices_table_forget
 from support.models import Conversation
+from support.selectors.prices import prices_table_forget
 
 ON_SECANTUS = os.environ.get("MONGODB_SERVER_KIND") == "secantus"
 

@@ -98,6 +98,7 @@ from support.services.replies import (
     conversation_reply,
     conversation_seen,
 )
+from support.services.rollup_fold import rollups_fold
 from support.services.rollups import ProgressCallback, RebuildResult, rollup_state_move, rollups_rebuild
 from support.services.webhooks import webhook_endpoint_create
 
@@ -178,6 +179,7 @@ __all__ = [
     "request_fingerprint",
     "request_token_bound",
     "rollup_state_move",
+    "rollups_fold",
     "rollups_rebuild",
     "ticket_note_add",
     "webhook_endpoint_create",

@@ -210,7 +210,11 @@ def rollups_fold_soon() -> None:
     from support import tasks
 
     if tasks.HUEY.immediate:
-        rollups_fold()
+        if db.in_mongodb_transaction():
+            # Folding inside it would write turns other open transactions fold too (WriteConflict).
+            transaction.on_commit(rollups_fold)
+        else:
+            rollups_fold()
         return
     transaction.on_commit(_fold_schedule)
 

@@ -20,6 +20,7 @@ from huey.storage import SqliteStorage
 
 from support import services, tasks
 from support.models import Conversation, EscalationReason, EventField, IdempotencyRecord, TicketEvent
+from support.services import rollup_fold
 from tests.fakes.smtp import smtp_server
 from tests.fakes.task_queue import consumer_env, wait_for
 from tests.fakes.webhook_receiver import webhook_receiver
@@ -104,7 +105,7 @@ def test_the_queue_is_a_sqlite_file_under_var_by_default_and_redis_when_redis_ur
 
 def test_the_periodic_jobs_are_on_hueys_scheduler() -> None:
     periodic = {task.name for task in HUEY._registry.periodic_tasks}
-    assert {"webhook_retry_due", "idempotency_keys_prune"} <= periodic
+    assert {"webhook_retry_due", "idempotency_keys_prune", "rollups_fold_periodic"} <= periodic
 
 
 @pytest.mark.django_db
@@ -168,3 +169,41 @@ def test_on_redis_publishing_queues_one_task_and_health_counts_it(
         services.notification_publish(event="conversation.escalated", conversation=conversation)
     assert redis_queue.queue_size() == 1
     assert client.get("/health").json()["queue"] == {"pending": 1}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_consumer_folds_a_logged_turn_into_the_rollups_within_five_seconds(sqlite_queue: Path) -> None:
+    from support.models import DailyUsageRollup, Message
+    from tests.fakes.desk import turn_pair
+
+    conversation, _ = services.conversation_create()
+
+    def usage_messages() -> int:
+        return sum(DailyUsageRollup.objects.values_list("messages", flat=True))
+
+    consumer = subprocess.Popen(
+        [sys.executable, "manage.py", "run_huey", "--workers", "2", "--delay", "0.1", "--max-delay", "0.5"],
+        cwd=ROOT,
+        env=consumer_env(sqlite_queue, smtp_port=SMTP_PORT),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        # The first turn also proves the consumer is up (starting Django takes a while on a busy machine).
+        services.message_log(conversation=conversation, turns=turn_pair("Is the consumer up yet?", "It is now."))
+        assert Message.objects.filter(rollup_pending=True).count() == 2, "left to the queue, not folded inline"
+        started = wait_for(lambda: usage_messages() == 2, timeout=60)
+        rollup_fold._soon_next = 0.0  # a new second: this process asks for a fold again at once
+        services.message_log(conversation=conversation, turns=turn_pair("And a second question?", "Answered."))
+        seen = started and wait_for(lambda: usage_messages() == 4, timeout=5)
+    finally:
+        consumer.send_signal(signal.SIGINT)
+        try:
+            output, _ = consumer.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            consumer.kill()
+            output, _ = consumer.communicate()
+    assert started, f"the consumer never folded; its output:\n{output}"
+    assert seen, f"the second turn was not in the rollups within 5 s; the consumer's output:\n{output}"
+    assert not Message.objects.filter(rollup_pending=True).exists()
