@@ -72,12 +72,14 @@ def write_transaction() -> Iterator[None]:
     """All or nothing: a transaction on SQLite, and on MongoDB when the server is a replica set.
 
     django.db.transaction.atomic() is a no-op on django-mongodb-backend; its own atomic() needs a
-    replica set (or sharded cluster), so a standalone MongoDB server gets no transaction at all.
+    replica set (or sharded cluster), so a standalone MongoDB server gets no transaction at all. Nor can
+    one start inside django's (no-op) atomic block: the backend forbids it. Only the inline task queue
+    (HUEY_IMMEDIATE, the tests) gets there, folding rollups inside a request's block.
     """
     if not is_mongodb():
         with transaction.atomic():
             yield
-    elif writes_are_atomic():
+    elif writes_are_atomic() and not connection.in_atomic_block:
         # django-mongodb-backend ships no type information (no py.typed).
         from django_mongodb_backend.transaction import atomic as mongo_atomic  # type: ignore[import-untyped]
 

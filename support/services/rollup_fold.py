@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from typing import Any
@@ -64,14 +64,24 @@ def model_mark(model_key: str) -> str:
     return f"model:{model_key}"
 
 
-def conversation_rollup_marks(*, messages: Sequence[Any]) -> list[str]:
-    """The marks a conversation whose turns are all counted has (the migration and rebuild set them)."""
-    marks = {model_mark(rollups.usage_model_key(m.model, m.role)) for m in messages}
-    if any(m.origin == MessageOrigin.CLIENT for m in messages):
-        marks.add(CLIENT_MARK)
-    if any(m.is_ungrounded for m in messages):
-        marks.add(UNGROUNDED_MARK)
-    return sorted(marks)
+def rollup_marks_rebuild() -> int:
+    """Set every conversation's `rollup_marks` from its stored turns, as rollups_rebuild counts them (which
+    calls this); returns how many conversations changed. One grouped read of the messages."""
+    found: defaultdict[Any, set[str]] = defaultdict(set)
+    rows = Message.objects.values_list("conversation_id", "model", "role", "origin", "is_ungrounded").distinct()
+    for conversation_id, model, role, origin, ungrounded in rows.iterator(chunk_size=2000):
+        found[conversation_id].add(model_mark(rollups.usage_model_key(model, role)))
+        if origin == MessageOrigin.CLIENT:
+            found[conversation_id].add(CLIENT_MARK)
+        if ungrounded:
+            found[conversation_id].add(UNGROUNDED_MARK)
+    changed = 0
+    for pk, marks in Conversation.objects.values_list("pk", "rollup_marks").iterator(chunk_size=2000):
+        wanted = sorted(found.get(pk, ()))
+        if wanted != sorted(marks or []):
+            Conversation.objects.filter(pk=pk).update(rollup_marks=wanted)
+            changed += 1
+    return changed
 
 
 class _FoldTally:

@@ -267,7 +267,7 @@ def rollups_rebuild(
     `keep_days` (selectors.deleted_days: days some conversations were purged or erased from) keep their
     rows as they are: those figures still count the deleted conversations, which cannot be recounted.
     """
-    from support.services.rollup_fold import rollups_fold  # imports this module
+    from support.services.rollup_fold import rollup_marks_rebuild, rollups_fold  # imports this module
 
     # The turns waiting for the fold are counted below: fold them first, so no fold adds them again.
     rollups_fold()
@@ -294,6 +294,7 @@ def rollups_rebuild(
     from support.services.grounding import grounding_rollups_rebuild  # issue 14; imports this module
 
     grounded = grounding_rollups_rebuild(keep_days=keep)
+    rollup_marks_rebuild()  # what the fold of the next turns reads, as the rows above were counted
     return RebuildResult(
         conversations=done,
         messages=messages_seen,

@@ -19,14 +19,15 @@ from tests.services.test_rollups import snapshot
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_a_turn_waits_for_the_fold_off_the_request_path_and_is_then_counted(task_queue: Any) -> None:
+def test_a_turn_waits_for_the_fold_off_the_request_path_and_is_then_counted(task_queue: Any, monkeypatch: Any) -> None:
+    monkeypatch.setattr(rollup_fold, "_soon_next", 0.0)  # an earlier test's request asked within the second
     conversation, _ = services.conversation_create()
     services.message_log(conversation=conversation, turns=turn_pair("How do refunds work here?", "Within 14 days."))
     assert Message.objects.filter(rollup_pending=True).count() == 2
     assert not DailyUsageRollup.objects.exists()
     # One fold is asked of the task queue, a moment later, for the turns of the whole second.
     services.message_log(conversation=conversation, turns=turn_pair("And for annual plans?", "The same."))
-    assert [task.name for task in task_queue.scheduled()] == ["rollups_fold_task"]
+    assert [task.name for task in task_queue.pending()] == ["rollups_fold_task"]
     assert services.rollups_fold() == 4
     assert not Message.objects.filter(rollup_pending=True).exists()
     live = snapshot()
@@ -91,3 +92,19 @@ def test_a_fold_left_locked_by_a_dead_process_is_taken_over_once_its_lease_ends(
     tasks.HUEY.put_if_empty(rollup_fold._LOCK_KEY, time.time() + 60)  # a fold still running elsewhere
     assert services.rollups_fold() == 0
     tasks.HUEY.delete(rollup_fold._LOCK_KEY)
+
+
+def test_a_rebuild_marks_what_it_counted_so_the_next_fold_does_not_count_it_again() -> None:
+    # Turns imported outside the services (a restore, say) are counted by a rebuild, which marks them too.
+    conversation, _ = services.conversation_create()
+    Message.objects.bulk_create(
+        Message(conversation=conversation, role=role, content="Imported turn here", model="claude-haiku-4-5")
+        for role in ("user", "assistant")
+    )
+    services.rollups_rebuild()
+    services.message_log(conversation=conversation, turns=turn_pair("And one more question?", "One more answer."))
+    [row] = DailyUsageRollup.objects.filter(model="claude-haiku-4-5")
+    assert (row.conversations, row.messages) == (1, 4)
+    live = snapshot()
+    services.rollups_rebuild()
+    assert snapshot() == live
