@@ -162,11 +162,21 @@ def _implicit_and(mql: Any) -> Any:
     merged: dict[str, Any] = {}
     for child in mql["$and"]:
         child = _implicit_and(child)
-        # Two conditions on one field (or two $or) cannot share a document: keep the $and.
-        if not isinstance(child, dict) or any(key in merged for key in child):
+        if not isinstance(child, dict):
             return mql
-        merged.update(child)
+        for key, condition in child.items():
+            if key not in merged:
+                merged[key] = condition
+            elif _operators(merged[key]) and _operators(condition) and not set(merged[key]) & set(condition):
+                # Conditions on one field by different operators ({$gte}, {$lte}, {$ne: null}) share a document.
+                merged[key] = {**merged[key], **condition}
+            else:  # the same operator twice, an equality, or two $or: keep the $and
+                return mql
     return merged
+
+
+def _operators(condition: Any) -> bool:
+    return isinstance(condition, dict) and bool(condition) and all(key.startswith("$") for key in condition)
 
 
 def query_filters_flatten() -> None:
