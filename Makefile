@@ -9,7 +9,7 @@ PORT ?= 8000
 # Tests run with DEBUG on so no production-only redirects apply; Django's runner still turns DEBUG off per test.
 TEST_ENV := DEBUG=true SECRET_KEY=test-only-not-secret
 
-.PHONY: help venv dev install env migrate run serve try-production test test-mongo test-all lint typecheck format migrations check-migrations check-deploy fuzz bench bench-proxy bench-starvation bench-analytics bench-polling bench-memory bench-write-path superuser clean browser-deps screenshots
+.PHONY: help venv dev install env migrate run serve try-production test test-mongo test-all lint typecheck format migrations check-migrations check-deploy fuzz bench bench-proxy bench-starvation bench-analytics bench-polling bench-memory bench-write-path bench-reads superuser clean browser-deps screenshots
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -112,6 +112,7 @@ bench: dev ## Load, ceiling, integrity, query counts and RSS on SQLite and Mongo
 	$(PY) bench/load.py --output docs/benchmarks.md
 	$(PY) bench/write_path.py
 	$(PY) bench/memory.py --output docs/benchmarks.md
+	$(PY) bench/reads.py --output docs/benchmarks.md
 
 bench-write-path: dev ## A pair into a 5,000-message vs a 10-message conversation (< 1.2x) and its round trips (<= 4 / 6 with a key), both legs (~3 min)
 	$(PY) bench/write_path.py
@@ -139,6 +140,9 @@ screenshots: dev browser-deps ## Re-take docs/screenshots/{queue,ticket,analytic
 
 bench-analytics: dev ## Analytics latency at 10k and 1M messages on SQLite, side by side (a few minutes)
 	$(PY) bench/analytics_scale.py
+
+bench-reads: dev ## GET analytics?days=30 and GET tickets (50x10) at 2k conversations: p50/p95, MongoDB < 120 ms; command counts (issue 13)
+	$(PY) bench/reads.py --output docs/benchmarks.md
 
 superuser: env ## Create a staff login for /dashboard/ and /admin/
 	$(PY) manage.py createsuperuser

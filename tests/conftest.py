@@ -22,6 +22,12 @@ from support.selectors.prices import prices_table_forget
 
 ON_SECANTUS = os.environ.get("MONGODB_SERVER_KIND") == "secantus"
 
+if os.environ.get("MONGODB_URI"):
+    from tests.fakes.commands import listen
+
+    # Before the test database is connected: tests/fakes/commands.py counts the wire commands of a block.
+    listen()
+
 # Settings already skipped the developer's .env in this process (pytest is loaded); servers and
 # commands the tests start inherit this and skip it too.
 os.environ["REZVO_SKIP_DOTENV"] = "true"

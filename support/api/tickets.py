@@ -22,9 +22,10 @@ class TicketViewSet(ApiViewSet):
         operation_id="ticket_list",
     )
     def list(self, request: Request) -> Response:
-        queryset = selectors.ticket_list(filters=read_filters(request), user=request.user)
+        queryset = selectors.ticket_list(filters=read_filters(request), user=request.user, with_assignee=False)
         paginator = Pagination()
         page = list(paginator.paginate_queryset(queryset, request, view=self) or [])
+        selectors.conversation_assignees_attach(page)
         grouped = selectors.messages_by_conversation(conversation_ids=[c.pk for c in page])
         data = ConversationWithMessagesOutputSerializer(page, many=True, context={"messages": grouped}).data
         return paginator.get_paginated_response(data)

@@ -6,8 +6,6 @@ Callers use `from support import selectors; selectors.X`: every public name of t
 from __future__ import annotations
 
 from support.selectors.analytics import (
-    QUESTION_CANDIDATE_DAYS_PER_QUERY,
-    TOP_QUESTION_CANDIDATES_PER_DAY,
     analytics_summary,
     venue_filter,
 )
@@ -19,6 +17,7 @@ from support.selectors.conversations import (
     FIRST_RESPONSE_CHOICES,
     ConversationFilters,
     Escalation,
+    conversation_assignees_attach,
     conversation_get,
     conversation_list,
     conversation_pk,
@@ -88,9 +87,7 @@ __all__ = [
     "NO_AUDIENCE",
     "NO_BUSINESS",
     "NO_MODEL",
-    "QUESTION_CANDIDATE_DAYS_PER_QUERY",
     "TOKEN_KINDS",
-    "TOP_QUESTION_CANDIDATES_PER_DAY",
     "USAGE_COLUMNS",
     "ConversationFilters",
     "CostReport",
@@ -112,6 +109,7 @@ __all__ = [
     "business_visible",
     "canned_reply_list_active",
     "conversation_agent",
+    "conversation_assignees_attach",
     "conversation_get",
     "conversation_ids_with",
     "conversation_last_seen",

@@ -24,7 +24,7 @@ from support.models import (
     TicketNote,
 )
 from support.selectors.dates import utc_midnight
-from support.selectors.messages import conversation_ids_with, usage_model_filter
+from support.selectors.messages import conversation_ids_with, usage_model_filter, users_by_pk
 from support.selectors.scope import conversation_scope
 
 
@@ -187,13 +187,18 @@ def first_response_q(kind: str, *, now: datetime) -> Q:
 
 
 def conversation_list(
-    *, filters: ConversationFilters | None = None, oldest_first: bool = False, user: Any = None
+    *,
+    filters: ConversationFilters | None = None,
+    oldest_first: bool = False,
+    user: Any = None,
+    with_assignee: bool = True,
 ) -> QuerySet[Conversation]:
-    """Conversations matching every filter given, newest first (or oldest first), their assignee joined.
+    """Conversations matching every filter given, newest first (or oldest first), their assignee joined
+    unless `with_assignee` is False (then see conversation_assignees_attach).
 
     With `user`, only the businesses that staff user may see (selectors.conversation_scope)."""
     filters = filters or ConversationFilters()
-    qs = Conversation.objects.select_related("assigned_to")
+    qs = Conversation.objects.select_related("assigned_to") if with_assignee else Conversation.objects.all()
     if user is not None:
         qs = conversation_scope(qs, user=user)
     qs = _by_fields(qs, filters)
@@ -307,11 +312,28 @@ def conversation_search(term: str) -> Q:
 
 
 def ticket_list(
-    *, filters: ConversationFilters | None = None, oldest_first: bool = False, user: Any = None
+    *,
+    filters: ConversationFilters | None = None,
+    oldest_first: bool = False,
+    user: Any = None,
+    with_assignee: bool = True,
 ) -> QuerySet:
+    """The conversations waiting for a person (QUEUE_STATUSES) under `filters`; see conversation_list.
+
+    The API's page passes with_assignee=False and reads the page's assignees in one query by id: on MongoDB
+    select_related is a $lookup over every matching ticket, sorted and skipped with it, not just the page."""
     filters = filters or ConversationFilters()
     if not filters.status:
         filters.status = list(QUEUE_STATUSES)
     else:
         filters.status = [s for s in filters.status if s in QUEUE_STATUSES]
-    return conversation_list(filters=filters, oldest_first=oldest_first, user=user)
+    return conversation_list(filters=filters, oldest_first=oldest_first, user=user, with_assignee=with_assignee)
+
+
+def conversation_assignees_attach(conversations: list[Conversation]) -> None:
+    """Give each conversation its assignee (read in one query by id), as select_related would have."""
+    assignees = users_by_pk(conversation.assigned_to_id for conversation in conversations)
+    for conversation in conversations:
+        assignee = assignees.get(conversation.assigned_to_id)
+        if assignee is not None:
+            conversation.assigned_to = assignee
