@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import harness
 from bench.memory_imports import app_cost, import_costs, table
 from bench.memory_load import Checkpoint, MixedLoad, worker_memory
+from bench.memory_packages import runtime_only
 from tests.fakes.fake_claude import FakeClaude, Reply
 
 SECTION = "## Worker memory"
@@ -50,6 +51,8 @@ def run_server(args: argparse.Namespace) -> list[Checkpoint]:
         print("Migrating a fresh SQLite database...", flush=True)
         harness.prepare_database(env)
         token = MixedLoad.staff_token(env)
+        if not args.all_installed:  # the server only: migrating and the token above may use the dev tools
+            env = runtime_only(env, workdir)
         reply = Reply(text="You can change a booking from the Bookings page.", chunk_delay=0.002)
         with FakeClaude(port=args.port + 1 if args.port else 0, default=reply) as fake:
             env.update(ANTHROPIC_API_KEY="bench-fake-key-not-a-secret", ANTHROPIC_BASE_URL=fake.base_url)
@@ -96,13 +99,13 @@ def memory_lines(checkpoints: list[Checkpoint], requests: int) -> tuple[list[str
     return lines, passed_start and passed_load
 
 
-def import_lines(progress: bool) -> list[str]:
-    mib, ms, modules = app_cost()
+def import_lines(progress: bool, *, all_installed: bool) -> list[str]:
+    mib, ms, modules = app_cost(all_installed=all_installed)
     return [
         "Import cost of each heavy package, each in a fresh interpreter (`bench/memory_imports.py`). A worker's",
         f"own imports at start (WSGI app + URLconf): {mib:.1f} MiB RSS, {ms:.0f} ms, {modules:,} modules.",
         "",
-        *table(import_costs(progress)),
+        *table(import_costs(progress, all_installed=all_installed)),
     ]
 
 
@@ -118,6 +121,9 @@ def main() -> int:
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="extra server env (compare)")
     parser.add_argument("--leave-out", action="append", default=[], metavar="ACTION", help="drop from the mix")
     parser.add_argument("--no-imports", action="store_true", help="skip the import-cost table")
+    parser.add_argument(
+        "--all-installed", action="store_true", help="let the server import the dev tools too (not only requirements.txt)"
+    )
     parser.add_argument("--output", type=Path, help="write the result into this file's section")
     args = parser.parse_args()
     machine = harness.machine_description()
@@ -126,7 +132,7 @@ def main() -> int:
     lines, passed = memory_lines(checkpoints, args.requests)
     print("\n".join(lines), flush=True)
     if not args.no_imports:
-        imports = import_lines(progress=True)
+        imports = import_lines(progress=True, all_installed=args.all_installed)
         print("\n".join(imports), flush=True)
         lines += ["", *imports]
     if args.output:

@@ -156,6 +156,7 @@ else:
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
                 "transaction_mode": "IMMEDIATE",
                 "timeout": env_int("SQLITE_BUSY_TIMEOUT_S", 20, minimum=1),
+                "cached_statements": env_int("SQLITE_CACHED_STATEMENTS", 16, minimum=0),
             },
             # A file, not :memory:, so concurrency tests hit the same locking as production.
             "TEST": {"NAME": str(BASE_DIR / "var" / "test.sqlite3")},
