@@ -121,9 +121,7 @@ def main() -> int:
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="extra server env (compare)")
     parser.add_argument("--leave-out", action="append", default=[], metavar="ACTION", help="drop from the mix")
     parser.add_argument("--no-imports", action="store_true", help="skip the import-cost table")
-    parser.add_argument(
-        "--all-installed", action="store_true", help="let the server import the dev tools too (not only requirements.txt)"
-    )
+    parser.add_argument("--all-installed", action="store_true", help="let the server import the dev tools too")
     parser.add_argument("--output", type=Path, help="write the result into this file's section")
     args = parser.parse_args()
     machine = harness.machine_description()

@@ -20,7 +20,7 @@ from packaging.requirements import Requirement
 
 from bench import harness
 
-_SITECUSTOMIZE = '''"""Written by bench/memory_packages.py: modules outside the runtime requirements cannot be imported."""
+_SITECUSTOMIZE = '''"""Written by bench/memory_packages.py: only the runtime requirements can be imported."""
 import importlib.machinery, json, os, sys
 
 _BLOCKED = frozenset(json.loads(open(os.environ["REZVO_BENCH_BLOCKED_FILES"]).read()))
