@@ -76,7 +76,7 @@ def dev_only_files() -> list[str]:
             continue
         for file in distribution.files or ():
             if file.suffix in (".py", ".so"):
-                files.append(os.path.realpath(distribution.locate_file(file)))
+                files.append(os.path.realpath(str(distribution.locate_file(file))))
     return sorted(files)
 
 
