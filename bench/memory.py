@@ -2,18 +2,30 @@
 and after 1,000 ... 5,000 mixed requests, against issue 13's targets, plus each heavy package's import cost.
 
 gunicorn runs with the shipped gunicorn.conf.py (DEBUG off) on a fresh SQLite database, Claude being
-tests/fakes/fake_claude.py. The mix is the widget's and staff's: conversations started, pairs logged with
-and without an Idempotency-Key, the widget config, transcripts, chat turns (JSON and streamed), the
-review queue, lists, search, analytics, status changes, /health. Between checkpoints the load stops, so
-every worker's RSS is read at rest. RSS counts pages shared with the master; PSS splits them among the
-processes sharing them, so it shows what gunicorn's preload_app saves.
+tests/fakes/fake_claude.py, and only the runtime requirements importable, as on a production host
+(bench/memory_packages.py; --all-installed: the dev venv as it is, ~10 MiB more a worker). The mix is the
+widget's and staff's: conversations started, pairs logged with and without an Idempotency-Key, the widget
+config, transcripts, chat turns (JSON and streamed), the review queue, lists, search, analytics, status
+changes, /health. Between checkpoints the load stops, so every worker's RSS is read at rest. RSS counts
+pages shared with the master (issue 13's figure); PSS splits them among the processes sharing them, so it
+shows what preloading saves.
 
-What a worker holds (measured with this bench, --set / --leave-out to compare): the app and its URLconf
-~65 MiB (shared with the master under preload_app); the anthropic SDK ~50 MiB once the worker has served
-one chat turn (3,264 modules of pydantic models, all imported by the SDK's package); then warm-up that
-levels off after ~1,500 requests per worker (one worker of 4 threads: 137, 149, 149 MiB at 500, 1,500, 2,500):
-objects built on first use, one SQLite connection and malloc arena per thread (two arenas: ~5 MiB less;
-4 threads instead of 16: ~10 MiB less; a smaller SQLite page cache: no change).
+What a worker holds (measured with this bench and /proc/<pid>/smaps, sys._debugmallocstats(),
+malloc_info() and sqlite3_status64() read inside the workers; --set / --leave-out to compare):
+- the app and its URLconf ~56 MiB, loaded by the master (preload_app);
+- the anthropic SDK ~50 MiB, imported by the master too when Claude is configured (GUNICORN_PRELOAD_SDK):
+  ~32 MiB of Python objects (3,264 modules: 1,935 of them anthropic.types.beta, pulled in by the package's
+  own __init__ through types.shared, so no narrower import of the official package avoids them; ~1,500
+  pydantic model classes, ~900 TypedDicts, 5,300 FieldInfo), ~12 MiB of malloc'd dicts and type objects,
+  pydantic_core's library. Its pydantic schemas are already deferred (the SDK's DEFER_PYDANTIC_BUILD).
+  RSS is the same whether the master or each worker imports it; PSS is ~50 MiB less a worker;
+- then ~30-35 MiB of growth over the first ~1,000 requests a worker, mostly levelled off by then: SQLite
+  (one connection a thread: schema, page cache, prepared statements: 16 MiB with Python's 128 statements a
+  connection, 5-6 MiB with 16), the code pages of pydantic_core and libcrypto once used (~7 MiB, shared
+  file pages), pymalloc arenas kept by a few live objects after the 16 threads' peak (~10 MiB free inside
+  them) and glibc's free lists (~4 MiB; malloc_trim returns < 1 MiB), and ~5 MiB of objects made on first use.
+Compared (5,000 requests, 5 workers): 8 threads instead of 16 ~5 MiB less; one malloc arena instead of two
+~2 MiB less (noise); PYTHONMALLOC=malloc ~6 MiB more; -OO would save ~3 MiB of the SDK's docstrings.
 
     python bench/memory.py                           # prints; --output docs/benchmarks.md writes its section
     python bench/memory.py --requests 2000 --checkpoint-every 500 --no-imports
