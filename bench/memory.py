@@ -136,7 +136,11 @@ def main() -> int:
     parser.add_argument("--all-installed", action="store_true", help="let the server import the dev tools too")
     parser.add_argument("--output", type=Path, help="write the result into this file's section")
     args = parser.parse_args()
-    machine = harness.machine_description()
+    machine = harness.machine_description() + (
+        "; the server with every installed package (--all-installed)"
+        if args.all_installed
+        else "; the server with the runtime requirements only, as a production host (bench/memory_packages.py)"
+    )
     print(machine, flush=True)
     checkpoints = run_server(args)
     lines, passed = memory_lines(checkpoints, args.requests)

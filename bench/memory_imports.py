@@ -24,7 +24,7 @@ from bench.memory_packages import runtime_only
 
 #: (label, module to import): the packages issue 13 names, then the other big ones a worker loads.
 HEAVY = (
-    ("anthropic (Claude SDK)", "anthropic"),
+    ("anthropic (Claude SDK; with a key, gunicorn's master preloads it)", "anthropic"),
     ("pymongo", "pymongo"),
     ("django_mongodb_backend", "django_mongodb_backend.base"),
     ("drf_spectacular generator", "drf_spectacular.views"),
