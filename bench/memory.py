@@ -18,13 +18,14 @@ malloc_info() and sqlite3_status64() read inside the workers; --set / --leave-ou
   own __init__ through types.shared, so no narrower import of the official package avoids them; ~1,500
   pydantic model classes, ~900 TypedDicts, 5,300 FieldInfo), ~12 MiB of malloc'd dicts and type objects,
   pydantic_core's library. Its pydantic schemas are already deferred (the SDK's DEFER_PYDANTIC_BUILD).
-  RSS is the same whether the master or each worker imports it; PSS is ~50 MiB less a worker;
+  preloaded, after 5,000 requests: max RSS 144.2 MiB, PSS ~72; imported by each worker: 151.0, PSS ~113;
 - then ~30-35 MiB of growth over the first ~1,000 requests a worker, mostly levelled off by then: SQLite
   (one connection a thread: schema, page cache, prepared statements: 16 MiB with Python's 128 statements a
   connection, 5-6 MiB with 16), the code pages of pydantic_core and libcrypto once used (~7 MiB, shared
   file pages), pymalloc arenas kept by a few live objects after the 16 threads' peak (~10 MiB free inside
   them) and glibc's free lists (~4 MiB; malloc_trim returns < 1 MiB), and ~5 MiB of objects made on first use.
-Compared (5,000 requests, 5 workers): 8 threads instead of 16 ~5 MiB less; one malloc arena instead of two
+Compared (5,000 requests, 5 workers; 166.0 MiB before issue 13's second round, 149.8 with --all-installed):
+8 threads instead of 16 ~5 MiB less; one malloc arena instead of two
 ~2 MiB less (noise); PYTHONMALLOC=malloc ~6 MiB more; -OO would save ~3 MiB of the SDK's docstrings.
 
     python bench/memory.py                           # prints; --output docs/benchmarks.md writes its section
