@@ -20,10 +20,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness
+from bench.memory_packages import runtime_only
 
 #: (label, module to import): the packages issue 13 names, then the other big ones a worker loads.
 HEAVY = (
-    ("anthropic (Claude SDK)", "anthropic"),
+    ("anthropic (Claude SDK; with a key, gunicorn's master preloads it)", "anthropic"),
     ("pymongo", "pymongo"),
     ("django_mongodb_backend", "django_mongodb_backend.base"),
     ("drf_spectacular generator", "drf_spectacular.views"),
@@ -85,18 +86,19 @@ def _measure(module: str, env: dict[str, str], *, with_app: bool) -> dict[str, f
     return measured
 
 
-def app_environment(workdir: Path) -> dict[str, str]:
-    """The SQLite leg's production settings (nothing is queried: importing needs no database)."""
+def app_environment(workdir: Path, *, all_installed: bool = False) -> dict[str, str]:
+    """The SQLite leg's production settings (nothing is queried: importing needs no database), with only
+    the runtime requirements importable unless `all_installed` (bench/memory_packages.py)."""
     env = harness.leg_environment(workdir)
     env.pop("ROOT_URLCONF")  # the app's own URLconf, not the bench's
-    return env
+    return env if all_installed else runtime_only(env, workdir)
 
 
-def import_costs(progress: bool = True) -> list[Cost]:
+def import_costs(progress: bool = True, *, all_installed: bool = False) -> list[Cost]:
     from tqdm import tqdm
 
     with tempfile.TemporaryDirectory(prefix="rezvo-imports-") as tmp:
-        env = app_environment(Path(tmp))
+        env = app_environment(Path(tmp), all_installed=all_installed)
         costs = []
         for label, module in tqdm(HEAVY, desc="import cost", unit="package", disable=not progress):
             alone = _measure(module, env, with_app=False)
@@ -116,7 +118,7 @@ def import_costs(progress: bool = True) -> list[Cost]:
         return costs
 
 
-def app_cost(progress: bool = True) -> tuple[float, float, int]:
+def app_cost(*, all_installed: bool = False) -> tuple[float, float, int]:
     """(MiB, ms, modules) of what a worker imports at start: the WSGI app and its URLconf."""
     code = (
         "import json,sys,time\nt=time.perf_counter()\nimport rezvo_support.wsgi\n"
@@ -128,7 +130,7 @@ def app_cost(progress: bool = True) -> tuple[float, float, int]:
         result = subprocess.run(
             [sys.executable, "-c", code],
             cwd=harness.ROOT,
-            env=app_environment(Path(tmp)),
+            env=app_environment(Path(tmp), all_installed=all_installed),
             capture_output=True,
             text=True,
             timeout=300,

@@ -72,6 +72,12 @@ def _make_sdk_classes() -> tuple[type[anthropic.AnthropicError], Callable[..., a
     return ClaudeDeadlineExceeded, DeadlineMiddleware
 
 
+def sdk_load() -> None:
+    """Import the SDK and make its subclasses now. gunicorn's master calls this before forking when Claude
+    is configured (gunicorn.conf.py), so every worker shares one copy instead of importing its own."""
+    _sdk_classes()
+
+
 def __getattr__(name: str) -> Any:
     if name == "ClaudeDeadlineExceeded":
         return _sdk_classes()[0]

@@ -2,6 +2,7 @@
 
 The anthropic SDK (about 50 MB) by the first Claude call, pymongo (about 20 MB) on the MongoDB leg only,
 drf_spectacular's schema generator only to generate a schema. bench/memory.py measures what that saves.
+Under gunicorn with Claude configured, the master imports the SDK once before forking (shared pages).
 """
 
 from __future__ import annotations
@@ -128,6 +129,44 @@ def test_the_master_closes_its_database_connection_before_forking(monkeypatch: p
     finally:
         gc.unfreeze()  # the hook freezes what the master loaded; this process goes on collecting
     assert connection.connection is None
+
+
+_MASTER_BEFORE_FORK = """
+import json, runpy, sys
+import rezvo_support.wsgi
+config = runpy.run_path("gunicorn.conf.py")
+config["when_ready"](None)
+print(json.dumps("anthropic" in sys.modules))
+"""
+
+
+def _master_imports_the_sdk(**extra_env: str) -> bool:
+    """Whether gunicorn's master, in a fresh interpreter, has the SDK loaded once when_ready has run."""
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="rezvo_support.settings", **extra_env)
+    env.pop("MONGODB_URI", None)
+    result = subprocess.run(
+        [sys.executable, "-c", _MASTER_BEFORE_FORK], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    imported: bool = json.loads(result.stdout.strip().splitlines()[-1])
+    return imported
+
+
+def test_the_master_imports_the_sdk_before_forking_when_claude_is_configured() -> None:
+    assert _master_imports_the_sdk(ANTHROPIC_API_KEY="test-key-not-a-secret", GUNICORN_PRELOAD_SDK="true")
+
+
+def test_the_master_leaves_the_sdk_alone_without_a_key_or_when_told_not_to() -> None:
+    assert not _master_imports_the_sdk(ANTHROPIC_API_KEY="", GUNICORN_PRELOAD_SDK="true")
+    assert not _master_imports_the_sdk(ANTHROPIC_API_KEY="test-key-not-a-secret", GUNICORN_PRELOAD_SDK="false")
+
+
+def test_the_sdk_loaded_before_the_first_call_is_the_one_the_calls_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(claude, "_sdk", None)
+    claude.sdk_load()
+    loaded = claude._sdk
+    assert loaded is not None
+    assert claude.ClaudeDeadlineExceeded is loaded[0]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,0 +1,13 @@
+"""A worker's SQLite connections (one per gunicorn thread) keep a bounded cache of prepared statements (issue 13)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+pytestmark = pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's connection options")
+
+
+def test_each_connection_keeps_at_most_sixteen_prepared_statements() -> None:
+    # Python's default, 128 a connection, held ~11 MiB more per worker of 16 threads after 1,000 requests.
+    assert connection.get_connection_params()["cached_statements"] == 16
