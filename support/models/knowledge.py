@@ -71,6 +71,9 @@ class DailyGroundingRollup(models.Model):
                 fields=["day", "source", "business_id", "audience"], name="uniq_rollup_grounding_key"
             )
         ]
+        # A window of days from an index on any MongoDB: the unique key's index is partial there (a type
+        # check per field), which no range query may use.
+        indexes = [models.Index(fields=["day"], name="rollup_grounding_day_idx")]
 
     def __str__(self) -> str:
         return f"{self.day} {self.source}: {self.ungrounded_conversations} ungrounded"

@@ -71,6 +71,9 @@ class DailyConversationRollup(models.Model):
                 name="uniq_rollup_conversation_key",
             ),
         ]
+        # A window of days from an index on any MongoDB: the unique key's index is partial there (a type
+        # check per field), which no range query may use.
+        indexes = [models.Index(fields=["day"], name="rollup_conversation_day_idx")]
 
     def __str__(self) -> str:
         return f"{self.day} {self.source} {self.status}: {self.conversations}"
@@ -94,6 +97,9 @@ class DailyCloseRollup(models.Model):
                 fields=["day", "close_bucket", "business_id", "audience"], name="uniq_rollup_close_key"
             )
         ]
+        # A window of days from an index on any MongoDB: the unique key's index is partial there (a type
+        # check per field), which no range query may use.
+        indexes = [models.Index(fields=["day"], name="rollup_close_day_idx")]
 
     def __str__(self) -> str:
         return f"{self.day} bucket {self.close_bucket}: {self.conversations}"
@@ -132,6 +138,9 @@ class DailyUsageRollup(models.Model):
                 fields=["day", "source", "model", "business_id", "audience"], name="uniq_rollup_usage_key"
             ),
         ]
+        # A window of days from an index on any MongoDB: the unique key's index is partial there (a type
+        # check per field), which no range query may use.
+        indexes = [models.Index(fields=["day"], name="rollup_usage_day_idx")]
 
     def __str__(self) -> str:
         return f"{self.day} {self.source} {self.model}: {self.cost_micros} micro-USD"
