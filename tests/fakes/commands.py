@@ -15,6 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 _recording: list[Commands] = []
+_listening: list[bool] = []
 
 
 @dataclass
@@ -34,7 +35,10 @@ class Commands:
 
 
 def listen() -> None:
-    """Register the command listener for the MongoDB clients made from now on (no effect on SQLite)."""
+    """Register the command listener for the MongoDB clients made from now on (no effect on SQLite); once."""
+    if _listening:
+        return
+    _listening.append(True)
     from pymongo import monitoring
 
     class _Listener(monitoring.CommandListener):
@@ -56,6 +60,10 @@ def database_commands() -> Iterator[Commands]:
     """The commands sent to the default database inside the block (filled in when the block ends on SQLite)."""
     commands = Commands()
     if connection.vendor == "mongodb":
+        if not _listening:  # outside the test suite (bench/write_path.py): a new client, made after the listener
+            listen()
+            connection.close()
+            connection.close_pool()  # type: ignore[attr-defined]  # django-mongodb-backend's
         connection.ensure_connection()
         _recording.append(commands)
         try:
