@@ -27,3 +27,7 @@ class SupportConfig(AppConfig):
         from rezvo_support.sqlite_file.base import database_files_pin
 
         database_files_pin()
+
+        from support.db import mongodb_match_before_joins
+
+        mongodb_match_before_joins()

@@ -134,6 +134,54 @@ def retry_spread(attempt: int) -> None:
         sleep(random.uniform(0, 0.002 * 2**attempt))
 
 
+def _reads_joined(value: Any, aliases: frozenset[str]) -> bool:
+    """Whether a $match (or any part of it) may read a joined document: a field path or key under one of
+    `aliases`, or $$ROOT / $$CURRENT (the whole document). A user's string that merely looks like such a
+    path answers True too: the join then keeps its place, which is only slower."""
+    if isinstance(value, dict):
+        return any(_reads_joined(k, aliases) or _reads_joined(v, aliases) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_reads_joined(v, aliases) for v in value)
+    if not isinstance(value, str):
+        return False
+    if value.startswith("$$"):
+        return value[2:].split(".", 1)[0] in {"ROOT", "CURRENT"}
+    return value.lstrip("$").split(".", 1)[0] in aliases
+
+
+def _match_before_joins(get_pipeline: Callable[[Any], list[dict[str, Any]]]) -> Callable[[Any], list[dict[str, Any]]]:
+    def get_pipeline_match_first(query: Any) -> list[dict[str, Any]]:
+        joins, match = query.lookup_pipeline, query.match_mql
+        if not joins or not match or query.search_pipeline or query.subqueries:
+            return get_pipeline(query)
+        aliases = frozenset(stage["$lookup"]["as"] for stage in joins if "$lookup" in stage)
+        if _reads_joined(match, aliases):
+            return get_pipeline(query)
+        query.lookup_pipeline, query.match_mql = [{"$match": match}, *joins], None
+        try:
+            return get_pipeline(query)
+        finally:
+            query.lookup_pipeline, query.match_mql = joins, match
+
+    get_pipeline_match_first.match_first = True  # type: ignore[attr-defined]
+    return get_pipeline_match_first
+
+
+def mongodb_match_before_joins() -> None:
+    """On MongoDB, filter before joining: django-mongodb-backend puts a select_related's $lookup stages ahead
+    of the query's $match, so a fetch by pk joins every document of the collection first. MongoDB's own
+    optimizer moves such a $match ahead; SecantusDB's does not (a conversation by pk with its assignee:
+    460 ms at 1,600 conversations, 2 ms without the join), so the pipeline is built in that order here.
+    Only a $match that reads no joined field moves: filtering a document before or after the stages that
+    add its joined field keeps the same documents, in the same order. Called once, from the app's ready()."""
+    if "mongodb" not in settings.DATABASES["default"]["ENGINE"]:
+        return
+    from django_mongodb_backend.query import MongoQuery  # type: ignore[import-untyped]
+
+    if not getattr(MongoQuery.get_pipeline, "match_first", False):
+        MongoQuery.get_pipeline = _match_before_joins(MongoQuery.get_pipeline)
+
+
 def database_ping() -> None:
     """Raise when the database cannot answer a trivial round trip.
 
