@@ -28,6 +28,6 @@ class SupportConfig(AppConfig):
 
         database_files_pin()
 
-        from support.db import mongodb_match_before_joins
+        from support.db import mongodb_query_shapes
 
-        mongodb_match_before_joins()
+        mongodb_query_shapes()

@@ -167,19 +167,98 @@ def _match_before_joins(get_pipeline: Callable[[Any], list[dict[str, Any]]]) -> 
     return get_pipeline_match_first
 
 
-def mongodb_match_before_joins() -> None:
-    """On MongoDB, filter before joining: django-mongodb-backend puts a select_related's $lookup stages ahead
-    of the query's $match, so a fetch by pk joins every document of the collection first. MongoDB's own
-    optimizer moves such a $match ahead; SecantusDB's does not (a conversation by pk with its assignee:
-    460 ms at 1,600 conversations, 2 ms without the join), so the pipeline is built in that order here.
-    Only a $match that reads no joined field moves: filtering a document before or after the stages that
-    add its joined field keeps the same documents, in the same order. Called once, from the app's ready()."""
+def _operators(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value) and all(str(k).startswith("$") for k in value)
+
+
+def _negated(clause: Any) -> dict[str, Any] | None:
+    """One $nor clause as a field condition, when it is one field's equality or $in; else None."""
+    if not isinstance(clause, dict) or len(clause) != 1:
+        return None
+    ((field, value),) = clause.items()
+    if field.startswith("$"):
+        return None
+    if _operators(value):
+        return {field: {"$nin": value["$in"]}} if list(value) == ["$in"] else None
+    return None if isinstance(value, dict) else {field: {"$ne": value}}
+
+
+def _null_test(either: Any) -> str | None:
+    """The field of the backend's `IS NULL`, [{field: {$exists: false}}, {field: null}]; else None."""
+    if not isinstance(either, list) or len(either) != 2 or not isinstance(either[1], dict) or len(either[1]) != 1:
+        return None
+    field = next(iter(either[1]))
+    if field.startswith("$") or either != [{field: {"$exists": False}}, {field: None}]:
+        return None
+    return str(field)
+
+
+def _clauses(match: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The one-field clauses `match` is the AND of: nested $and opened, a $nor of equalities as $ne / $nin,
+    `field IS NULL` ({$or: [{field: {$exists: false}}, {field: null}]}, which {field: null} alone matches)."""
+    for key, value in match.items():
+        if key == "$and" and all(isinstance(c, dict) for c in value):
+            for clause in value:
+                yield from _clauses(clause)
+        elif key == "$nor" and all(_negated(c) is not None for c in value):
+            for clause in value:
+                yield _negated(clause)  # type: ignore[misc]
+        elif key == "$or" and (field := _null_test(value)):
+            yield {field: None}
+        else:
+            yield {key: value}
+
+
+def _index_friendly(match: dict[str, Any]) -> dict[str, Any]:
+    """`match` as one flat document of field conditions where it can be, for the same documents: SecantusDB
+    plans an index only for a filter without top-level operators ($and, $or, $nor), and the backend nests
+    every condition in $and (an update of a conversation by pk scanned the collection)."""
+    flat: dict[str, Any] = {}
+    rest: list[dict[str, Any]] = []
+    for clause in _clauses(match):
+        ((key, value),) = clause.items()
+        if key not in flat:
+            flat[key] = value
+        elif _operators(flat[key]) and _operators(value) and not set(flat[key]) & set(value):
+            flat[key] = {**flat[key], **value}
+        else:
+            rest.append(clause)
+    if rest:
+        flat["$and"] = rest
+    return flat
+
+
+def _flat_match(build_query: Callable[..., Any]) -> Callable[..., Any]:
+    def build_query_flat_match(compiler: Any, *args: Any, **kwargs: Any) -> Any:
+        query = build_query(compiler, *args, **kwargs)
+        if query.match_mql:
+            query.match_mql = _index_friendly(query.match_mql)
+        return query
+
+    build_query_flat_match.flat_match = True  # type: ignore[attr-defined]
+    return build_query_flat_match
+
+
+def mongodb_query_shapes() -> None:
+    """On MongoDB, build queries in the shape a planner without MongoDB's rewrites (SecantusDB) serves from an
+    index; the same documents either way. Called once, from the app's ready().
+
+    Filter before joining: django-mongodb-backend puts a select_related's $lookup stages ahead of the query's
+    $match, so a fetch by pk joined every document of the collection first (a conversation with its assignee:
+    460 ms at 1,600 conversations, 2 ms without the join). MongoDB's optimizer moves such a $match ahead;
+    SecantusDB's does not. Only a $match that reads no joined field moves: filtering a document before or
+    after the stages that add its joined field keeps the same documents, in the same order.
+    Flat filters: the backend nests every condition in $and, and SecantusDB plans no index for a filter with
+    a top-level operator, so an update by pk scanned the collection; see _index_friendly()."""
     if "mongodb" not in settings.DATABASES["default"]["ENGINE"]:
         return
+    from django_mongodb_backend.compiler import SQLCompiler  # type: ignore[import-untyped]
     from django_mongodb_backend.query import MongoQuery  # type: ignore[import-untyped]
 
     if not getattr(MongoQuery.get_pipeline, "match_first", False):
         MongoQuery.get_pipeline = _match_before_joins(MongoQuery.get_pipeline)
+    if not getattr(SQLCompiler.build_query, "flat_match", False):
+        SQLCompiler.build_query = _flat_match(SQLCompiler.build_query)
 
 
 def database_ping() -> None:
