@@ -225,7 +225,8 @@ def _index_friendly(match: dict[str, Any]) -> dict[str, Any]:
             rest.append(clause)
     if rest:
         flat["$and"] = rest
-    return flat
+    # SecantusDB tries the fields in order and takes the first index that serves one: a pk comes first.
+    return dict(sorted(flat.items(), key=lambda item: item[0] != "_id" or _operators(item[1])))
 
 
 def _flat_match(build_query: Callable[..., Any]) -> Callable[..., Any]:
