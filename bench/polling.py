@@ -22,6 +22,7 @@ then poll-only (the 300 widgets alone), whose worker CPU / polls is the CPU per 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -100,7 +101,8 @@ def _phase(
 ) -> dict[str, Any]:
     counts = workdir / f"polls-{phase}.json"
     lines_before = len(server.log_lines())
-    database_cpu = _database_cpu_seconds()
+    database = [pid] if (pid := _database_pid()) else []
+    before = _scheduled_seconds(database), _scheduled_seconds(server.worker_pids())
     run = run_locust(
         server,
         dict(env, BENCH_POLL_COUNTS=str(counts)),
@@ -112,25 +114,36 @@ def _phase(
         locustfile=LOCUSTFILE,
     )
     run["polls"] = json.loads(counts.read_text()) if counts.exists() else {}
-    run["database_cpu_s"] = round(_database_cpu_seconds() - database_cpu, 2)
+    after = _scheduled_seconds(database), _scheduled_seconds(server.worker_pids())
+    run["database_cpu_s"], run["database_wait_s"] = (round(a - b, 2) for a, b in zip(after[0], before[0], strict=True))
+    run["workers_wait_s"] = round(after[1][1] - before[1][1], 2)  # a worker recycled meanwhile is not counted
     run["server_ms"] = _server_latencies(server.log_lines()[lines_before:])
     return run
 
 
-def _database_cpu_seconds() -> float:
-    """CPU used so far by the local database server of $MONGODB_URI (SecantusDB, started by main()); 0 on
-    SQLite, which runs inside the workers. Found by the port on its command line."""
+def _database_pid() -> int | None:
+    """The local database server of $MONGODB_URI (SecantusDB, started by main()), found by the port on its
+    command line; None on SQLite, which runs inside the workers."""
     uri = os.environ.get("MONGODB_URI", "")
     port = uri.rsplit(":", 1)[-1].strip("/").encode() if uri.count(":") >= 2 else b""
     for cmdline in Path("/proc").glob("[0-9]*/cmdline") if port else []:
-        try:
+        with contextlib.suppress(OSError):
             args = cmdline.read_bytes().split(b"\0")
             if b"--port" in args and port in args and any(b"secantusd" in arg for arg in args):
-                fields = (cmdline.parent / "stat").read_text().rsplit(")", 1)[1].split()
-                return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except OSError:
-            continue
-    return 0.0
+                return int(cmdline.parent.name)
+    return None
+
+
+def _scheduled_seconds(pids: list[int]) -> tuple[float, float]:
+    """(on a CPU, waiting for one) so far, in seconds, summed over every thread of `pids` (schedstat): the
+    wait is the CPU the process wanted and the machine did not give it (a busy neighbour, not our code)."""
+    ran = waited = 0
+    for pid in pids:
+        for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = stat.read_text().split()
+                ran, waited = ran + int(fields[0]), waited + int(fields[1])
+    return ran / 1e9, waited / 1e9
 
 
 def _server_latencies(lines: list[dict[str, Any]]) -> dict[str, list[float]]:
@@ -254,10 +267,18 @@ def _leg_result(args: argparse.Namespace, env: dict[str, str], drive: dict[str, 
             "polling": round(_cpu_per_second(polling), 2),
             "poll_only": round(_cpu_per_second([poll_only]), 2),
         },
-        # The database server's CPU seconds per second (SecantusDB is one Python process: ~1.0 is saturated).
-        "database_cpu_s_per_s": {
-            name: round(sum(r["database_cpu_s"] for r in runs) / (sum(r["wall_seconds"] for r in runs) or 1), 2)
-            for name, runs in (("alone", alone), ("polling", polling), ("poll_only", [poll_only]))
+        # Per second of each phase: the database server's CPU (SecantusDB is one Python process: ~1.0 is
+        # saturated) and the time it and the workers spent runnable but waiting for a CPU (a busy machine).
+        **{
+            key: {
+                name: round(sum(r[field] for r in runs) / (sum(r["wall_seconds"] for r in runs) or 1), 2)
+                for name, runs in (("alone", alone), ("polling", polling), ("poll_only", [poll_only]))
+            }
+            for key, field in (
+                ("database_cpu_s_per_s", "database_cpu_s"),
+                ("database_wait_s_per_s", "database_wait_s"),
+                ("workers_wait_s_per_s", "workers_wait_s"),
+            )
         },
         "locust_cpu_s_per_s": round(
             sum(r["locust_cpu_s"] for r in polling) / (sum(r["wall_seconds"] for r in polling) or 1), 2
@@ -315,12 +336,16 @@ def _report(result: dict[str, Any]) -> tuple[str, bool]:
         f"(on {os.cpu_count()} vCPUs; the load average at the start is printed above)",
         f"  errors: other endpoints {result['other_errors']}, 5xx in the server log {result['server_errors']}",
     ]
-    database = result["database_cpu_s_per_s"]
+    database, waits = result["database_cpu_s_per_s"], (result["database_wait_s_per_s"], result["workers_wait_s_per_s"])
     if any(database.values()):
         lines.append(
             f"  database server CPU s/s: alone {database['alone']}, with polls {database['polling']}, "
             f"polls only {database['poll_only']} (SecantusDB: one Python process, 1.0 is saturated)"
         )
+    lines.append(
+        "  waiting for a CPU (s/s; runnable, not run: a busy machine), database server / workers: "
+        + ", ".join(f"{name} {waits[0][name]} / {waits[1][name]}" for name in ("alone", "polling", "poll_only"))
+    )
     alone, polling = result["endpoints_p95"]["alone"], result["endpoints_p95"]["polling"]
     lines.append(
         "  p95 ms per endpoint, alone -> with polls: "
