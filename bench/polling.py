@@ -219,6 +219,25 @@ def _cpu_per_second(runs: list[dict[str, Any]]) -> float:
     return sum(run["server_cpu_s"] for run in runs) / seconds if seconds else 0.0
 
 
+def _scheduling(
+    alone: list[dict[str, Any]], polling: list[dict[str, Any]], poll_only: dict[str, Any]
+) -> dict[str, Any]:
+    """Per second of each phase: the database server's CPU (SecantusDB is one Python process: ~1.0 is
+    saturated) and the time it and the workers spent runnable but waiting for a CPU (a busy machine)."""
+    phases = (("alone", alone), ("polling", polling), ("poll_only", [poll_only]))
+    return {
+        key: {
+            name: round(sum(r[field] for r in runs) / (sum(r["wall_seconds"] for r in runs) or 1), 2)
+            for name, runs in phases
+        }
+        for key, field in (
+            ("database_cpu_s_per_s", "database_cpu_s"),
+            ("database_wait_s_per_s", "database_wait_s"),
+            ("workers_wait_s_per_s", "workers_wait_s"),
+        )
+    }
+
+
 def _leg_result(args: argparse.Namespace, env: dict[str, str], drive: dict[str, Any], workers: int) -> dict[str, Any]:
     alone, polling, poll_only = drive["rounds"]["alone"], drive["rounds"]["polling"], drive["poll_only"]
     base, loaded = _others_p95(alone), _others_p95(polling)
@@ -267,19 +286,7 @@ def _leg_result(args: argparse.Namespace, env: dict[str, str], drive: dict[str, 
             "polling": round(_cpu_per_second(polling), 2),
             "poll_only": round(_cpu_per_second([poll_only]), 2),
         },
-        # Per second of each phase: the database server's CPU (SecantusDB is one Python process: ~1.0 is
-        # saturated) and the time it and the workers spent runnable but waiting for a CPU (a busy machine).
-        **{
-            key: {
-                name: round(sum(r[field] for r in runs) / (sum(r["wall_seconds"] for r in runs) or 1), 2)
-                for name, runs in (("alone", alone), ("polling", polling), ("poll_only", [poll_only]))
-            }
-            for key, field in (
-                ("database_cpu_s_per_s", "database_cpu_s"),
-                ("database_wait_s_per_s", "database_wait_s"),
-                ("workers_wait_s_per_s", "workers_wait_s"),
-            )
-        },
+        **_scheduling(alone, polling, poll_only),
         "locust_cpu_s_per_s": round(
             sum(r["locust_cpu_s"] for r in polling) / (sum(r["wall_seconds"] for r in polling) or 1), 2
         ),
