@@ -180,7 +180,8 @@ def _negated(clause: Any) -> dict[str, Any] | None:
         return None
     if _operators(value):
         return {field: {"$nin": value["$in"]}} if list(value) == ["$in"] else None
-    return None if isinstance(value, dict) else {field: {"$ne": value}}
+    # A document or a regular expression is no plain equality ($ne refuses a regular expression).
+    return None if isinstance(value, dict) or hasattr(value, "pattern") else {field: {"$ne": value}}
 
 
 def _null_test(either: Any) -> str | None:

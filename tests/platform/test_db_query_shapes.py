@@ -4,6 +4,7 @@ filters are flat documents of field conditions, which SecantusDB serves from an 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -111,6 +112,8 @@ def test_it_leaves_what_it_cannot_merge_in_an_and() -> None:
     either = {"$or": [{"a": 1}, {"b": 2}]}
     assert _index_friendly(either) == either
     assert _index_friendly({"$nor": [{"a": {"$gt": 1}}]}) == {"$nor": [{"a": {"$gt": 1}}]}
+    pattern = {"$nor": [{"a": re.compile("^x")}]}
+    assert _index_friendly(pattern) == pattern
 
 
 def test_it_updates_a_conversation_by_pk_with_conditions_through_a_flat_filter(
