@@ -22,6 +22,7 @@ then poll-only (the 300 widgets alone), whose worker CPU / polls is the CPU per 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -45,6 +46,11 @@ TARGET_RATIO = 1.5
 #: The share of the polls due (widgets / 3 s) that must be answered for the ratio to mean anything.
 KEPT_UP = 0.8
 POLL_EVERY_S = 3.0
+#: The other traffic's pace on the MongoDB leg. SecantusDB (the MongoDB-compatible server the leg runs on) is
+#: one Python process: measured one request at a time it spends ~44 ms of CPU on a logged pair and ~250 ms on
+#: the review queue, so the SQLite leg's pace (40 requests/s) asks it for ~2 CPU s/s and the traffic queues
+#: before the polls start. At 2 s (10 requests/s, ~0.5 CPU s/s) it is busy, not saturated, in both phases.
+MONGO_PACE_S = 2.0
 
 
 # --- One leg, in its own interpreter ---------------------------------------------------------
@@ -95,6 +101,8 @@ def _phase(
 ) -> dict[str, Any]:
     counts = workdir / f"polls-{phase}.json"
     lines_before = len(server.log_lines())
+    database = [pid] if (pid := _database_pid()) else []
+    before = _scheduled_seconds(database), _scheduled_seconds(server.worker_pids())
     run = run_locust(
         server,
         dict(env, BENCH_POLL_COUNTS=str(counts)),
@@ -106,8 +114,36 @@ def _phase(
         locustfile=LOCUSTFILE,
     )
     run["polls"] = json.loads(counts.read_text()) if counts.exists() else {}
+    after = _scheduled_seconds(database), _scheduled_seconds(server.worker_pids())
+    run["database_cpu_s"], run["database_wait_s"] = (round(a - b, 2) for a, b in zip(after[0], before[0], strict=True))
+    run["workers_wait_s"] = round(after[1][1] - before[1][1], 2)  # a worker recycled meanwhile is not counted
     run["server_ms"] = _server_latencies(server.log_lines()[lines_before:])
     return run
+
+
+def _database_pid() -> int | None:
+    """The local database server of $MONGODB_URI (SecantusDB, started by main()), found by the port on its
+    command line; None on SQLite, which runs inside the workers."""
+    uri = os.environ.get("MONGODB_URI", "")
+    port = uri.rsplit(":", 1)[-1].strip("/").encode() if uri.count(":") >= 2 else b""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline") if port else []:
+        with contextlib.suppress(OSError):
+            args = cmdline.read_bytes().split(b"\0")
+            if b"--port" in args and port in args and any(b"secantusd" in arg for arg in args):
+                return int(cmdline.parent.name)
+    return None
+
+
+def _scheduled_seconds(pids: list[int]) -> tuple[float, float]:
+    """(on a CPU, waiting for one) so far, in seconds, summed over every thread of `pids` (schedstat): the
+    wait is the CPU the process wanted and the machine did not give it (a busy neighbour, not our code)."""
+    ran = waited = 0
+    for pid in pids:
+        for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = stat.read_text().split()
+                ran, waited = ran + int(fields[0]), waited + int(fields[1])
+    return ran / 1e9, waited / 1e9
 
 
 def _server_latencies(lines: list[dict[str, Any]]) -> dict[str, list[float]]:
@@ -183,6 +219,25 @@ def _cpu_per_second(runs: list[dict[str, Any]]) -> float:
     return sum(run["server_cpu_s"] for run in runs) / seconds if seconds else 0.0
 
 
+def _scheduling(
+    alone: list[dict[str, Any]], polling: list[dict[str, Any]], poll_only: dict[str, Any]
+) -> dict[str, Any]:
+    """Per second of each phase: the database server's CPU (SecantusDB is one Python process: ~1.0 is
+    saturated) and the time it and the workers spent runnable but waiting for a CPU (a busy machine)."""
+    phases = (("alone", alone), ("polling", polling), ("poll_only", [poll_only]))
+    return {
+        key: {
+            name: round(sum(r[field] for r in runs) / (sum(r["wall_seconds"] for r in runs) or 1), 2)
+            for name, runs in phases
+        }
+        for key, field in (
+            ("database_cpu_s_per_s", "database_cpu_s"),
+            ("database_wait_s_per_s", "database_wait_s"),
+            ("workers_wait_s_per_s", "workers_wait_s"),
+        )
+    }
+
+
 def _leg_result(args: argparse.Namespace, env: dict[str, str], drive: dict[str, Any], workers: int) -> dict[str, Any]:
     alone, polling, poll_only = drive["rounds"]["alone"], drive["rounds"]["polling"], drive["poll_only"]
     base, loaded = _others_p95(alone), _others_p95(polling)
@@ -200,6 +255,8 @@ def _leg_result(args: argparse.Namespace, env: dict[str, str], drive: dict[str, 
         "cache": env["BENCH_CACHE"],
         "workers": workers,
         "pollers": args.pollers,
+        "others": args.others,
+        "pace_s": args.pace,
         "poll_every_s": POLL_EVERY_S,
         "others_alone": base,
         "others_polling": loaded,
@@ -229,6 +286,7 @@ def _leg_result(args: argparse.Namespace, env: dict[str, str], drive: dict[str, 
             "polling": round(_cpu_per_second(polling), 2),
             "poll_only": round(_cpu_per_second([poll_only]), 2),
         },
+        **_scheduling(alone, polling, poll_only),
         "locust_cpu_s_per_s": round(
             sum(r["locust_cpu_s"] for r in polling) / (sum(r["wall_seconds"] for r in polling) or 1), 2
         ),
@@ -262,7 +320,8 @@ def _report(result: dict[str, Any]) -> tuple[str, bool]:
     server, cpu = result["server_p95_ms"], result["worker_cpu_s_per_s"]
     lines = [
         f"{result['database']}, {result['cache']}, {result['workers']} gunicorn workers, "
-        f"{result['pollers']} widgets polling every 3 s",
+        f"{result['pollers']} widgets polling every 3 s; other traffic: {result['others']} users, "
+        f"one request every {result['pace_s']:g} s each",
         f"  other endpoints alone:        {base['requests']} requests, p50 {base.get('p50_ms', 0):.0f} ms, "
         f"p95 {base['p95_ms']:.0f} ms",
         f"  other endpoints + polling:    {loaded['requests']} requests, p50 {loaded.get('p50_ms', 0):.0f} ms, "
@@ -284,6 +343,21 @@ def _report(result: dict[str, Any]) -> tuple[str, bool]:
         f"(on {os.cpu_count()} vCPUs; the load average at the start is printed above)",
         f"  errors: other endpoints {result['other_errors']}, 5xx in the server log {result['server_errors']}",
     ]
+    database, waits = result["database_cpu_s_per_s"], (result["database_wait_s_per_s"], result["workers_wait_s_per_s"])
+    if any(database.values()):
+        lines.append(
+            f"  database server CPU s/s: alone {database['alone']}, with polls {database['polling']}, "
+            f"polls only {database['poll_only']} (SecantusDB: one Python process, 1.0 is saturated)"
+        )
+    phases = ("alone", "polling", "poll_only")
+    lines.append(
+        "  waiting for a CPU (s/s summed over threads; runnable, not run: a busy machine), "
+        + ("database server / workers: " if any(database.values()) else "workers: ")
+        + ", ".join(
+            f"{name} {waits[0][name]} / {waits[1][name]}" if any(database.values()) else f"{name} {waits[1][name]}"
+            for name in phases
+        )
+    )
     alone, polling = result["endpoints_p95"]["alone"], result["endpoints_p95"]["polling"]
     lines.append(
         "  p95 ms per endpoint, alone -> with polls: "
@@ -304,6 +378,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pollers", type=int, default=300, help="open widgets polling every 3 s")
     parser.add_argument("--others", type=int, default=20, help="Locust users of the other traffic")
     parser.add_argument("--pace", type=float, default=0.5, help="seconds between one other user's requests")
+    parser.add_argument(
+        "--mongo-pace",
+        type=float,
+        default=MONGO_PACE_S,
+        help="--pace on the MongoDB leg (SecantusDB, one Python process, serves ~0.5 s/s of the other traffic at 2 s)",
+    )
     parser.add_argument("--phase-seconds", type=int, default=60, help="length of each side, over all rounds")
     parser.add_argument("--rounds", type=int, default=4, help="alone/polling alternations")
     parser.add_argument("--poll-seconds", type=int, default=15, help="length of the poll-only phase")
@@ -314,7 +394,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _leg_subprocess(leg: str, args: argparse.Namespace, result: Path, extra_env: dict[str, str]) -> int:
-    options = ["--pollers", str(args.pollers), "--others", str(args.others), "--pace", str(args.pace)]
+    pace = args.mongo_pace if leg == "mongo" else args.pace
+    options = ["--pollers", str(args.pollers), "--others", str(args.others), "--pace", str(pace)]
     options += ["--phase-seconds", str(args.phase_seconds), "--rounds", str(args.rounds)]
     options += ["--poll-seconds", str(args.poll_seconds), "--port", str(args.port)]
     command = [sys.executable, __file__, "--leg", leg, "--result", str(result), *options]

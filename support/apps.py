@@ -36,3 +36,7 @@ class SupportConfig(AppConfig):
         query_filters_flatten()
 
         database_files_pin()
+
+        from support.db import mongodb_query_shapes
+
+        mongodb_query_shapes()

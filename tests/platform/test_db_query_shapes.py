@@ -1,0 +1,147 @@
+"""support.db.mongodb_query_shapes: on MongoDB a select_related query filters before it joins, so a fetch by pk
+reads one document instead of joining the whole collection (a filter on the joined row keeps its place), and
+filters are flat documents of field conditions, which SecantusDB serves from an index; the same rows either way."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from support.db import _index_friendly, _reads_joined
+from support.models import Conversation, IdempotencyRecord, Message
+
+pytestmark = pytest.mark.django_db
+
+
+def _pipeline_of(collection: str, queries: CaptureQueriesContext) -> str:
+    found = [q["sql"] for q in queries.captured_queries if f".{collection}.aggregate(" in q["sql"]]
+    assert found, queries.captured_queries
+    return found[-1]
+
+
+def test_it_filters_a_fetch_by_pk_before_joining_the_assignee(make_conversation: Any, on_mongodb: bool) -> None:
+    if not on_mongodb:
+        pytest.skip("the pipeline order is MongoDB's")
+    conversation, _ = make_conversation()
+    with CaptureQueriesContext(connection) as queries:
+        found = Conversation.objects.select_related("assigned_to").filter(pk=conversation.pk).first()
+    assert found == conversation and found.assigned_to is None
+    pipeline = _pipeline_of("support_conversations", queries)
+    assert pipeline.index("'$match'") < pipeline.index("'$lookup'")
+
+
+def test_it_filters_a_transcript_before_joining_the_authors(
+    make_conversation: Any, staff_user: Any, on_mongodb: bool
+) -> None:
+    if not on_mongodb:
+        pytest.skip("the pipeline order is MongoDB's")
+    conversation, _ = make_conversation()
+    other, _ = make_conversation()
+    Message.objects.create(conversation=conversation, role="user", content="Is my table booked?")
+    Message.objects.create(conversation=conversation, role="agent", content="Yes.", author=staff_user)
+    Message.objects.create(conversation=other, role="user", content="Not this one.")
+    with CaptureQueriesContext(connection) as queries:
+        turns = list(Message.objects.filter(conversation=conversation).select_related("author").order_by("created_at"))
+    assert [(t.content, t.author) for t in turns] == [("Is my table booked?", None), ("Yes.", staff_user)]
+    pipeline = _pipeline_of("support_messages", queries)
+    assert pipeline.index("'$match'") < pipeline.index("'$lookup'")
+
+
+def test_it_keeps_a_filter_on_the_joined_row_after_the_join(
+    make_conversation: Any, staff_user: Any, on_mongodb: bool
+) -> None:
+    assigned, _ = make_conversation()
+    make_conversation()
+    Conversation.objects.filter(pk=assigned.pk).update(assigned_to=staff_user)
+    with CaptureQueriesContext(connection) as queries:
+        found = list(Conversation.objects.select_related("assigned_to").filter(assigned_to__username="agent"))
+    assert [(c.pk, c.assigned_to) for c in found] == [(assigned.pk, staff_user)]
+    if on_mongodb:
+        pipeline = _pipeline_of("support_conversations", queries)
+        assert pipeline.index("'$lookup'") < pipeline.index("'$match'")
+
+
+def test_it_counts_a_path_into_a_joined_row_or_the_whole_document_as_reading_the_join() -> None:
+    aliases = frozenset({"auth_user"})
+    assert _reads_joined({"auth_user.username": "agent"}, aliases)
+    assert _reads_joined({"$expr": {"$eq": ["$auth_user.is_staff", True]}}, aliases)
+    assert _reads_joined({"$expr": {"$eq": ["$$ROOT", None]}}, aliases)
+    assert _reads_joined({"$or": [{"status": "open"}, {"auth_user": None}]}, aliases)
+    assert not _reads_joined({"_id": 7, "assigned_to_id": {"$in": [1, 2]}}, aliases)
+    assert not _reads_joined({"$expr": {"$lt": ["$created_at", "$$NOW"]}}, aliases)
+
+
+def test_it_flattens_nested_ands_and_merges_one_fields_operators() -> None:
+    nested = {
+        "$and": [
+            {"$and": [{"message_count": {"$lte": 9}}, {"$and": [{"message_count": {"$exists": True}}]}]},
+            {"_id": 7},
+        ]
+    }
+    flat = _index_friendly(nested)
+    assert flat == {"message_count": {"$lte": 9, "$exists": True}, "_id": 7}
+    assert next(iter(flat)) == "_id"  # the point lookup is the clause SecantusDB tries first
+
+
+def test_it_turns_a_nor_of_equalities_and_an_is_null_into_field_conditions() -> None:
+    match = {
+        "$and": [
+            {"conversation_id": 3},
+            {"$nor": [{"_id": {"$in": (1, 2)}}, {"role": "assistant"}]},
+            {"$or": [{"response": {"$exists": False}}, {"response": None}]},
+        ]
+    }
+    assert _index_friendly(match) == {
+        "conversation_id": 3,
+        "_id": {"$nin": (1, 2)},
+        "role": {"$ne": "assistant"},
+        "response": None,
+    }
+
+
+def test_it_leaves_what_it_cannot_merge_in_an_and() -> None:
+    assert _index_friendly({"$and": [{"a": 1}, {"a": 2}]}) == {"a": 1, "$and": [{"a": 2}]}
+    assert _index_friendly({"$and": [{"a": {"$gt": 1}}, {"a": {"$gt": 5}}]}) == {
+        "a": {"$gt": 1},
+        "$and": [{"a": {"$gt": 5}}],
+    }
+    either = {"$or": [{"a": 1}, {"b": 2}]}
+    assert _index_friendly(either) == either
+    assert _index_friendly({"$nor": [{"a": {"$gt": 1}}]}) == {"$nor": [{"a": {"$gt": 1}}]}
+    pattern = {"$nor": [{"a": re.compile("^x")}]}
+    assert _index_friendly(pattern) == pattern
+
+
+def test_it_updates_a_conversation_by_pk_with_conditions_through_a_flat_filter(
+    make_conversation: Any, on_mongodb: bool
+) -> None:
+    conversation, _ = make_conversation()
+    other, _ = make_conversation()
+    with CaptureQueriesContext(connection) as queries:
+        updated = Conversation.objects.filter(pk=conversation.pk, message_count__lte=5, turns_reserved__lte=5).update(
+            summary="moved"
+        )
+    assert updated == 1
+    assert Conversation.objects.get(pk=conversation.pk).summary == "moved"
+    assert Conversation.objects.get(pk=other.pk).summary == ""
+    if on_mongodb:
+        update = [q["sql"] for q in queries.captured_queries if "support_conversations.update_many(" in q["sql"]]
+        assert update and "'$and'" not in update[0], queries.captured_queries
+
+
+def test_it_finds_the_same_turns_with_exclusions_and_nulls(make_conversation: Any, staff_user: Any) -> None:
+    conversation, _ = make_conversation()
+    first = Message.objects.create(conversation=conversation, role="user", content="Hello?")
+    second = Message.objects.create(conversation=conversation, role="assistant", content="Hi.", model="m")
+    third = Message.objects.create(conversation=conversation, role="agent", content="Sam here.", author=staff_user)
+    turns = Message.objects.filter(conversation=conversation)
+    assert set(turns.exclude(pk__in=[first.pk])) == {second, third}
+    assert set(turns.exclude(role="assistant").filter(author__isnull=True)) == {first}
+    assert set(turns.filter(model="m").exclude(pk__in=[second.pk, third.pk])) == set()
+    record = IdempotencyRecord.objects.create(conversation=conversation, key="k1", fingerprint="f")
+    assert IdempotencyRecord.objects.filter(pk=record.pk, response__isnull=True).update(response={"ok": 1}) == 1
+    assert IdempotencyRecord.objects.filter(pk=record.pk, response__isnull=True).update(response={"ok": 2}) == 0
