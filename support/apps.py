@@ -31,9 +31,6 @@ class SupportConfig(AppConfig):
         post_delete.connect(prices_table_forget, sender="support.ModelPrice", dispatch_uid="prices_on_delete")
 
         from rezvo_support.sqlite_file.base import database_files_pin
-        from support.db import query_filters_flatten
-
-        query_filters_flatten()
 
         database_files_pin()
 
