@@ -219,14 +219,19 @@ def gunicorn(env: dict[str, str], workdir: Path, *, sample_every: float = 0.5, p
     finally:
         stop.set()
         server.sample_rss()
+        process_group_stop(process, timeout=40)
+
+
+def process_group_stop(process: subprocess.Popen[bytes], *, timeout: float) -> None:
+    """SIGTERM to the process's group (it was started with start_new_session), SIGKILL after `timeout`."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 @contextlib.contextmanager
@@ -246,14 +251,7 @@ def task_consumer(env: dict[str, str], workdir: Path) -> Iterator[subprocess.Pop
     try:
         yield process
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        process_group_stop(process, timeout=20)
 
 
 def staff_token() -> str:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def consumer_env(queue: Path, *, smtp_port: int, **extra: str) -> dict[str, str]:
@@ -36,3 +42,32 @@ def wait_for(check: Callable[[], bool], timeout: float = 30) -> bool:
             return True
         time.sleep(0.2)
     return check()
+
+
+class Consumer:
+    """A running consumer; `output` holds what it printed once it has stopped."""
+
+    output = ""
+
+
+@contextmanager
+def real_consumer(queue: Path, *, smtp_port: int) -> Iterator[Consumer]:
+    """`manage.py run_huey` on the queue file `queue` for the block, then stopped (SIGINT) and its output kept."""
+    consumer = Consumer()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "run_huey", "--workers", "2", "--delay", "0.1", "--max-delay", "0.5"],
+        cwd=ROOT,
+        env=consumer_env(queue, smtp_port=smtp_port),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield consumer
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            consumer.output, _ = process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            consumer.output, _ = process.communicate()

@@ -4,7 +4,6 @@ escalation's webhook and mail; the settings choose the queue; the periodic jobs 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -22,7 +21,7 @@ from support import services, tasks
 from support.models import Conversation, EscalationReason, EventField, IdempotencyRecord, TicketEvent
 from support.services import rollup_fold
 from tests.fakes.smtp import smtp_server
-from tests.fakes.task_queue import consumer_env, wait_for
+from tests.fakes.task_queue import real_consumer, wait_for
 from tests.fakes.webhook_receiver import webhook_receiver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,24 +52,9 @@ def test_a_real_consumer_sends_the_escalation_webhook_and_mail(
         assert HUEY.pending_count() == 1, "queued in the SQLite file, not run inline"
         assert receiver.received == [] and messages == []
 
-        consumer = subprocess.Popen(
-            [sys.executable, "manage.py", "run_huey", "--workers", "2", "--delay", "0.1", "--max-delay", "0.5"],
-            cwd=ROOT,
-            env=consumer_env(sqlite_queue, smtp_port=SMTP_PORT),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        try:
+        with real_consumer(sqlite_queue, smtp_port=SMTP_PORT) as consumer:
             done = wait_for(lambda: bool(receiver.answered_ok()) and bool(messages))
-        finally:
-            consumer.send_signal(signal.SIGINT)
-            try:
-                output, _ = consumer.communicate(timeout=15)
-            except subprocess.TimeoutExpired:
-                consumer.kill()
-                output, _ = consumer.communicate()
-        assert done, f"the consumer did not deliver; its output:\n{output}"
+        assert done, f"the consumer did not deliver; its output:\n{consumer.output}"
 
     [delivered] = receiver.answered_ok()
     assert delivered.verified and delivered.event == "conversation.escalated"
@@ -181,15 +165,7 @@ def test_a_real_consumer_folds_a_logged_turn_into_the_rollups_within_five_second
     def usage_messages() -> int:
         return sum(DailyUsageRollup.objects.values_list("messages", flat=True))
 
-    consumer = subprocess.Popen(
-        [sys.executable, "manage.py", "run_huey", "--workers", "2", "--delay", "0.1", "--max-delay", "0.5"],
-        cwd=ROOT,
-        env=consumer_env(sqlite_queue, smtp_port=SMTP_PORT),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
+    with real_consumer(sqlite_queue, smtp_port=SMTP_PORT) as consumer:
         # The first turn also proves the consumer is up (starting Django takes a while on a busy machine).
         services.message_log(conversation=conversation, turns=turn_pair("Is the consumer up yet?", "It is now."))
         assert Message.objects.filter(rollup_pending=True).count() == 2, "left to the queue, not folded inline"
@@ -197,13 +173,6 @@ def test_a_real_consumer_folds_a_logged_turn_into_the_rollups_within_five_second
         rollup_fold._soon_next = 0.0  # a new second: this process asks for a fold again at once
         services.message_log(conversation=conversation, turns=turn_pair("And a second question?", "Answered."))
         seen = started and wait_for(lambda: usage_messages() == 4, timeout=5)
-    finally:
-        consumer.send_signal(signal.SIGINT)
-        try:
-            output, _ = consumer.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            consumer.kill()
-            output, _ = consumer.communicate()
-    assert started, f"the consumer never folded; its output:\n{output}"
-    assert seen, f"the second turn was not in the rollups within 5 s; the consumer's output:\n{output}"
+    assert started, f"the consumer never folded; its output:\n{consumer.output}"
+    assert seen, f"the second turn was not in the rollups within 5 s; the consumer's output:\n{consumer.output}"
     assert not Message.objects.filter(rollup_pending=True).exists()
