@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -252,6 +252,21 @@ def task_consumer(env: dict[str, str], workdir: Path) -> Iterator[subprocess.Pop
         yield process
     finally:
         process_group_stop(process, timeout=20)
+
+
+def legs_run(legs: str, tmp: Path, run: Callable[[str, Path, dict[str, str]], int]) -> Iterator[tuple[str, int, Path]]:
+    """Each leg named in `legs` ("sqlite,mongo"): `run(leg, result file, extra env)` gives its exit code; the
+    MongoDB leg runs against a standalone SecantusDB server started for it. Yields (leg, code, result file)."""
+    for leg in [name.strip() for name in legs.split(",") if name.strip()]:
+        result = tmp / f"{leg}.json"
+        if leg == "mongo":
+            from tests.mongo_server import secantus_server
+
+            with secantus_server(standalone=True) as uri:
+                code = run(leg, result, {"MONGODB_URI": uri})
+        else:
+            code = run(leg, result, {})
+        yield leg, code, result
 
 
 def staff_token() -> str:

@@ -408,18 +408,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     if args.leg:
         return run_leg(args)
-    from tests.mongo_server import secantus_server
-
     print(harness.machine_description(), flush=True)
     failed = []
     with tempfile.TemporaryDirectory(prefix="rezvo-polling-") as tmp:
-        for leg in [leg.strip() for leg in args.legs.split(",") if leg.strip()]:
-            result = Path(tmp) / f"{leg}.json"
-            if leg == "mongo":
-                with secantus_server(standalone=True) as uri:
-                    code = _leg_subprocess(leg, args, result, {"MONGODB_URI": uri})
-            else:
-                code = _leg_subprocess(leg, args, result, {})
+        for leg, code, result in harness.legs_run(
+            args.legs, Path(tmp), lambda leg, result, extra: _leg_subprocess(leg, args, result, extra)
+        ):
             if code or not result.exists():
                 failed.append(leg)
                 continue

@@ -273,19 +273,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.leg:
         Path(args.result).write_text(json.dumps(run_leg(args)))
         return 0
-    from tests.mongo_server import secantus_server
-
     lines = [harness.machine_description(), ""]
     print(lines[0], flush=True)
     passed = True
     with tempfile.TemporaryDirectory(prefix="rezvo-reads-") as tmp:
-        for leg in [leg.strip() for leg in args.legs.split(",") if leg.strip()]:
-            result = Path(tmp) / f"{leg}.json"
-            if leg == "mongo":
-                with secantus_server(standalone=True) as uri:
-                    code = _leg_subprocess(leg, args, result, {"MONGODB_URI": uri})
-            else:
-                code = _leg_subprocess(leg, args, result, {})
+        for leg, code, result in harness.legs_run(
+            args.legs, Path(tmp), lambda leg, result, extra: _leg_subprocess(leg, args, result, extra)
+        ):
             if code or not result.exists():
                 lines.append(f"{leg}: the leg failed (exit {code})")
                 passed = False
