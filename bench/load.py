@@ -35,7 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness
-from bench.load_checks import integrity, query_counts, rollups_check
+from bench.load_checks import fold_wait, integrity, query_counts, rollups_compare
 from bench.load_locust import merge_rounds, run_locust
 from bench.load_report import render
 from tests.fakes.fake_claude import FakeClaude, Reply
@@ -128,7 +128,7 @@ def _run_server(args: argparse.Namespace, env: dict[str, str], workdir: Path) ->
     with claude, harness.gunicorn(env, workdir) as server, harness.task_consumer(env, workdir):
         run: dict[str, Any] = {"workers": len(server.worker_pids())}
         run.update(_drive(server, env, workdir, args))
-        run["rollups"] = rollups_check(run.setdefault("rollup_problems", []))
+        run["rollups"] = fold_wait(run.setdefault("rollup_problems", []))
         run["log_lines"] = server.log_lines()
         run["log_text"] = server.log_text()
         run["peak"] = sorted(server.peak_rss_kib.values())
@@ -153,7 +153,7 @@ def _leg_checks(run: dict[str, Any], ceiling_id: str, token: str) -> dict[str, A
     acks, ceiling_acked = _acknowledged(warmup, phases)
     checks = integrity(acks, ceiling_id, ceiling_acked)
     checks["problems"].extend(run["rollup_problems"])
-    checks["rollups"] = run["rollups"]
+    checks["rollups"] = {**run["rollups"], "differ": rollups_compare(checks["problems"], ceiling_id)}
     no_reply = phases["mixed"]["chat_outcomes"].get("no_reply", 0)
     if no_reply:
         checks["problems"].append(f"{no_reply} chat turns got no reply")

@@ -39,7 +39,7 @@ CONVERSATIONS: list[str] = []
 REPLAY_MISMATCHES: list[str] = []
 CEILING_ACKED = [0]
 # How chat turns ended: answered by Claude, partial (stream broke), fallback (knowledge base).
-CHAT_OUTCOMES: dict[str, int] = {"claude": 0, "partial": 0, "fallback": 0, "no_reply": 0}
+CHAT_OUTCOMES: dict[str, int] = {"claude": 0, "partial": 0, "fallback": 0, "person": 0, "no_reply": 0}
 
 
 @events.quitting.add_listener
@@ -132,6 +132,11 @@ class _Conversations(FastHttpUser):
                 elif response.status_code == 200:
                     events = [frame for frame in (response.text or "").split("\n\n") if frame.startswith("event: done")]
                     done = json.loads(events[-1].split("data: ", 1)[1]) if events else None
+                if done is not None and done.get("handled_by") == "human":
+                    # A person handles the conversation (escalated earlier): the turn is stored, no bot reply.
+                    ACKS[self.conversation_id][key] = [done["user_message_id"]]
+                    CHAT_OUTCOMES["person"] += 1
+                    return
                 if done is not None and done.get("text"):
                     ACKS[self.conversation_id][key] = sorted([done["user_message_id"], done["message_id"]])
                     outcome = "fallback" if done["fallback"] else "partial" if done["partial"] else "claude"
