@@ -177,6 +177,20 @@ class Server:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def settle(self, *, quiet_s: float = 2.0, timeout_s: float = 120.0) -> float:
+        """Wait until the workers have finished what the last phase left queued (no request logged for
+        `quiet_s`), so the next phase's latency and CPU are its own; the seconds it took."""
+        started = last_change = time.monotonic()
+        size = -1
+        while time.monotonic() - started < timeout_s:
+            now_size = self.log_path.stat().st_size
+            if now_size != size:
+                size, last_change = now_size, time.monotonic()
+            elif time.monotonic() - last_change >= quiet_s:
+                break
+            time.sleep(0.25)
+        return round(time.monotonic() - started, 1)
+
 
 @contextlib.contextmanager
 def gunicorn(env: dict[str, str], workdir: Path, *, sample_every: float = 0.5, port: int = 0) -> Iterator[Server]:

@@ -5,7 +5,8 @@ PacedWidget    the other endpoints' widget traffic at a steady pace: starts conv
 PacedStaff     the staff traffic of bench/locustfile.py (queue, lists, search, transcripts, status
                changes, analytics) at the same pace.
 PollingWidget  one open widget on a conversation a person owns (handled_by=human): GET .../messages?after=
-               every 3 s with If-None-Match, keeping the ETag and the newest id as widget.js does.
+               every 3 s with If-None-Match, keeping the ETag and the newest id as widget.js does (opened once
+               by bench/polling.py; each phase goes on from the ETags the last one left).
 StaffReplier   a staff member answering one polled conversation now and then, so some polls are 200s.
 
 The other traffic is paced, not flat out: the question is what the polls do to its latency, and a
@@ -46,6 +47,10 @@ def write_poll_counts(**kwargs: Any) -> None:
     if os.environ.get("BENCH_POLL_COUNTS"):
         with open(os.environ["BENCH_POLL_COUNTS"], "w") as out:
             json.dump(dict(POLL_COUNTS), out)
+    # Each widget's newest id and ETag, for the next phase: it goes on polling where this one left it.
+    if os.environ.get("BENCH_POLL_FILE") and POLLED:
+        with open(os.environ["BENCH_POLL_FILE"], "w") as out:
+            json.dump(POLLED, out)
 
 
 class PacedWidget(_Conversations):
@@ -78,14 +83,22 @@ class PollingWidget(FastHttpUser):
     wait_time = constant_pacing(POLL_EVERY)
 
     def on_start(self) -> None:
-        polled = POLLED[next(_NEXT) % len(POLLED)]
-        self.url = f"/api/support/conversations/{polled['id']}/messages"
-        self.token, self.last_id, self.etag = polled["token"], polled["last_id"], ""
-        # Widgets are opened at different moments, not all in the same tick; an open widget has its
-        # ETag already: the first poll (no If-None-Match) is counted apart, so the rest is the steady state.
+        self.polled = POLLED[next(_NEXT) % len(POLLED)]
+        self.url = f"/api/support/conversations/{self.polled['id']}/messages"
+        self.token = self.polled["token"]
+        # Widgets poll at different moments, not all in the same tick.
         gevent.sleep(random.uniform(0, POLL_EVERY))
-        self.poll(name="GET messages?after= (widget opened)")
-        gevent.sleep(POLL_EVERY)
+        if not self.polled.get("etag"):  # opened by bench/polling.py before the phases; else its first poll
+            self.poll(name="GET messages?after= (widget opened)")
+            gevent.sleep(POLL_EVERY)
+
+    @property
+    def last_id(self) -> str:
+        return self.polled["last_id"]
+
+    @property
+    def etag(self) -> str:
+        return self.polled.get("etag", "")
 
     @task
     def poll(self, name: str = "GET messages?after= (poll)") -> None:
@@ -106,8 +119,8 @@ class PollingWidget(FastHttpUser):
             body = r.json()
             if body["messages"]:
                 counted["200 with turns"] += 1
-                self.last_id = body["messages"][-1]["id"]
-            self.etag = r.headers.get("ETag") or ""
+                self.polled["last_id"] = body["messages"][-1]["id"]
+            self.polled["etag"] = r.headers.get("ETag") or ""
 
 
 class StaffReplier(FastHttpUser):

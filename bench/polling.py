@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import statistics
 import subprocess
@@ -70,7 +71,27 @@ def _polled_conversations(n: int) -> tuple[list[dict[str, str]], str]:
         conversation, widget_token = services.conversation_create(source="web", user_id=f"poller-{i}")
         message = services.conversation_reply(conversation=conversation, author=staff, content="Hi, Sam here.")
         polled.append({"id": str(conversation.pk), "token": widget_token, "last_id": str(message.pk)})
+    logging.getLogger("rezvo.request").disabled = True  # 300 request lines in the bench's output otherwise
+    for widget in polled:
+        widget["etag"] = _opened(widget)
     return polled, token
+
+
+def _opened(widget: dict[str, str]) -> str:
+    """The ETag the widget holds once open: its first poll, made here, before the measured phases.
+
+    The phases measure open widgets polling. Opening one is a different request (no If-None-Match, so the
+    database answers it): were all 300 opened at the start of every phase, each phase would begin with a
+    burst of 300 database reads that 300 already open widgets do not make."""
+    from django.test import Client
+
+    response = Client(HTTP_HOST=harness.HOST).get(
+        f"/api/support/conversations/{widget['id']}/messages?after={widget['last_id']}",
+        headers={"X-Conversation-Token": widget["token"]},
+    )
+    if response.status_code != 200 or not response.get("ETag"):
+        raise SystemExit(f"opening a polled widget answered {response.status_code}: {response.content[:200]!r}")
+    return str(response["ETag"])
 
 
 def _leg_setup(args: argparse.Namespace, workdir: Path) -> dict[str, str]:
@@ -100,6 +121,7 @@ def _phase(
     server: harness.Server, env: dict[str, str], workdir: Path, *, phase: str, users: list[str], seconds: int, n: int
 ) -> dict[str, Any]:
     counts = workdir / f"polls-{phase}.json"
+    settled_s = server.settle()
     lines_before = len(server.log_lines())
     database = [pid] if (pid := _database_pid()) else []
     before = _scheduled_seconds(database), _scheduled_seconds(server.worker_pids())
@@ -114,6 +136,7 @@ def _phase(
         locustfile=LOCUSTFILE,
     )
     run["polls"] = json.loads(counts.read_text()) if counts.exists() else {}
+    run["phase"], run["settled_s"] = phase, settled_s
     after = _scheduled_seconds(database), _scheduled_seconds(server.worker_pids())
     run["database_cpu_s"], run["database_wait_s"] = (round(a - b, 2) for a, b in zip(after[0], before[0], strict=True))
     run["workers_wait_s"] = round(after[1][1] - before[1][1], 2)  # a worker recycled meanwhile is not counted
@@ -291,6 +314,8 @@ def _leg_result(args: argparse.Namespace, env: dict[str, str], drive: dict[str, 
             sum(r["locust_cpu_s"] for r in polling) / (sum(r["wall_seconds"] for r in polling) or 1), 2
         ),
         "other_errors": loaded.get("errors", 0) + base.get("errors", 0),
+        # Seconds each phase waited for the last one's queued requests to finish before it started.
+        "settled_s": {r["phase"]: r["settled_s"] for r in (*alone, *polling, poll_only)},
         "failures": [f for run in (*alone, *polling, poll_only) for f in run["failures"]][:10],
     }
 
@@ -363,6 +388,7 @@ def _report(result: dict[str, Any]) -> tuple[str, bool]:
         "  p95 ms per endpoint, alone -> with polls: "
         + "; ".join(f"{name} {alone[name]:.0f} -> {polling.get(name, 0):.0f}" for name in alone)
     )
+    lines.append(f"  waited before each phase for the last one's requests to finish (s): {result['settled_s']}")
     if not kept_up:
         lines.append(
             f"  FAIL: {loaded_polls['per_second']} polls/s beside the traffic, under {KEPT_UP:.0%} of {expected:.0f}"

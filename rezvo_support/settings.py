@@ -172,7 +172,7 @@ else:
 # --- Cache (shared by all workers: DRF throttles live here) ---------------------------------
 REDIS_URL = env_str("REDIS_URL")
 # A Redis that is down or stuck must not slow every request: each call waits at most these timeouts,
-# and after a failure the cache skips Redis for REDIS_BREAKER_S seconds (rezvo_support/cache.py), so
+# and after 3 timeouts in a row or a refused connection the cache skips Redis for REDIS_BREAKER_S s, so
 # callers fall back at once (throttles let traffic through, the spend figure is read from the database).
 # Anything else that talks to Redis should use the same two timeouts.
 REDIS_CONNECT_TIMEOUT_S = env_float("REDIS_CONNECT_TIMEOUT_S", 0.05, minimum=0.001)
