@@ -367,6 +367,7 @@ def _report(result: dict[str, Any]) -> tuple[str, bool]:
         f"  worker CPU s/s: alone {cpu['alone']}, with polls {cpu['polling']}, polls only {cpu['poll_only']} "
         f"(on {os.cpu_count()} vCPUs; the load average at the start is printed above)",
         f"  errors: other endpoints {result['other_errors']}, 5xx in the server log {result['server_errors']}",
+        f"  waited before each phase for the last one's requests to finish (s): {result['settled_s']}",
     ]
     database, waits = result["database_cpu_s_per_s"], (result["database_wait_s_per_s"], result["workers_wait_s_per_s"])
     if any(database.values()):
@@ -388,7 +389,6 @@ def _report(result: dict[str, Any]) -> tuple[str, bool]:
         "  p95 ms per endpoint, alone -> with polls: "
         + "; ".join(f"{name} {alone[name]:.0f} -> {polling.get(name, 0):.0f}" for name in alone)
     )
-    lines.append(f"  waited before each phase for the last one's requests to finish (s): {result['settled_s']}")
     if not kept_up:
         lines.append(
             f"  FAIL: {loaded_polls['per_second']} polls/s beside the traffic, under {KEPT_UP:.0%} of {expected:.0f}"
