@@ -375,13 +375,12 @@ def _report(result: dict[str, Any]) -> tuple[str, bool]:
             f"  database server CPU s/s: alone {database['alone']}, with polls {database['polling']}, "
             f"polls only {database['poll_only']} (SecantusDB: one Python process, 1.0 is saturated)"
         )
-    phases = ("alone", "polling", "poll_only")
     lines.append(
         "  waiting for a CPU (s/s summed over threads; runnable, not run: a busy machine), "
         + ("database server / workers: " if any(database.values()) else "workers: ")
         + ", ".join(
             f"{name} {waits[0][name]} / {waits[1][name]}" if any(database.values()) else f"{name} {waits[1][name]}"
-            for name in phases
+            for name in ("alone", "polling", "poll_only")
         )
     )
     alone, polling = result["endpoints_p95"]["alone"], result["endpoints_p95"]["polling"]
