@@ -7,6 +7,7 @@ of the code asks the questions here (is a write all or nothing? is a transaction
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from time import sleep
@@ -61,10 +62,35 @@ def claim_before_transaction() -> bool:
     return is_mongodb()
 
 
+#: A server that said it has no transactions (a standalone MongoDB) is asked again after this long.
+TRANSACTIONS_RECHECK_S = 30.0
+#: Where a connection's features note when the server said so (monotonic seconds).
+ASKED_AT = "_rezvo_no_transactions_at"
+_transactions_seen = False
+
+
 def writes_are_atomic() -> bool:
-    """Whether write_transaction() really is all or nothing on this database."""
-    # The backend learns whether the server is a replica set when it connects (a private attribute).
-    return not is_mongodb() or bool(getattr(connection.features, "_supports_transactions", False))
+    """Whether write_transaction() really is all or nothing on this database.
+
+    The backend asks the server once per connection whether it is a replica set (a private, cached
+    attribute). A yes holds for the whole process: SecantusDB answers `hello` without its set's name while
+    it shuts down, and a thread that asked then would have written without transactions until it ended. A
+    no is asked again every TRANSACTIONS_RECHECK_S, not on every write: a standalone server stays one.
+    """
+    global _transactions_seen
+    if not is_mongodb() or _transactions_seen:
+        return True
+    features = connection.features
+    answers = features.__dict__  # where the backend's cached_property keeps its answer
+    now = time.monotonic()
+    if "_supports_transactions" in answers and now - answers.setdefault(ASKED_AT, now) >= TRANSACTIONS_RECHECK_S:
+        del answers["_supports_transactions"]
+    if "_supports_transactions" not in answers:
+        answers[ASKED_AT] = now
+    supported = bool(getattr(features, "_supports_transactions", False))
+    if supported:
+        _transactions_seen = True
+    return supported
 
 
 @contextmanager

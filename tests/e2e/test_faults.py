@@ -258,7 +258,6 @@ def test_a_database_outage_mid_run_is_503_json_and_leaves_nothing_half_written(s
         # Then short outages at random moments, so some land between a request's writes.
         for _ in range(OUTAGES):
             time.sleep(random.uniform(0.1, 0.4))
-            print("T", time.monotonic())
             stack.database.stop()
             time.sleep(random.uniform(0.05, 0.3))
             stack.database.start()
