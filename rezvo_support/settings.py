@@ -87,9 +87,9 @@ MIDDLEWARE = [
     "rezvo_support.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # After WhiteNoise: static files (widget.js, widget.css) are embedded on customers' pages and need none.
-    "csp.middleware.CSPMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "support.api.poll_fast.PollNotModifiedMiddleware",  # a widget's unchanged poll: a 304 with CORS, no CSP
+    "csp.middleware.CSPMiddleware",  # after WhiteNoise: widget.js and widget.css, embedded elsewhere, need none
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -18,6 +18,7 @@ the database as before (at most every 30 s) and only the version and token are c
 from __future__ import annotations
 
 import logging
+import random
 import secrets
 import threading
 from dataclasses import dataclass
@@ -30,8 +31,13 @@ from support.limiter import RedisHit
 logger = logging.getLogger(__name__)
 
 #: A version lives this long without a write: should a bump ever be lost (the cache down at that moment),
-#: a poll is stale for at most this long. A new version costs each open widget one 200.
+#: a poll is stale for at most this long. A new version costs each open widget one 200, so versions made
+#: together (a restart, a burst of replies) expire spread over the last quarter, not in one burst.
 VERSION_TTL_S = 120
+
+
+def version_ttl() -> int:
+    return random.randint(VERSION_TTL_S * 3 // 4, VERSION_TTL_S)
 TOKEN_TTL_S = 24 * 60 * 60
 #: Longer than any flush interval: a stamp outlives the batch that writes it.
 SEEN_TTL_S = 60 * 60
@@ -78,7 +84,7 @@ def version_get_or_add(pk: object) -> str | None:
     key = version_key(pk)
     try:
         fresh = secrets.token_hex(8)
-        if cache.add(key, fresh, VERSION_TTL_S):
+        if cache.add(key, fresh, version_ttl()):
             return fresh
         return cache.get(key)
     except Exception:  # noqa: BLE001 - the poll falls back to a tag made from the database
@@ -95,7 +101,7 @@ _unrenewed_lock = threading.Lock()
 def version_replace(pk: object) -> None:
     """A new random version: every tag given so far for this conversation stops matching."""
     try:
-        cache.set(version_key(pk), secrets.token_hex(8), VERSION_TTL_S)
+        cache.set(version_key(pk), secrets.token_hex(8), version_ttl())
     except Exception:  # noqa: BLE001 - renewed later (below); polls are stale for at most VERSION_TTL_S
         logger.warning("could not renew the poll version of conversation %s", pk)
         with _unrenewed_lock:
@@ -111,7 +117,7 @@ def _renew_pending() -> None:
         pending = list(_unrenewed)
         _unrenewed.clear()
     try:
-        cache.set_many({version_key(pk): secrets.token_hex(8) for pk in pending}, VERSION_TTL_S)
+        cache.set_many({version_key(pk): secrets.token_hex(8) for pk in pending}, version_ttl())
     except Exception:  # noqa: BLE001 - still down: keep them for the next success
         with _unrenewed_lock:
             _unrenewed.update(pending)

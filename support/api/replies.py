@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +20,7 @@ from support.models import Conversation, Message
 
 #: The most turns one poll returns; the client polls again from the last one it got.
 POLL_LIMIT = 100
+_R = TypeVar("_R", bound=HttpResponseBase)
 #: The browser keeps the poll's answer and asks again with If-None-Match: an unchanged poll is a 304.
 POLL_CACHE_CONTROL = "private, no-cache"
 NO_SUCH_TURN = "No turn of this conversation has this id."
@@ -141,19 +143,24 @@ def _from_database(
     if not staff:
         _seen(conversation, state)
     if unchanged:
-        return _headers(Response(status=status.HTTP_304_NOT_MODIFIED), tag_for(after_pk))
+        return poll_headers(Response(status=status.HTTP_304_NOT_MODIFIED), tag_for(after_pk))
     turns = selectors.message_list_after(conversation=conversation, after=after, limit=POLL_LIMIT)
     # With every turn there is, the tag is the one of the poll the client sends next (after its last turn):
     # that poll is then a 304, not a 200 with nothing new. A page cut at POLL_LIMIT keeps its own tag.
     next_after = turns[-1].pk if turns and len(turns) < POLL_LIMIT else after_pk
-    return _headers(Response(_poll_body(conversation, turns)), tag_for(next_after))
+    return poll_headers(Response(_poll_body(conversation, turns)), tag_for(next_after))
 
 
 def _cached_304(request: Request, state: selectors.PollState, *, pk: Any, staff: bool) -> Response | None:
-    """The 304 for an unchanged poll, decided from the cache alone; None when the database must answer.
-    `after` is read without the serializer: anything it would refuse (blank, too long, not an id) has no
-    tag, so it goes on to the full validation and its 400."""
-    after_id = request.query_params.get("after")
+    tag = cached_poll_tag(request, state, pk=pk, staff=staff)
+    return None if tag is None else poll_headers(Response(status=status.HTTP_304_NOT_MODIFIED), tag)
+
+
+def cached_poll_tag(request: HttpRequest | Request, state: selectors.PollState, *, pk: Any, staff: bool) -> str | None:
+    """The tag of the 304 for an unchanged poll, decided from the cache alone (the widget's last-seen stamp
+    noted); None when the database must answer. `after` is read without the serializer: anything it would
+    refuse (blank, too long, not an id) has no tag, so it goes on to the full validation and its 400."""
+    after_id = request.GET.get("after")
     after_pk = None if after_id is None else selectors.message_pk(after_id)
     if after_id is not None and (after_pk is None or len(after_id) > AFTER_MAX_LENGTH):
         return None
@@ -161,10 +168,12 @@ def _cached_304(request: Request, state: selectors.PollState, *, pk: Any, staff:
         return None
     if not staff:
         services.conversation_seen_cached(conversation_id=pk, seen_ms=state.seen_ms)
-    return _headers(Response(status=status.HTTP_304_NOT_MODIFIED), _version_tag(pk, after_pk, state.version))
+    return _version_tag(pk, after_pk, state.version)
 
 
-def _unchanged(request: Request, state: selectors.PollState, *, pk: Any, after_pk: Any, staff: bool) -> bool:
+def _unchanged(
+    request: HttpRequest | Request, state: selectors.PollState, *, pk: Any, after_pk: Any, staff: bool
+) -> bool:
     """The cached version says nothing changed since the caller's tag, and the caller may see the conversation
     (staff, or the widget whose token hashes to the cached hash; the hash is compared in constant time)."""
     if not state.version or not _if_none_match(request):
@@ -199,7 +208,7 @@ def _poll_body(conversation: Conversation, turns: list[Message]) -> Any:
     ).data
 
 
-def _headers(response: Response, tag: str) -> Response:
+def poll_headers(response: _R, tag: str) -> _R:
     response["ETag"] = tag
     response["Cache-Control"] = POLL_CACHE_CONTROL
     return response
@@ -244,7 +253,7 @@ def _etag(conversation: Conversation, *, after_pk: Any, latest: Any) -> str:
     return '"' + hashlib.sha256(repr(parts).encode()).hexdigest()[:32] + '"'
 
 
-def _if_none_match(request: Request) -> set[str]:
+def _if_none_match(request: HttpRequest | Request) -> set[str]:
     header = request.headers.get("If-None-Match", "")
     # A weak validator (W/"...") names the same answer here: proxies may weaken a tag they compress.
     return {part.strip().removeprefix("W/") for part in header.split(",") if part.strip()}

@@ -319,3 +319,18 @@ def test_a_deleted_conversation_is_not_answered_from_the_cache(make_conversation
     )
 
     assert widget(token).get(_url(conversation), HTTP_IF_NONE_MATCH=tag).status_code == 404
+
+
+@pytest.mark.django_db
+def test_versions_started_together_expire_spread_out_not_in_one_burst(make_conversation: Any) -> None:
+    client = poll_cache._redis()
+    if client is None:
+        pytest.skip("the expiry is read from Redis")
+    pks = [make_conversation()[0].pk for _ in range(12)]
+
+    for pk in pks:
+        poll_cache.version_get_or_add(pk)
+    ttls = [client.ttl(poll_cache.cache.make_key(poll_cache.version_key(pk))) for pk in pks]
+
+    assert all(poll_cache.VERSION_TTL_S * 3 // 4 - 1 <= ttl <= poll_cache.VERSION_TTL_S for ttl in ttls), ttls
+    assert len(set(ttls)) > 1, "every widget of a restart would get its 200 in the same second"
