@@ -36,12 +36,14 @@ logger = logging.getLogger(__name__)
 VERSION_TTL_S = 120
 
 
-def version_ttl() -> int:
-    return random.randint(VERSION_TTL_S * 3 // 4, VERSION_TTL_S)
 TOKEN_TTL_S = 24 * 60 * 60
 #: Longer than any flush interval: a stamp outlives the batch that writes it.
 SEEN_TTL_S = 60 * 60
 DIRTY_KEY = "poll:seen-dirty"
+
+
+def version_ttl() -> int:
+    return random.randint(VERSION_TTL_S * 3 // 4, VERSION_TTL_S)
 
 
 def version_key(pk: object) -> str:
