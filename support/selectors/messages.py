@@ -75,10 +75,15 @@ def message_get(*, conversation: Conversation, message_id: object) -> Message | 
 def message_list_after(*, conversation: Conversation, after: Message | None, limit: int) -> list[Message]:
     """The first `limit` turns after `after` (all from the start when None), oldest first, with their
     authors. Turns stored together share created_at, so the order (created_at, pk) breaks the tie."""
-    turns = Message.objects.filter(conversation=conversation)
-    if after is not None:
-        turns = turns.filter(Q(created_at__gt=after.created_at) | Q(created_at=after.created_at, pk__gt=after.pk))
-    return list(turns.select_related("author").order_by("created_at", "pk")[:limit])
+    turns = Message.objects.filter(conversation=conversation).select_related("author").order_by("created_at", "pk")
+    if after is None:
+        return list(turns[:limit])
+    # Two flat filters, not one with OR: an index serves each on any MongoDB, where SecantusDB plans none for
+    # an $or and scanned every stored turn (116 ms of a 125 ms poll at 6,000 turns).
+    same_moment = list(turns.filter(created_at=after.created_at, pk__gt=after.pk)[:limit])
+    if len(same_moment) == limit:
+        return same_moment
+    return same_moment + list(turns.filter(created_at__gt=after.created_at)[: limit - len(same_moment)])
 
 
 def message_latest_id(*, conversation: Conversation) -> Any:
