@@ -18,7 +18,7 @@ import schemathesis
 # Hypothesis parses the source of the lambdas it describes with `ast`, from deep inside its draws. On
 # CPython 3.11 an `ast` RecursionError there leaves the parser's depth count wrong, and the next parse fails
 # with "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905): a CI
-# fuzz runs lost an operation to it. More headroom keeps that parse from reaching the limit at all.
+# fuzz run lost an operation to it. More headroom keeps that parse from reaching the limit at all.
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 4000))
 
 PERSONA = os.environ.get("FUZZ_PERSONA", "staff")
