@@ -35,13 +35,18 @@ def dispatched(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
+def _opened(make_conversation: Any, widget: Any, **headers: str) -> tuple[Conversation, APIClient, str]:
+    """A widget's conversation, its client and the ETag of its first poll (answered by the view)."""
+    conversation, token = make_conversation()
+    client = widget(token)
+    return conversation, client, client.get(_url(conversation), **headers)["ETag"]
+
+
 @pytest.mark.django_db
 def test_an_unchanged_widget_poll_is_a_304_that_never_reaches_the_view(
     make_conversation: Any, widget: Any, dispatched: list[str]
 ) -> None:
-    conversation, token = make_conversation()
-    client = widget(token)
-    tag = client.get(_url(conversation))["ETag"]
+    conversation, client, tag = _opened(make_conversation, widget)
     assert dispatched == ["GET"]
 
     unchanged = client.get(_url(conversation), HTTP_IF_NONE_MATCH=tag)
@@ -57,9 +62,7 @@ def test_an_unchanged_widget_poll_is_a_304_that_never_reaches_the_view(
 def test_the_early_304_carries_the_cors_headers_the_widget_on_another_site_needs(
     make_conversation: Any, widget: Any, dispatched: list[str]
 ) -> None:
-    conversation, token = make_conversation()
-    client = widget(token)
-    tag = client.get(_url(conversation), HTTP_ORIGIN=ORIGIN)["ETag"]
+    conversation, client, tag = _opened(make_conversation, widget, HTTP_ORIGIN=ORIGIN)
 
     unchanged = client.get(_url(conversation), HTTP_IF_NONE_MATCH=tag, HTTP_ORIGIN=ORIGIN)
 
@@ -73,9 +76,7 @@ def test_the_early_304_carries_the_cors_headers_the_widget_on_another_site_needs
 def test_a_poll_the_early_path_passes_on_counts_once_in_the_limit(
     make_conversation: Any, widget: Any, staff_user: Any, dispatched: list[str]
 ) -> None:
-    conversation, token = make_conversation()
-    client = widget(token)
-    stale = client.get(_url(conversation), REMOTE_ADDR="10.4.4.4")["ETag"]  # hit 1
+    conversation, client, stale = _opened(make_conversation, widget, REMOTE_ADDR="10.4.4.4")  # hit 1
     services.conversation_reply(conversation=conversation, author=staff_user, content="Sam here.")
 
     changed = client.get(_url(conversation), HTTP_IF_NONE_MATCH=stale, REMOTE_ADDR="10.4.4.4")  # hit 2
