@@ -208,7 +208,7 @@ def gunicorn(env: dict[str, str], workdir: Path, *, sample_every: float = 0.5, p
             start_new_session=True,
         )
     server = Server(url=f"http://{HOST}:{port}", process=process, log_path=log_path)
-    workers = int(env.get("GUNICORN_WORKERS") or multiprocessing.cpu_count() * 2 + 1)
+    workers = int(env.get("GUNICORN_WORKERS") or multiprocessing.cpu_count())
     stop = threading.Event()
 
     def sampler() -> None:

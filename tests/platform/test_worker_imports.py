@@ -119,6 +119,15 @@ def test_the_workers_are_forked_from_a_loaded_app_unless_told_not_to(monkeypatch
     assert _gunicorn_config(monkeypatch, GUNICORN_PRELOAD="false")["preload_app"] is False
 
 
+def test_it_runs_one_worker_process_per_core_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing
+
+    monkeypatch.delenv("GUNICORN_WORKERS", raising=False)
+    monkeypatch.setattr(multiprocessing, "cpu_count", lambda: 3)
+    assert _gunicorn_config(monkeypatch)["workers"] == 3
+    assert _gunicorn_config(monkeypatch, GUNICORN_WORKERS="5")["workers"] == 5
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_master_closes_its_database_connection_before_forking(monkeypatch: pytest.MonkeyPatch) -> None:
     config = _gunicorn_config(monkeypatch, GUNICORN_PRELOAD="true")
