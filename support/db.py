@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from time import sleep
 from typing import Any
@@ -289,6 +289,61 @@ def mongodb_query_shapes() -> None:
         MongoQuery.get_pipeline = _match_before_joins(MongoQuery.get_pipeline)
     if not getattr(SQLCompiler.build_query, "flat_match", False):
         SQLCompiler.build_query = _flat_match(SQLCompiler.build_query)
+
+
+def row_update(
+    model: type[Any],
+    *,
+    pk: Any,
+    where: Mapping[str, Any],
+    at_most: Mapping[str, int],
+    add: Mapping[str, int],
+    assign: Mapping[str, Any],
+    raise_to: Mapping[str, Any],
+) -> int:
+    """One conditional update of the row `pk`, for a hot path: the fields in `where` equal their values
+    (None: is null) and those in `at_most` are <= theirs; then `add` is added, `assign` set, and each field
+    in `raise_to` becomes the greater of it and the value (a null field takes the value). Returns the rows
+    matched (0 or 1).
+
+    The same statement as QuerySet.filter().update() with F() and Case(), without the ORM's query compiler,
+    which cost more CPU than the rest of a logged turn's writes together; on MongoDB one update with $inc,
+    $set and $max instead of a pipeline update, on the open transaction's session."""
+    opts = model._meta
+    conn: Any = connections["default"]
+
+    def prep(name: str, value: Any) -> Any:
+        return opts.get_field(name).get_db_prep_value(value, connection=conn)
+
+    def column(name: str) -> str:
+        return str(opts.get_field(name).column)
+
+    if is_mongodb():
+        match: dict[str, Any] = {"_id": prep(opts.pk.name, pk)}
+        match.update({column(name): prep(name, value) for name, value in where.items()})
+        match.update({column(name): {"$lte": value} for name, value in at_most.items()})
+        changes: dict[str, Any] = {
+            "$inc": {column(name): value for name, value in add.items()},
+            "$set": {column(name): prep(name, value) for name, value in assign.items()},
+            "$max": {column(name): prep(name, value) for name, value in raise_to.items()},
+        }
+        collection = conn.get_collection(opts.db_table)
+        done = collection.update_one(match, {k: v for k, v in changes.items() if v}, session=conn.session)
+        return int(done.matched_count)
+    quote = conn.ops.quote_name
+    sets = [f"{c} = {c} + %s" for c in map(quote, map(column, add))]
+    sets += [f"{c} = %s" for c in map(quote, map(column, assign))]
+    sets += [f"{c} = CASE WHEN {c} > %s THEN {c} ELSE %s END" for c in map(quote, map(column, raise_to))]
+    tests = [f"{quote(opts.pk.column)} = %s"]
+    tests += [f"{quote(column(n))} {'IS NULL' if v is None else '= %s'}" for n, v in where.items()]
+    tests += [f"{c} <= %s" for c in map(quote, map(column, at_most))]
+    params: list[Any] = [*add.values(), *(prep(n, v) for n, v in assign.items())]
+    for name, value in raise_to.items():
+        params += [prep(name, value)] * 2
+    params += [prep(opts.pk.name, pk), *(prep(n, v) for n, v in where.items() if v is not None), *at_most.values()]
+    with conn.cursor() as cursor:
+        cursor.execute(f"UPDATE {quote(opts.db_table)} SET {', '.join(sets)} WHERE {' AND '.join(tests)}", params)
+        return int(cursor.rowcount)
 
 
 def database_ping() -> None:

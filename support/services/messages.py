@@ -234,15 +234,19 @@ def _question_claim(*, conversation: Conversation, messages: Sequence[Message]) 
         )
 
 
-def _usage_increments(messages: Sequence[Message], sign: int = 1) -> dict[str, Any]:
+def _usage_added(messages: Sequence[Message]) -> dict[str, int]:
     return {
-        "message_count": F("message_count") + sign * len(messages),
-        "total_input_tokens": F("total_input_tokens") + sign * sum(m.input_tokens for m in messages),
-        "total_output_tokens": F("total_output_tokens") + sign * sum(m.output_tokens for m in messages),
-        "total_cache_read_tokens": F("total_cache_read_tokens") + sign * sum(m.cache_read_tokens for m in messages),
-        "total_cache_write_tokens": F("total_cache_write_tokens") + sign * sum(m.cache_write_tokens for m in messages),
-        "cost_micros": F("cost_micros") + sign * sum(m.cost_micros for m in messages),
+        "message_count": len(messages),
+        "total_input_tokens": sum(m.input_tokens for m in messages),
+        "total_output_tokens": sum(m.output_tokens for m in messages),
+        "total_cache_read_tokens": sum(m.cache_read_tokens for m in messages),
+        "total_cache_write_tokens": sum(m.cache_write_tokens for m in messages),
+        "cost_micros": sum(m.cost_micros for m in messages),
     }
+
+
+def _usage_increments(messages: Sequence[Message], sign: int = 1) -> dict[str, Any]:
+    return {name: F(name) + sign * value for name, value in _usage_added(messages).items()}
 
 
 def conversation_counters_add(
@@ -263,9 +267,10 @@ def conversation_counters_add(
     on the conversation's state, so the cost lands on the row it is counted in; F() increments are applied
     by the database, so concurrent loggers never overwrite each other. TurnLimitReached when there is no room."""
     cost = sum(m.cost_micros for m in messages)
-    flags = _outcome_inputs(messages)
+    flags, latest = _outcome_flags(messages)
     room = {} if turn_limit is None else _turn_room(turns=len(messages), limit=turn_limit)
-    claim = {} if turn_limit is None else {"turns_reserved": F("turns_reserved") + len(messages)}
+    added = {**_usage_added(messages), **({} if turn_limit is None else {"turns_reserved": len(messages)})}
+    stamps = {"updated_at": max((m.created_at for m in messages), default=timezone.now())}
     for attempt in range(TRANSITION_ATTEMPTS):
         if attempt:
             db.retry_spread(attempt)
@@ -275,15 +280,18 @@ def conversation_counters_add(
         guard = {name: getattr(conversation, name) for name in STATE_FIELDS}
         # Inside messages_store's transaction no savepoint (a failure rolls the request back); alone, its own.
         with transaction.atomic(savepoint=False):
-            updated = Conversation.objects.filter(pk=conversation.pk, **guard, **room).update(
-                **_usage_increments(messages),
-                **claim,
-                **flags,
-                updated_at=max((m.created_at for m in messages), default=timezone.now()),
+            updated = db.row_update(
+                Conversation,
+                pk=conversation.pk,
+                where=guard,
+                at_most=room,
+                add=added,
+                assign={**flags, **stamps},
+                raise_to={} if latest is None else {"last_turn_at": latest},
             )
             if updated:
                 _state_row_add(conversation=conversation, messages=messages, cost=cost, later=state_row_later)
-                _counters_remember(conversation=conversation, messages=messages, claimed=bool(claim))
+                _counters_remember(conversation=conversation, messages=messages, claimed=turn_limit is not None)
                 return
     raise ConversationConflict(conversation.pk)
 
@@ -304,7 +312,7 @@ def _turn_room(*, turns: int, limit: int) -> dict[str, int]:
     room = limit - turns
     if room < 0:
         raise TurnLimitReached(None)
-    return {"turns_reserved__lte": room, "message_count__lte": room}
+    return {"turns_reserved": room, "message_count": room}
 
 
 def _has_room(conversation: Conversation, *, turns: int, limit: int) -> bool:
@@ -340,27 +348,31 @@ def _counters_take_back(
         logger.warning("could not take back the counters of conversation %s: %s", conversation.pk, exc)
 
 
-def _outcome_inputs(messages: Sequence[Message]) -> dict[str, Any]:
-    """What the outcome rules read of new turns, as update values: a substantive question or answer (flags
-    that only ever turn on) and the latest turn (only ever forward: a slower writer of an earlier turn must
-    not pull the resolution window back)."""
-    flags: dict[str, Any] = {}
+def _outcome_flags(messages: Sequence[Message]) -> tuple[dict[str, bool], Any]:
+    """What the outcome rules read of new turns: a substantive question or answer (flags that only ever
+    turn on), and the latest turn's time (only ever forward: a slower writer of an earlier turn must not
+    pull the resolution window back), or None without turns."""
+    flags: dict[str, bool] = {}
     if any(m.role == Role.USER and outcomes.is_substantive(m.content) for m in messages):
         flags["substantive_question"] = True
     if any(m.role == Role.ASSISTANT and outcomes.is_substantive(m.content) for m in messages):
         flags["substantive_answer"] = True
-    latest = max((m.created_at for m in messages), default=None)
+    return flags, max((m.created_at for m in messages), default=None)
+
+
+def _outcome_inputs(messages: Sequence[Message]) -> dict[str, Any]:
+    """_outcome_flags() as ORM update values."""
+    found, latest = _outcome_flags(messages)
+    flags: dict[str, Any] = dict(found)
     if latest is not None:
         flags["last_turn_at"] = Case(When(last_turn_at__gt=latest, then=F("last_turn_at")), default=Value(latest))
     return flags
 
 
 def _outcome_inputs_remember(*, conversation: Conversation, messages: Sequence[Message]) -> None:
-    flags = _outcome_inputs(messages)
-    for name in ("substantive_question", "substantive_answer"):
-        if name in flags:
-            setattr(conversation, name, True)
-    latest = max((m.created_at for m in messages), default=None)
+    flags, latest = _outcome_flags(messages)
+    for name in flags:
+        setattr(conversation, name, True)
     if latest is not None and (conversation.last_turn_at is None or conversation.last_turn_at < latest):
         conversation.last_turn_at = latest
 
