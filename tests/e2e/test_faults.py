@@ -36,13 +36,12 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.db import OperationalError
-from django.db.models import QuerySet
 from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from bench import harness
-from support import limiter, services
+from support import db, limiter, services
 from support.models import Conversation, IdempotencyRecord, Message
 from tests import mongo_server
 from tests.fakes.fake_claude import FakeClaude, Reply
@@ -350,15 +349,16 @@ def test_throttles_let_traffic_through_while_redis_is_down_and_count_again_when_
 
 # --- A failure between one request's writes, at a chosen statement --------------------------
 def fail_the_counter_update(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The database errors on the counters UPDATE, after the turns' INSERT went through."""
-    real_update = QuerySet.update
+    """The database errors on the counters' UPDATE (support.db.row_update), in the middle of the request's
+    writes."""
+    real_update = db.row_update
 
-    def update(self: QuerySet, **kwargs: Any) -> int:
-        if self.model is Conversation and "message_count" in kwargs:
+    def update(model: type[Any], **kwargs: Any) -> int:
+        if model is Conversation and "message_count" in kwargs["add"]:
             raise OperationalError("server closed the connection unexpectedly")
-        return real_update(self, **kwargs)
+        return real_update(model, **kwargs)
 
-    monkeypatch.setattr(QuerySet, "update", update)
+    monkeypatch.setattr(db, "row_update", update)
 
 
 @pytest.mark.django_db(transaction=True)
