@@ -24,6 +24,7 @@ from django.test import Client
 from pymongo.errors import AutoReconnect
 from rest_framework.test import APIClient, APIRequestFactory
 
+from support import db
 from support.api.chat import ChatApi
 from support.bot.tokens import estimate_tokens
 from support.bot.turn import CLOSING_LINE
@@ -83,6 +84,7 @@ def database_away(seconds: float, monkeypatch: pytest.MonkeyPatch) -> Iterator[t
 
         monkeypatch.setattr(QuerySet, "update", failing(real_update))
         monkeypatch.setattr(QuerySet, "bulk_create", failing(real_bulk))
+        monkeypatch.setattr(db, "row_update", failing(db.row_update))  # the counters' update
         timer = threading.Thread(target=time.sleep, args=(seconds,))
         timer.start()
         yield timer
