@@ -121,7 +121,8 @@ def _chat_outcomes(result: dict[str, Any]) -> list[str]:
         "Chat turns in the mixed phase (fake Claude over HTTP: ~4% 529 then a retry, ~3% dropped"
         f" mid-stream, ~2% an error before any text): {outcomes['claude']} answered by Claude,"
         f" {outcomes['partial']} partial with a closing line, {outcomes['fallback']} answered from the"
-        f" knowledge base, {outcomes['no_reply']} without a reply.",
+        f" knowledge base, {outcomes['no_reply']} without a reply; {outcomes.get('waited', 0)} tries found every"
+        " reply thread of a worker busy (429 `server_busy`) and were sent again a second later, as the widget does.",
     ]
 
 

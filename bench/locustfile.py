@@ -38,8 +38,11 @@ ACKS: dict[str, dict[str, list[str]]] = {}
 CONVERSATIONS: list[str] = []
 REPLAY_MISMATCHES: list[str] = []
 CEILING_ACKED = [0]
-# How chat turns ended: answered by Claude, partial (stream broke), fallback (knowledge base).
-CHAT_OUTCOMES: dict[str, int] = {"claude": 0, "partial": 0, "fallback": 0, "person": 0, "no_reply": 0}
+# How chat turns ended: answered by Claude, partial (stream broke), fallback (knowledge base); and how many
+# tries found every reply thread of the worker busy and waited, as the widget does.
+CHAT_OUTCOMES: dict[str, int] = {"claude": 0, "partial": 0, "fallback": 0, "person": 0, "no_reply": 0, "waited": 0}
+#: widget.js: a 429 with Retry-After 1 (`server_busy`) is tried again after a second, three times at most.
+BUSY_RETRIES = 3
 
 
 @events.quitting.add_listener
@@ -124,9 +127,16 @@ class _Conversations(FastHttpUser):
         body = {"message": sentence(self.rng, self.rng.randint(3, 12)), "stream": stream}
         url = f"/api/support/conversations/{self.conversation_id}/chat"
         name = "POST chat (stream)" if stream else "POST chat (json)"
-        for _ in range(MAX_ATTEMPTS):
+        busy = 0
+        for _ in range(MAX_ATTEMPTS + BUSY_RETRIES):
             with self.client.post(url, json=body, headers=headers, name=name, catch_response=True) as response:
                 done = None
+                if response.status_code == 429 and response.headers.get("Retry-After") == "1" and busy < BUSY_RETRIES:
+                    busy += 1
+                    CHAT_OUTCOMES["waited"] += 1
+                    response.success()  # the widget waits and sends again; counted apart, not an error
+                    time.sleep(1)
+                    continue
                 if response.status_code == 201:
                     done = response.json()
                 elif response.status_code == 200:

@@ -22,6 +22,8 @@ from support.api.serializers import (
     MessageOutputSerializer,
     WidgetConversationOutputSerializer,
     WidgetMessageOutputSerializer,
+    represent,
+    validated,
 )
 from support.models import Conversation, EscalationReason, MessageOrigin, Role
 
@@ -122,9 +124,8 @@ def _validated(request: Request, *, staff: bool) -> dict[str, Any]:
             "The widget may not log turns here (SUPPORT_CLIENT_LOGGING=off): send the customer's message "
             "to POST conversations/{id}/chat, which stores both turns itself."
         )
-    data = MessageCreateInputSerializer(data=request.data, context={"client": not staff})
-    data.is_valid(raise_exception=True)
-    return data.validated_data
+    values: dict[str, Any] = validated(MessageCreateInputSerializer, request.data, client=not staff)
+    return values
 
 
 def message_create(request: Request, conversation: Conversation) -> Response:
@@ -144,7 +145,7 @@ def message_create(request: Request, conversation: Conversation) -> Response:
     serializer = MessageCreateOutputSerializer if staff else MessageCreateWidgetOutputSerializer
 
     def render(messages: list[Any]) -> Any:
-        return serializer({"conversation": conversation, "messages": messages}).data
+        return represent(serializer, {"conversation": conversation, "messages": messages})
 
     key = idempotency_key(request)
     # The caller's kind is part of the request: a key staff used is not replayed to the widget.
