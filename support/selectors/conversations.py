@@ -55,8 +55,9 @@ def conversation_get(*, conversation_id: object, with_assignee: bool = True, use
     found = conversations.filter(pk=pk)
     if user is not None:
         found = conversation_scope(found, user=user)
-    # Not first(): its ORDER BY means nothing for one primary key and costs a compile on every widget write.
-    return next(iter(found[:1]), None)
+    # Unordered, not first(): an ORDER BY means nothing for one primary key and costs a compile on every
+    # widget write.
+    return next(iter(found.order_by()[:1]), None)
 
 
 def token_hash(token: str) -> str:
