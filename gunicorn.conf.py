@@ -19,8 +19,10 @@ from typing import Any
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 # Threads, not just processes: a streamed Claude reply holds its thread for seconds, and the
-# other threads keep /health and message logging answering meanwhile.
-worker_class = "gthread"
+# other threads keep /health and message logging answering meanwhile. gunicorn's gthread, except that a
+# client slow to close a finished connection cannot stall the worker (gunicorn 26+ waits for it on the
+# thread that accepts connections; rezvo_support/gunicorn_worker.py).
+worker_class = "rezvo_support.gunicorn_worker.ThreadWorker"
 # One process per core. The threads already carry the waits on I/O, so gunicorn's classic 2 x cores + 1
 # (meant for sync workers) only adds processes that take the CPU from each other: measured on 2 vCPUs
 # (`make bench-polling`, SQLite), the other endpoints' p95 grew 1.85x beside 300 polling widgets with 5
