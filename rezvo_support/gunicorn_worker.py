@@ -28,7 +28,7 @@ LINGER_S = 2.0
 LINGER_MAX_BYTES = 65536
 
 
-class ThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn ships no type information
+class ThreadWorker(gthread.ThreadWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.lingering: deque[tuple[float, socket.socket]] = deque()
