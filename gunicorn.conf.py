@@ -28,8 +28,10 @@ worker_class = "rezvo_support.gunicorn_worker.ThreadWorker"
 # (`make bench-polling`, SQLite), the other endpoints' p95 grew 1.85x beside 300 polling widgets with 5
 # processes and 1.27x with 2, and the workers' own p95 for them 1.48x and 1.03x.
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count()))
-# Requests each process serves at once; a streamed chat reply occupies one for its whole length.
-threads = int(os.environ.get("GUNICORN_THREADS", 16))
+# Requests each process serves at once; a streamed chat reply occupies one for its whole length. 32, with
+# one process a core, keeps a 2-core host's chat capacity near what 5 processes of 16 gave (48 replies at
+# once; with 16, `make bench`'s 24 users already got 429 server_busy on 2 workers).
+threads = int(os.environ.get("GUNICORN_THREADS", 32))
 # A worker silent for this long is killed and replaced. Long enough for a full streamed reply
 # (SUPPORT_CLAUDE_TIMEOUT_S + margin); a stuck worker is still recycled.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 120))

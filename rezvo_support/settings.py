@@ -424,7 +424,7 @@ SUPPORT_CHAT_MAX_TURNS = env_int("SUPPORT_CHAT_MAX_TURNS", 100, minimum=2)
 # Concurrent chat replies (each holds a thread while Claude writes; support/api/stream_slots.py). Per worker
 # process: the gunicorn thread count minus a reserve (a quarter, at least 2) kept for /health, staff and
 # message logging. Per client IP across all workers: beyond it, 429 `streams_per_ip`.
-_GUNICORN_THREADS = env_int("GUNICORN_THREADS", 16, minimum=1)
+_GUNICORN_THREADS = env_int("GUNICORN_THREADS", 32, minimum=1)  # gunicorn.conf.py's default
 SUPPORT_STREAMS_PER_WORKER = env_int(
     "SUPPORT_STREAMS_PER_WORKER", max(_GUNICORN_THREADS - max(_GUNICORN_THREADS // 4, 2), 1), minimum=1
 )

@@ -128,6 +128,17 @@ def test_it_runs_one_worker_process_per_core_unless_told_otherwise(monkeypatch: 
     assert _gunicorn_config(monkeypatch, GUNICORN_WORKERS="5")["workers"] == 5
 
 
+def test_the_default_stream_slots_leave_a_quarter_of_the_default_threads_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    # settings.py reads the same GUNICORN_THREADS as gunicorn.conf.py; with two defaults that disagree a
+    # worker would admit more replies than it has threads, and /health and staff would queue behind them.
+    from django.conf import settings
+
+    monkeypatch.delenv("GUNICORN_THREADS", raising=False)
+    threads = _gunicorn_config(monkeypatch)["threads"]
+    assert "GUNICORN_THREADS" not in os.environ and "SUPPORT_STREAMS_PER_WORKER" not in os.environ
+    assert settings.SUPPORT_STREAMS_PER_WORKER == threads - threads // 4
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_master_closes_its_database_connection_before_forking(monkeypatch: pytest.MonkeyPatch) -> None:
     config = _gunicorn_config(monkeypatch, GUNICORN_PRELOAD="true")
