@@ -12,7 +12,7 @@ burst on a shared machine hits both sides:
   alone    - the other traffic (widget: create, log pairs, read; staff: queue, lists, search,
              transcripts, status changes, analytics), paced, not flat out;
   polling  - the same traffic + 300 polling widgets + a staff member replying every second
-             (those polls are 200s with the turn, the rest 304s);
+             (those polls are 200s with the turn, the rest 304s), in a Locust process of their own;
 then poll-only (the 300 widgets alone), whose worker CPU / polls is the CPU per poll.
 
     python bench/polling.py                                   # SQLite and MongoDB legs
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -31,13 +32,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness
-from bench.load_locust import run_locust, summarise
+from bench.load_locust import BackgroundLocust, run_locust, summarise
 
 LOCUSTFILE = "locustfile_polling.py"
 POLL = "GET messages?after= (poll)"
@@ -48,6 +50,8 @@ TARGET_RATIO = 1.5
 #: The share of the polls due (widgets / 3 s) that must be answered for the ratio to mean anything.
 KEPT_UP = 0.8
 POLL_EVERY_S = 3.0
+#: The pollers' Locust starts this long before the measured one and ends this long after it.
+POLLERS_LEAD_S = 3
 #: The other traffic's pace on the MongoDB leg. SecantusDB (the MongoDB-compatible server the leg runs on) is
 #: one Python process: measured one request at a time it spends ~44 ms of CPU on a logged pair and ~250 ms on
 #: the review queue, so the SQLite leg's pace (40 requests/s) asks it for ~2 CPU s/s and the traffic queues
@@ -135,23 +139,47 @@ def _leg_setup(args: argparse.Namespace, workdir: Path) -> dict[str, str]:
 
 
 def _phase(
-    server: harness.Server, env: dict[str, str], workdir: Path, *, phase: str, users: list[str], seconds: int, n: int
+    server: harness.Server,
+    env: dict[str, str],
+    workdir: Path,
+    *,
+    phase: str,
+    users: list[str],
+    seconds: int,
+    n: int,
+    pollers: int = 0,
 ) -> dict[str, Any]:
+    """One Locust run of `users`; with `pollers`, the polling widgets and the replier run beside it in a
+    Locust process of their own (BackgroundLocust says why), from a little before to a little after it."""
     counts = workdir / f"polls-{phase}.json"
     settled_s = server.settle()
     lines_before = len(server.log_lines())
     database = [pid] if (pid := _database_pid()) else []
     before = _scheduled_seconds(database), _scheduled_seconds(server.worker_pids())
+    background, measured_env = None, dict(env, BENCH_POLL_COUNTS=str(counts))
+    if pollers:
+        background = BackgroundLocust(
+            server,
+            measured_env,
+            workdir,
+            phase=f"{phase}-polls",
+            users=["PollingWidget", "StaffReplier"],
+            seconds=seconds + 2 * POLLERS_LEAD_S,
+            n=pollers + 1,
+            locustfile=LOCUSTFILE,
+        )
+        time.sleep(POLLERS_LEAD_S)
+        # The measured process neither polls nor writes the widgets' state the pollers keep.
+        measured_env = {k: v for k, v in env.items() if k not in ("BENCH_POLL_FILE", "BENCH_POLL_COUNTS")}
     run = run_locust(
-        server,
-        dict(env, BENCH_POLL_COUNTS=str(counts)),
-        workdir,
-        phase=phase,
-        users=users,
-        seconds=seconds,
-        n=n,
-        locustfile=LOCUSTFILE,
+        server, measured_env, workdir, phase=phase, users=users, seconds=seconds, n=n, locustfile=LOCUSTFILE
     )
+    if background is not None:
+        polls = background.finish()
+        run["entries"] += polls["entries"]
+        run["failures"] += polls["failures"]
+        run["locust_cpu_s"] = round(run["locust_cpu_s"] + polls["locust_cpu_s"], 2)
+        run["poll_seconds"] = polls["seconds"]
     run["polls"] = json.loads(counts.read_text()) if counts.exists() else {}
     run["phase"], run["settled_s"] = phase, settled_s
     after = _scheduled_seconds(database), _scheduled_seconds(server.worker_pids())
@@ -202,22 +230,16 @@ def _p95(values: list[float]) -> float:
 
 def _drive(server: harness.Server, env: dict[str, str], workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Warm-up, then alone/polling rounds, then the poll-only phase, on one server."""
-    others = args.others
-    with_polls = others + args.pollers + 1  # the pollers and the replier are fixed counts
-    _phase(server, env, workdir, phase="warmup", users=[*OTHERS, "PollingWidget"], seconds=5, n=with_polls - 1)
+    phase = functools.partial(_phase, server, env, workdir)
+    phase(phase="warmup", users=[*OTHERS, "PollingWidget"], seconds=5, n=args.others + args.pollers)
     rounds: dict[str, list[dict[str, Any]]] = {"alone": [], "polling": []}
     seconds = max(5, args.phase_seconds // args.rounds)
     for i in range(args.rounds):
-        rounds["alone"].append(
-            _phase(server, env, workdir, phase=f"alone-{i}", users=OTHERS, seconds=seconds, n=others)
-        )
-        users = [*OTHERS, "PollingWidget", "StaffReplier"]
+        rounds["alone"].append(phase(phase=f"alone-{i}", users=OTHERS, seconds=seconds, n=args.others))
         rounds["polling"].append(
-            _phase(server, env, workdir, phase=f"polling-{i}", users=users, seconds=seconds, n=with_polls)
+            phase(phase=f"polling-{i}", users=OTHERS, seconds=seconds, n=args.others, pollers=args.pollers)
         )
-    poll_only = _phase(
-        server, env, workdir, phase="poll-only", users=["PollingWidget"], seconds=args.poll_seconds, n=args.pollers
-    )
+    poll_only = phase(phase="poll-only", users=["PollingWidget"], seconds=args.poll_seconds, n=args.pollers)
     return {"rounds": rounds, "poll_only": poll_only}
 
 
@@ -244,7 +266,9 @@ def _polls(runs: list[dict[str, Any]]) -> dict[str, Any]:
     stats = summarise(entries) if entries else {"requests": 0, "p95_ms": 0.0, "p50_ms": 0.0, "errors": 0}
     # Per run over its configured length (every poll falls inside it), the opening polls included.
     rates = [
-        sum(e["num_requests"] for e in run["entries"] if e["name"] in (POLL, OPENING)) / run["seconds"] for run in runs
+        sum(e["num_requests"] for e in run["entries"] if e["name"] in (POLL, OPENING))
+        / run.get("poll_seconds", run["seconds"])
+        for run in runs
     ]
     return {
         **stats,

@@ -152,7 +152,8 @@ else:
             "NAME": env_str("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
             "OPTIONS": {
                 # WAL: readers proceed during a write. IMMEDIATE: writers queue on the busy timeout, not fail.
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                f"PRAGMA cache_size=-{env_int('SQLITE_CACHE_KIB', 256, minimum=64)};",
                 "transaction_mode": "IMMEDIATE",
                 "timeout": env_int("SQLITE_BUSY_TIMEOUT_S", 20, minimum=1),
                 # Prepared statements a connection (one a thread) keeps; Python's 128 held ~11 MiB more a worker.
