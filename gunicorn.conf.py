@@ -10,7 +10,6 @@ this file unchanged and reports throughput, latency and each worker's peak RSS
 from __future__ import annotations
 
 import ctypes
-import gc
 import logging
 import multiprocessing
 import os
@@ -103,7 +102,9 @@ def when_ready(server: Any) -> None:
         logging.getLogger("gunicorn.error").warning("threads running in the master before fork: %s", others)
     # What is loaded now lives as long as the process: keep the collector from touching (and so copying)
     # those pages in every worker.
-    gc.freeze()
+    from rezvo_support.gunicorn_worker import objects_freeze
+
+    objects_freeze()
 
 
 def post_fork(server: Any, worker: Any) -> None:

@@ -13,6 +13,7 @@ side is left to the worker's poller: the socket is closed when the client closes
 
 from __future__ import annotations
 
+import gc
 import selectors
 import socket
 import time
@@ -26,6 +27,19 @@ from gunicorn.workers import gthread
 LINGER_S = 2.0
 #: Bytes drained from a lingering connection before it is closed anyway (gunicorn's own cap).
 LINGER_MAX_BYTES = 65536
+
+
+def objects_freeze() -> None:
+    """In the master, just before the first fork: move every object loaded so far out of the collector's
+    reach, so no worker's collection touches (and so copies) their pages.
+
+    gc.freeze() leaves the collector's count of long-lived objects at what the last full collection found,
+    and a full collection waits until a quarter of that count has been added since: with the whole app
+    counted, no worker ran one for thousands of requests, and their cyclic garbage (2,539 messages and 151
+    requests after 2,000 requests, measured in a worker) piled up meanwhile. One collection after the
+    freeze, over nothing, resets that count."""
+    gc.freeze()
+    gc.collect()
 
 
 class ThreadWorker(gthread.ThreadWorker):

@@ -107,3 +107,34 @@ def test_a_half_closed_connection_is_released_when_its_client_closes(server: tup
     while open_sockets() > before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert open_sockets() <= before
+
+
+_FREEZE_THEN_MAKE_GARBAGE = """
+import gc
+from rezvo_support.gunicorn_worker import objects_freeze
+
+app = [[] for _ in range(600_000)]  # what the master loaded
+gc.collect()
+objects_freeze()
+full = []
+gc.callbacks.append(lambda phase, info: phase == "stop" and info["generation"] == 2 and full.append(1))
+class Node:
+    pass
+for _ in range(30):  # a worker's requests: cycles still in use at young collections reach the oldest generation
+    in_flight = []
+    for _ in range(1_000):
+        node = Node()
+        node.me = node
+        in_flight.append(node)
+    gc.collect(1)
+    del in_flight
+more = [[] for _ in range(5_000)]
+print(len(full))
+"""
+
+
+def test_a_worker_still_runs_full_collections_after_the_master_froze_its_objects() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _FREEZE_THEN_MAKE_GARBAGE], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert int(done.stdout) >= 1, "cyclic garbage piles up until a full collection"
