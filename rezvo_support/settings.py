@@ -161,10 +161,9 @@ else:
             },
             # A file, not :memory:, so concurrency tests hit the same locking as production.
             "TEST": {"NAME": str(BASE_DIR / "var" / "test.sqlite3")},
-            # Keep each worker thread's connection between requests (gunicorn's threads live long): opening
-            # one (connect, Django's SQL functions, PRAGMAs, the schema parse on the first query) cost about
-            # as much as the rest of a chat request's database work. Off under DEBUG, where runserver uses a
-            # new thread per request. MongoDB needs nothing: its backend keeps one pooled client.
+            # Keep each worker thread's connection between requests (gunicorn's threads live long): opening one
+            # (connect, SQL functions, PRAGMAs, the schema parse) cost about as much as the rest of a chat
+            # request's database work. Off under DEBUG (runserver: a thread a request). MongoDB: one pooled client.
             "CONN_MAX_AGE": env_int("SQLITE_CONN_MAX_AGE", 0 if DEBUG else 600, minimum=0),
         }
     }

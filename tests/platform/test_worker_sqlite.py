@@ -15,7 +15,7 @@ def test_each_connection_keeps_at_most_sixteen_prepared_statements() -> None:
 
 @pytest.mark.django_db
 def test_each_connection_keeps_a_page_cache_of_256_kib() -> None:
-    # SQLite's default, 2,000 KiB a connection, held ~10 MiB more per worker of 32 threads after 5,000 requests
+    # SQLite's default, 2,000 KiB a connection, held ~8 MiB more per worker of 32 threads after 5,000 requests
     # (bench/memory.py). With every request writing, WAL readers find the database changed and drop their
     # cache at nearly every transaction anyway, so a bigger one only holds stale pages.
     with connection.cursor() as cursor:
