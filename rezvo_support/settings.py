@@ -151,7 +151,7 @@ else:
             "ENGINE": "rezvo_support.sqlite_file",
             "NAME": env_str("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
             "OPTIONS": {
-                # WAL: readers proceed during a write. IMMEDIATE: writers queue on the busy timeout, not fail.
+                # WAL: readers proceed during a write. IMMEDIATE: a transaction takes the write lock at its start.
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
                 f"PRAGMA cache_size=-{env_int('SQLITE_CACHE_KIB', 256, minimum=64)};",
                 "transaction_mode": "IMMEDIATE",

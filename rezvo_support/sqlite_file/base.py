@@ -23,11 +23,15 @@ from __future__ import annotations
 import os
 import threading
 import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from django.db.backends.sqlite3 import base, creation
 from django.db.utils import OperationalError
+
+from rezvo_support.sqlite_file.writer_lock import WriterLock, is_write, writer_lock_for
 
 
 class DatabaseFileMissing(OperationalError):
@@ -106,8 +110,30 @@ class DatabaseCreation(creation.DatabaseCreation):
         return name
 
 
+class WriterLockedCursor(base.SQLiteCursorWrapper):
+    """Django's SQLite cursor; a write statement outside a transaction holds the writer lock while it runs."""
+
+    database: DatabaseWrapper
+
+    def execute(self, query: str, params: Any = None) -> Any:
+        if not self.database.writer_lock_needed(query):
+            return super().execute(query, params)
+        with self.database.writer_locked():
+            return super().execute(query, params)
+
+    def executemany(self, query: str, param_list: Any) -> Any:
+        if not self.database.writer_lock_needed(query):
+            return super().executemany(query, param_list)
+        with self.database.writer_locked():
+            return super().executemany(query, param_list)
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    """Django's SQLite backend, with the file checks above and writers queued on a WriterLock
+    (writer_lock.py says why)."""
+
     creation_class = DatabaseCreation
+    _writer_held = False
 
     def _file_path(self) -> str | None:
         name = str(self.settings_dict["NAME"])
@@ -147,12 +173,71 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def create_cursor(self, name: str | None = None) -> Any:
         self.check_database_file()
-        return super().create_cursor(name)
+        cursor = self.connection.cursor(factory=WriterLockedCursor)
+        cursor.database = self
+        return cursor
+
+    # --- The writer lock -----------------------------------------------------------------------------
+    def writer_lock(self) -> WriterLock | None:
+        path = self._file_path()
+        return None if path is None else writer_lock_for(path)
+
+    def writer_timeout_s(self) -> float:
+        return float(self.settings_dict.get("OPTIONS", {}).get("timeout", 5))
+
+    def writer_lock_needed(self, query: str) -> bool:
+        """A write that is a transaction of its own (autocommit, no atomic block) on a file database."""
+        return not self._writer_held and self.get_autocommit() and not self.in_atomic_block and is_write(query)
+
+    @contextmanager
+    def writer_locked(self) -> Iterator[None]:
+        self._writer_acquire()
+        try:
+            yield
+        finally:
+            self._writer_release()
+
+    def _writer_acquire(self) -> None:
+        lock = self.writer_lock()
+        if lock is not None and not self._writer_held:
+            lock.acquire(self.writer_timeout_s())
+            self._writer_held = True
+
+    def _writer_release(self) -> None:
+        if self._writer_held:
+            self._writer_held = False
+            lock = self.writer_lock()
+            if lock is not None:
+                lock.release()
+
+    def _start_transaction_under_autocommit(self) -> None:
+        # Every atomic block on SQLite begins here (BEGIN IMMEDIATE takes SQLite's write lock at once).
+        self._writer_acquire()
+        try:
+            super()._start_transaction_under_autocommit()  # type: ignore[misc]  # private in Django
+        except BaseException:
+            self._writer_release()
+            raise
 
     def _commit(self) -> None:
-        # Writes made on the old file before it was replaced must not be acknowledged as stored.
-        self.check_database_file()
-        super()._commit()  # type: ignore[misc]  # private in Django, absent from django-stubs
+        try:
+            # Writes made on the old file before it was replaced must not be acknowledged as stored.
+            self.check_database_file()
+            super()._commit()  # type: ignore[misc]  # private in Django, absent from django-stubs
+        finally:
+            self._writer_release()
+
+    def _rollback(self) -> None:
+        try:
+            super()._rollback()  # type: ignore[misc]  # private in Django, absent from django-stubs
+        finally:
+            self._writer_release()
+
+    def _close(self) -> None:
+        try:
+            super()._close()  # type: ignore[misc]  # private in Django, absent from django-stubs
+        finally:
+            self._writer_release()
 
     def close_if_unusable_or_obsolete(self) -> None:
         # At the start and end of each request: a kept connection must not outlive its file.
