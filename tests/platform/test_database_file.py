@@ -32,6 +32,7 @@ from rezvo_support.sqlite_file.base import (
     DatabaseWrapper,
     forget_opened_file,
 )
+from tests.platform.scratch_sqlite import scratch_wrapper
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("MONGODB_URI")), reason="the SQLite database file only")
 BASE = "/api/support"
@@ -41,11 +42,7 @@ BASE = "/api/support"
 @pytest.fixture
 def scratch(tmp_path: Path, django_db_blocker: Any) -> Iterator[tuple[Path, DatabaseWrapper]]:
     path = tmp_path / "scratch.sqlite3"
-    with sqlite3.connect(path) as raw:
-        raw.execute("PRAGMA journal_mode=WAL")
-        raw.execute("CREATE TABLE t (n INTEGER)")
-    raw.close()
-    wrapper = DatabaseWrapper({**connection.settings_dict, "NAME": str(path)}, alias="scratch")
+    wrapper = scratch_wrapper(path)
     with django_db_blocker.unblock():
         yield path, wrapper
         wrapper.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from django.db.utils import OperationalError
 from rezvo_support.sqlite_file.base import DatabaseWrapper, forget_opened_file
 from rezvo_support.sqlite_file.writer_lock import writer_lock_for
 from support.models import Conversation
+from tests.platform.scratch_sqlite import scratch_wrapper
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("MONGODB_URI")), reason="the SQLite backend only")
 
@@ -106,12 +106,7 @@ def test_a_writer_in_another_thread_waits_for_the_transaction_to_commit(other_pr
 def scratch(tmp_path: Path, django_db_blocker: Any) -> Iterator[tuple[DatabaseWrapper, int]]:
     """A connection to a scratch file whose busy timeout is 0.2 s, and the writer lock file opened apart."""
     path = tmp_path / "scratch.sqlite3"
-    with sqlite3.connect(path) as raw:
-        raw.execute("PRAGMA journal_mode=WAL")
-        raw.execute("CREATE TABLE t (n INTEGER)")
-    raw.close()
-    options = {**connection.settings_dict["OPTIONS"], "timeout": 0.2}
-    wrapper = DatabaseWrapper({**connection.settings_dict, "NAME": str(path), "OPTIONS": options}, alias="scratch")
+    wrapper = scratch_wrapper(path, timeout=0.2)
     fd = os.open(f"{path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
     with django_db_blocker.unblock():
         yield wrapper, fd
