@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from support import selectors
 from support.api.base import ApiViewSet
 from support.api.openapi import errors, extend_schema
+from support.api.serializers import validated
 from support.models import Audience
 
 
@@ -144,9 +145,7 @@ class AnalyticsViewSet(ApiViewSet):
         operation_id="analytics",
     )
     def list(self, request: Request) -> Response:
-        data = AnalyticsInputSerializer(data=request.query_params)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
+        values = validated(AnalyticsInputSerializer, request.query_params)
         return Response(
             selectors.analytics_summary(
                 days=values["days"],

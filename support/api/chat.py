@@ -29,6 +29,7 @@ from support.api.base import TOKEN_PARAMETER, WidgetApi, max_turns_refusal
 from support.api.idempotency import idempotency_key, idempotency_parameter, replay_refusal
 from support.api.openapi import BODY, StaffOrWidget, errors, extend_schema
 from support.api.replies import AgentSerializer
+from support.api.serializers import validated
 from support.api.stream_slots import StreamSlot, client_ip, stream_slot_acquire
 from support.api.throttles import PerConversationThrottle
 from support.bot.citations import sources_payload
@@ -191,9 +192,8 @@ class ChatApi(WidgetApi):
     )
     def post(self, request: Request, conversation_id: str) -> Any:
         conversation = self.conversation_checked(request, conversation_id)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        text, stream = data.validated_data["message"], data.validated_data["stream"]
+        values = validated(self.InputSerializer, request.data)
+        text, stream = values["message"], values["stream"]
         key = idempotency_key(request)
         staff = is_staff(request)
         if not staff:

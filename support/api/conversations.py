@@ -22,9 +22,11 @@ from support.api.openapi import BODY, TOKEN_PARAMETER, StaffOrWidget, errors, ex
 from support.api.serializers import (
     ConversationOutputSerializer,
     ConversationWithMessagesOutputSerializer,
-    MessagesInContext,
+    LoadedMessages,
     WidgetConversationOutputSerializer,
     WidgetMessageOutputSerializer,
+    represent,
+    validated,
 )
 from support.identity import IdentityRefused, identity_resolve
 from support.models import Audience, Conversation, EscalationReason, HandledBy, Rating, Source, Status
@@ -48,19 +50,14 @@ class ConversationCreateInputSerializer(serializers.Serializer):
     )
 
 
-class _TokenField(serializers.CharField):
-    """The new conversation's secret, handed in by the view as context["token"] (it is never stored)."""
-
-    def get_attribute(self, instance: Any) -> Any:
-        return self.context["token"]
-
-
 class ConversationCreateOutputSerializer(WidgetConversationOutputSerializer):
-    token = _TokenField(help_text="The conversation's secret; shown only in this response.")
+    """The response's shape (the schema's): the view adds `token`, which is never stored, to the conversation."""
+
+    token = serializers.CharField(help_text="The conversation's secret; shown only in this response.")
 
 
 class ConversationDetailWidgetOutputSerializer(WidgetConversationOutputSerializer):
-    messages = MessagesInContext(child=WidgetMessageOutputSerializer())
+    messages = LoadedMessages(child=WidgetMessageOutputSerializer())
 
 
 class ConversationUpdateInputSerializer(serializers.Serializer):
@@ -111,9 +108,8 @@ class ConversationContactInputSerializer(serializers.Serializer):
 
 
 def _valid(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
-    data = serializer_class(data=request.data)
-    data.is_valid(raise_exception=True)
-    return data.validated_data
+    values: dict[str, Any] = validated(serializer_class, request.data)
+    return values
 
 
 class ConversationViewSet(ApiViewSet):
@@ -128,8 +124,8 @@ class ConversationViewSet(ApiViewSet):
     def list(self, request: Request) -> Response:
         queryset = selectors.conversation_list(filters=read_filters(request), user=request.user)
         paginator = Pagination()
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(ConversationOutputSerializer(page, many=True).data)
+        page = paginator.paginate_queryset(queryset, request, view=self) or []
+        return paginator.get_paginated_response([represent(ConversationOutputSerializer, c) for c in page])
 
     @extend_schema(
         request=ConversationCreateInputSerializer,
@@ -156,7 +152,7 @@ class ConversationViewSet(ApiViewSet):
             user_agent=single_line(user_agent),
             identity=identity,
         )
-        data = ConversationCreateOutputSerializer(conversation, context={"token": token}).data
+        data = {**represent(WidgetConversationOutputSerializer, conversation), "token": token}
         return Response(data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -173,11 +169,11 @@ class ConversationViewSet(ApiViewSet):
     )
     def retrieve(self, request: Request, conversation_id: str) -> Response:
         conversation = conversation_for_request(request, conversation_id)
-        context = {"messages": {conversation.pk: list(selectors.message_list(conversation=conversation))}}
+        selectors.conversation_messages_attach([conversation])
         serializer = (
             ConversationWithMessagesOutputSerializer if is_staff(request) else ConversationDetailWidgetOutputSerializer
         )
-        return Response(serializer(conversation, context=context).data)
+        return Response(represent(serializer, conversation))
 
     @extend_schema(
         request=ConversationUpdateInputSerializer,
@@ -188,7 +184,7 @@ class ConversationViewSet(ApiViewSet):
         conversation = conversation_or_404(conversation_id, user=request.user)
         changes = _valid(ConversationUpdateInputSerializer, request)
         conversation = services.conversation_update(conversation=conversation, actor=request.user, changes=changes)
-        return Response(ConversationOutputSerializer(conversation).data)
+        return Response(represent(ConversationOutputSerializer, conversation))
 
     @extend_schema(
         request=message_api.MessageCreateInputSerializer,
@@ -262,7 +258,7 @@ class ConversationViewSet(ApiViewSet):
         conversation = services.conversation_rate(
             conversation=conversation, rating=values["rating"], message=message, **acting_as(request)
         )
-        return Response(ConversationRateOutputSerializer(conversation).data)
+        return Response(represent(ConversationRateOutputSerializer, conversation))
 
     @extend_schema(
         request=ConversationContactInputSerializer,
@@ -276,4 +272,4 @@ class ConversationViewSet(ApiViewSet):
         conversation = conversation_for_request(request, conversation_id)
         email = _valid(ConversationContactInputSerializer, request)["email"]
         conversation = services.conversation_contact_set(conversation=conversation, email=email, **acting_as(request))
-        return Response(WidgetConversationOutputSerializer(conversation).data)
+        return Response(represent(WidgetConversationOutputSerializer, conversation))

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from support import selectors
 from support.api.base import ApiViewSet
 from support.api.openapi import BODY, errors, extend_schema
+from support.api.serializers import represent, validated
 from support.identity import hash_valid
 
 
@@ -55,8 +56,7 @@ class CustomerHistoryViewSet(ApiViewSet):
         description="The verified customer's earlier verified conversations, newest first.",
     )
     def create(self, request: Request) -> Response:
-        data = CustomerHistoryInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        history = selectors.customer_history(user_id=data.validated_data["user_id"])
+        values = validated(CustomerHistoryInputSerializer, request.data)
+        history = selectors.customer_history(user_id=values["user_id"])
         rows = list(history) if history is not None else []
-        return Response(CustomerHistoryOutputSerializer({"results": rows}).data)
+        return Response(represent(CustomerHistoryOutputSerializer, {"results": rows}))

@@ -9,6 +9,7 @@ from rest_framework.request import Request
 
 from support import selectors
 from support.api.base import Pagination
+from support.api.serializers import validated
 from support.models import Audience, EscalationReason, MessageOrigin, Outcome, Rating, Source, Status
 from support.selectors import ConversationFilters
 from support.validators import validate_end_date
@@ -83,8 +84,8 @@ class FilterSerializer(serializers.Serializer):
             raise serializers.ValidationError("No active staff user has this id (or use 'none').")
         return user
 
-    def to_filters(self) -> ConversationFilters:
-        values = self.validated_data
+    @staticmethod
+    def to_filters(values: dict[str, Any]) -> ConversationFilters:
         assigned = values.get("assigned_to")
         return ConversationFilters(
             status=values.get("status", []),
@@ -111,9 +112,7 @@ class FilterSerializer(serializers.Serializer):
 
 def read_filters(request: Request) -> ConversationFilters:
     query = {key: ",".join(request.query_params.getlist(key)) for key in request.query_params}
-    serializer = FilterSerializer(data=query)
-    serializer.is_valid(raise_exception=True)
-    if serializer.validated_data.get("created_from") and serializer.validated_data.get("created_to"):
-        if serializer.validated_data["created_from"] > serializer.validated_data["created_to"]:
-            raise exceptions.ValidationError({"created_from": ["Must not be after created_to."]})
-    return serializer.to_filters()
+    values = validated(FilterSerializer, query)
+    if values.get("created_from") and values.get("created_to") and values["created_from"] > values["created_to"]:
+        raise exceptions.ValidationError({"created_from": ["Must not be after created_to."]})
+    return FilterSerializer.to_filters(values)

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from support import selectors, services
 from support.api.access import TOKEN_HEADER, conversation_for_request, is_staff
-from support.api.serializers import ConversationOutputSerializer, MessageOutputSerializer
+from support.api.serializers import ConversationOutputSerializer, MessageOutputSerializer, represent, validated
 from support.models import Conversation, Message
 
 #: The most turns one poll returns; the client polls again from the last one it got.
@@ -79,15 +79,11 @@ class PollQuerySerializer(serializers.Serializer):
 
 def reply_create(request: Request, conversation: Conversation) -> Response:
     """Store a staff member's reply; 201 with the message and the conversation after it."""
-    data = ReplyInputSerializer(data=request.data)
-    data.is_valid(raise_exception=True)
+    values = validated(ReplyInputSerializer, request.data)
     message = services.conversation_reply(
-        conversation=conversation,
-        author=request.user,
-        content=data.validated_data["content"],
-        hand_back=data.validated_data["hand_back"],
+        conversation=conversation, author=request.user, content=values["content"], hand_back=values["hand_back"]
     )
-    body = ReplyOutputSerializer({"message": message, "conversation": conversation}).data
+    body = represent(ReplyOutputSerializer, {"message": message, "conversation": conversation})
     return Response(body, status=status.HTTP_201_CREATED)
 
 
@@ -122,9 +118,7 @@ def _from_database(
     request: Request, conversation: Conversation, *, state: selectors.PollState | None, version: str | None, staff: bool
 ) -> Response:
     """The poll answered from the rows (the caller may see the conversation; `version` was read before it)."""
-    query = PollQuerySerializer(data=request.query_params)
-    query.is_valid(raise_exception=True)
-    after_id = query.validated_data.get("after")
+    after_id = validated(PollQuerySerializer, request.query_params).get("after")
     after_pk = None if after_id is None else selectors.message_pk(after_id)
     if after_id is not None and after_pk is None:
         raise exceptions.ValidationError({"after": [NO_SUCH_TURN]})
@@ -198,14 +192,15 @@ def _seen(conversation: Conversation, state: selectors.PollState | None) -> None
 
 def _poll_body(conversation: Conversation, turns: list[Message]) -> Any:
     agent = selectors.conversation_agent(conversation=conversation)
-    return PollOutputSerializer(
+    return represent(
+        PollOutputSerializer,
         {
             "messages": [_poll_message(turn) for turn in turns],
             "handled_by": conversation.handled_by,
             "status": conversation.status,
             "agent": selectors.agent_display(agent),
-        }
-    ).data
+        },
+    )
 
 
 def poll_headers(response: _R, tag: str) -> _R:

@@ -70,12 +70,12 @@ class MessageOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class MessagesInContext(serializers.ListSerializer):
-    """A conversation's messages, handed in by the view as context["messages"] (conversation pk -> list)
-    from one batched query (selectors.messages_by_conversation), never read per row."""
+class LoadedMessages(serializers.ListSerializer):
+    """A conversation's messages as the view loaded them beside it (selectors.conversation_messages_attach,
+    batched for a page of conversations), never read per row."""
 
     def get_attribute(self, instance: Any) -> Any:
-        return self.context["messages"][instance.pk]
+        return instance.loaded_messages
 
 
 class WidgetMessageOutputSerializer(serializers.Serializer):
@@ -146,7 +146,7 @@ class ConversationOutputSerializer(serializers.Serializer):
 
 
 class ConversationWithMessagesOutputSerializer(ConversationOutputSerializer):
-    messages = MessagesInContext(child=MessageOutputSerializer())
+    messages = LoadedMessages(child=MessageOutputSerializer())
 
 
 class WidgetConversationOutputSerializer(serializers.Serializer):

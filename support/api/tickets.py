@@ -9,7 +9,7 @@ from support import selectors
 from support.api.base import ApiViewSet, Pagination
 from support.api.filters import FilterSerializer, read_filters
 from support.api.openapi import errors, extend_schema
-from support.api.serializers import ConversationWithMessagesOutputSerializer
+from support.api.serializers import ConversationWithMessagesOutputSerializer, represent
 
 
 class TicketViewSet(ApiViewSet):
@@ -26,6 +26,6 @@ class TicketViewSet(ApiViewSet):
         paginator = Pagination()
         page = list(paginator.paginate_queryset(queryset, request, view=self) or [])
         selectors.conversation_assignees_attach(page)
-        grouped = selectors.messages_by_conversation(conversation_ids=[c.pk for c in page])
-        data = ConversationWithMessagesOutputSerializer(page, many=True, context={"messages": grouped}).data
+        selectors.conversation_messages_attach(page)
+        data = [represent(ConversationWithMessagesOutputSerializer, c) for c in page]
         return paginator.get_paginated_response(data)

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from support import selectors
 from support.api.base import ApiViewSet
 from support.api.openapi import errors, extend_schema
+from support.api.serializers import represent, validated
 
 
 @extend_schema_serializer(many=False)  # one object, though served by the ViewSet's `list`
@@ -46,9 +47,8 @@ class WidgetConfigViewSet(ApiViewSet):
         operation_id="widget_config",
     )
     def list(self, request: Request) -> Response:
-        query = WidgetConfigQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        config = selectors.widget_config(business_id=query.validated_data["business_id"])
-        response = Response(WidgetConfigOutputSerializer(config).data)
+        query = validated(WidgetConfigQuerySerializer, request.query_params)
+        config = selectors.widget_config(business_id=query["business_id"])
+        response = Response(represent(WidgetConfigOutputSerializer, config))
         response["Cache-Control"] = f"public, max-age={settings.SUPPORT_WIDGET_CONFIG_MAX_AGE_S}"
         return response

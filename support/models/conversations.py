@@ -156,6 +156,8 @@ class Conversation(models.Model):
         help_text="What the usage rollups have counted this conversation for already (model:<name>, client, "
         "ungrounded), so a fold of new turns counts it once per model without reading its older turns.",
     )
+    # Not a column: the turns a read loaded beside the conversation (selectors.conversation_messages_attach).
+    loaded_messages: list[Message]
 
     class Meta:
         db_table = "support_conversations"

@@ -148,6 +148,17 @@ def messages_by_conversation(*, conversation_ids: list[Any]) -> dict[Any, list[M
     return grouped
 
 
+def conversation_messages_attach(conversations: list[Conversation]) -> None:
+    """Give each conversation its turns, oldest first, with their authors, as `loaded_messages`: one
+    conversation's in one query (message_list), a page's in two whatever its size (messages_by_conversation)."""
+    if len(conversations) == 1:
+        conversations[0].loaded_messages = list(message_list(conversation=conversations[0]))
+        return
+    grouped = messages_by_conversation(conversation_ids=[conversation.pk for conversation in conversations])
+    for conversation in conversations:
+        conversation.loaded_messages = grouped[conversation.pk]
+
+
 def users_by_pk(pks: Iterable[Any]) -> dict[Any, Any]:
     """The users with these ids, by id, in one read on the primary key (none when no id is given)."""
     wanted = {pk for pk in pks if pk is not None}
