@@ -111,47 +111,6 @@ def run_locust(
     }
 
 
-class BackgroundLocust:
-    """A second Locust process running beside a measured one (bench/polling.py's 300 polling widgets).
-
-    One Locust process is one event loop, and 300 polling users in it share it with the measured users,
-    whose requests then leave in clumps. Real widgets are separate browsers. Measured on the SQLite leg,
-    one run each: with the pollers in the measured process the workers' own p95 for the other endpoints
-    went 278 -> 392 ms with the polls, in a process of their own 278 -> 304 ms."""
-
-    def __init__(
-        self,
-        server: harness.Server,
-        env: dict[str, str],
-        workdir: Path,
-        *,
-        phase: str,
-        users: list[str],
-        seconds: int,
-        n: int,
-        locustfile: str,
-    ) -> None:
-        self.prefix = workdir / f"locust-{phase}"
-        self.seconds = seconds
-        command = _locust_command(server, self.prefix, users, seconds, n, locustfile)
-        self.cpu_before = _children_cpu_seconds()
-        self.process = subprocess.Popen(
-            command, cwd=harness.ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-
-    def finish(self) -> dict[str, Any]:
-        """Wait for it to end: its final stats' entries, its CPU seconds and its length."""
-        stdout, stderr = self.process.communicate(timeout=self.seconds + 120)
-        if self.process.returncode != 0:
-            raise RuntimeError(f"locust failed ({self.process.returncode}):\n{stdout[-2000:]}\n{stderr[-3000:]}")
-        return {
-            "entries": json.loads(Path(f"{self.prefix}.json").read_text()),
-            "locust_cpu_s": round(_children_cpu_seconds() - self.cpu_before, 2),
-            "seconds": self.seconds,
-            "failures": _failures(self.prefix)[:20],
-        }
-
-
 def merge_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """One phase made of several Locust runs: counts summed, latencies pooled, req/s averaged."""
     merged: dict[str, Any] = {

@@ -5,14 +5,15 @@ Issue 12's target: with 300 open widgets polling GET conversations/{id}/messages
 within 1.5x of the same traffic without them; the worker CPU per poll is printed.
 
 For each database leg this starts gunicorn with the production gunicorn.conf.py on a fresh database,
-takes over the polled conversations as a staff member (one agent reply each), and drives it with
-Locust (bench/locustfile_polling.py) on the same server, in alternating rounds so a neighbour's CPU
-burst on a shared machine hits both sides:
+takes over the polled conversations as a staff member (one agent reply each), and drives it on the
+same server in alternating rounds, so a neighbour's CPU burst on a shared machine hits both sides:
 
   alone    - the other traffic (widget: create, log pairs, read; staff: queue, lists, search,
-             transcripts, status changes, analytics), paced, not flat out;
+             transcripts, status changes, analytics), paced, not flat out, from Locust
+             (bench/locustfile_polling.py);
   polling  - the same traffic + 300 polling widgets + a staff member replying every second
-             (those polls are 200s with the turn, the rest 304s), in a Locust process of their own;
+             (those polls are 200s with the turn, the rest 304s), from a light client of their own
+             (bench/pollers.py says why not Locust);
 then poll-only (the 300 widgets alone), whose worker CPU / polls is the CPU per poll.
 
     python bench/polling.py                                   # SQLite and MongoDB legs
@@ -22,7 +23,6 @@ then poll-only (the 300 widgets alone), whose worker CPU / polls is the CPU per 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import json
 import logging
@@ -38,19 +38,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import harness
-from bench.load_locust import BackgroundLocust, run_locust, summarise
+from bench import harness, scheduling
+from bench.load_locust import run_locust, summarise
+from bench.pollers import OPENING, POLL, REPLY, BackgroundPollers
 
 LOCUSTFILE = "locustfile_polling.py"
-POLL = "GET messages?after= (poll)"
-OPENING = "GET messages?after= (widget opened)"
-REPLY = "POST replies (poll bench)"
 OTHERS = ["PacedWidget", "PacedStaff"]
 TARGET_RATIO = 1.5
 #: The share of the polls due (widgets / 3 s) that must be answered for the ratio to mean anything.
 KEPT_UP = 0.8
 POLL_EVERY_S = 3.0
-#: The pollers' Locust starts this long before the measured one and ends this long after it.
+#: The widgets' client starts this long before the measured Locust run and ends this long after it.
 POLLERS_LEAD_S = 3
 #: The other traffic's pace on the MongoDB leg. SecantusDB (the MongoDB-compatible server the leg runs on) is
 #: one Python process: measured one request at a time it spends ~44 ms of CPU on a logged pair and ~250 ms on
@@ -149,69 +147,44 @@ def _phase(
     n: int,
     pollers: int = 0,
 ) -> dict[str, Any]:
-    """One Locust run of `users`; with `pollers`, the polling widgets and the replier run beside it in a
-    Locust process of their own (BackgroundLocust says why), from a little before to a little after it."""
-    counts = workdir / f"polls-{phase}.json"
+    """One Locust run of `users`; with `pollers`, the polling widgets and the replier (bench/pollers.py says
+    why not Locust) run beside it in a process of their own, from a little before to a little after it. With
+    no `users`, the widgets alone for `seconds`."""
     settled_s = server.settle()
     lines_before = len(server.log_lines())
-    database = [pid] if (pid := _database_pid()) else []
-    before = _scheduled_seconds(database), _scheduled_seconds(server.worker_pids())
-    background, measured_env = None, dict(env, BENCH_POLL_COUNTS=str(counts))
+    database = [pid] if (pid := scheduling.database_pid()) else []
+    before = scheduling.seconds(database), scheduling.seconds(server.worker_pids())
+    database_cpu_before = scheduling.cpu_seconds(database)
+    background = None
     if pollers:
-        background = BackgroundLocust(
-            server,
-            measured_env,
-            workdir,
-            phase=f"{phase}-polls",
-            users=["PollingWidget", "StaffReplier"],
-            seconds=seconds + 2 * POLLERS_LEAD_S,
-            n=pollers + 1,
-            locustfile=LOCUSTFILE,
+        background = BackgroundPollers(
+            server.url,
+            dict(env, BENCH_POLLERS=str(pollers)),
+            workdir / f"polls-{phase}.json",
+            seconds=seconds + 2 * POLLERS_LEAD_S if users else seconds,
+            replier=bool(users),
         )
-        time.sleep(POLLERS_LEAD_S)
-        # The measured process neither polls nor writes the widgets' state the pollers keep.
-        measured_env = {k: v for k, v in env.items() if k not in ("BENCH_POLL_FILE", "BENCH_POLL_COUNTS")}
-    run = run_locust(
-        server, measured_env, workdir, phase=phase, users=users, seconds=seconds, n=n, locustfile=LOCUSTFILE
-    )
-    if background is not None:
-        polls = background.finish()
-        run["entries"] += polls["entries"]
-        run["failures"] += polls["failures"]
-        run["locust_cpu_s"] = round(run["locust_cpu_s"] + polls["locust_cpu_s"], 2)
-        run["poll_seconds"] = polls["seconds"]
-    run["polls"] = json.loads(counts.read_text()) if counts.exists() else {}
+    if users:
+        if background is not None:
+            time.sleep(POLLERS_LEAD_S)
+        run = run_locust(server, env, workdir, phase=phase, users=users, seconds=seconds, n=n, locustfile=LOCUSTFILE)
+    else:
+        cpu_before, started = server.cpu_seconds(), time.monotonic()
+        run = {"entries": [], "failures": [], "locust_cpu_s": 0.0, "seconds": seconds}
+    polls = background.finish() if background is not None else {"entries": [], "polls": {}, "cpu_s": 0.0}
+    if not users:
+        run["wall_seconds"] = round(time.monotonic() - started, 1)
+        run["server_cpu_s"] = round(server.cpu_seconds() - cpu_before, 2)
+    run["entries"] += polls["entries"]
+    run["polls"], run["pollers_cpu_s"] = polls["polls"], polls["cpu_s"]
+    run["poll_seconds"] = polls.get("seconds", seconds)
     run["phase"], run["settled_s"] = phase, settled_s
-    after = _scheduled_seconds(database), _scheduled_seconds(server.worker_pids())
-    run["database_cpu_s"], run["database_wait_s"] = (round(a - b, 2) for a, b in zip(after[0], before[0], strict=True))
-    run["workers_wait_s"] = round(after[1][1] - before[1][1], 2)  # a worker recycled meanwhile is not counted
+    after = scheduling.seconds(database), scheduling.seconds(server.worker_pids())
+    run["database_wait_s"] = scheduling.since(before[0], after[0])[1]
+    run["database_cpu_s"] = round(scheduling.cpu_seconds(database) - database_cpu_before, 2)
+    run["workers_wait_s"] = scheduling.since(before[1], after[1])[1]
     run["server_ms"] = _server_latencies(server.log_lines()[lines_before:])
     return run
-
-
-def _database_pid() -> int | None:
-    """The local database server of $MONGODB_URI (SecantusDB, started by main()), found by the port on its
-    command line; None on SQLite, which runs inside the workers."""
-    uri = os.environ.get("MONGODB_URI", "")
-    port = uri.rsplit(":", 1)[-1].strip("/").encode() if uri.count(":") >= 2 else b""
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline") if port else []:
-        with contextlib.suppress(OSError):
-            args = cmdline.read_bytes().split(b"\0")
-            if b"--port" in args and port in args and any(b"secantusd" in arg for arg in args):
-                return int(cmdline.parent.name)
-    return None
-
-
-def _scheduled_seconds(pids: list[int]) -> tuple[float, float]:
-    """(on a CPU, waiting for one) so far, in seconds, summed over every thread of `pids` (schedstat): the
-    wait is the CPU the process wanted and the machine did not give it (a busy neighbour, not our code)."""
-    ran = waited = 0
-    for pid in pids:
-        for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                fields = stat.read_text().split()
-                ran, waited = ran + int(fields[0]), waited + int(fields[1])
-    return ran / 1e9, waited / 1e9
 
 
 def _server_latencies(lines: list[dict[str, Any]]) -> dict[str, list[float]]:
@@ -231,7 +204,7 @@ def _p95(values: list[float]) -> float:
 def _drive(server: harness.Server, env: dict[str, str], workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Warm-up, then alone/polling rounds, then the poll-only phase, on one server."""
     phase = functools.partial(_phase, server, env, workdir)
-    phase(phase="warmup", users=[*OTHERS, "PollingWidget"], seconds=5, n=args.others + args.pollers)
+    phase(phase="warmup", users=OTHERS, seconds=5, n=args.others, pollers=args.pollers)
     rounds: dict[str, list[dict[str, Any]]] = {"alone": [], "polling": []}
     seconds = max(5, args.phase_seconds // args.rounds)
     for i in range(args.rounds):
@@ -239,7 +212,7 @@ def _drive(server: harness.Server, env: dict[str, str], workdir: Path, args: arg
         rounds["polling"].append(
             phase(phase=f"polling-{i}", users=OTHERS, seconds=seconds, n=args.others, pollers=args.pollers)
         )
-    poll_only = phase(phase="poll-only", users=["PollingWidget"], seconds=args.poll_seconds, n=args.pollers)
+    poll_only = phase(phase="poll-only", users=[], seconds=args.poll_seconds, n=0, pollers=args.pollers)
     return {"rounds": rounds, "poll_only": poll_only}
 
 
@@ -276,6 +249,10 @@ def _polls(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "outcomes": counts,
         "share_304": round(counts.get("304", 0) / answered, 3) if answered else 0.0,
     }
+
+
+def _per_second(runs: list[dict[str, Any]], field: str, length: str) -> float:
+    return round(sum(r[field] for r in runs) / (sum(r[length] for r in runs) or 1), 2)
 
 
 def _cpu_per_second(runs: list[dict[str, Any]]) -> float:
@@ -351,9 +328,10 @@ def _leg_result(args: argparse.Namespace, env: dict[str, str], drive: dict[str, 
             "poll_only": round(_cpu_per_second([poll_only]), 2),
         },
         **_scheduling(alone, polling, poll_only),
-        "locust_cpu_s_per_s": round(
-            sum(r["locust_cpu_s"] for r in polling) / (sum(r["wall_seconds"] for r in polling) or 1), 2
-        ),
+        "clients_cpu_s_per_s": {
+            "locust": _per_second(polling, "locust_cpu_s", "wall_seconds"),
+            "widgets": _per_second(polling, "pollers_cpu_s", "poll_seconds"),
+        },
         "other_errors": loaded.get("errors", 0) + base.get("errors", 0),
         # Seconds each phase waited for the last one's queued requests to finish before it started.
         "settled_s": {r["phase"]: r["settled_s"] for r in (*alone, *polling, poll_only)},
@@ -383,7 +361,7 @@ def _report(result: dict[str, Any]) -> tuple[str, bool]:
     expected = result["pollers"] / result["poll_every_s"]
     kept_up = loaded_polls["per_second"] >= KEPT_UP * expected
     ok = kept_up and 0 < result["ratio"] <= TARGET_RATIO and not result["server_errors"] and not result["other_errors"]
-    server, cpu = result["server_p95_ms"], result["worker_cpu_s_per_s"]
+    server, cpu, loads = result["server_p95_ms"], result["worker_cpu_s_per_s"], result["clients_cpu_s_per_s"]
     lines = [
         f"{result['database']}, {result['cache']}, {result['workers']} gunicorn workers, "
         f"{result['pollers']} widgets polling every 3 s; other traffic: {result['others']} users, "
@@ -404,7 +382,7 @@ def _report(result: dict[str, Any]) -> tuple[str, bool]:
         "replies included)",
         f"  p95 in the workers (request log): other endpoints {server['others_alone']} ms alone, "
         f"{server['others_polling']} ms with polls; polls {server['polls_polling']} ms beside the traffic, "
-        f"{server['polls_only']} ms alone; Locust used {result['locust_cpu_s_per_s']} CPU s/s with the polls",
+        f"{server['polls_only']} ms alone; clients' CPU s/s: Locust {loads['locust']}, widgets {loads['widgets']}",
         f"  worker CPU s/s: alone {cpu['alone']}, with polls {cpu['polling']}, polls only {cpu['poll_only']} "
         f"(on {os.cpu_count()} vCPUs; the load average at the start is printed above)",
         f"  errors: other endpoints {result['other_errors']}, 5xx in the server log {result['server_errors']}",
