@@ -153,7 +153,7 @@ def _phase(
     settled_s = server.settle()
     lines_before = len(server.log_lines())
     database = [pid] if (pid := scheduling.database_pid()) else []
-    before = scheduling.seconds(database), scheduling.seconds(server.worker_pids())
+    before = scheduling.waits(database), scheduling.waits(server.worker_pids())
     database_cpu_before = scheduling.cpu_seconds(database)
     background = None
     if pollers:
@@ -179,10 +179,10 @@ def _phase(
     run["polls"], run["pollers_cpu_s"] = polls["polls"], polls["cpu_s"]
     run["poll_seconds"] = polls.get("seconds", seconds)
     run["phase"], run["settled_s"] = phase, settled_s
-    after = scheduling.seconds(database), scheduling.seconds(server.worker_pids())
-    run["database_wait_s"] = scheduling.since(before[0], after[0])[1]
+    after = scheduling.waits(database), scheduling.waits(server.worker_pids())
+    run["database_wait_s"] = scheduling.waited_since(before[0], after[0])
     run["database_cpu_s"] = round(scheduling.cpu_seconds(database) - database_cpu_before, 2)
-    run["workers_wait_s"] = scheduling.since(before[1], after[1])[1]
+    run["workers_wait_s"] = scheduling.waited_since(before[1], after[1])
     run["server_ms"] = _server_latencies(server.log_lines()[lines_before:])
     return run
 

@@ -20,23 +20,22 @@ def database_pid() -> int | None:
     return None
 
 
-def seconds(pids: list[int]) -> dict[str, tuple[float, float]]:
-    """Per thread of `pids` (schedstat): (on a CPU, waiting for one) so far, in seconds. The wait is the CPU
-    the thread wanted and the machine did not give it (a busy neighbour, not our code)."""
+def waits(pids: list[int]) -> dict[str, float]:
+    """Per thread of `pids` (schedstat): the seconds it has waited for a CPU so far, runnable but not run (the
+    CPU it wanted and the machine did not give it: a busy neighbour, not our code)."""
     found = {}
     for pid in pids:
         for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
             with contextlib.suppress(OSError, ValueError, IndexError):
-                fields = stat.read_text().split()
-                found[f"{pid}/{stat.parent.name}"] = int(fields[0]) / 1e9, int(fields[1]) / 1e9
+                found[f"{pid}/{stat.parent.name}"] = int(stat.read_text().split()[1]) / 1e9
     return found
 
 
-def since(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]) -> list[float]:
-    """[on a CPU, waiting] summed over the threads alive at the end, each from its figure at the start (0 for a
-    thread started since). A thread that ended meanwhile is left out, so the sums never go negative; the
-    servers' request threads live as long as their process."""
-    return [round(sum(now[i] - before.get(thread, (0.0, 0.0))[i] for thread, now in after.items()), 2) for i in (0, 1)]
+def waited_since(before: dict[str, float], after: dict[str, float]) -> float:
+    """The wait summed over the threads alive at the end, each from its figure at the start (0 for a thread
+    started since). A thread that ended meanwhile is left out, so the sum never goes negative (SecantusDB
+    starts a thread a connection; the workers' request threads live as long as their process)."""
+    return round(sum(now - before.get(thread, 0.0) for thread, now in after.items()), 2)
 
 
 def cpu_seconds(pids: list[int]) -> float:
