@@ -309,6 +309,28 @@ def machine_description() -> str:
     )
 
 
+def _sections(text: str) -> tuple[str, dict[str, str]]:
+    """A report's text before its first `## ` heading, and its sections by heading (without the verdict)."""
+    head, *parts = text.split("\n## ")
+    sections = {}
+    for part in parts:
+        title = part.split("\n", 1)[0].removesuffix(" (PASS)").removesuffix(" (FAIL)")
+        sections[title] = "## " + part.rstrip("\n") + "\n"
+    return head.rstrip("\n") + "\n", sections
+
+
+def report_merge(path: Path, text: str) -> None:
+    """Write `text` (a header and `## ` sections) into the report at `path`: its header and sections replace
+    theirs, and the sections other benches wrote stay, after these (a lone bench reruns only its part)."""
+    if not path.exists():
+        path.write_text(text)
+        return
+    head, new = _sections(text)
+    _, old = _sections(path.read_text())
+    kept = [section for title, section in old.items() if title not in new]
+    path.write_text("\n".join([head, *new.values(), *kept]))
+
+
 def report_section_write(path: Path, *, title: str, command: str, lines: list[str], passed: bool) -> None:
     """Replace (or add) one bench's `## ...` section of a report (docs/benchmarks.md), the others untouched."""
     text = path.read_text() if path.exists() else ""

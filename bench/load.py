@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     finished = dt.datetime.now(dt.UTC)
     report = render(results, fuzz, codes, machine, started, finished, args)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(report)
+    harness.report_merge(args.output, report)
     print(report)
     failed = {name: code for name, code in codes.items() if code}
     if failed:

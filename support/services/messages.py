@@ -176,8 +176,8 @@ def messages_store(
         ):
             raise TurnLimitReached(conversation.pk)
         try:
-            # One INSERT for the turns; both databases hand the new primary keys back.
-            Message.objects.bulk_create(messages)
+            # One INSERT for the turns, prepared once; both databases hand the new primary keys back.
+            db.rows_insert(Message, messages)
         except BaseException:
             if not db.rolls_back_with_failure():
                 _counters_take_back(conversation=conversation, messages=messages, counted=counters, limit=turn_limit)

@@ -85,6 +85,7 @@ def database_away(seconds: float, monkeypatch: pytest.MonkeyPatch) -> Iterator[t
         monkeypatch.setattr(QuerySet, "update", failing(real_update))
         monkeypatch.setattr(QuerySet, "bulk_create", failing(real_bulk))
         monkeypatch.setattr(db, "row_update", failing(db.row_update))  # the counters' update
+        monkeypatch.setattr(db, "rows_insert", failing(db.rows_insert))  # the turns' insert
         timer = threading.Thread(target=time.sleep, args=(seconds,))
         timer.start()
         yield timer

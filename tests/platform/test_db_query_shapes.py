@@ -1,4 +1,4 @@
-"""support.db.mongodb_query_shapes: on MongoDB a select_related query filters before it joins, so a fetch by pk
+"""support.db.shapes.mongodb_query_shapes: on MongoDB a select_related query filters before it joins, so a fetch by pk
 reads one document instead of joining the whole collection (a filter on the joined row keeps its place), and
 filters are flat documents of field conditions, which SecantusDB serves from an index; the same rows either way."""
 
@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from support.db import _index_friendly, _reads_joined
+from support.db.shapes import _index_friendly, _reads_joined
 from support.models import Conversation, IdempotencyRecord, Message
 
 pytestmark = pytest.mark.django_db
@@ -145,3 +145,30 @@ def test_it_finds_the_same_turns_with_exclusions_and_nulls(make_conversation: An
     record = IdempotencyRecord.objects.create(conversation=conversation, key="k1", fingerprint="f")
     assert IdempotencyRecord.objects.filter(pk=record.pk, response__isnull=True).update(response={"ok": 1}) == 1
     assert IdempotencyRecord.objects.filter(pk=record.pk, response__isnull=True).update(response={"ok": 2}) == 0
+
+
+def test_it_writes_the_checks_on_a_document_pinned_by_pk_as_negated_inequalities() -> None:
+    match = {"$and": [{"status": "open"}, {"_id": 7}, {"closed_at": None}, {"message_count": {"$lte": 9}}]}
+    assert _index_friendly(match) == {
+        "_id": 7,
+        "status": {"$not": {"$ne": "open"}},
+        "closed_at": {"$not": {"$ne": None}},
+        "message_count": {"$lte": 9},
+    }
+
+
+def test_it_keeps_plain_equalities_when_no_single_pk_is_pinned() -> None:
+    assert _index_friendly({"$and": [{"conversation_id": 3}, {"key": "k"}]}) == {"conversation_id": 3, "key": "k"}
+    pinned_to_many = {"_id": {"$in": [1, 2]}, "status": "open"}
+    assert _index_friendly(pinned_to_many) == pinned_to_many
+
+
+def test_it_matches_a_pinned_document_by_its_checks_alone(make_conversation: Any) -> None:
+    conversation, _ = make_conversation()
+    Conversation.objects.filter(pk=conversation.pk).update(rating="up")
+    base = Conversation.objects.filter(pk=conversation.pk)
+    assert base.filter(closed_at=None, escalated=False, rating="up").update(summary="matched") == 1
+    assert base.filter(closed_at=None, rating="down").update(summary="wrong rating") == 0
+    assert base.filter(escalated=True).update(summary="wrong flag") == 0
+    assert base.filter(closed_at__isnull=False).update(summary="not closed") == 0
+    assert Conversation.objects.get(pk=conversation.pk).summary == "matched"

@@ -77,3 +77,13 @@ def test_it_guards_on_times_and_foreign_keys_as_stored() -> None:
     assert _update(conversation, where=guard, add={"message_count": 1}) == 1
     moved = {**guard, "created_at": conversation.created_at + timedelta(milliseconds=1)}
     assert _update(conversation, where=moved, add={"message_count": 1}) == 0
+
+
+def test_it_matches_nothing_when_one_check_of_many_differs() -> None:
+    conversation = _fresh()
+    checks = {"status": conversation.status, "closed_at": None, "rating": conversation.rating, "escalated": False}
+    for name, wrong in (("status", "closed"), ("closed_at", timezone.now()), ("rating", "down"), ("escalated", True)):
+        assert _update(conversation, where={**checks, name: wrong}, add={"message_count": 1}) == 0, name
+    assert _update(conversation, where=checks, add={"message_count": 1}) == 1
+    conversation.refresh_from_db()
+    assert conversation.message_count == 1

@@ -16,6 +16,10 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connection, connections, transaction
 
+from support.db.shapes import mongodb_query_shapes, pinned_checks
+
+__all__ = ["mongodb_query_shapes"]  # for the app's ready()
+
 
 def _driver_errors() -> tuple[type[Exception], ...]:
     # pymongo (about 20 MB) is imported on the MongoDB leg only, where the backend has loaded it anyway;
@@ -162,135 +166,6 @@ def retry_spread(attempt: int) -> None:
         sleep(random.uniform(0, 0.002 * 2**attempt))
 
 
-def _reads_joined(value: Any, aliases: frozenset[str]) -> bool:
-    """Whether a $match (or any part of it) may read a joined document: a field path or key under one of
-    `aliases`, or $$ROOT / $$CURRENT (the whole document). A user's string that merely looks like such a
-    path answers True too: the join then keeps its place, which is only slower."""
-    if isinstance(value, dict):
-        return any(_reads_joined(k, aliases) or _reads_joined(v, aliases) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_reads_joined(v, aliases) for v in value)
-    if not isinstance(value, str):
-        return False
-    if value.startswith("$$"):
-        return value[2:].split(".", 1)[0] in {"ROOT", "CURRENT"}
-    return value.lstrip("$").split(".", 1)[0] in aliases
-
-
-def _match_before_joins(get_pipeline: Callable[[Any], list[dict[str, Any]]]) -> Callable[[Any], list[dict[str, Any]]]:
-    def get_pipeline_match_first(query: Any) -> list[dict[str, Any]]:
-        joins, match = query.lookup_pipeline, query.match_mql
-        if not joins or not match or query.search_pipeline or query.subqueries:
-            return get_pipeline(query)
-        aliases = frozenset(stage["$lookup"]["as"] for stage in joins if "$lookup" in stage)
-        if _reads_joined(match, aliases):
-            return get_pipeline(query)
-        query.lookup_pipeline, query.match_mql = [{"$match": match}, *joins], None
-        try:
-            return get_pipeline(query)
-        finally:
-            query.lookup_pipeline, query.match_mql = joins, match
-
-    get_pipeline_match_first.match_first = True  # type: ignore[attr-defined]
-    return get_pipeline_match_first
-
-
-def _operators(value: Any) -> bool:
-    return isinstance(value, dict) and bool(value) and all(str(k).startswith("$") for k in value)
-
-
-def _negated(clause: Any) -> dict[str, Any] | None:
-    """One $nor clause as a field condition, when it is one field's equality or $in; else None."""
-    if not isinstance(clause, dict) or len(clause) != 1:
-        return None
-    ((field, value),) = clause.items()
-    if field.startswith("$"):
-        return None
-    if _operators(value):
-        return {field: {"$nin": value["$in"]}} if list(value) == ["$in"] else None
-    # A document or a regular expression is no plain equality ($ne refuses a regular expression).
-    return None if isinstance(value, dict) or hasattr(value, "pattern") else {field: {"$ne": value}}
-
-
-def _null_test(either: Any) -> str | None:
-    """The field of the backend's `IS NULL`, [{field: {$exists: false}}, {field: null}]; else None."""
-    if not isinstance(either, list) or len(either) != 2 or not isinstance(either[1], dict) or len(either[1]) != 1:
-        return None
-    field = next(iter(either[1]))
-    if field.startswith("$") or either != [{field: {"$exists": False}}, {field: None}]:
-        return None
-    return str(field)
-
-
-def _clauses(match: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The one-field clauses `match` is the AND of: nested $and opened, a $nor of equalities as $ne / $nin,
-    `field IS NULL` ({$or: [{field: {$exists: false}}, {field: null}]}, which {field: null} alone matches)."""
-    for key, value in match.items():
-        if key == "$and" and all(isinstance(c, dict) for c in value):
-            for clause in value:
-                yield from _clauses(clause)
-        elif key == "$nor" and all(_negated(c) is not None for c in value):
-            for clause in value:
-                yield _negated(clause)  # type: ignore[misc]
-        elif key == "$or" and (field := _null_test(value)):
-            yield {field: None}
-        else:
-            yield {key: value}
-
-
-def _index_friendly(match: dict[str, Any]) -> dict[str, Any]:
-    """`match` as one flat document of field conditions where it can be, for the same documents: SecantusDB
-    plans an index only for a filter without top-level operators ($and, $or, $nor), and the backend nests
-    every condition in $and (an update of a conversation by pk scanned the collection)."""
-    flat: dict[str, Any] = {}
-    rest: list[dict[str, Any]] = []
-    for clause in _clauses(match):
-        ((key, value),) = clause.items()
-        if key not in flat:
-            flat[key] = value
-        elif _operators(flat[key]) and _operators(value) and not set(flat[key]) & set(value):
-            flat[key] = {**flat[key], **value}
-        else:
-            rest.append(clause)
-    if rest:
-        flat["$and"] = rest
-    # SecantusDB tries the fields in order and takes the first index that serves one: a pk comes first.
-    return dict(sorted(flat.items(), key=lambda item: item[0] != "_id" or _operators(item[1])))
-
-
-def _flat_match(build_query: Callable[..., Any]) -> Callable[..., Any]:
-    def build_query_flat_match(compiler: Any, *args: Any, **kwargs: Any) -> Any:
-        query = build_query(compiler, *args, **kwargs)
-        if query.match_mql:
-            query.match_mql = _index_friendly(query.match_mql)
-        return query
-
-    build_query_flat_match.flat_match = True  # type: ignore[attr-defined]
-    return build_query_flat_match
-
-
-def mongodb_query_shapes() -> None:
-    """On MongoDB, build queries in the shape a planner without MongoDB's rewrites (SecantusDB) serves from an
-    index; the same documents either way. Called once, from the app's ready().
-
-    Filter before joining: django-mongodb-backend puts a select_related's $lookup stages ahead of the query's
-    $match, so a fetch by pk joined every document of the collection first (a conversation with its assignee:
-    460 ms at 1,600 conversations, 2 ms without the join). MongoDB's optimizer moves such a $match ahead;
-    SecantusDB's does not. Only a $match that reads no joined field moves: filtering a document before or
-    after the stages that add its joined field keeps the same documents, in the same order.
-    Flat filters: the backend nests every condition in $and, and SecantusDB plans no index for a filter with
-    a top-level operator, so an update by pk scanned the collection; see _index_friendly()."""
-    if "mongodb" not in settings.DATABASES["default"]["ENGINE"]:
-        return
-    from django_mongodb_backend.compiler import SQLCompiler  # type: ignore[import-untyped]
-    from django_mongodb_backend.query import MongoQuery  # type: ignore[import-untyped]
-
-    if not getattr(MongoQuery.get_pipeline, "match_first", False):
-        MongoQuery.get_pipeline = _match_before_joins(MongoQuery.get_pipeline)
-    if not getattr(SQLCompiler.build_query, "flat_match", False):
-        SQLCompiler.build_query = _flat_match(SQLCompiler.build_query)
-
-
 def row_update(
     model: type[Any],
     *,
@@ -322,6 +197,7 @@ def row_update(
         match: dict[str, Any] = {"_id": prep(opts.pk.name, pk)}
         match.update({column(name): prep(name, value) for name, value in where.items()})
         match.update({column(name): {"$lte": value} for name, value in at_most.items()})
+        match = pinned_checks(match)
         changes: dict[str, Any] = {
             "$inc": {column(name): value for name, value in add.items()},
             "$set": {column(name): prep(name, value) for name, value in assign.items()},
@@ -344,6 +220,122 @@ def row_update(
     with conn.cursor() as cursor:
         cursor.execute(f"UPDATE {quote(opts.db_table)} SET {', '.join(sets)} WHERE {' AND '.join(tests)}", params)
         return int(cursor.rowcount)
+
+
+#: The statements row_by_pk() prepared, on each connection wrapper (Django keeps one a thread).
+_PK_FETCHES = "_rezvo_pk_fetches"
+#: Stands for the primary key while the ORM compiles the fetch (never a real key: keys count up from 1).
+_PK_MARK = -7_293_614_811
+#: The inserts rows_insert() prepared, by model and number of rows, on each connection wrapper.
+_INSERTS = "_rezvo_inserts"
+
+
+class _PkFetch:
+    """One model's fetch by primary key, compiled by the ORM once: its SQL (SQLite) or columns (MongoDB),
+    and the converters the ORM applies to what the database returns."""
+
+    def __init__(self, model: type[Any], conn: Any) -> None:
+        self.model, self.conn = model, conn
+        mark = _PK_MARK if not is_mongodb() else None
+        compiler = model._default_manager.filter(pk=mark).order_by()[:1].query.get_compiler(connection=conn)
+        compiler.setup_query()
+        fields = compiler.klass_info["select_fields"]
+        self.start, self.end = fields[0], fields[-1] + 1
+        selected = [column for column, _sql, _alias in compiler.select]
+        self.attnames = [column.target.attname for column in selected[self.start : self.end]]
+        self.columns = [column.target.column for column in selected]
+        self.converters = compiler.get_converters(selected)
+        self.compiler = compiler
+        if mark is not None:
+            self.sql, params = compiler.as_sql()
+            self.params = list(params)
+            self.pk_at = self.params.index(mark)
+
+    def __call__(self, pk: Any) -> Any:
+        value = self.model._meta.pk.get_db_prep_value(pk, connection=self.conn)
+        if is_mongodb():
+            collection = self.conn.get_collection(self.model._meta.db_table)
+            found = collection.find_one({"_id": value}, session=self.conn.session)
+            row = None if found is None else [found.get(column) for column in self.columns]
+        else:
+            params = [*self.params]
+            params[self.pk_at] = value
+            with self.conn.cursor() as cursor:
+                cursor.execute(self.sql, params)
+                row = cursor.fetchone()
+        if row is None:
+            return None
+        if self.converters:
+            row = next(iter(self.compiler.apply_converters([row], self.converters)))
+        return self.model.from_db(self.conn.alias, self.attnames, row[self.start : self.end])
+
+
+def row_by_pk(model: type[Any], pk: Any) -> Any:
+    """The `model` row with primary key `pk` (no related rows joined), or None: the fetch a widget request
+    makes by its conversation's id, prepared once per connection. The ORM compiled it on every request,
+    about as much CPU as the database work of the turns the request then logs."""
+    conn: Any = connections["default"]
+    fetches = conn.__dict__.setdefault(_PK_FETCHES, {})
+    fetch = fetches.get(model) or fetches.setdefault(model, _PkFetch(model, conn))
+    return fetch(pk)
+
+
+class _Insert:
+    """Inserting `rows` new rows of one model (primary keys from the database), compiled once: bulk_create's
+    columns and values, its INSERT ... RETURNING on SQLite."""
+
+    def __init__(self, model: type[Any], conn: Any, rows: int) -> None:
+        opts = model._meta
+        self.model, self.conn = model, conn
+        self.fields = [f for f in opts.concrete_fields if not f.primary_key and not f.generated]
+        if not is_mongodb():
+            quote = conn.ops.quote_name
+            row = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
+            self.sql = (
+                f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(f.column) for f in self.fields)}) "
+                f"VALUES {', '.join([row] * rows)} RETURNING {quote(opts.pk.column)}"
+            )
+
+    def __call__(self, objs: list[Any]) -> None:
+        rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection=self.conn) for f in self.fields] for obj in objs]
+        if is_mongodb():
+            keys = self._mongodb(rows)
+        else:
+            with self.conn.cursor() as cursor:
+                cursor.execute(self.sql, [value for row in rows for value in row])
+                keys = [key for (key,) in cursor.fetchall()]
+        for obj, key in zip(objs, keys, strict=True):
+            obj.pk = key
+            obj._state.adding, obj._state.db = False, self.conn.alias
+
+    def _mongodb(self, rows: list[list[Any]]) -> list[Any]:
+        from django.db import IntegrityError
+        from pymongo.errors import DuplicateKeyError, PyMongoError
+
+        for row in rows:
+            # What the backend's insert refuses (MongoDB has no NOT NULL).
+            missing = next((f.name for f, v in zip(self.fields, row, strict=True) if v is None and not f.null), None)
+            if missing:
+                raise IntegrityError(f"You can't set {missing} (a non-nullable field) to None.")
+        documents = [{f.column: v for f, v in zip(self.fields, row, strict=True)} for row in rows]
+        try:
+            collection = self.conn.get_collection(self.model._meta.db_table)
+            return list(collection.insert_many(documents, session=self.conn.session).inserted_ids)
+        except DuplicateKeyError as exc:
+            raise IntegrityError from exc
+        except PyMongoError as exc:
+            raise DatabaseError from exc
+
+
+def rows_insert(model: type[Any], objs: list[Any]) -> None:
+    """Insert `objs` (new `model` rows, without primary keys) in one round trip and give each its key:
+    bulk_create() for the turns a request logs, with the statement prepared once per connection and size."""
+    if not objs:
+        return
+    conn: Any = connections["default"]
+    inserts = conn.__dict__.setdefault(_INSERTS, {})
+    insert = inserts.get((model, len(objs))) or inserts.setdefault((model, len(objs)), _Insert(model, conn, len(objs)))
+    insert(objs)
 
 
 def database_ping() -> None:
