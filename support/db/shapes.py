@@ -5,6 +5,7 @@ index. Part of support.db, where every difference between the two databases live
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import date
 from typing import Any
 
 from django.conf import settings
@@ -102,8 +103,26 @@ def _index_friendly(match: dict[str, Any]) -> dict[str, Any]:
             rest.append(clause)
     if rest:
         flat["$and"] = rest
+    flat = {key: _bounded(value) for key, value in flat.items()}
     # SecantusDB tries the fields in order and takes the first index that serves one: a pk comes first.
     return pinned_checks(dict(sorted(flat.items(), key=lambda item: item[0] != "_id" or _operators(item[1]))))
+
+
+_BOUNDS = ("$gt", "$gte", "$lt", "$lte")
+_BOUND_TYPES = (str, int, float, date)  # datetime is a date
+
+
+def _bounded(condition: Any) -> Any:
+    """A field's range without the not-null test the backend adds to it ({$exists: true, $ne: null}): a
+    bound of a scalar type matches only values of its type, never null or a missing field. SecantusDB plans
+    an index only for a condition made of range operators: the analytics window over a rollup collection
+    was a scan of the whole collection (186 ms of a 383 ms request at 120 days of rollups)."""
+    if not _operators(condition) or not any(
+        isinstance(condition.get(op), _BOUND_TYPES) and not isinstance(condition.get(op), bool) for op in _BOUNDS
+    ):
+        return condition
+    kept = {op: v for op, v in condition.items() if (op, v) not in (("$exists", True), ("$ne", None))}
+    return kept
 
 
 def _plain(value: Any) -> bool:

@@ -5,11 +5,13 @@ filters are flat documents of field conditions, which SecantusDB serves from an 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from support.db.shapes import _index_friendly, _reads_joined
 from support.models import Conversation, IdempotencyRecord, Message
@@ -78,12 +80,12 @@ def test_it_counts_a_path_into_a_joined_row_or_the_whole_document_as_reading_the
 def test_it_flattens_nested_ands_and_merges_one_fields_operators() -> None:
     nested = {
         "$and": [
-            {"$and": [{"message_count": {"$lte": 9}}, {"$and": [{"message_count": {"$exists": True}}]}]},
+            {"$and": [{"message_count": {"$lte": 9}}, {"$and": [{"message_count": {"$ne": 4}}]}]},
             {"_id": 7},
         ]
     }
     flat = _index_friendly(nested)
-    assert flat == {"message_count": {"$lte": 9, "$exists": True}, "_id": 7}
+    assert flat == {"message_count": {"$lte": 9, "$ne": 4}, "_id": 7}
     assert next(iter(flat)) == "_id"  # the point lookup is the clause SecantusDB tries first
 
 
@@ -172,3 +174,29 @@ def test_it_matches_a_pinned_document_by_its_checks_alone(make_conversation: Any
     assert base.filter(escalated=True).update(summary="wrong flag") == 0
     assert base.filter(closed_at__isnull=False).update(summary="not closed") == 0
     assert Conversation.objects.get(pk=conversation.pk).summary == "matched"
+
+
+def test_it_drops_the_not_null_test_a_range_on_the_same_field_implies() -> None:
+    start, end = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC)
+    match = {"$and": [{"day": {"$gte": start, "$lte": end}}, {"day": {"$exists": True, "$ne": None}}]}
+    assert _index_friendly(match) == {"day": {"$gte": start, "$lte": end}}
+    assert _index_friendly({"n": {"$gt": 3, "$exists": True}}) == {"n": {"$gt": 3}}
+
+
+def test_it_keeps_a_not_null_test_without_a_range_beside_it() -> None:
+    alone = {"closed_at": {"$exists": True, "$ne": None}}
+    assert _index_friendly(alone) == alone
+    unbounded = {"closed_at": {"$gte": None, "$exists": True, "$ne": None}}
+    assert _index_friendly(unbounded) == unbounded
+
+
+def test_it_finds_the_same_rows_in_a_range_beside_rows_without_the_field(make_conversation: Any) -> None:
+    now = timezone.now()
+    inside, _ = make_conversation()
+    outside, _ = make_conversation()
+    make_conversation()  # never closed: closed_at is null
+    Conversation.objects.filter(pk=inside.pk).update(closed_at=now - timedelta(days=1))
+    Conversation.objects.filter(pk=outside.pk).update(closed_at=now - timedelta(days=10))
+    window = Conversation.objects.filter(closed_at__gte=now - timedelta(days=2), closed_at__lte=now)
+    assert list(window.values_list("pk", flat=True)) == [inside.pk]
+    assert Conversation.objects.filter(closed_at__lte=now).count() == 2
