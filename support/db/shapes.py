@@ -145,6 +145,39 @@ def pinned_checks(match: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _every_column(query: Any) -> bool:
+    """Whether the query's $project keeps every column of its model as it is stored (all `1`, the pk aside),
+    with no stage that reshapes documents: removing it then changes no value the results are read from."""
+    project = query.project_fields
+    if (
+        query.aggregation_pipeline
+        or query.combinator_pipeline
+        or query.subquery_lookup
+        or query.lookup_pipeline
+        or query.search_pipeline
+        or any(value != 1 for value in project.values())
+    ):
+        return False
+    meta = query.query.model._meta
+    return {field.column for field in meta.concrete_fields if not field.primary_key} <= set(project)
+
+
+def _whole_documents(get_pipeline: Callable[[Any], list[dict[str, Any]]]) -> Callable[[Any], list[dict[str, Any]]]:
+    def get_pipeline_whole_documents(query: Any) -> list[dict[str, Any]]:
+        project, extra = query.project_fields, query.extra_fields
+        if project and _every_column(query):
+            query.project_fields = None
+        if extra and all(value == f"${key}" for key, value in extra.items()):
+            query.extra_fields = None
+        try:
+            return get_pipeline(query)
+        finally:
+            query.project_fields, query.extra_fields = project, extra
+
+    get_pipeline_whole_documents.whole_documents = True  # type: ignore[attr-defined]
+    return get_pipeline_whole_documents
+
+
 def _flat_match(build_query: Callable[..., Any]) -> Callable[..., Any]:
     def build_query_flat_match(compiler: Any, *args: Any, **kwargs: Any) -> Any:
         query = build_query(compiler, *args, **kwargs)
@@ -166,7 +199,11 @@ def mongodb_query_shapes() -> None:
     SecantusDB's does not. Only a $match that reads no joined field moves: filtering a document before or
     after the stages that add its joined field keeps the same documents, in the same order.
     Flat filters: the backend nests every condition in $and, and SecantusDB plans no index for a filter with
-    a top-level operator, so an update by pk scanned the collection; see _index_friendly()."""
+    a top-level operator, so an update by pk scanned the collection; see _index_friendly().
+    Whole documents: SecantusDB runs $project and $addFields in Python for each document (the usage rollups
+    of a 30-day window: 137 ms with the backend's $project of every column, ~45 ms without), so a $project
+    that keeps every column and an $addFields that sets fields to themselves are left out. Results are read
+    by column name, so a field the model does not know is never read."""
     if "mongodb" not in settings.DATABASES["default"]["ENGINE"]:
         return
     from django_mongodb_backend.compiler import SQLCompiler  # type: ignore[import-untyped]
@@ -174,5 +211,7 @@ def mongodb_query_shapes() -> None:
 
     if not getattr(MongoQuery.get_pipeline, "match_first", False):
         MongoQuery.get_pipeline = _match_before_joins(MongoQuery.get_pipeline)
+    if not getattr(MongoQuery.get_pipeline, "whole_documents", False):
+        MongoQuery.get_pipeline = _whole_documents(MongoQuery.get_pipeline)
     if not getattr(SQLCompiler.build_query, "flat_match", False):
         SQLCompiler.build_query = _flat_match(SQLCompiler.build_query)
