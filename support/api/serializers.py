@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from rest_framework import serializers
+from rest_framework.fields import SkipField
+from rest_framework.relations import PKOnlyObject
 
 from support.pricing import micros_to_usd
 
@@ -44,12 +47,57 @@ def validated(serializer_class: type[serializers.Serializer], data: Any, *, clie
     return _shared_instance(serializer_class, client).run_validation(data)
 
 
-class UserRefSerializer(serializers.Serializer):
+_MISSING = object()
+
+
+class OutputSerializer(serializers.Serializer):
+    """A serializer for output only, whose to_representation gives what DRF's gives with less work per field.
+
+    DRF reads each field's value through Field.get_attribute (a generic walk of `source`, with its error
+    handling) and re-filters the readable fields on every call: a page of 50 tickets of 10 messages was
+    ~10,000 such reads, a third of the request's CPU. A field with a one-step source is read here with
+    getattr; anything else (a callable, a mapping, a missing attribute, a field with its own get_attribute)
+    goes through DRF's own path, and every value is still turned into its output by the field itself."""
+
+    def _plan(self) -> list[tuple[str, str | None, serializers.Field]]:
+        plan = self.__dict__.get("_output_plan")
+        if plan is None:
+            plan = [
+                (
+                    field.field_name,
+                    field.source_attrs[0]
+                    if len(field.source_attrs) == 1 and type(field).get_attribute is serializers.Field.get_attribute
+                    else None,
+                    field,
+                )
+                for field in self._readable_fields
+            ]
+            self.__dict__["_output_plan"] = plan
+        return plan
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        if isinstance(instance, Mapping):
+            return super().to_representation(instance)
+        ret: dict[str, Any] = {}
+        for name, attr, field in self._plan():
+            value = _MISSING if attr is None else getattr(instance, attr, _MISSING)
+            if value is _MISSING or callable(value):
+                try:
+                    value = field.get_attribute(instance)
+                except SkipField:
+                    continue
+                if isinstance(value, PKOnlyObject) and value.pk is None:
+                    value = None
+            ret[name] = None if value is None else field.to_representation(value)
+        return ret
+
+
+class UserRefSerializer(OutputSerializer):
     id = serializers.CharField(source="pk")
     username = serializers.CharField()
 
 
-class MessageOutputSerializer(serializers.Serializer):
+class MessageOutputSerializer(OutputSerializer):
     id = serializers.CharField(source="pk")
     role = serializers.CharField()
     content = serializers.CharField()
@@ -78,7 +126,7 @@ class LoadedMessages(serializers.ListSerializer):
         return instance.loaded_messages
 
 
-class WidgetMessageOutputSerializer(serializers.Serializer):
+class WidgetMessageOutputSerializer(OutputSerializer):
     """What the customer may see of a turn: no costs, no models."""
 
     id = serializers.CharField(source="pk")
@@ -88,7 +136,7 @@ class WidgetMessageOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class ConversationOutputSerializer(serializers.Serializer):
+class ConversationOutputSerializer(OutputSerializer):
     id = serializers.CharField(source="pk")
     source = serializers.CharField()  # type: ignore[assignment]  # the API's field, not Field.source
     page_url = serializers.CharField()
@@ -149,7 +197,7 @@ class ConversationWithMessagesOutputSerializer(ConversationOutputSerializer):
     messages = LoadedMessages(child=MessageOutputSerializer())
 
 
-class WidgetConversationOutputSerializer(serializers.Serializer):
+class WidgetConversationOutputSerializer(OutputSerializer):
     """The customer's view of their conversation: no staff notes, assignment or costs."""
 
     id = serializers.CharField(source="pk")

@@ -338,6 +338,44 @@ def rows_insert(model: type[Any], objs: list[Any]) -> None:
     insert(objs)
 
 
+def rows_values(queryset: Any, *fields: str) -> list[dict[str, Any]]:
+    """`list(queryset.values(*fields))`: the same dicts. On MongoDB each document goes straight into its dict
+    and only fields with a converter are converted; the ORM builds a list per row and passes every value
+    through its converter machinery, ~30 ms of a 150 ms analytics request over a 30-day window's 1,400
+    rollup rows."""
+    values = queryset.values(*fields)
+    if not is_mongodb():
+        return list(values)
+    from django.core.exceptions import EmptyResultSet
+    from pymongo.errors import PyMongoError
+
+    compiler = values.query.get_compiler(using=values.db)
+    compiler.pre_sql_setup()
+    try:
+        cursor = compiler.build_query(compiler.columns).get_cursor()
+    except EmptyResultSet:
+        return []
+    query = values.query
+    names = [*query.extra_select, *query.values_select, *query.annotation_select]
+    pairs = list(zip(names, [column for column, _ in compiler.columns], strict=True))
+    converted = [
+        (names[index], functions, expression)
+        for index, (functions, expression) in compiler.get_converters(
+            [selected[0] for selected in compiler.select[: compiler.col_count]]
+        ).items()
+    ]
+    conn = compiler.connection
+    try:
+        rows = [{name: document.get(column) for name, column in pairs} for document in cursor]
+    except PyMongoError as exc:
+        raise DatabaseError from exc
+    for row in rows:
+        for name, functions, expression in converted:
+            for function in functions:
+                row[name] = function(row[name], expression, conn)
+    return rows
+
+
 def database_ping() -> None:
     """Raise when the database cannot answer a trivial round trip.
 

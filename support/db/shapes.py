@@ -162,9 +162,26 @@ def _every_column(query: Any) -> bool:
     return {field.column for field in meta.concrete_fields if not field.primary_key} <= set(project)
 
 
+# The backend's COUNT(*): 1 for each row unless the type of the constant true is missing or null, which it
+# never is. SecantusDB evaluates it for each document (a count of 543 tickets: 25 ms, 18 ms with 1).
+_COUNT_ROW = {"$cond": {"if": {"$in": [{"$type": {"$literal": True}}, ["missing", "null"]]}, "then": None, "else": 1}}
+
+
+def _count_rows_folded(value: Any) -> Any:
+    if value == _COUNT_ROW:
+        return 1
+    if isinstance(value, dict):
+        return {key: _count_rows_folded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_count_rows_folded(item) for item in value]
+    return value
+
+
 def _whole_documents(get_pipeline: Callable[[Any], list[dict[str, Any]]]) -> Callable[[Any], list[dict[str, Any]]]:
     def get_pipeline_whole_documents(query: Any) -> list[dict[str, Any]]:
-        project, extra = query.project_fields, query.extra_fields
+        project, extra, grouped = query.project_fields, query.extra_fields, query.aggregation_pipeline
+        if grouped:
+            query.aggregation_pipeline = _count_rows_folded(grouped)
         if project and _every_column(query):
             query.project_fields = None
         if extra and all(value == f"${key}" for key, value in extra.items()):
@@ -172,7 +189,7 @@ def _whole_documents(get_pipeline: Callable[[Any], list[dict[str, Any]]]) -> Cal
         try:
             return get_pipeline(query)
         finally:
-            query.project_fields, query.extra_fields = project, extra
+            query.project_fields, query.extra_fields, query.aggregation_pipeline = project, extra, grouped
 
     get_pipeline_whole_documents.whole_documents = True  # type: ignore[attr-defined]
     return get_pipeline_whole_documents

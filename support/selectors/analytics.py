@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db.models import QuerySet, Sum
 
-from support import outcomes, rollups
+from support import db, outcomes, rollups
 from support.models import (
     DailyCloseRollup,
     DailyConversationRollup,
@@ -56,8 +56,8 @@ def analytics_summary(
     window = window_for(days=days, date_from=date_from, date_to=date_to, today=today)
     venue = venue_filter(business_id=business_id, audience=audience, user=user)
     in_window = {"day__gte": window.date_from, "day__lte": window.date_to, **venue}
-    states = list(DailyConversationRollup.objects.filter(**in_window).values(*STATE_FIELDS))
-    usage = list(DailyUsageRollup.objects.filter(**in_window).values(*USAGE_FIELDS))
+    states = db.rows_values(DailyConversationRollup.objects.filter(**in_window), *STATE_FIELDS)
+    usage = db.rows_values(DailyUsageRollup.objects.filter(**in_window), *USAGE_FIELDS)
     per_day = _states_per_day(states)
     cost_per_day = _usage_per_day(usage)
     by_status, by_rating = _by_status_and_rating(states)
@@ -326,14 +326,15 @@ def _client_reported(per_day: Collection[Mapping[str, Any]]) -> dict[str, Any]:
 def _top_questions(in_window: dict[str, Any], *, limit: int = 10) -> list[dict[str, Any]]:
     """The window's most asked first questions, summed exactly over the window's rows in one grouped query
     (the day range is served by the rollup's key, which starts with day), whatever the window's length."""
-    return [
-        {"question": row["question_key"], "count": row["n"]}
-        for row in DailyQuestionRollup.objects.filter(**in_window)
+    # Questions that sum to nothing sort last, so leaving them out of the page read keeps the same list; a
+    # HAVING in the query would cost MongoDB a second sum of every row of the window.
+    top = (
+        DailyQuestionRollup.objects.filter(**in_window)
         .values("question_key")
         .annotate(n=Sum("conversations"))
-        .filter(n__gt=0)
         .order_by("-n", "question_key")[:limit]
-    ]
+    )
+    return [{"question": row["question_key"], "count": row["n"]} for row in top if row["n"] > 0]
 
 
 # CSAT: the widget's thumbs up/down.

@@ -1,6 +1,6 @@
 """support.db.shapes on MongoDB: a query that reads every column of its model gets whole documents (no
 $project, which SecantusDB runs in Python for each document), an ordering no longer sets fields to themselves
-($addFields), and the rows read are the same as with them."""
+($addFields), a count adds 1 a row instead of testing a constant for each, and the rows read are the same."""
 
 from __future__ import annotations
 
@@ -74,3 +74,15 @@ def test_it_keeps_the_projection_that_brings_a_joined_row(make_conversation: Any
     turn = Message.objects.select_related("author").get(conversation=conversation)
     assert turn.author is not None
     assert (turn.content, turn.author, turn.author.email) == ("Booked.", staff_user, "agent@example.com")
+
+
+def test_it_counts_rows_without_evaluating_a_constant_for_each(make_conversation: Any, on_mongodb: bool) -> None:
+    for status in ("open", "open", "closed"):
+        conversation, _ = make_conversation()
+        Conversation.objects.filter(pk=conversation.pk).update(status=status)
+    with CaptureQueriesContext(connection) as queries:
+        counted = Conversation.objects.filter(status__in=["open", "needs_review"]).count()
+    assert counted == 2
+    if on_mongodb:
+        pipeline = _pipeline_of("support_conversations", queries)
+        assert "'$sum': 1" in pipeline and "'$cond'" not in pipeline

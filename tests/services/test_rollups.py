@@ -226,3 +226,13 @@ def test_top_questions_sum_exact_counts_over_days_with_many_distinct_questions()
     top = selectors.analytics_summary(days=5)["top_questions"]
     best = sorted(expected.items(), key=lambda item: (-item[1], item[0]))[:10]
     assert [(row["question"], row["count"]) for row in top] == best
+
+
+def test_top_questions_leave_out_questions_whose_window_sums_to_nothing() -> None:
+    today = timezone.now().date()
+    rows = [DailyQuestionRollup(day=today, question_key=f"asked {n}", conversations=n) for n in range(1, 4)]
+    rows += [DailyQuestionRollup(day=today, question_key=f"zero {n}", conversations=0) for n in range(12)]
+    rows.append(DailyQuestionRollup(day=today, question_key="drained", conversations=-1))
+    DailyQuestionRollup.objects.bulk_create(rows)
+    top = selectors.analytics_summary(days=1)["top_questions"]
+    assert top == [{"question": f"asked {n}", "count": n} for n in (3, 2, 1)]
