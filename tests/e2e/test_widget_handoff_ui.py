@@ -159,6 +159,8 @@ def test_a_persons_reply_appears_within_5_s_under_their_name_and_initial(live_se
     desk.say("user", "Can I speak to someone?")
     visit(page, live_server, desk)
     page.get_by_role("log").get_by_text("Can I speak to someone?").wait_for()
+    # Who answers comes with the first poll after the transcript is restored, not with the transcript.
+    page.wait_for_function(f"() => {LOG}.parentElement.querySelector('.rz-subtitle').textContent.endsWith('answering')")
     assert page.locator(".rz-subtitle").inner_text() == "Sam from our team is answering"
 
     desk.say("agent", "Hi, I'm **Sam**. Let me check.", SAM)
