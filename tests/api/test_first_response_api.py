@@ -117,3 +117,13 @@ def test_with_no_escalations_the_first_response_figures_are_empty(staff: APIClie
     assert data["first_responses"] == 0
     assert data["median_first_response_seconds"] is None
     assert data["first_response_within_target_pct"] is None
+
+
+@override_settings(SUPPORT_FIRST_RESPONSE_MINUTES=60)
+def test_an_escalation_without_a_due_time_counts_in_no_first_response_figure(staff: APIClient) -> None:
+    _escalated_at(300, answered_after=10)
+    undated = _escalated_at(300, answered_after=90)
+    Conversation.objects.filter(pk=undated.pk).update(first_response_due_at=None)
+    data = staff.get("/api/support/analytics?days=7").json()
+    assert (data["first_responses"], data["first_response_on_time"], data["first_response_late"]) == (1, 1, 0)
+    assert data["median_first_response_seconds"] == 10 * 60
