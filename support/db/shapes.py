@@ -177,12 +177,64 @@ def _count_rows_folded(value: Any) -> Any:
     return value
 
 
+class _Kept(Exception):
+    """A name to merge is used where renaming it is not known to keep the results."""
+
+
+def _renamed(value: Any, renames: dict[str, str], *, keys: bool) -> Any:
+    if isinstance(value, str) and value.startswith("$"):
+        name = value[1:].split(".", 1)[0]
+        if name in renames:
+            if "." in value:
+                raise _Kept
+            return f"${renames[name]}"
+        return value
+    if isinstance(value, dict):
+        if not keys and renames.keys() & value.keys():
+            raise _Kept
+        return {renames.get(k, k): _renamed(v, renames, keys=keys) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(item, renames, keys=keys) for item in value]
+    return value
+
+
+def _accumulators_shared(pipeline: list[Any], project: Any, others: list[Any]) -> tuple[list[Any], Any]:
+    """A $group that computes the same accumulator twice, once per name, computes it once: the backend gives
+    an aggregate used by both the output and an ORDER BY or HAVING a second, internal name (__aggregationN),
+    and SecantusDB evaluates each for every document (the top questions of a 30-day window: 34 ms with
+    three sums of one field, 26 with one). Later stages and the projection read the first name instead;
+    where the name is used in a way this does not rename (a sort key, a path into it), nothing changes."""
+    at = next((i for i, stage in enumerate(pipeline) if "$group" in stage), None)
+    if at is None:
+        return pipeline, project
+    group, first, renames = pipeline[at]["$group"], {}, {}
+    for name, accumulator in group.items():
+        key = repr(accumulator)
+        if name != "_id" and name.startswith("__aggregation") and key in first:
+            renames[name] = first[key]
+        elif name != "_id":
+            first.setdefault(key, name)
+    if not renames:
+        return pipeline, project
+    try:
+        later = [_renamed(stage, renames, keys="$match" in stage and len(stage) == 1) for stage in pipeline[at + 1 :]]
+        projected = _renamed(project, renames, keys=False)
+        if any(_renamed(other, renames, keys=False) != other for other in others):
+            raise _Kept
+    except _Kept:
+        return pipeline, project
+    kept = {"$group": {name: value for name, value in group.items() if name not in renames}}
+    return [*pipeline[:at], kept, *later], projected
+
+
 def _whole_documents(get_pipeline: Callable[[Any], list[dict[str, Any]]]) -> Callable[[Any], list[dict[str, Any]]]:
     def get_pipeline_whole_documents(query: Any) -> list[dict[str, Any]]:
         project, extra, grouped = query.project_fields, query.extra_fields, query.aggregation_pipeline
         if grouped:
-            query.aggregation_pipeline = _count_rows_folded(grouped)
-        if project and _every_column(query):
+            query.aggregation_pipeline, query.project_fields = _accumulators_shared(
+                _count_rows_folded(grouped), project, [query.ordering, extra]
+            )
+        if query.project_fields and _every_column(query):
             query.project_fields = None
         if extra and all(value == f"${key}" for key, value in extra.items()):
             query.extra_fields = None

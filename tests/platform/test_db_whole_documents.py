@@ -1,6 +1,7 @@
 """support.db.shapes on MongoDB: a query that reads every column of its model gets whole documents (no
 $project, which SecantusDB runs in Python for each document), an ordering no longer sets fields to themselves
-($addFields), a count adds 1 a row instead of testing a constant for each, and the rows read are the same."""
+($addFields), a count adds 1 a row instead of testing a constant for each, an aggregate the output and its
+order or filter share is computed once, and the rows read are the same."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 
-from support.models import Conversation, DailyUsageRollup, Message
+from support.db.shapes import _accumulators_shared
+from support.models import Conversation, DailyQuestionRollup, DailyUsageRollup, Message
 
 pytestmark = pytest.mark.django_db
 
@@ -86,3 +89,35 @@ def test_it_counts_rows_without_evaluating_a_constant_for_each(make_conversation
     if on_mongodb:
         pipeline = _pipeline_of("support_conversations", queries)
         assert "'$sum': 1" in pipeline and "'$cond'" not in pipeline
+
+
+def _questions() -> None:
+    for day, key, n in ((1, "parking", 4), (2, "parking", 3), (1, "dogs", 5), (2, "menu", 0), (3, "menu", 0)):
+        DailyQuestionRollup.objects.create(day=date(2026, 11, day), question_key=key, conversations=n)
+
+
+def test_it_sums_once_what_the_output_and_the_order_and_filter_share(on_mongodb: bool) -> None:
+    _questions()
+    with CaptureQueriesContext(connection) as queries:
+        top = list(
+            DailyQuestionRollup.objects.values("question_key")
+            .annotate(n=Sum("conversations"))
+            .filter(n__gt=0)
+            .order_by("-n", "question_key")
+        )
+    assert top == [{"question_key": "parking", "n": 7}, {"question_key": "dogs", "n": 5}]
+    if on_mongodb:
+        pipeline = _pipeline_of("support_rollup_questions", queries)
+        assert pipeline.count("'$sum'") == 1 and "__aggregation" not in pipeline
+
+
+def test_it_keeps_an_accumulator_whose_name_a_sort_or_a_path_reads() -> None:
+    pipeline = [{"$group": {"_id": None, "n": {"$sum": "$x"}, "__aggregation1": {"$sum": "$x"}}}]
+    project = {"n": "$__aggregation1"}
+    assert _accumulators_shared(pipeline, project, [{"__aggregation1": -1}]) == (pipeline, project)
+    pathed = {"n": "$__aggregation1.total"}
+    assert _accumulators_shared(pipeline, pathed, []) == (pipeline, pathed)
+    assert _accumulators_shared(pipeline, project, [{"n": -1}]) == (
+        [{"$group": {"_id": None, "n": {"$sum": "$x"}}}],
+        {"n": "$n"},
+    )
