@@ -207,7 +207,9 @@ def _accumulators_shared(pipeline: list[Any], project: Any, others: list[Any]) -
     at = next((i for i, stage in enumerate(pipeline) if "$group" in stage), None)
     if at is None:
         return pipeline, project
-    group, first, renames = pipeline[at]["$group"], {}, {}
+    group = pipeline[at]["$group"]
+    first: dict[str, str] = {}
+    renames: dict[str, str] = {}
     for name, accumulator in group.items():
         key = repr(accumulator)
         if name != "_id" and name.startswith("__aggregation") and key in first:
