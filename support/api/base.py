@@ -8,6 +8,9 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from django.conf import settings
+from django.core.paginator import Page
+from django.core.paginator import Paginator as DjangoPaginator
+from django.db.models import QuerySet
 from rest_framework import viewsets
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
@@ -15,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
+from support import db
 from support.api.access import conversation_for_request
 from support.api.openapi import TOKEN_PARAMETER, SchemaOnDemand
 from support.api.policies import POLICIES, Policy
@@ -45,7 +49,23 @@ def single_line(value: str) -> str:
     return _CONTROL_CHARS.sub(" ", value).strip()
 
 
+class _CountedPaginator(DjangoPaginator):
+    """Django's Paginator, with a page of a queryset read together with its count (db.page_with_count)."""
+
+    def page(self, number: Any) -> Any:
+        try:
+            wanted = int(number)
+        except (TypeError, ValueError):
+            wanted = 0
+        if wanted < 1 or self.orphans or "count" in self.__dict__ or not isinstance(self.object_list, QuerySet):
+            return super().page(number)
+        count, rows = db.page_with_count(self.object_list, (wanted - 1) * self.per_page, self.per_page)
+        self.__dict__["count"] = count  # Paginator.count is a cached_property
+        return Page(rows, self.validate_number(number), self)
+
+
 class Pagination(PageNumberPagination):
+    django_paginator_class = _CountedPaginator
     page_size = 25
     page_size_query_param = "page_size"
     max_page_size = 100

@@ -376,6 +376,51 @@ def rows_values(queryset: Any, *fields: str) -> list[dict[str, Any]]:
     return rows
 
 
+_PAGE_STAGES = frozenset({"$project", "$addFields", "$sort", "$skip", "$limit"})
+
+
+def _mongodb_page_ids(queryset: Any, offset: int, limit: int) -> tuple[int, list[Any]] | None:
+    """The count and the page's pks in one aggregate (the filter once, then a $facet of a $count and the
+    page), when the query is at most one $match followed by stages that keep every document; else None."""
+    from django.core.exceptions import EmptyResultSet
+
+    page = queryset.values("pk")[offset : offset + limit]
+    compiler = page.query.get_compiler(using=page.db)
+    compiler.pre_sql_setup()
+    try:
+        query = compiler.build_query(compiler.columns)
+    except EmptyResultSet:
+        return 0, []
+    pipeline = query.get_pipeline()
+    head = pipeline[:1] if pipeline and list(pipeline[0]) == ["$match"] else []
+    rest = pipeline[len(head) :]
+    if any(len(stage) != 1 or next(iter(stage)) not in _PAGE_STAGES for stage in rest):
+        return None
+    # Only _id is read from the page: a projection that merely keeps fields is work for every document.
+    rest = [stage for stage in rest if not ("$project" in stage and all(v == 1 for v in stage["$project"].values()))]
+    facet = {"$facet": {"count": [{"$count": "n"}], "page": rest}}
+    (found,) = compiler.collection.aggregate([*head, facet], session=compiler.connection.session)
+    return (found["count"][0]["n"] if found["count"] else 0), [row["_id"] for row in found["page"]]
+
+
+def page_with_count(queryset: Any, offset: int, limit: int) -> tuple[int, list[Any]]:
+    """`queryset.count()` and `list(queryset[offset:offset + limit])`. On MongoDB the count and the page's pks
+    come from one aggregate and the rows by pk: the ticket list's count and page each walked every ticket
+    of the queue (SecantusDB: 18 + 30 ms; together 30, then 3-5 ms for 50 rows by pk)."""
+    if is_mongodb():
+        from pymongo.errors import PyMongoError
+
+        try:
+            found = _mongodb_page_ids(queryset, offset, limit)
+        except PyMongoError as exc:
+            raise DatabaseError from exc
+        if found is not None:
+            count, pks = found
+            rows = {row.pk: row for row in queryset.filter(pk__in=pks)} if pks else {}
+            return count, [rows[pk] for pk in pks if pk in rows]
+    return queryset.count(), list(queryset[offset : offset + limit])
+
+
 def database_ping() -> None:
     """Raise when the database cannot answer a trivial round trip.
 

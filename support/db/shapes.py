@@ -104,8 +104,16 @@ def _index_friendly(match: dict[str, Any]) -> dict[str, Any]:
     if rest:
         flat["$and"] = rest
     flat = {key: _bounded(value) for key, value in flat.items()}
-    # SecantusDB tries the fields in order and takes the first index that serves one: a pk comes first.
-    return pinned_checks(dict(sorted(flat.items(), key=lambda item: item[0] != "_id" or _operators(item[1]))))
+    # SecantusDB tries the fields in order and takes the first index that serves one: a pk, or a list of
+    # them, comes first.
+    return pinned_checks(dict(sorted(flat.items(), key=lambda item: item[0] != "_id" or not _points(item[1]))))
+
+
+def _points(condition: Any) -> bool:
+    """Whether a condition on _id names the documents: a value, or {$in: [values]}."""
+    if not _operators(condition):
+        return True
+    return list(condition) == ["$in"] and all(_plain(value) for value in condition["$in"])
 
 
 _BOUNDS = ("$gt", "$gte", "$lt", "$lte")

@@ -200,3 +200,10 @@ def test_it_finds_the_same_rows_in_a_range_beside_rows_without_the_field(make_co
     window = Conversation.objects.filter(closed_at__gte=now - timedelta(days=2), closed_at__lte=now)
     assert list(window.values_list("pk", flat=True)) == [inside.pk]
     assert Conversation.objects.filter(closed_at__lte=now).count() == 2
+
+
+def test_it_puts_a_list_of_pks_before_the_other_conditions() -> None:
+    shaped = _index_friendly({"$and": [{"status": {"$in": ["open", "closed"]}}, {"_id": {"$in": [7, 9]}}]})
+    assert list(shaped) == ["_id", "status"]
+    ranged = _index_friendly({"$and": [{"status": "open"}, {"_id": {"$gt": 7}}]})
+    assert list(ranged) == ["status", "_id"]
