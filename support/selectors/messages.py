@@ -134,11 +134,16 @@ def message_reply_to(*, message: Message) -> Message | None:
 def messages_by_conversation(*, conversation_ids: list[Any]) -> dict[Any, list[Message]]:
     """All messages of many conversations, grouped in order, in two queries whatever their number: the turns,
     then their authors by id (no prefetch_related on MongoDB, and no join: there select_related is a $lookup
-    run for every turn, which cost the ticket page far more than the turns themselves)."""
+    run for every turn, which cost the ticket page far more than the turns themselves).
+
+    The turns are put in order here, not by the database: they are all in memory anyway (a page's 500 sort in
+    well under a millisecond), while a sort on (created_at, pk) across many conversations is a blocking sort
+    on any MongoDB, which the conversation index cannot give (SecantusDB: 17 of a page's 53 ms)."""
     grouped: dict[Any, list[Message]] = {pk: [] for pk in conversation_ids}
     if not conversation_ids:
         return grouped
-    turns = list(Message.objects.filter(conversation_id__in=conversation_ids).order_by("created_at", "pk"))
+    turns = list(Message.objects.filter(conversation_id__in=conversation_ids).order_by())
+    turns.sort(key=lambda turn: (turn.created_at, turn.pk))
     authors = users_by_pk(turn.author_id for turn in turns)
     for turn in turns:
         author = authors.get(turn.author_id)

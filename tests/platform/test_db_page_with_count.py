@@ -41,12 +41,35 @@ def test_it_gives_the_count_and_the_page_the_orm_gives(make_conversation: Any) -
     assert _listed(db.page_with_count(queue, 0, 3)[1]) == ["ticket 0", "ticket 2", "ticket 3"]
 
 
-def test_it_reads_the_count_and_the_page_in_one_command_then_the_rows(make_conversation: Any, on_mongodb: bool) -> None:
+def _fields(rows: list[Conversation]) -> list[dict[str, Any]]:
+    return [{f.attname: getattr(row, f.attname) for f in Conversation._meta.concrete_fields} for row in rows]
+
+
+def test_it_reads_the_count_and_the_page_of_whole_rows_in_one_command(make_conversation: Any, on_mongodb: bool) -> None:
     _queue(make_conversation)
+    Conversation.objects.filter(summary="ticket 3").update(rollup_marks={"turns": [1, 2]}, escalated_at=timezone.now())
     queue = Conversation.objects.filter(status="open").order_by("-created_at")
     with CaptureQueriesContext(connection) as queries:
         count, rows = db.page_with_count(queue, 1, 5)
-    assert (count, len(rows)) == (3, 2)
+    assert (count, _fields(rows)) == (3, _fields(list(queue[1:6])))
+    assert rows[0].summary == "ticket 3" and rows[0].rollup_marks == {"turns": [1, 2]}
+    assert rows[0].escalated_at is not None and rows[0].escalated_at.tzinfo is not None
+    if on_mongodb:
+        sent = [q["sql"] for q in queries.captured_queries]
+        assert len(sent) == 1 and "'$facet'" in sent[0], sent
+
+
+def test_it_reads_the_rows_by_pk_where_the_page_joins_or_defers(
+    make_conversation: Any, staff_user: Any, on_mongodb: bool
+) -> None:
+    made = _queue(make_conversation)
+    Conversation.objects.filter(pk=made[3].pk).update(assigned_to=staff_user)
+    joined = Conversation.objects.filter(status="open").select_related("assigned_to").order_by("-created_at")
+    with CaptureQueriesContext(connection) as queries:
+        count, rows = db.page_with_count(joined, 1, 5)
+    assert (count, [r.assigned_to for r in rows]) == (3, [staff_user, None])
+    deferred = Conversation.objects.filter(status="open").only("summary").order_by("-created_at")
+    assert _listed(db.page_with_count(deferred, 0, 5)[1]) == ["ticket 6", "ticket 3", "ticket 0"]
     if on_mongodb:
         sent = [q["sql"] for q in queries.captured_queries]
         assert len(sent) == 2 and "'$facet'" in sent[0], sent
