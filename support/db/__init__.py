@@ -338,6 +338,10 @@ def rows_insert(model: type[Any], objs: list[Any]) -> None:
     insert(objs)
 
 
+#: The batch size asked for a read of every row; a server sends at most 16 MiB a batch whatever this says.
+_ALL_ROWS = 1_000_000
+
+
 def rows_values(queryset: Any, *fields: str) -> list[dict[str, Any]]:
     """`list(queryset.values(*fields))`: the same dicts. On MongoDB each document goes straight into its dict
     and only fields with a converter are converted; the ORM builds a list per row and passes every value
@@ -352,7 +356,7 @@ def rows_values(queryset: Any, *fields: str) -> list[dict[str, Any]]:
     compiler = values.query.get_compiler(using=values.db)
     compiler.pre_sql_setup()
     try:
-        cursor = compiler.build_query(compiler.columns).get_cursor()
+        pipeline = compiler.build_query(compiler.columns).get_pipeline()
     except EmptyResultSet:
         return []
     query = values.query
@@ -366,10 +370,19 @@ def rows_values(queryset: Any, *fields: str) -> list[dict[str, Any]]:
     ]
     conn = compiler.connection
     try:
+        # Every row is read, so in as few batches as the server allows (16 MiB each), not the driver's first
+        # batch of 101 documents and then the rest: one round trip for a 30-day window's rows instead of two.
+        cursor = compiler.collection.aggregate(pipeline, session=conn.session, batchSize=_ALL_ROWS)
         rows = [{name: document.get(column) for name, column in pairs} for document in cursor]
     except PyMongoError as exc:
         raise DatabaseError from exc
+    # The counters' only converter turns BSON's Int64 into int: inline, it is a third of the per-value cost.
+    ints = [name for name, functions, _ in converted if functions == [conn.ops.convert_integerfield_value]]
+    converted = [entry for entry in converted if entry[0] not in ints]
     for row in rows:
+        for name in ints:
+            if (value := row[name]) is not None:
+                row[name] = int(value)
         for name, functions, expression in converted:
             for function in functions:
                 row[name] = function(row[name], expression, conn)

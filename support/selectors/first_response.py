@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from support import db
 from support.models import Conversation
 from support.selectors.dates import Window, utc_midnight
 
@@ -46,7 +47,8 @@ def first_response_summary(
     rows = _in_window(window, venue or {}).order_by()
     on_time = late = 0
     waits = []
-    for escalated, due, replied in rows.values_list("escalated_at", "first_response_due_at", "first_human_response_at"):
+    for row in db.rows_values(rows, "escalated_at", "first_response_due_at", "first_human_response_at"):
+        escalated, due, replied = row["escalated_at"], row["first_response_due_at"], row["first_human_response_at"]
         if due is None:  # no first-response target was set for this escalation
             continue
         if replied is None:

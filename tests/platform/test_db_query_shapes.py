@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from support.db.shapes import _index_friendly, _reads_joined
+from support.db.shapes import _index_friendly, _reads_joined, _sorted_before_renames
 from support.models import Conversation, IdempotencyRecord, Message
 
 pytestmark = pytest.mark.django_db
@@ -207,3 +207,67 @@ def test_it_puts_a_list_of_pks_before_the_other_conditions() -> None:
     assert list(shaped) == ["_id", "status"]
     ranged = _index_friendly({"$and": [{"status": "open"}, {"_id": {"$gt": 7}}]})
     assert list(ranged) == ["status", "_id"]
+
+
+_GROUPED = [
+    {"$match": {"day": {"$gte": 1}}},
+    {"$group": {"n": {"$sum": "$conversations"}, "_id": {"question_key": "$question_key"}}},
+    {"$addFields": {"question_key": "$_id.question_key"}},
+    {"$unset": "_id"},
+    {"$project": {"question_key": 1, "n": "$n"}},
+]
+
+
+def test_it_sorts_and_cuts_a_groups_output_before_renaming_its_fields() -> None:
+    tail = [{"$sort": {"n": -1, "question_key": 1}}, {"$skip": 10}, {"$limit": 10}]
+    shaped = _sorted_before_renames([*_GROUPED, *tail])
+    assert shaped == [
+        *_GROUPED[:2],
+        {"$sort": {"n": -1, "_id.question_key": 1}},
+        {"$skip": 10},
+        {"$limit": 10},
+        *_GROUPED[2:],
+    ]
+
+
+@pytest.mark.parametrize(
+    "renaming",
+    [
+        [{"$addFields": {"question_key": {"$toUpper": "$_id.question_key"}}}],  # computed
+        [{"$unset": ["question_key"]}],  # removed
+        [{"$project": {"n": 1}}],  # left out
+        [{"$project": {"question_key": "$$ROOT.q"}}],  # a variable
+        [{"$addFields": {"question_key.part": 1}}],  # a path into it
+    ],
+)
+def test_it_leaves_the_order_where_a_sort_key_is_not_a_plain_rename(renaming: list[dict[str, Any]]) -> None:
+    pipeline = [*_GROUPED[:2], *renaming, {"$sort": {"question_key": 1}}, {"$limit": 3}]
+    assert _sorted_before_renames(pipeline) == pipeline
+
+
+def test_it_leaves_a_pipeline_without_a_group_or_a_sort_alone() -> None:
+    plain = [{"$match": {"a": 1}}, {"$addFields": {"b": "$a"}}, {"$sort": {"b": 1}}]
+    assert _sorted_before_renames(plain) == plain
+    unsorted = [*_GROUPED, {"$limit": 3}]
+    assert _sorted_before_renames(unsorted) == unsorted
+
+
+def test_the_top_questions_query_sorts_before_it_renames(on_mongodb: bool) -> None:
+    from django.db.models import Sum
+
+    from support.models import DailyQuestionRollup
+
+    day = timezone.now().date()
+    for key, n in (("b", 3), ("a", 3), ("c", 5), ("d", 1)):
+        DailyQuestionRollup.objects.create(day=day, question_key=key, conversations=n)
+    top = (
+        DailyQuestionRollup.objects.values("question_key")
+        .annotate(n=Sum("conversations"))
+        .order_by("-n", "question_key")
+    )
+    with CaptureQueriesContext(connection) as queries:
+        rows = list(top[:3])
+    assert rows == [{"question_key": "c", "n": 5}, {"question_key": "a", "n": 3}, {"question_key": "b", "n": 3}]
+    if on_mongodb:
+        pipeline = _pipeline_of("support_rollup_questions", queries)
+        assert pipeline.index("'$sort'") < pipeline.index("'$addFields'")

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from support import db
 from support.models import DailyConversationRollup, DailyUsageRollup, Message
+from tests.fakes.commands import database_commands
 
 pytestmark = pytest.mark.django_db
 
@@ -69,3 +70,14 @@ def test_it_reads_a_foreign_key_by_its_column(make_conversation: Any) -> None:
     Message.objects.create(conversation=conversation, role="user", content="Is the terrace open?")
     rows = db.rows_values(Message.objects.filter(conversation=conversation), "conversation_id", "role", "content")
     assert rows == [{"conversation_id": conversation.pk, "role": "user", "content": "Is the terrace open?"}]
+
+
+def test_it_reads_every_row_in_one_command_past_the_drivers_first_batch() -> None:
+    DailyUsageRollup.objects.bulk_create(
+        DailyUsageRollup(day=date(2026, 11, 1 + n % 28), source="web", model=f"model-{n}", messages=n)
+        for n in range(150)
+    )
+    with database_commands() as commands:
+        rows = db.rows_values(DailyUsageRollup.objects.all(), "model", "messages")
+    assert sorted(row["messages"] for row in rows) == list(range(150))
+    assert len(commands.sent) == 1, [name for name, _ in commands.sent]
