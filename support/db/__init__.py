@@ -338,10 +338,6 @@ def rows_insert(model: type[Any], objs: list[Any]) -> None:
     insert(objs)
 
 
-#: The batch size asked for a read of every row; a server sends at most 16 MiB a batch whatever this says.
-_ALL_ROWS = 1_000_000
-
-
 def rows_values(queryset: Any, *fields: str) -> list[dict[str, Any]]:
     """`list(queryset.values(*fields))`: the same dicts. On MongoDB each document goes straight into its dict
     and only fields with a converter are converted; the ORM builds a list per row and passes every value
@@ -356,7 +352,7 @@ def rows_values(queryset: Any, *fields: str) -> list[dict[str, Any]]:
     compiler = values.query.get_compiler(using=values.db)
     compiler.pre_sql_setup()
     try:
-        pipeline = compiler.build_query(compiler.columns).get_pipeline()
+        cursor = compiler.build_query(compiler.columns).get_cursor()
     except EmptyResultSet:
         return []
     query = values.query
@@ -370,9 +366,6 @@ def rows_values(queryset: Any, *fields: str) -> list[dict[str, Any]]:
     ]
     conn = compiler.connection
     try:
-        # Every row is read, so in as few batches as the server allows (16 MiB each), not the driver's first
-        # batch of 101 documents and then the rest: one round trip for a 30-day window's rows instead of two.
-        cursor = compiler.collection.aggregate(pipeline, session=conn.session, batchSize=_ALL_ROWS)
         rows = [{name: document.get(column) for name, column in pairs} for document in cursor]
     except PyMongoError as exc:
         raise DatabaseError from exc

@@ -271,3 +271,16 @@ def test_the_top_questions_query_sorts_before_it_renames(on_mongodb: bool) -> No
     if on_mongodb:
         pipeline = _pipeline_of("support_rollup_questions", queries)
         assert pipeline.index("'$sort'") < pipeline.index("'$addFields'")
+
+
+def test_it_reads_a_querys_rows_past_the_drivers_first_batch_in_one_command(make_conversation: Any) -> None:
+    from tests.fakes.commands import database_commands
+
+    conversation, _ = make_conversation()
+    Message.objects.bulk_create(
+        Message(conversation=conversation, role="user", content=f"turn {n}") for n in range(150)
+    )
+    with database_commands() as commands:
+        turns = list(Message.objects.filter(conversation=conversation))
+    assert len(turns) == 150
+    assert len(commands.sent) == 1, [name for name, _ in commands.sent]
