@@ -1,6 +1,7 @@
 """support.db.page_with_count and the API's paginator: a page of a list and the list's count, which on
-MongoDB come from one aggregate (the filter once, a $facet of the count and the page's pks) and then the
-rows by pk; the same count and rows as count() and a slice, on both databases."""
+MongoDB come from one aggregate (the filter once, a $facet of the count and the page's documents), the rows
+built from those documents, or read again by pk where the query joins or defers; the same count and rows as
+count() and a slice, on both databases."""
 
 from __future__ import annotations
 
