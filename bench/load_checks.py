@@ -125,6 +125,7 @@ _ROLLUP_TABLES = (
     "DailyCloseRollup",
     "DailyQuestionRollup",
     "DailyUsageRollup",
+    "DailyModelUsageRollup",
     "DailyGroundingRollup",
 )
 

@@ -34,6 +34,7 @@ from support.models.retention import ErasureRecord
 from support.models.rollups import (
     DailyCloseRollup,
     DailyConversationRollup,
+    DailyModelUsageRollup,
     DailyQuestionRollup,
     DailySpend,
     DailyUsageRollup,
@@ -67,6 +68,7 @@ __all__ = [
     "DailyCloseRollup",
     "DailyConversationRollup",
     "DailyGroundingRollup",
+    "DailyModelUsageRollup",
     "DailyQuestionRollup",
     "DailySpend",
     "DailyUsageRollup",

@@ -105,14 +105,9 @@ class DailyCloseRollup(models.Model):
         return f"{self.day} bucket {self.close_bucket}: {self.conversations}"
 
 
-class DailyUsageRollup(models.Model):
-    """Turns, tokens and cost of the conversations started on `day`, per source and model."""
+class UsageCounters(models.Model):
+    """Turns, tokens and cost, and the share of them the widget reported itself: a usage rollup's counters."""
 
-    day = models.DateField(help_text="The UTC day the conversations started.")
-    source = models.CharField(max_length=20, choices=Source.choices)
-    model = models.CharField(max_length=100)
-    business_id = _business_field()
-    audience = _audience_field()
     conversations = models.BigIntegerField(default=0, help_text="Conversations with at least one turn on this model.")
     messages = models.BigIntegerField(default=0)
     input_tokens = models.BigIntegerField(default=0)
@@ -132,6 +127,19 @@ class DailyUsageRollup(models.Model):
     client_cost_micros = models.BigIntegerField(default=0)
 
     class Meta:
+        abstract = True
+
+
+class DailyUsageRollup(UsageCounters):
+    """Turns, tokens and cost of the conversations started on `day`, per source and model."""
+
+    day = models.DateField(help_text="The UTC day the conversations started.")
+    source = models.CharField(max_length=20, choices=Source.choices)
+    model = models.CharField(max_length=100)
+    business_id = _business_field()
+    audience = _audience_field()
+
+    class Meta:
         db_table = "support_rollup_usage"
         constraints = [
             models.UniqueConstraint(
@@ -144,6 +152,23 @@ class DailyUsageRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.source} {self.model}: {self.cost_micros} micro-USD"
+
+
+class DailyModelUsageRollup(UsageCounters):
+    """DailyUsageRollup summed over sources, businesses and audiences: one row per day and model. Analytics of
+    every venue read these, a few rows a day, instead of a row per day, source, model and venue."""
+
+    day = models.DateField(help_text="The UTC day the conversations started.")
+    model = models.CharField(max_length=100)
+
+    class Meta:
+        db_table = "support_rollup_model_usage"
+        constraints = [models.UniqueConstraint(fields=["day", "model"], name="uniq_rollup_model_usage_key")]
+        # See DailyUsageRollup: a window of days needs an index of its own on MongoDB.
+        indexes = [models.Index(fields=["day"], name="rollup_model_usage_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.model}: {self.cost_micros} micro-USD"
 
 
 class DailyQuestionRollup(models.Model):

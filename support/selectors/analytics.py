@@ -15,6 +15,7 @@ from support.models import (
     DailyCloseRollup,
     DailyConversationRollup,
     DailyGroundingRollup,
+    DailyModelUsageRollup,
     DailyQuestionRollup,
     DailyUsageRollup,
     EscalationReason,
@@ -57,7 +58,7 @@ def analytics_summary(
     venue = venue_filter(business_id=business_id, audience=audience, user=user)
     in_window = {"day__gte": window.date_from, "day__lte": window.date_to, **venue}
     states = db.rows_values(DailyConversationRollup.objects.filter(**in_window), *STATE_FIELDS)
-    usage = db.rows_values(DailyUsageRollup.objects.filter(**in_window), *USAGE_FIELDS)
+    usage = _usage_rows(in_window, every_venue=not venue)
     per_day = _states_per_day(states)
     cost_per_day = _usage_per_day(usage)
     by_status, by_rating = _by_status_and_rating(states)
@@ -68,7 +69,7 @@ def analytics_summary(
         "top_questions": _top_questions(in_window),
         **_by_day(window, per_day=per_day, cost_per_day=cost_per_day),
         "by_status": [{"status": value, "count": by_status.get(value, 0)} for value, _ in Status.choices],
-        **_breakdowns(states, usage),
+        **_breakdowns(states),
         "by_model": _by_model(usage),
         "escalations_by_reason": _escalations_by_reason(states),
         **_escalation_to_close(DailyCloseRollup.objects.filter(**in_window)),
@@ -111,12 +112,21 @@ STATE_FIELDS = (
     "conversations",
     "cost_micros",
 )
-#: What is read of each DailyUsageRollup row: its key and every counter.
-USAGE_FIELDS = ("day", *_BREAKDOWN_FIELDS, "model", *USAGE_COLUMNS, *CLIENT_COLUMNS)
+#: What is read of each usage row (DailyModelUsageRollup or DailyUsageRollup): its day, model and every counter.
+USAGE_FIELDS = ("day", "model", *USAGE_COLUMNS, *CLIENT_COLUMNS)
 
 
-def _breakdowns(states: list[Row], usage: list[Row]) -> dict[str, Any]:
-    """Conversations, resolution, escalation and cost per source, per business and per audience."""
+def _usage_rows(in_window: dict[str, Any], *, every_venue: bool) -> list[Row]:
+    """The window's usage per day and model. Of every venue, from the rows already summed over sources and
+    venues (a few a day); narrowed to a venue, from that venue's rows (the per-day and per-model sums below
+    add them up the same way)."""
+    table = DailyModelUsageRollup if every_venue else DailyUsageRollup
+    return db.rows_values(table.objects.filter(**in_window), *USAGE_FIELDS)
+
+
+def _breakdowns(states: list[Row]) -> dict[str, Any]:
+    """Conversations, resolution, escalation and cost per source, per business and per audience; the cost is
+    the state rows' (each conversation's cost, on the row it is counted in), as in the cost per outcome."""
     counts: dict[str, Counter[tuple[str, Any]]] = {name: Counter() for name in ("n", "auto", "esc", "cost")}
     for row in states:
         n = row["conversations"] or 0
@@ -125,9 +135,7 @@ def _breakdowns(states: list[Row], usage: list[Row]) -> dict[str, Any]:
             counts["n"][key] += n
             counts["auto"][key] += n if row["status"] == Status.AUTO_RESOLVED else 0
             counts["esc"][key] += n if row["escalated"] else 0
-    for row in usage:
-        for name in _BREAKDOWN_FIELDS:
-            counts["cost"][(name, row[name])] += row["cost_micros"] or 0
+            counts["cost"][key] += row["cost_micros"] or 0
     return {
         "by_source": _by_source(counts),
         "by_business": _by_venue(counts, field="business_id"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from bisect import bisect_right
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -15,6 +15,7 @@ from django.conf import settings
 from support import pricing, rollups
 from support.models import (
     Conversation,
+    DailyModelUsageRollup,
     DailyUsageRollup,
     Message,
     MessageOrigin,
@@ -207,10 +208,15 @@ def _reprice_conversations_move(*, model: str, moved: dict[Any, int], client_del
         if pk in owners:
             usage_delta[owners[pk]] += delta
             usage_client_delta[owners[pk]] += client_delta[pk]
+    per_day: defaultdict[date, Counter[str]] = defaultdict(Counter)
     for (day, source, business_id, audience), delta in usage_delta.items():
+        client = usage_client_delta[(day, source, business_id, audience)]
         _rollup_add(
             DailyUsageRollup,
             key={"day": day, "source": source, "model": model, "business_id": business_id, "audience": audience},
             cost_micros=delta,
-            client_cost_micros=usage_client_delta[(day, source, business_id, audience)],
+            client_cost_micros=client,
         )
+        per_day[day].update(cost_micros=delta, client_cost_micros=client)
+    for day, amounts in per_day.items():
+        _rollup_add(DailyModelUsageRollup, key={"day": day, "model": model}, **amounts)

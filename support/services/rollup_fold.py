@@ -31,6 +31,7 @@ from support.models import (
     Conversation,
     DailyConversationRollup,
     DailyGroundingRollup,
+    DailyModelUsageRollup,
     DailyUsageRollup,
     Message,
     MessageOrigin,
@@ -109,6 +110,7 @@ class _FoldTally:
             marks.add(model_mark(model))
             key = {"day": day, "source": conversation.source, "model": model, **venue}
             self.rows[(DailyUsageRollup, tuple(sorted(key.items())))].update(amounts)
+            self.rows[(DailyModelUsageRollup, (("day", day), ("model", model)))].update(amounts)
         if any(m.is_ungrounded for m in messages) and UNGROUNDED_MARK not in marks:
             marks.add(UNGROUNDED_MARK)
             key = {"day": day, "source": conversation.source, **venue}

@@ -18,6 +18,7 @@ from support.models import (
     Conversation,
     DailyCloseRollup,
     DailyConversationRollup,
+    DailyModelUsageRollup,
     DailyQuestionRollup,
     DailyUsageRollup,
     Message,
@@ -252,6 +253,19 @@ class _RebuildTally:
                     for (day, source, business_id, audience, model), values in self.usage.items()
                 ],
             ),
+            (DailyModelUsageRollup, self._model_usage_rows()),
+        ]
+
+    def _model_usage_rows(self) -> list[DailyModelUsageRollup]:
+        """The usage rows summed over sources and venues, per day and model."""
+        sums: defaultdict[tuple[date, str], list[int]] = defaultdict(lambda: [0] * len(_USAGE_ROLLUP_COLUMNS))
+        for (day, _source, _business_id, _audience, model), values in self.usage.items():
+            totals = sums[(day, model)]
+            for index, value in enumerate(values):
+                totals[index] += value
+        return [
+            DailyModelUsageRollup(day=day, model=model, **dict(zip(_USAGE_ROLLUP_COLUMNS, values, strict=True)))
+            for (day, model), values in sums.items()
         ]
 
 

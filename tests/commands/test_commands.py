@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from support import selectors, services
-from support.models import Conversation, DailyUsageRollup, Message, ModelPrice
+from support.models import Conversation, DailyModelUsageRollup, DailyUsageRollup, Message, ModelPrice
 from tests.fakes.desk import build_desk, haiku_price_doubled
 
 pytestmark = pytest.mark.django_db
@@ -104,6 +104,7 @@ def test_cost_report_refuses_bad_options(args: tuple[str, ...]) -> None:
 def test_rebuild_rollups_restores_wiped_rollups_with_progress(desk: Any) -> None:
     before = selectors.analytics_summary(days=60)
     DailyUsageRollup.objects.all().delete()
+    DailyModelUsageRollup.objects.all().delete()
     assert selectors.analytics_summary(days=60)["total_cost_micros"] == 0
     out, err = run("rebuild_rollups", "--batch-size", "3")
     assert f"Rebuilt rollups from 8 conversations and {Message.objects.count()} messages" in out

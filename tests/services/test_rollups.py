@@ -15,6 +15,7 @@ from support.models import (
     Conversation,
     DailyCloseRollup,
     DailyConversationRollup,
+    DailyModelUsageRollup,
     DailyQuestionRollup,
     DailyUsageRollup,
     EscalationReason,
@@ -65,6 +66,11 @@ def snapshot() -> dict[str, set[tuple[Any, ...]]]:
         },
         "questions": {
             (r.day, r.question_key, r.conversations) for r in DailyQuestionRollup.objects.all() if r.conversations
+        },
+        "model_usage": {
+            (r.day, r.model, *(getattr(r, name) for name in (*selectors.USAGE_COLUMNS, *selectors.CLIENT_COLUMNS)))
+            for r in DailyModelUsageRollup.objects.all()
+            if r.messages or r.cost_micros
         },
     }
 
