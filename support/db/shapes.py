@@ -369,7 +369,7 @@ def _json_as_read_field(get_db_converters: Callable[..., list[Any]]) -> Callable
 def _json_as_read() -> None:
     """JSON values as the driver decoded them. A JSON value is a document (or array, string, number) on
     MongoDB; the backend wrote each one out as text for JSONField.from_db_value to parse back (a ticket page's
-    500 turns: 1,050 dumps and loads, ~5 ms). The round trip gives back the same value, so both steps go."""
+    500 turns: 1,050 dumps and loads, ~2 ms). The round trip gives back the same value, so both steps go."""
     from django.db.models import JSONField
     from django_mongodb_backend.operations import DatabaseOperations  # type: ignore[import-untyped]
 
