@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from time import sleep
 from typing import Any
@@ -16,9 +16,10 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connection, connections, transaction
 
-from support.db.shapes import mongodb_query_shapes, pinned_checks
+from support.db.prepared import row_by, row_by_pk, row_update, rows_insert
+from support.db.shapes import mongodb_query_shapes
 
-__all__ = ["mongodb_query_shapes"]  # for the app's ready()
+__all__ = ["mongodb_query_shapes", "row_by", "row_by_pk", "row_update", "rows_insert"]  # shapes: for the app's ready()
 
 
 def _driver_errors() -> tuple[type[Exception], ...]:
@@ -164,178 +165,6 @@ def retry_spread(attempt: int) -> None:
     IMMEDIATE transactions queue writers already: no wait there."""
     if is_mongodb():
         sleep(random.uniform(0, 0.002 * 2**attempt))
-
-
-def row_update(
-    model: type[Any],
-    *,
-    pk: Any,
-    where: Mapping[str, Any],
-    at_most: Mapping[str, int],
-    add: Mapping[str, int],
-    assign: Mapping[str, Any],
-    raise_to: Mapping[str, Any],
-) -> int:
-    """One conditional update of the row `pk`, for a hot path: the fields in `where` equal their values
-    (None: is null) and those in `at_most` are <= theirs; then `add` is added, `assign` set, and each field
-    in `raise_to` becomes the greater of it and the value (a null field takes the value). Returns the rows
-    matched (0 or 1).
-
-    The same statement as QuerySet.filter().update() with F() and Case(), without the ORM's query compiler,
-    which cost more CPU than the rest of a logged turn's writes together; on MongoDB one update with $inc,
-    $set and $max instead of a pipeline update, on the open transaction's session."""
-    opts = model._meta
-    conn: Any = connections["default"]
-
-    def prep(name: str, value: Any) -> Any:
-        return opts.get_field(name).get_db_prep_value(value, connection=conn)
-
-    def column(name: str) -> str:
-        return str(opts.get_field(name).column)
-
-    if is_mongodb():
-        match: dict[str, Any] = {"_id": prep(opts.pk.name, pk)}
-        match.update({column(name): prep(name, value) for name, value in where.items()})
-        match.update({column(name): {"$lte": value} for name, value in at_most.items()})
-        match = pinned_checks(match)
-        changes: dict[str, Any] = {
-            "$inc": {column(name): value for name, value in add.items()},
-            "$set": {column(name): prep(name, value) for name, value in assign.items()},
-            "$max": {column(name): prep(name, value) for name, value in raise_to.items()},
-        }
-        collection = conn.get_collection(opts.db_table)
-        done = collection.update_one(match, {k: v for k, v in changes.items() if v}, session=conn.session)
-        return int(done.matched_count)
-    quote = conn.ops.quote_name
-    sets = [f"{c} = {c} + %s" for c in map(quote, map(column, add))]
-    sets += [f"{c} = %s" for c in map(quote, map(column, assign))]
-    sets += [f"{c} = CASE WHEN {c} > %s THEN {c} ELSE %s END" for c in map(quote, map(column, raise_to))]
-    tests = [f"{quote(opts.pk.column)} = %s"]
-    tests += [f"{quote(column(n))} {'IS NULL' if v is None else '= %s'}" for n, v in where.items()]
-    tests += [f"{c} <= %s" for c in map(quote, map(column, at_most))]
-    params: list[Any] = [*add.values(), *(prep(n, v) for n, v in assign.items())]
-    for name, value in raise_to.items():
-        params += [prep(name, value)] * 2
-    params += [prep(opts.pk.name, pk), *(prep(n, v) for n, v in where.items() if v is not None), *at_most.values()]
-    with conn.cursor() as cursor:
-        cursor.execute(f"UPDATE {quote(opts.db_table)} SET {', '.join(sets)} WHERE {' AND '.join(tests)}", params)
-        return int(cursor.rowcount)
-
-
-#: The statements row_by_pk() prepared, on each connection wrapper (Django keeps one a thread).
-_PK_FETCHES = "_rezvo_pk_fetches"
-#: Stands for the primary key while the ORM compiles the fetch (never a real key: keys count up from 1).
-_PK_MARK = -7_293_614_811
-#: The inserts rows_insert() prepared, by model and number of rows, on each connection wrapper.
-_INSERTS = "_rezvo_inserts"
-
-
-class _PkFetch:
-    """One model's fetch by primary key, compiled by the ORM once: its SQL (SQLite) or columns (MongoDB),
-    and the converters the ORM applies to what the database returns."""
-
-    def __init__(self, model: type[Any], conn: Any) -> None:
-        self.model, self.conn = model, conn
-        mark = _PK_MARK if not is_mongodb() else None
-        compiler = model._default_manager.filter(pk=mark).order_by()[:1].query.get_compiler(connection=conn)
-        compiler.setup_query()
-        fields = compiler.klass_info["select_fields"]
-        self.start, self.end = fields[0], fields[-1] + 1
-        selected = [column for column, _sql, _alias in compiler.select]
-        self.attnames = [column.target.attname for column in selected[self.start : self.end]]
-        self.columns = [column.target.column for column in selected]
-        self.converters = compiler.get_converters(selected)
-        self.compiler = compiler
-        if mark is not None:
-            self.sql, params = compiler.as_sql()
-            self.params = list(params)
-            self.pk_at = self.params.index(mark)
-
-    def __call__(self, pk: Any) -> Any:
-        value = self.model._meta.pk.get_db_prep_value(pk, connection=self.conn)
-        if is_mongodb():
-            collection = self.conn.get_collection(self.model._meta.db_table)
-            found = collection.find_one({"_id": value}, session=self.conn.session)
-            row = None if found is None else [found.get(column) for column in self.columns]
-        else:
-            params = [*self.params]
-            params[self.pk_at] = value
-            with self.conn.cursor() as cursor:
-                cursor.execute(self.sql, params)
-                row = cursor.fetchone()
-        if row is None:
-            return None
-        if self.converters:
-            row = next(iter(self.compiler.apply_converters([row], self.converters)))
-        return self.model.from_db(self.conn.alias, self.attnames, row[self.start : self.end])
-
-
-def row_by_pk(model: type[Any], pk: Any) -> Any:
-    """The `model` row with primary key `pk` (no related rows joined), or None: the fetch a widget request
-    makes by its conversation's id, prepared once per connection. The ORM compiled it on every request,
-    about as much CPU as the database work of the turns the request then logs."""
-    conn: Any = connections["default"]
-    fetches = conn.__dict__.setdefault(_PK_FETCHES, {})
-    fetch = fetches.get(model) or fetches.setdefault(model, _PkFetch(model, conn))
-    return fetch(pk)
-
-
-class _Insert:
-    """Inserting `rows` new rows of one model (primary keys from the database), compiled once: bulk_create's
-    columns and values, its INSERT ... RETURNING on SQLite."""
-
-    def __init__(self, model: type[Any], conn: Any, rows: int) -> None:
-        opts = model._meta
-        self.model, self.conn = model, conn
-        self.fields = [f for f in opts.concrete_fields if not f.primary_key and not f.generated]
-        if not is_mongodb():
-            quote = conn.ops.quote_name
-            row = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
-            self.sql = (
-                f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(f.column) for f in self.fields)}) "
-                f"VALUES {', '.join([row] * rows)} RETURNING {quote(opts.pk.column)}"
-            )
-
-    def __call__(self, objs: list[Any]) -> None:
-        rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection=self.conn) for f in self.fields] for obj in objs]
-        if is_mongodb():
-            keys = self._mongodb(rows)
-        else:
-            with self.conn.cursor() as cursor:
-                cursor.execute(self.sql, [value for row in rows for value in row])
-                keys = [key for (key,) in cursor.fetchall()]
-        for obj, key in zip(objs, keys, strict=True):
-            obj.pk = key
-            obj._state.adding, obj._state.db = False, self.conn.alias
-
-    def _mongodb(self, rows: list[list[Any]]) -> list[Any]:
-        from django.db import IntegrityError
-        from pymongo.errors import DuplicateKeyError, PyMongoError
-
-        for row in rows:
-            # What the backend's insert refuses (MongoDB has no NOT NULL).
-            missing = next((f.name for f, v in zip(self.fields, row, strict=True) if v is None and not f.null), None)
-            if missing:
-                raise IntegrityError(f"You can't set {missing} (a non-nullable field) to None.")
-        documents = [{f.column: v for f, v in zip(self.fields, row, strict=True)} for row in rows]
-        try:
-            collection = self.conn.get_collection(self.model._meta.db_table)
-            return list(collection.insert_many(documents, session=self.conn.session).inserted_ids)
-        except DuplicateKeyError as exc:
-            raise IntegrityError from exc
-        except PyMongoError as exc:
-            raise DatabaseError from exc
-
-
-def rows_insert(model: type[Any], objs: list[Any]) -> None:
-    """Insert `objs` (new `model` rows, without primary keys) in one round trip and give each its key:
-    bulk_create() for the turns a request logs, with the statement prepared once per connection and size."""
-    if not objs:
-        return
-    conn: Any = connections["default"]
-    inserts = conn.__dict__.setdefault(_INSERTS, {})
-    insert = inserts.get((model, len(objs))) or inserts.setdefault((model, len(objs)), _Insert(model, conn, len(objs)))
-    insert(objs)
 
 
 def rows_values(queryset: Any, *fields: str) -> list[dict[str, Any]]:

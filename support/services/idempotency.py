@@ -62,8 +62,9 @@ def idempotency_claim(
     customer's turn before Claude answers, so it must not take over.
     """
     try:
+        record = IdempotencyRecord(conversation=conversation, key=key, fingerprint=fingerprint)
         with transaction.atomic():  # a savepoint, so the IntegrityError leaves an outer transaction usable
-            record = IdempotencyRecord.objects.create(conversation=conversation, key=key, fingerprint=fingerprint)
+            db.rows_insert(IdempotencyRecord, [record])
         return record, True
     except IntegrityError:
         existing = IdempotencyRecord.objects.get(conversation=conversation, key=key)
@@ -83,8 +84,15 @@ def idempotency_claim(
 
 def idempotency_complete(*, record: IdempotencyRecord, response: Any) -> None:
     """Store the answer to replay; refuses (IdempotencyLeaseLost) if the claim was taken over meanwhile."""
-    done = IdempotencyRecord.objects.filter(pk=record.pk, response__isnull=True, created_at=record.created_at).update(
-        response=response
+    # The statement prepared once (support.db), not compiled by the ORM: this runs on every keyed pair on MongoDB.
+    done = db.row_update(
+        IdempotencyRecord,
+        pk=record.pk,
+        where={"response": None, "created_at": record.created_at},
+        at_most={},
+        add={},
+        assign={"response": response},
+        raise_to={},
     )
     if not done:
         raise IdempotencyLeaseLost(record.key)
@@ -191,9 +199,11 @@ class IdempotencyClaim:
             conversation, key, fingerprint = self.unwritten
             try:
                 # The write lock has been held since the key was looked up: no other request can hold it.
-                self.record = IdempotencyRecord.objects.create(
+                record = IdempotencyRecord(
                     conversation=conversation, key=key, fingerprint=fingerprint, response=response
                 )
+                db.rows_insert(IdempotencyRecord, [record])
+                self.record = record
             except IntegrityError as exc:  # only if the lock was not exclusive after all: nothing is kept
                 raise IdempotencyLeaseLost(key) from exc
         elif self.record is not None:
@@ -220,7 +230,7 @@ def idempotency_write(*, conversation: Conversation, key: str, fingerprint: str)
     """
     if not db.claim_before_transaction():
         with db.write_transaction():
-            existing = IdempotencyRecord.objects.filter(conversation=conversation, key=key).first()
+            existing = db.row_by(IdempotencyRecord, conversation=conversation.pk, key=key)
             claim = IdempotencyClaim(record=existing, first=existing is None)
             if claim.first:
                 claim.unwritten = (conversation, key, fingerprint)

@@ -7,11 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import IntegrityError, transaction
 from django.db.models.sql.query import Query
 from django.utils import timezone
 
 from support import db
-from support.models import Message
+from support.models import IdempotencyRecord, Message
 from tests.fakes.round_trips import round_trips
 
 pytestmark = pytest.mark.django_db
@@ -81,3 +82,12 @@ def test_it_refuses_a_missing_required_value_and_stores_nothing(make_conversatio
     with pytest.raises(db.DATABASE_ERRORS):
         db.rows_insert(Message, [_turn(conversation, content="Kept out."), broken])
     assert not Message.objects.filter(content="Kept out.").exists()
+
+
+def test_a_row_a_unique_constraint_refuses_is_an_integrity_error(make_conversation: Any) -> None:
+    # The Idempotency-Key's claim tells a key already used by this error, on both databases.
+    conversation, _ = make_conversation()
+    db.rows_insert(IdempotencyRecord, [IdempotencyRecord(conversation=conversation, key="pair-1", fingerprint="f")])
+    with transaction.atomic(), pytest.raises(IntegrityError):
+        db.rows_insert(IdempotencyRecord, [IdempotencyRecord(conversation=conversation, key="pair-1", fingerprint="g")])
+    assert list(IdempotencyRecord.objects.values_list("fingerprint", flat=True)) == ["f"]
